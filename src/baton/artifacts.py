@@ -1,0 +1,371 @@
+"""Every file the stages pass to each other: one JSON Lines record type per stage, versioned.
+
+=========  ==================  ======================================================
+kind       file                one line is
+=========  ==================  ======================================================
+prompt     ``prompts.jsonl``   a prompt: id, text, its events in order, its task
+sample     ``samples.jsonl``   a generated clip: prompt, audio path, seed, backend
+label      ``labels.jsonl``    a clip's human votes, majority label and mean
+reward     ``rewards.jsonl``   a clip's reward-model score and probability
+metric     ``metrics.jsonl``   one figure of one model, with its 95% interval
+=========  ==================  ======================================================
+
+Each line carries ``"schema": "<kind>/<version>"`` first. Reading is strict: a malformed line, a
+missing or mistyped field, or a line of another kind raises :class:`~baton.errors.InputError` naming
+the file, the line number and the field. Writing a whole file is atomic (a temporary file, then a
+rename); :class:`RecordAppender` adds records one by one, durably, and on reopening after a crash
+drops a torn last line and knows which keys are already done, so a resumed stage duplicates nothing.
+Audio paths in a record are relative to the folder of the file that holds it (or absolute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from baton.errors import InputError
+
+Task = Literal["single", "integrity", "temporal"]
+TASKS: tuple[str, ...] = ("single", "integrity", "temporal")
+
+
+class Record(BaseModel):
+    """A line of a stage file. Subclasses set ``kind``, ``version`` and ``key`` (the unique field)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    kind: ClassVar[str]
+    version: ClassVar[int] = 1
+    key: ClassVar[str] = "id"
+
+    @classmethod
+    def schema_tag(cls) -> str:
+        return f"{cls.kind}/{cls.version}"
+
+    def record_key(self) -> str:
+        return str(getattr(self, self.key))
+
+    def to_json(self) -> str:
+        body = self.model_dump(mode="json")
+        return json.dumps({"schema": self.schema_tag(), **body}, ensure_ascii=False)
+
+
+class PromptRecord(Record):
+    """A text prompt. ``events`` are the sound events it names, in the order it states them."""
+
+    kind: ClassVar[str] = "prompt"
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    task: Task | None = None
+    source: str | None = None
+
+
+class SampleRecord(Record):
+    """A generated clip of a prompt. ``path`` is relative to the samples file's folder."""
+
+    kind: ClassVar[str] = "sample"
+
+    id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    task: Task | None = None
+    index: int = Field(ge=0, description="the clip's number among its prompt's clips")
+    path: str = Field(min_length=1)
+    seed: int | None = None
+    backend: str = "unknown"
+    sample_rate: int | None = Field(default=None, gt=0)
+    duration: float | None = Field(default=None, ge=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class Vote(BaseModel):
+    """One annotator's answer for one clip: 1 = matches the prompt, 0 = does not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    annotator: str = Field(min_length=1)
+    value: float = Field(ge=0.0, le=1.0)
+    seconds: float | None = Field(default=None, ge=0)
+    created_at: str | None = None
+
+
+class LabelRecord(Record):
+    """Every vote on a clip, the majority label (``None`` on a tie) and the mean vote."""
+
+    kind: ClassVar[str] = "label"
+    key: ClassVar[str] = "sample_id"
+
+    sample_id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    task: Task | None = None
+    index: int | None = Field(default=None, ge=0)
+    path: str | None = None
+    votes: list[Vote] = Field(default_factory=list)
+    label: int | None = Field(default=None, ge=0, le=1)
+    mean: float = Field(ge=0.0, le=1.0)
+    source: str | None = None
+
+    @classmethod
+    def from_votes(cls, votes: list[Vote], **fields: Any) -> LabelRecord:
+        """A label whose ``mean`` and majority ``label`` are computed from its votes."""
+        if not votes:
+            raise ValueError("a label needs at least one vote")
+        mean = sum(v.value for v in votes) / len(votes)
+        label = None if mean == 0.5 else int(mean > 0.5)
+        return cls(votes=votes, mean=mean, label=label, **fields)
+
+
+class RewardRecord(Record):
+    """A reward model's judgement of a clip: raw score (logit) and probability in [0, 1]."""
+
+    kind: ClassVar[str] = "reward"
+    key: ClassVar[str] = "sample_id"
+
+    sample_id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    task: Task | None = None
+    path: str | None = None
+    score: float
+    probability: float = Field(ge=0.0, le=1.0)
+    model: str = "unknown"
+
+
+class MetricRecord(Record):
+    """One figure of one model on one task, with its bootstrap 95% interval when it has one."""
+
+    kind: ClassVar[str] = "metric"
+
+    id: str = Field(min_length=1, description="model/metric/task, unique in a file")
+    model: str = Field(min_length=1)
+    metric: str = Field(min_length=1)
+    task: str | None = None
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = Field(default=None, ge=0)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.kind: cls for cls in (PromptRecord, SampleRecord, LabelRecord, RewardRecord, MetricRecord)
+}
+
+R = TypeVar("R", bound=Record)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def parse_record(line: str, cls: type[R], path: str | Path, lineno: int) -> R:
+    """Validate one JSON line as a ``cls`` record, or raise an error naming file, line and field."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
+    if not isinstance(data, dict):
+        raise InputError("a record must be a JSON object", path=path, line=lineno)
+    tag = data.pop("schema", None)
+    if tag is not None:
+        kind, _, version = str(tag).partition("/")
+        if kind != cls.kind:
+            raise InputError(
+                f"this is a '{kind}' record, expected a '{cls.kind}' record", path=path, line=lineno, field="schema"
+            )
+        if not version.isdigit() or int(version) > cls.version:
+            raise InputError(
+                f"schema '{tag}' is not one this baton reads (up to {cls.schema_tag()}); upgrade baton",
+                path=path,
+                line=lineno,
+                field="schema",
+            )
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown field for a '{cls.kind}' record"
+        elif first["type"] == "missing":
+            message = "required field is missing"
+        raise InputError(message, path=path, line=lineno, field=field) from None
+
+
+def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
+    """Yield the records of a JSON Lines file, validating each (blank lines are skipped)."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such {cls.kind} file", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if line.strip():
+                yield parse_record(line, cls, path, lineno)
+
+
+def read_records(path: str | Path, cls: type[R], *, unique: bool = True, allow_empty: bool = True) -> list[R]:
+    """All records of a file; with ``unique`` a repeated key is an error naming both lines."""
+    records = list(iter_records(path, cls))
+    if not records and not allow_empty:
+        raise InputError(f"the file holds no {cls.kind} records", path=path)
+    if unique:
+        check_unique(records, path)
+    return records
+
+
+def check_unique(records: Iterable[Record], path: str | Path) -> None:
+    seen: dict[str, int] = {}
+    for number, record in enumerate(records, start=1):
+        key = record.record_key()
+        if key in seen:
+            raise InputError(
+                f"'{key}' appears again (first at record {seen[key]})", path=path, line=number, field=record.key
+            )
+        seen[key] = number
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a whole file so that readers see either the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_records(path: str | Path, records: Iterable[Record]) -> int:
+    """Write records as a new JSON Lines file, atomically. Returns how many were written."""
+    lines = [record.to_json() for record in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write a JSON document atomically (manifests, metrics summaries, configs)."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON document, or raise an error naming the file and line that is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=exc.lineno) from None
+
+
+class RecordAppender(Generic[R]):
+    """Append records to a JSON Lines file one at a time, so that a stage can resume.
+
+    On opening, the records already in the file are read (a torn last line from a crash is cut
+    off) and their keys remembered: ``append`` of a key that is done returns ``False`` and writes
+    nothing. Each appended line is flushed and fsynced before ``append`` returns.
+
+    >>> with RecordAppender("samples.jsonl", SampleRecord) as out:  # doctest: +SKIP
+    ...     if not out.has(sample.id):
+    ...         out.append(sample)
+    """
+
+    def __init__(self, path: str | Path, cls: type[R], *, sync: bool = True) -> None:
+        self.path = Path(path)
+        self.cls = cls
+        self.sync = sync
+        self.records: list[R] = []
+        self.keys: set[str] = set()
+        self._handle = None
+
+    def __enter__(self) -> RecordAppender[R]:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._recover()
+        self._handle = self.path.open("a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        raw = self.path.read_bytes()
+        good_end = len(raw)
+        if raw and not raw.endswith(b"\n"):
+            # The last line was being written when the process died: keep it only if it is whole.
+            last_start = raw.rfind(b"\n") + 1
+            try:
+                json.loads(raw[last_start:])
+                raw += b"\n"
+                with self.path.open("ab") as handle:
+                    handle.write(b"\n")
+            except json.JSONDecodeError:
+                good_end = last_start
+                with self.path.open("r+b") as handle:
+                    handle.truncate(good_end)
+                raw = raw[:good_end]
+        for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if line.strip():
+                record = parse_record(line, self.cls, self.path, lineno)
+                if record.record_key() not in self.keys:
+                    self.records.append(record)
+                    self.keys.add(record.record_key())
+
+    def has(self, key: str) -> bool:
+        return key in self.keys
+
+    def append(self, record: R) -> bool:
+        if self._handle is None:
+            raise RuntimeError("RecordAppender is not open")
+        key = record.record_key()
+        if key in self.keys:
+            return False
+        self._handle.write(record.to_json() + "\n")
+        self._handle.flush()
+        if self.sync:
+            os.fsync(self._handle.fileno())
+        self.records.append(record)
+        self.keys.add(key)
+        return True
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def resolve_path(record_path: str, base: str | Path) -> Path:
+    """The audio file a record names: absolute as given, or relative to ``base`` (its file's folder)."""
+    p = Path(record_path)
+    return p if p.is_absolute() else Path(base) / p

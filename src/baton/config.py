@@ -1,0 +1,107 @@
+"""Typed stage configs: a dataclass per stage, read from YAML, overridden by command-line flags.
+
+Every stage declares its settings as a dataclass whose fields carry their help text::
+
+    @dataclass
+    class PromptsConfig:
+        n: int = option(200, "How many prompts to write.")
+
+``load_config(PromptsConfig, "prompts.yaml", {"n": 50})`` reads the file, applies the flags that were
+given (``None`` means "not given"), and validates the result, naming the file and field that is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from baton.errors import InputError
+
+C = TypeVar("C")
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:
+    """A dataclass field with its help text kept in the field's metadata."""
+    metadata = {"help": help}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help text of one config field, for the command line's ``--help``."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON, which is YAML) mapping of settings."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read config file: {exc.strerror}", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = None
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            line = mark.line + 1
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path, line=line) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError("a config file must be a mapping of setting: value", path=path)
+    return data
+
+
+def load_config(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> C:
+    """Build a ``cls`` from an optional config file, then the given overrides (``None`` = unset)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    values: dict[str, Any] = read_config_file(path) if path is not None else {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise InputError(f"unknown setting for {cls.__name__}{hint}", path=path, field=key)
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise KeyError(f"{cls.__name__} has no field {key!r}")
+        if value is not None:
+            values[key] = value
+    try:
+        return TypeAdapter(cls).validate_python(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        source = path if path is not None else "command line"
+        raise InputError(first["msg"], path=source, field=field) from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config as plain JSON-able values (paths as strings), for manifests and logs."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}

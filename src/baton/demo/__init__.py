@@ -1,0 +1,1 @@
+"""``baton demo``: the whole BATON loop on the built-in sound world."""

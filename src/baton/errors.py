@@ -1,0 +1,48 @@
+"""Errors that the command line reports as one clear message, without a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BatonError(Exception):
+    """An error caused by the user's input or environment, with a message that says where."""
+
+    exit_code = 2
+
+
+class InputError(BatonError):
+    """Bad input: a file, line or field that is wrong.
+
+    ``InputError("must be a list", path="p.jsonl", line=3, field="events")`` reads
+    ``p.jsonl, line 3, field 'events': must be a list``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = []
+        if self.path is not None:
+            where.append(self.path)
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class MissingDependencyError(BatonError):
+    """An optional dependency is not installed; the message says what to install."""
+
+    def __init__(self, package: str, purpose: str, extra: str | None = None) -> None:
+        hint = f"pip install 'baton-audio[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{purpose} needs the package '{package}': {hint}")
