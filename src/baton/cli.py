@@ -42,12 +42,19 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Align text-to-audio diffusion models with human preference feedback."""
 
+    from baton.annotation.cli import annotate_app
     from baton.demo.cli import demo_command
+    from baton.generation.cli import generate_command
     from baton.interchange.cli import data_app
     from baton.prompts.cli import prompts_command
+    from baton.world.cli import world_app
 
-    app.command("prompts", no_args_is_help=False)(prompts_command)
+    # In the order of the loop.
+    app.command("prompts")(prompts_command)
+    app.command("generate")(generate_command)
+    app.add_typer(annotate_app, name="annotate")
     app.command("demo")(demo_command)
+    app.add_typer(world_app, name="world")
     app.add_typer(data_app, name="data")
     return app
 
