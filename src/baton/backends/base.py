@@ -1,0 +1,105 @@
+"""The one protocol every text-to-audio backend implements.
+
+A backend does two jobs:
+
+* **generation**: ``generate(texts, seeds, ...)`` returns one float32 waveform per text, at
+  ``sample_rate``. Each clip depends only on its own text and seed, never on what else is in the
+  batch, so that resumed, re-batched and multi-process runs give the same clips.
+* **what the fine-tuner needs**: frozen text conditioning (``encode_text``), audio to the space the
+  denoiser works in (``encode_audio``), the trainable ``denoiser`` module, a call of it
+  (``predict``), and the diffusers ``noise_scheduler`` that defines the forward process and the
+  prediction target. ``save``/``load`` write and read the backend's own loadable format.
+
+The fine-tuner never looks inside a backend beyond this, which is what lets BATON's objective and
+Diffusion-DPO run unchanged on the world model, Tango, AudioLDM2 and Stable Audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+@dataclass
+class GenerationSettings:
+    """How to sample. ``None`` means the backend's own recommended value."""
+
+    steps: int | None = None
+    guidance_scale: float | None = None
+    duration: float | None = None
+    negative_prompt: str = ""
+
+    def resolved(self, defaults: GenerationSettings) -> GenerationSettings:
+        return GenerationSettings(
+            steps=self.steps if self.steps is not None else defaults.steps,
+            guidance_scale=self.guidance_scale if self.guidance_scale is not None else defaults.guidance_scale,
+            duration=self.duration if self.duration is not None else defaults.duration,
+            negative_prompt=self.negative_prompt,
+        )
+
+
+@dataclass
+class TextConditioning:
+    """What the denoiser is conditioned on: token states [B, L, D] and their mask [B, L] (1 = token)."""
+
+    hidden_states: torch.Tensor
+    attention_mask: torch.Tensor | None = None
+    extra: dict[str, Any] | None = None
+
+    def index(self, rows: torch.Tensor | slice) -> TextConditioning:
+        return TextConditioning(
+            hidden_states=self.hidden_states[rows],
+            attention_mask=None if self.attention_mask is None else self.attention_mask[rows],
+            extra=None if self.extra is None else {k: v[rows] for k, v in self.extra.items()},
+        )
+
+
+@runtime_checkable
+class T2ABackend(Protocol):
+    name: str
+    sample_rate: int
+    default_settings: GenerationSettings
+
+    # --- generation ---------------------------------------------------------------------------
+    def generate(
+        self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
+    ) -> list[np.ndarray]:
+        """One float32 mono waveform [N] per text; clip i depends only on texts[i] and seeds[i]."""
+        ...
+
+    # --- what fine-tuning needs -----------------------------------------------------------------
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        """The trainable network (a UNet or transformer); everything else stays frozen."""
+        ...
+
+    @property
+    def noise_scheduler(self) -> Any:
+        """A diffusers scheduler: ``add_noise``, ``config.prediction_type``, ``alphas_cumprod``."""
+        ...
+
+    def encode_text(self, texts: list[str]) -> TextConditioning:
+        """Frozen text conditioning for a batch of texts."""
+        ...
+
+    def encode_audio(self, audio: list[np.ndarray], sample_rate: int) -> torch.Tensor:
+        """Clean training targets x0 for waveforms (mel frames or VAE latents), frozen."""
+        ...
+
+    def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
+        """The denoiser's output (epsilon, v or sample, as the scheduler's prediction type says)."""
+        ...
+
+    def save(self, path: str | Path) -> None:
+        """Write the model in this backend's own loadable format."""
+        ...
+
+    @classmethod
+    def load(cls, path: str | Path | None, *, device: str = "cpu") -> T2ABackend:
+        """Read a model written by ``save`` (or the backend's default / hub layout)."""
+        ...

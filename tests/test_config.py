@@ -1,0 +1,74 @@
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from baton.config import field_help, load_config, option
+from baton.errors import InputError
+
+
+@dataclass
+class ToyConfig:
+    n: int = option(10, "How many.")
+    name: str = option("x", "A name.")
+    out: Path = option(Path("out"), "Where to write.")
+    tags: list[str] = option(["a"], "Tags.")
+
+
+def test_defaults_file_and_flags_in_that_order(tmp_path):
+    assert load_config(ToyConfig) == ToyConfig()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n: 5\nname: from-file\nout: runs/a\n")
+    config = load_config(ToyConfig, cfg, {"name": "from-flag", "n": None})
+    assert (config.n, config.name, config.out) == (5, "from-flag", Path("runs/a"))
+
+
+def test_list_default_is_not_shared():
+    a, b = ToyConfig(), ToyConfig()
+    a.tags.append("b")
+    assert b.tags == ["a"]
+
+
+def test_unknown_setting_suggests_the_close_one(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("nme: oops\n")
+    with pytest.raises(InputError, match="did you mean 'name'") as err:
+        load_config(ToyConfig, cfg)
+    assert err.value.field == "nme" and err.value.path == str(cfg)
+
+
+def test_wrong_type_names_the_field(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n: many\n")
+    with pytest.raises(InputError) as err:
+        load_config(ToyConfig, cfg)
+    assert err.value.field == "n"
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n: 1\nname: [unclosed\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(ToyConfig, cfg)
+    cfg.write_text("- a list\n")
+    with pytest.raises(InputError, match="mapping"):
+        load_config(ToyConfig, cfg)
+
+
+def test_field_help():
+    assert field_help(ToyConfig, "n") == "How many."
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    from baton.cache import cache_dir
+
+    monkeypatch.delenv("BATON_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "baton"
+    monkeypatch.setenv("BATON_CACHE", str(tmp_path / "bc"))
+    assert cache_dir() == tmp_path / "bc"
+    assert cache_dir(tmp_path / "flag") == tmp_path / "flag"
+    monkeypatch.delenv("BATON_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "baton"
