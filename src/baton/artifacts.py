@@ -342,6 +342,12 @@ class RecordAppender(Generic[R]):
                     self.records.append(record)
                     self.keys.add(record.record_key())
 
+    def open_and_close(self) -> list[R]:
+        """Repair the file (cut a torn last line) and return its records, appending nothing."""
+        self.open()
+        self.close()
+        return self.records
+
     def has(self, key: str) -> bool:
         return key in self.keys
 

@@ -1,8 +1,56 @@
-"""``baton generate``: placeholder."""
+"""``baton generate``: the command over :func:`baton.generation.run.run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from baton.config import field_help
+from baton.generation.run import GenerateConfig
 
-def generate_command() -> None:
-    """Generate clips for every prompt with a text-to-audio backend."""
-    raise typer.Exit(1)
+H = GenerateConfig
+
+
+def generate_command(
+    prompts: Path = typer.Option(None, "--prompts", help=field_help(H, "prompts")),
+    out: Path = typer.Option(None, "--out", help=field_help(H, "out")),
+    backend: str = typer.Option(None, "--backend", help=field_help(H, "backend")),
+    model: str = typer.Option(None, "--model", help=field_help(H, "model")),
+    per_prompt: int = typer.Option(None, "--per-prompt", help=field_help(H, "per_prompt")),
+    seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
+    steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
+    guidance_scale: float = typer.Option(None, "--guidance-scale", help=field_help(H, "guidance_scale")),
+    duration: float = typer.Option(None, "--duration", help=field_help(H, "duration")),
+    batch_size: int = typer.Option(None, "--batch-size", help=field_help(H, "batch_size")),
+    audio_format: str = typer.Option(None, "--format", help=field_help(H, "audio_format")),
+    device: str = typer.Option(None, "--device", help=field_help(H, "device")),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
+) -> None:
+    """Generate several clips per prompt with a text-to-audio backend (rerun skips finished clips)."""
+    from baton.config import load_config
+    from baton.console import console
+    from baton.generation.run import SAMPLES_FILE, run
+
+    settings = load_config(
+        GenerateConfig,
+        config,
+        {
+            "prompts": prompts,
+            "out": out,
+            "backend": backend,
+            "model": model,
+            "per_prompt": per_prompt,
+            "seed": seed,
+            "steps": steps,
+            "guidance_scale": guidance_scale,
+            "duration": duration,
+            "batch_size": batch_size,
+            "audio_format": audio_format,
+            "device": device,
+            "progress": False if no_progress else None,
+        },
+    )
+    samples = run(settings)
+    console.print(f"{len(samples)} clips in [bold]{settings.out / SAMPLES_FILE}[/]")

@@ -1,0 +1,1 @@
+"""Benchmarks: speed and quality targets, measured by `make bench`, never asserted in tests."""
