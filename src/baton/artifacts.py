@@ -33,6 +33,8 @@ from baton.errors import InputError
 
 Task = Literal["single", "integrity", "temporal"]
 TASKS: tuple[str, ...] = ("single", "integrity", "temporal")
+# How a prompt's events lie in time: one event, one after another, or at once.
+Relation = Literal["single", "sequence", "overlap"]
 
 
 class Record(BaseModel):
@@ -65,6 +67,7 @@ class PromptRecord(Record):
     text: str = Field(min_length=1)
     events: list[str] = Field(default_factory=list)
     task: Task | None = None
+    relation: Relation | None = None
     source: str | None = None
 
 
@@ -78,6 +81,7 @@ class SampleRecord(Record):
     text: str = Field(min_length=1)
     events: list[str] = Field(default_factory=list)
     task: Task | None = None
+    relation: Relation | None = None
     index: int = Field(ge=0, description="the clip's number among its prompt's clips")
     path: str = Field(min_length=1)
     seed: int | None = None

@@ -136,6 +136,7 @@ def _generate(config: GenerateConfig, todo: list[ClipJob], out: Path, sink: Reco
                         text=job.prompt.text,
                         events=job.prompt.events,
                         task=job.prompt.task,
+                        relation=job.prompt.relation,
                         index=job.index,
                         path=relative.as_posix(),
                         seed=job.seed,
