@@ -55,7 +55,9 @@ def discover() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="*", default=None, help="benchmark names (default: all)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/results.json"))
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")

@@ -17,7 +17,9 @@ from baton.errors import InputError
 
 
 def prompt(i: int) -> PromptRecord:
-    return PromptRecord(id=f"p{i}", text=f"a dog barks, then bird {i} sings", events=["dog", "bird"], task="temporal")
+    return PromptRecord(
+        id=f"p{i}", text=f"a dog barks, then bird {i} sings", events=["dog", "bird"], task="temporal"
+    )
 
 
 def test_round_trip_keeps_every_field(tmp_path):
@@ -107,8 +109,10 @@ def test_label_from_votes_computes_mean_and_majority():
 
 def test_reward_probability_must_be_in_unit_interval(tmp_path):
     path = tmp_path / "r.jsonl"
-    path.write_text('{"schema": "reward/1", "sample_id": "s", "prompt_id": "p", "text": "t", "score": 3.0, '
-                    '"probability": 1.5}\n')
+    path.write_text(
+        '{"schema": "reward/1", "sample_id": "s", "prompt_id": "p", "text": "t", "score": 3.0, '
+        '"probability": 1.5}\n'
+    )
     with pytest.raises(InputError) as err:
         read_records(path, RewardRecord)
     assert err.value.field == "probability"

@@ -178,7 +178,9 @@ def parse_record(line: str, cls: type[R], path: str | Path, lineno: int) -> R:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
+        raise InputError(
+            f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
+        ) from None
     if not isinstance(data, dict):
         raise InputError("a record must be a JSON object", path=path, line=lineno)
     tag = data.pop("schema", None)
@@ -186,7 +188,10 @@ def parse_record(line: str, cls: type[R], path: str | Path, lineno: int) -> R:
         kind, _, version = str(tag).partition("/")
         if kind != cls.kind:
             raise InputError(
-                f"this is a '{kind}' record, expected a '{cls.kind}' record", path=path, line=lineno, field="schema"
+                f"this is a '{kind}' record, expected a '{cls.kind}' record",
+                path=path,
+                line=lineno,
+                field="schema",
             )
         if not version.isdigit() or int(version) > cls.version:
             raise InputError(
@@ -239,7 +244,10 @@ def check_unique(records: Iterable[Record], path: str | Path) -> None:
         key = record.record_key()
         if key in seen:
             raise InputError(
-                f"'{key}' appears again (first at record {seen[key]})", path=path, line=number, field=record.key
+                f"'{key}' appears again (first at record {seen[key]})",
+                path=path,
+                line=number,
+                field=record.key,
             )
         seen[key] = number
 
@@ -287,7 +295,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=exc.lineno) from None
+        raise InputError(
+            f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=exc.lineno
+        ) from None
 
 
 class RecordAppender(Generic[R]):

@@ -34,7 +34,9 @@ def make_progress() -> Progress:
     )
 
 
-def track(items: Iterable[T], description: str, total: int | None = None, *, enabled: bool = True) -> Iterator[T]:
+def track(
+    items: Iterable[T], description: str, total: int | None = None, *, enabled: bool = True
+) -> Iterator[T]:
     """Iterate with a progress bar (a plain loop when ``enabled`` is false)."""
     if not enabled:
         yield from items

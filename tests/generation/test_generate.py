@@ -25,8 +25,12 @@ def prompts_file(tmp_path):
         [
             PromptRecord(id="a", text="a beep, then a knock", events=["beep", "knock"], task="integrity"),
             PromptRecord(id="b", text="a hum while rain falls", events=["hum", "rain"], task="integrity"),
-            PromptRecord(id="c", text="first a chirp, then a bell, and finally a click", events=["chirp", "bell", "click"],
-                         task="temporal"),
+            PromptRecord(
+                id="c",
+                text="first a chirp, then a bell, and finally a click",
+                events=["chirp", "bell", "click"],
+                task="temporal",
+            ),
         ],
     )
     return path
@@ -40,12 +44,18 @@ def test_clip_seed_is_stable_and_distinct():
 
 
 def test_generate_writes_audio_and_samples(tmp_path, prompts_file, tone_backend):
-    config = GenerateConfig(prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=2, batch_size=4,
-                            progress=False)
+    config = GenerateConfig(
+        prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=2, batch_size=4, progress=False
+    )
     samples = run(config)
     assert [s.id for s in samples] == ["a-0", "a-1", "b-0", "b-1", "c-0", "c-1"]
     first = samples[0]
-    assert (first.prompt_id, first.index, first.task, first.events) == ("a", 0, "integrity", ["beep", "knock"])
+    assert (first.prompt_id, first.index, first.task, first.events) == (
+        "a",
+        0,
+        "integrity",
+        ["beep", "knock"],
+    )
     assert first.seed == clip_seed(0, "a", 0) and first.backend == "tone"
     assert first.sample_rate == 8000 and first.duration == pytest.approx(0.25)
     audio, sr = sf.read(tmp_path / "gen" / first.path)
@@ -54,8 +64,9 @@ def test_generate_writes_audio_and_samples(tmp_path, prompts_file, tone_backend)
 
 
 def test_rerun_skips_finished_clips_and_resumes_missing_ones(tmp_path, prompts_file, tone_backend):
-    config = GenerateConfig(prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=2, batch_size=4,
-                            progress=False)
+    config = GenerateConfig(
+        prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=2, batch_size=4, progress=False
+    )
     full = run(config)
     tone_backend.calls = []
     assert run(config) == full
@@ -71,10 +82,26 @@ def test_rerun_skips_finished_clips_and_resumes_missing_ones(tmp_path, prompts_f
 
 
 def test_clip_does_not_depend_on_batching(tmp_path, prompts_file, tone_backend):
-    one = run(GenerateConfig(prompts=prompts_file, out=tmp_path / "one", backend="tone", per_prompt=2, batch_size=1,
-                             progress=False))
-    many = run(GenerateConfig(prompts=prompts_file, out=tmp_path / "many", backend="tone", per_prompt=2, batch_size=5,
-                              progress=False))
+    one = run(
+        GenerateConfig(
+            prompts=prompts_file,
+            out=tmp_path / "one",
+            backend="tone",
+            per_prompt=2,
+            batch_size=1,
+            progress=False,
+        )
+    )
+    many = run(
+        GenerateConfig(
+            prompts=prompts_file,
+            out=tmp_path / "many",
+            backend="tone",
+            per_prompt=2,
+            batch_size=5,
+            progress=False,
+        )
+    )
     for a, b in zip(one, many, strict=True):
         assert np.array_equal(sf.read(tmp_path / "one" / a.path)[0], sf.read(tmp_path / "many" / b.path)[0])
 
@@ -106,5 +133,9 @@ def test_cli_reports_missing_prompts_without_traceback(tmp_path, capsys):
 
 
 def test_samples_file_validates(tmp_path, prompts_file, tone_backend):
-    run(GenerateConfig(prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=1, progress=False))
+    run(
+        GenerateConfig(
+            prompts=prompts_file, out=tmp_path / "gen", backend="tone", per_prompt=1, progress=False
+        )
+    )
     assert len(read_records(tmp_path / "gen" / "samples.jsonl", SampleRecord)) == 3

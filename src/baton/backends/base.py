@@ -37,7 +37,9 @@ class GenerationSettings:
     def resolved(self, defaults: GenerationSettings) -> GenerationSettings:
         return GenerationSettings(
             steps=self.steps if self.steps is not None else defaults.steps,
-            guidance_scale=self.guidance_scale if self.guidance_scale is not None else defaults.guidance_scale,
+            guidance_scale=self.guidance_scale
+            if self.guidance_scale is not None
+            else defaults.guidance_scale,
             duration=self.duration if self.duration is not None else defaults.duration,
             negative_prompt=self.negative_prompt,
         )

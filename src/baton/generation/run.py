@@ -94,7 +94,11 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
             done = {r.id for r in read_records(samples_path, SampleRecord)}
         part_path = out / f"samples.part{rank}-of-{world}.jsonl"
     with RecordAppender(part_path, SampleRecord) as part:
-        todo = [j for i, j in enumerate(jobs) if i % world == rank and j.sample_id not in done and not part.has(j.sample_id)]
+        todo = [
+            j
+            for i, j in enumerate(jobs)
+            if i % world == rank and j.sample_id not in done and not part.has(j.sample_id)
+        ]
         if todo:
             _generate(config, todo, out, part)
 
@@ -113,7 +117,9 @@ def _generate(config: GenerateConfig, todo: list[ClipJob], out: Path, sink: Reco
     from baton.console import make_progress
 
     backend = load_backend(config.backend, config.model, device=config.device)
-    requested = GenerationSettings(steps=config.steps, guidance_scale=config.guidance_scale, duration=config.duration)
+    requested = GenerationSettings(
+        steps=config.steps, guidance_scale=config.guidance_scale, duration=config.duration
+    )
     settings = requested.resolved(backend.default_settings)
     settings_record = {
         "steps": settings.steps,
