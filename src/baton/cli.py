@@ -69,5 +69,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="baton")
     except BatonError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)

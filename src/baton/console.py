@@ -55,4 +55,4 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    console.print(f"[yellow]warning:[/] {message}", markup=True)
+    console.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
