@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench lint venv clean browser
 
 venv: $(STAMP)
 
@@ -27,7 +27,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BATON) demo $(DEMO_ARGS)
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium through Playwright; install it when we can (root + apt).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium for the browser tests ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the browser tests will say so"; \
+	  else echo "chromium is not installed (needs root and apt): the browser tests will say so"; fi; \
+	fi
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
