@@ -3,11 +3,21 @@
 ``load_backend("world")`` returns the built-in sound world's model; each real backend (``tango``,
 ``audioldm2``, ``stable-audio``) is one module here. The mapping below only names modules, so that
 nothing heavy is imported until a backend is asked for.
+
+Your own backend plugs in without editing baton: write a class that implements
+:class:`baton.backends.base.T2ABackend` (with a ``load(path, *, device)`` classmethod) and name it in
+the environment variable ``BATON_EXTRA_BACKENDS`` as ``name=module:Class`` pairs separated by commas::
+
+    BATON_EXTRA_BACKENDS="mine=my_package.t2a:MyBackend" baton generate --backend mine ...
+
+The variable is read on every :func:`load_backend` call, so it also reaches the worker processes of
+``accelerate launch``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,13 +28,43 @@ if TYPE_CHECKING:
 
 BACKENDS: dict[str, str] = {
     "world": "baton.backends.world:WorldBackend",
+    "tango": "baton.backends.tango:TangoBackend",
+    "audioldm2": "baton.backends.audioldm2:AudioLDM2Backend",
+    "stable-audio": "baton.backends.stable_audio:StableAudioBackend",
 }
+
+EXTRA_BACKENDS_ENV = "BATON_EXTRA_BACKENDS"
+
+
+def extra_backends() -> dict[str, str]:
+    """The backends named in ``BATON_EXTRA_BACKENDS`` (``name=module:Class,...``), checked for form."""
+    spec = os.environ.get(EXTRA_BACKENDS_ENV, "").strip()
+    found: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, target = entry.partition("=")
+        module_name, _, class_name = target.strip().partition(":")
+        if not name.strip() or not module_name or not class_name:
+            raise InputError(f"'{entry}' is not name=module:Class", field=EXTRA_BACKENDS_ENV)
+        found[name.strip()] = f"{module_name}:{class_name}"
+    return found
 
 
 def load_backend(name: str, model: str | Path | None = None, *, device: str = "cpu") -> T2ABackend:
     """Load backend ``name`` from ``model`` (a folder, a hub id, or ``None`` for its default)."""
-    if name not in BACKENDS:
-        raise InputError(f"unknown backend '{name}'; choose one of: {', '.join(sorted(BACKENDS))}", field="backend")
-    module_name, _, class_name = BACKENDS[name].partition(":")
-    backend_cls = getattr(importlib.import_module(module_name), class_name)
+    plugins = extra_backends()
+    known = {**BACKENDS, **plugins}
+    if name not in known:
+        raise InputError(
+            f"unknown backend '{name}'; choose one of: {', '.join(sorted(known))}", field="backend"
+        )
+    module_name, _, class_name = known[name].partition(":")
+    try:
+        backend_cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        if name not in plugins:
+            raise
+        # A user's plug-in: name the setting that points at it.
+        raise InputError(
+            f"backend '{name}' = '{known[name]}' cannot be loaded: {exc}", field=EXTRA_BACKENDS_ENV
+        ) from None
     return backend_cls.load(model, device=device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -53,4 +54,5 @@ def generate_command(
         },
     )
     samples = run(settings)
-    console.print(f"{len(samples)} clips in [bold]{settings.out / SAMPLES_FILE}[/]")
+    if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, one process reports
+        console.print(f"{len(samples)} clips in [bold]{settings.out / SAMPLES_FILE}[/]")

@@ -2,9 +2,15 @@
 
 Every clip has its own seed, derived from the run's seed, its prompt id and its index, and a backend
 makes clip i from (text_i, seed_i) alone. So a rerun skips the clips already in ``samples.jsonl``,
-a killed run resumes with only the missing clips, and ``accelerate launch --num_processes N -m baton
-generate ...`` splits the clips across processes and merges one samples file with the same clips one
-process would have made.
+a killed run resumes with only the missing clips, and a multi-process launch splits the clips across
+processes and merges one samples file with the same clips one process would have made::
+
+    accelerate launch --multi_gpu --num_processes N -m baton generate ...   # N GPUs, or N CPU workers
+    torchrun --nproc_per_node N -m baton generate ...                       # the same, without accelerate
+
+(``accelerate launch --cpu --num_processes N`` starts one process unless MPI is set up: accelerate
+runs several CPU workers only through ``mpirun``. The ``--multi_gpu`` launcher is torchrun, which
+works on CPUs too; baton then joins a gloo process group.)
 """
 
 from __future__ import annotations
@@ -70,7 +76,13 @@ def _distributed() -> tuple[int, int]:
 
 
 def run(config: GenerateConfig) -> list[SampleRecord]:
-    """Generate the missing clips of the run and return every sample record of ``config.out``."""
+    """Generate the missing clips of the run and return every sample record of ``config.out``.
+
+    Under ``accelerate launch`` each process takes every N-th missing clip and appends its records
+    to its own part file; the main process then folds the parts into ``samples.jsonl``. Part files
+    left by a killed run (of any process count) are folded in first, so a resumed run, with one
+    process or many, makes only the clips that no file records yet.
+    """
     if config.per_prompt < 1:
         raise InputError("must be at least 1", field="per_prompt")
     if config.batch_size < 1:
@@ -81,42 +93,58 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
     jobs = plan_clips(prompts, config.per_prompt, config.seed)
 
     rank, world = _distributed()
-    done: set[str] = set()
-    part_path = samples_path
+    state = None
+    device = config.device
     if world > 1:
         from accelerate import PartialState
 
-        state = PartialState()
-        if state.is_main_process and samples_path.exists():
-            RecordAppender(samples_path, SampleRecord).open_and_close()  # cut a torn last line, if any
+        # cpu=True is what makes accelerate build a (gloo) process group for CPU workers; without
+        # it, its barriers silently do nothing.
+        state = PartialState(cpu=device == "cpu")
+        if state.num_processes != world:
+            raise InputError(
+                f"WORLD_SIZE is {world} but accelerate joined {state.num_processes} process(es) on "
+                f"device '{device}'",
+                field="device",
+            )
+        if device == "cuda":
+            device = str(state.device)  # cuda:<local rank>, one GPU per process
+    if rank == 0:
+        _fold_parts(samples_path, out, jobs)
+    if state is not None:
         state.wait_for_everyone()
-        if samples_path.exists():
-            done = {r.id for r in read_records(samples_path, SampleRecord)}
-        part_path = out / f"samples.part{rank}-of-{world}.jsonl"
-    with RecordAppender(part_path, SampleRecord) as part:
-        todo = [
-            j
-            for i, j in enumerate(jobs)
-            if i % world == rank and j.sample_id not in done and not part.has(j.sample_id)
-        ]
-        if todo:
-            _generate(config, todo, out, part)
+    # Every record is in samples.jsonl now (the parts were folded in), so this is all that is missing.
+    done = {r.id for r in read_records(samples_path, SampleRecord)} if samples_path.exists() else set()
+    # Shard what is missing (not the whole plan), so that a resumed run stays balanced.
+    todo = [j for j in jobs if j.sample_id not in done][rank::world]
+    if todo:
+        sink_path = samples_path if world == 1 else out / f"samples.part{rank}-of-{world}.jsonl"
+        with RecordAppender(sink_path, SampleRecord) as sink:
+            _generate(config, todo, out, sink, device=device, show_progress=config.progress and rank == 0)
 
-    if world > 1:
+    if state is not None:
         state.wait_for_everyone()
-        if state.is_main_process:
-            _merge_parts(samples_path, out, world, jobs)
+        if rank == 0:
+            _fold_parts(samples_path, out, jobs)
         state.wait_for_everyone()
     return read_records(samples_path, SampleRecord)
 
 
-def _generate(config: GenerateConfig, todo: list[ClipJob], out: Path, sink: RecordAppender) -> None:
+def _generate(
+    config: GenerateConfig,
+    todo: list[ClipJob],
+    out: Path,
+    sink: RecordAppender,
+    *,
+    device: str,
+    show_progress: bool,
+) -> None:
     from baton.audio import save_audio
     from baton.backends import load_backend
     from baton.backends.base import GenerationSettings
     from baton.console import make_progress
 
-    backend = load_backend(config.backend, config.model, device=config.device)
+    backend = load_backend(config.backend, config.model, device=device)
     requested = GenerationSettings(
         steps=config.steps, guidance_scale=config.guidance_scale, duration=config.duration
     )
@@ -128,7 +156,7 @@ def _generate(config: GenerateConfig, todo: list[ClipJob], out: Path, sink: Reco
         "model": None if config.model is None else str(config.model),
     }
     with make_progress() as progress:
-        task = progress.add_task(f"generate ({config.backend})", total=len(todo), visible=config.progress)
+        task = progress.add_task(f"generate ({config.backend})", total=len(todo), visible=show_progress)
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start : start + config.batch_size]
             clips = backend.generate([j.prompt.text for j in batch], [j.seed for j in batch], settings)
@@ -155,16 +183,26 @@ def _generate(config: GenerateConfig, todo: list[ClipJob], out: Path, sink: Reco
             progress.advance(task, len(batch))
 
 
-def _merge_parts(samples_path: Path, out: Path, world: int, jobs: list[ClipJob]) -> None:
-    """Fold every process's part file into samples.jsonl, in plan order, then remove the parts."""
-    by_id: dict[str, SampleRecord] = {}
-    if samples_path.exists():
-        by_id.update((r.id, r) for r in read_records(samples_path, SampleRecord))
+def _fold_parts(samples_path: Path, out: Path, jobs: list[ClipJob]) -> None:
+    """Fold every part file into samples.jsonl, then remove the parts.
+
+    Also repairs a torn last line (of samples.jsonl or of a part a killed process left). Records
+    already in samples.jsonl keep their place; the parts' records follow in plan order, as one
+    process would have appended them. Nothing recorded is dropped, not even clips of another plan
+    (a run with more clips per prompt, say).
+    """
     parts = sorted(out.glob("samples.part*-of-*.jsonl"))
+    existing = RecordAppender(samples_path, SampleRecord).open_and_close() if samples_path.exists() else []
+    if not parts:
+        return
+    known = {r.id for r in existing}
+    new: dict[str, SampleRecord] = {}
     for part in parts:
-        for record in read_records(part, SampleRecord):
-            by_id.setdefault(record.id, record)
-    ordered = [by_id[j.sample_id] for j in jobs if j.sample_id in by_id]
-    write_records(samples_path, ordered)
+        for record in RecordAppender(part, SampleRecord).open_and_close():
+            if record.id not in known:
+                new.setdefault(record.id, record)
+    plan_order = {j.sample_id: i for i, j in enumerate(jobs)}
+    added = sorted(new.values(), key=lambda r: plan_order.get(r.id, len(plan_order)))
+    write_records(samples_path, [*existing, *added])
     for part in parts:
         part.unlink()
