@@ -28,3 +28,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Nothing a test does may write to the user's real cache."""
     if "BATON_CACHE" not in os.environ:
         monkeypatch.setenv("BATON_CACHE", str(tmp_path_factory.getbasetemp() / "baton-cache"))
+
+
+@pytest.fixture(scope="session")
+def quick_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quick sound world, built once per test session: its folder (t2a/, clap/, detectors...)."""
+    from baton.world.build import WorldBuildConfig, build, world_dir
+
+    cache = tmp_path_factory.mktemp("world-cache")
+    config = WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=4)
+    build(config)
+    return world_dir(cache, quick=True)

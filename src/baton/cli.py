@@ -46,15 +46,19 @@ def build_app() -> typer.Typer:
 
     from baton.annotation.cli import annotate_app
     from baton.demo.cli import demo_command
+    from baton.evaluation.cli import evaluate_command
     from baton.generation.cli import generate_command
     from baton.interchange.cli import data_app
     from baton.prompts.cli import prompts_command
+    from baton.report.cli import report_command
     from baton.world.cli import world_app
 
     # In the order of the loop.
     app.command("prompts")(prompts_command)
     app.command("generate")(generate_command)
     app.add_typer(annotate_app, name="annotate")
+    app.command("evaluate")(evaluate_command)
+    app.command("report")(report_command)
     app.command("demo")(demo_command)
     app.add_typer(world_app, name="world")
     app.add_typer(data_app, name="data")

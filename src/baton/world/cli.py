@@ -1,5 +1,86 @@
-"""``baton world``: placeholder until the world build lands."""
+"""``baton world build|info|examples``: the built-in sound world."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
+from baton.config import field_help
+from baton.world.build import WorldBuildConfig
+
 world_app = typer.Typer(help="Build and inspect the built-in sound world.", no_args_is_help=True)
+H = WorldBuildConfig
+
+
+@world_app.command("build")
+def build_command(
+    quick: bool = typer.Option(None, "--quick", help=field_help(H, "quick")),
+    seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
+    cache: Path = typer.Option(None, "--cache", help=field_help(H, "cache")),
+    force: bool = typer.Option(None, "--force", help=field_help(H, "force")),
+    eval_prompts: int = typer.Option(None, "--eval-prompts", help=field_help(H, "eval_prompts")),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
+) -> None:
+    """Build the sound world (corpus, T2A model, CLAP, two detectors, base evaluation); cached, resumable."""
+    from baton.config import load_config
+    from baton.console import console
+    from baton.world.build import build, world_dir
+
+    settings = load_config(
+        WorldBuildConfig,
+        config,
+        {
+            "quick": quick,
+            "seed": seed,
+            "cache": cache,
+            "force": force,
+            "eval_prompts": eval_prompts,
+            "progress": False if no_progress else None,
+        },
+    )
+    manifest = build(settings)
+    console.print(
+        f"world ready in [bold]{world_dir(settings.cache, quick=settings.quick, seed=settings.seed)}[/] "
+        f"(steps took {manifest['total_build_seconds']:.0f} s in all); `baton world info` shows its figures"
+    )
+
+
+@world_app.command("info")
+def info_command(
+    quick: bool = typer.Option(False, "--quick", help="The quick world."),
+    seed: int = typer.Option(0, "--seed", help="The world's seed."),
+    cache: Path = typer.Option(None, "--cache", help=field_help(H, "cache")),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+) -> None:
+    """Print the world's manifest: versions, seeds, settings and every quality figure."""
+    import json
+
+    from baton.console import console
+    from baton.errors import InputError
+    from baton.world.build import read_manifest, world_dir
+    from baton.world.report import manifest_table
+
+    root = world_dir(cache, quick=quick, seed=seed)
+    manifest = read_manifest(root)
+    if manifest is None:
+        flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
+        raise InputError(f"no world is built here; run `baton world build{flags}`", path=root)
+    if as_json:
+        typer.echo(json.dumps(manifest, indent=2))
+        return
+    console.print(manifest_table(manifest, root))
+
+
+@world_app.command("examples")
+def examples_command(
+    out: Path = typer.Option(Path("world-examples"), "--out", help="Folder for the WAV files."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the examples."),
+) -> None:
+    """Write one WAV per sound class and a few composed clips with their captions, to listen to."""
+    from baton.console import console
+    from baton.world.report import write_examples
+
+    written = write_examples(out, seed)
+    console.print(f"{len(written)} files in [bold]{out}[/]")

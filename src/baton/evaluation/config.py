@@ -1,0 +1,44 @@
+"""The settings of ``baton evaluate`` (light to import: the command line reads them at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from baton.config import option
+
+
+@dataclass
+class EvaluateConfig:
+    models: list[str] = option(
+        [],
+        "Models as NAME=BACKEND[:PATH] (e.g. base=world:runs/t2a); the first is the base the others "
+        "are compared with.",
+    )
+    prompts: Path = option(Path("prompts.jsonl"), "Test prompts (held out from training).")
+    out: Path = option(Path("evaluation"), "Output folder: <name>/ per model, metrics.jsonl, metrics.json.")
+    per_prompt: int = option(1, "Clips per prompt and model (the same seeds for every model).")
+    seed: int = option(0, "Run seed; every clip's seed derives from it, its prompt id and its index.")
+    reference: str | None = option(
+        None,
+        "Reference clips for FAD and KL: 'real' (world synthesizer renders of the same prompts and "
+        "seeds), a samples file, an audio folder, or 'none'. Default: 'real' if every model is a "
+        "world model, else none.",
+    )
+    reward_model: Path | None = option(None, "Reward model folder: adds the reward score.")
+    world: Path | None = option(
+        None, "World folder whose evaluator detector and CLAP judge the clips (default: the cached world)."
+    )
+    steps: int | None = option(None, "Sampling steps (default: each backend's).")
+    guidance_scale: float | None = option(None, "Classifier-free guidance scale (default: each backend's).")
+    batch_size: int = option(8, "Clips generated together.")
+    score_batch: int = option(32, "Clips judged together.")
+    device: str = option("cpu", "Torch device for generation.")
+    resamples: int = option(2000, "Bootstrap resamples for per-clip figures.")
+    set_resamples: int = option(
+        200, "Bootstrap resamples for set figures (FAD, IS), each a full recomputation."
+    )
+    fad_infinity: bool = option(
+        False, "Also report FAD-infinity (needs more clips than embedding dimensions)."
+    )
+    progress: bool = option(True, "Show progress bars.")

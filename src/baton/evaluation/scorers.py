@@ -1,0 +1,219 @@
+"""What judges a clip, behind four small interfaces, and their implementations for the sound world.
+
+* :class:`ClipClassifier`: clip-level class logits ``[N, C]``, for KL and the Inception Score
+  (audioldm_eval uses PANNs CNN14's; a PANNs-like classifier plugs in by implementing this).
+* :class:`EventReader`: the timed events in each clip, for integrity and temporal accuracy.
+* :class:`AudioTextEmbedder`: audio and text embeddings in one space, for FAD and the CLAP score.
+* :class:`RewardScorer`: a reward model's probability that a clip matches its prompt.
+
+On the world: the **evaluator** detector (never the annotator detector the reward model learned
+from) is both the classifier, its clip-level probability of a class being the highest frame
+probability, and the event reader; the **world CLAP** is the embedder. They accept audio at any
+sample rate (it is resampled to the world's 16 kHz).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from baton.errors import InputError
+
+if TYPE_CHECKING:
+    from baton.world.detectors import DetectedEvent
+
+
+@runtime_checkable
+class ClipClassifier(Protocol):
+    name: str
+    classes: tuple[str, ...]
+
+    def clip_logits(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Clip-level class logits ``[N, C]`` (pre-sigmoid / pre-softmax)."""
+        ...
+
+
+@runtime_checkable
+class EventReader(Protocol):
+    name: str
+    classes: tuple[str, ...]
+
+    def read(self, audio: Sequence[np.ndarray], sample_rate: int) -> list[list[DetectedEvent]]:
+        """The timed events of each clip, sorted by onset."""
+        ...
+
+
+@runtime_checkable
+class AudioTextEmbedder(Protocol):
+    name: str
+
+    def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Audio embeddings ``[N, D]``."""
+        ...
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Text embeddings ``[N, D]`` in the audio embeddings' space."""
+        ...
+
+
+@runtime_checkable
+class RewardScorer(Protocol):
+    name: str
+
+    def probabilities(
+        self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
+    ) -> np.ndarray:
+        """``P(match)`` of each (text, clip), ``[N]`` in [0, 1]."""
+        ...
+
+
+@dataclass
+class Scorers:
+    """Whatever is available to judge clips; a metric whose scorer is missing is left out."""
+
+    classifier: ClipClassifier | None = None
+    events: EventReader | None = None
+    embedder: AudioTextEmbedder | None = None
+    reward: RewardScorer | None = None
+
+    def describe(self) -> dict[str, str | None]:
+        return {
+            "classifier": getattr(self.classifier, "name", None),
+            "events": getattr(self.events, "name", None),
+            "embedder": getattr(self.embedder, "name", None),
+            "reward": getattr(self.reward, "name", None),
+        }
+
+    def empty(self) -> bool:
+        return not any((self.classifier, self.events, self.embedder, self.reward))
+
+
+# --- the sound world --------------------------------------------------------------------------------
+
+
+class WorldDetectorScorer:
+    """The world's evaluator detector as a clip classifier and an event reader."""
+
+    def __init__(self, detector: Any, name: str = "world evaluator detector") -> None:
+        self.detector = detector
+        self.name = name
+        self.classes = tuple(detector.classes)
+
+    def _frame_probs(self, audio: Sequence[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
+        from baton.world.detectors import as_audio_batch
+
+        batch, lengths = as_audio_batch(list(audio), sample_rate)
+        probs = self.detector.frame_probs(batch)  # [B, T, C]
+        frames = [self.detector.net.output_frames(n) for n in lengths]
+        return probs, frames
+
+    def analyse(
+        self, audio: Sequence[np.ndarray], sample_rate: int
+    ) -> tuple[np.ndarray, list[list[DetectedEvent]]]:
+        """Clip logits ``[N, C]`` and the events read, from one pass of the detector."""
+        from baton.evaluation.kl import probabilities_to_logits
+        from baton.world.detectors import read_events
+
+        probs, frames = self._frame_probs(audio, sample_rate)
+        # A class's clip-level probability: its highest frame probability over the clip's own frames.
+        clip = np.stack([p[: max(f, 1)].max(axis=0) for p, f in zip(probs, frames, strict=True)])
+        config = self.detector.config
+        events = [
+            read_events(
+                p[:f],
+                self.detector.hop_seconds,
+                config.threshold,
+                config.min_duration,
+                median_frames=config.median_frames,
+                classes=self.classes,
+            )
+            for p, f in zip(probs, frames, strict=True)
+        ]
+        return probabilities_to_logits(clip), events
+
+    def clip_logits(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        return self.analyse(audio, sample_rate)[0]
+
+    def read(self, audio: Sequence[np.ndarray], sample_rate: int) -> list[list[DetectedEvent]]:
+        return self.analyse(audio, sample_rate)[1]
+
+
+class WorldClapEmbedder:
+    """The world CLAP's L2-normalised audio and text embeddings."""
+
+    def __init__(self, clap: Any, name: str = "world CLAP") -> None:
+        self.clap = clap
+        self.name = name
+
+    def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        return self.clap.embed_audio(list(audio), sample_rate).numpy().astype(np.float64)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        return self.clap.embed_text(list(texts)).numpy().astype(np.float64)
+
+
+def world_scorers(world: str | Path) -> Scorers:
+    """The evaluator detector and the CLAP of a built world folder (each left out if not built)."""
+    world = Path(world)
+    scorers = Scorers()
+    if (world / "evaluator" / "config.json").is_file():
+        from baton.world.detectors import EventDetector
+
+        detector = WorldDetectorScorer(EventDetector.load(world / "evaluator"))
+        scorers.classifier = detector
+        scorers.events = detector
+    if (world / "clap" / "config.json").is_file():
+        from baton.world.clap import WorldClap
+
+        scorers.embedder = WorldClapEmbedder(WorldClap.load(world / "clap"))
+    return scorers
+
+
+# --- the reward model -------------------------------------------------------------------------------
+
+
+class RewardModelScorer:
+    """A ``baton.reward`` model: ``RewardModel.load(dir).score(texts, audio)``.
+
+    The reward model's probability is taken from a ``probabilities`` method when it has one;
+    otherwise from ``score``: values already in [0, 1] are used as they are, anything else is read as
+    a logit and passed through a sigmoid.
+    """
+
+    def __init__(self, model: Any, name: str) -> None:
+        self.model = model
+        self.name = name
+
+    def probabilities(
+        self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
+    ) -> np.ndarray:
+        method = getattr(self.model, "probabilities", None) or self.model.score
+        kwargs = {}
+        if "sample_rate" in inspect.signature(method).parameters:
+            kwargs["sample_rate"] = sample_rate
+        values = method(list(texts), list(audio), **kwargs)
+        values = np.asarray(getattr(values, "detach", lambda: values)(), dtype=np.float64).reshape(-1)
+        if method is not getattr(self.model, "probabilities", None) and (
+            (values < 0).any() or (values > 1).any()
+        ):
+            values = 1.0 / (1.0 + np.exp(-values))
+        return values
+
+
+def load_reward_scorer(directory: str | Path) -> RewardModelScorer:
+    """Load a reward model folder written by ``baton reward train``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("no such reward model folder", path=directory)
+    try:
+        from baton.reward import RewardModel
+    except ImportError:
+        raise InputError(
+            "this baton has no reward model package (baton.reward) to load it with", path=directory
+        ) from None
+    return RewardModelScorer(RewardModel.load(directory), name=f"reward model {directory}")

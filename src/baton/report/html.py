@@ -1,0 +1,448 @@
+"""The report page: sections built from a :class:`baton.report.run.RunData`, each a piece of HTML."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton import __version__
+from baton.report.config import ReportConfig
+
+AUDIO_RATE = 16000
+REFERENCE = "reference"
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #222; margin: 0;
+       background: #fafafa; }
+main { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em 4em; background: white; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em;
+     margin-top: 2em; } h3 { font-size: 1.05em; margin: 1.2em 0 .4em; }
+.meta, .absent, .note { color: #666; } .absent { font-style: italic; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ddd; padding: .3em .55em; vertical-align: top; }
+th { background: #f3f3f3; font-weight: 600; } td.num { text-align: right; white-space: nowrap; }
+.ci { color: #777; font-size: .85em; display: block; }
+.delta { display: block; margin-top: .25em; font-weight: 600; }
+.better { background: #e3f4e3; } .worse { background: #fbe3e3; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.figures img { max-width: 100%; border: 1px solid #eee; }
+.ok { color: #1a7f37; font-weight: 600; } .bad { color: #c0392b; font-weight: 600; }
+#examples-table td:first-child { min-width: 15em; }
+audio { width: 210px; height: 32px; display: block; margin-bottom: .2em; }
+.small { font-size: .85em; color: #555; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; max-height: 32em; }
+dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0 0 .4em 1.5em; color: #444; }
+"""
+
+SECTION_TITLES = {
+    "results": "Results",
+    "charts": "Figures with 95% intervals",
+    "rewards": "Reward distributions",
+    "training": "Training curves",
+    "reliability": "Reward model reliability",
+    "examples": "Matched examples",
+    "settings": "Settings and timings",
+}
+
+
+def e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def number(value: float | None) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if value != 0 and abs(value) < 0.01:
+        return f"{value:.2g}"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def signed(value: float) -> str:
+    text = number(value)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def png_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{e(alt)}">'
+
+
+def audio_data_uri(path: Path) -> str:
+    """A clip as a data URI at 16 kHz: OGG Vorbis, else FLAC, else WAV (whatever libsndfile writes)."""
+    import soundfile as sf
+
+    from baton.audio import load_audio
+
+    audio, _ = load_audio(path, sample_rate=AUDIO_RATE)
+    audio = np.clip(audio, -1.0, 1.0)
+    for fmt, subtype, mime in (
+        ("OGG", "VORBIS", "audio/ogg"),
+        ("FLAC", "PCM_16", "audio/flac"),
+        ("WAV", "PCM_16", "audio/wav"),
+    ):
+        buffer = io.BytesIO()
+        try:
+            sf.write(buffer, audio, AUDIO_RATE, format=fmt, subtype=subtype)
+        except (sf.SoundFileError, RuntimeError, TypeError, ValueError):
+            continue
+        return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+    raise RuntimeError("libsndfile could not write the clip as OGG, FLAC or WAV")
+
+
+def absent(section: str, data: Any) -> str:
+    why = data.absent.get(section, "not in this run")
+    return f'<p class="absent">{e(SECTION_TITLES[section])}: {e(why)}.</p>'
+
+
+def section(key: str, body: str, data: Any = None) -> str:
+    """A section; a part of it that could not be read is named in a note under the heading."""
+    note = absent(key, data) if data is not None and key in data.absent else ""
+    return f'<section id="{key}"><h2>{e(SECTION_TITLES[key])}</h2>\n{note}{body}\n</section>'
+
+
+# --- results -------------------------------------------------------------------------------------------
+
+
+def _columns(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    columns: list[tuple[str, str]] = []
+    for model in summary.get("order", list(summary["metrics"])):
+        for metric, tasks in summary["metrics"].get(model, {}).items():
+            for task in tasks:
+                if (metric, task) not in columns:
+                    columns.append((metric, task))
+    info = summary.get("metric_info", {})
+    metric_order = list(info) + sorted({m for m, _ in columns} - set(info))
+    return sorted(columns, key=lambda c: (metric_order.index(c[0]), c[1] == "all"))
+
+
+def _label(summary: dict[str, Any], metric: str) -> str:
+    return summary.get("metric_info", {}).get(metric, {}).get("label", metric)
+
+
+def _model_label(summary: dict[str, Any], model: str) -> str:
+    info = summary.get("models", {}).get(model, {})
+    role = info.get("role")
+    if role == "reference":
+        return f"{model} (real clips)" if info.get("backend") == "world" else f"{model} clips"
+    return f"{model} (base)" if role == "base" and model != "base" else model
+
+
+def _figure_cell(figure: dict[str, Any] | None, diff: dict[str, Any] | None, higher_is_better: bool) -> str:
+    if figure is None:
+        return '<td class="num">–</td>'
+    text = number(figure["value"])
+    if figure.get("ci_low") is not None:
+        text += f'<span class="ci">[{number(figure["ci_low"])}, {number(figure["ci_high"])}]</span>'
+    css = ""
+    if diff is not None:
+        if diff.get("excludes_zero"):
+            css = "better" if (diff["value"] > 0) == higher_is_better else "worse"
+        text += (
+            f'<span class="delta">Δ {signed(diff["value"])}</span>'
+            f'<span class="ci">[{signed(diff["ci_low"])}, {signed(diff["ci_high"])}]</span>'
+        )
+    return f'<td class="num {css}">{text}</td>'
+
+
+def results_tables(summary: dict[str, Any]) -> str:
+    """One row per metric and task, one column per model; a tuned model's cell adds its Δ from the base."""
+    columns = _columns(summary)
+    order = summary.get("order", list(summary["metrics"]))
+    info = summary.get("metric_info", {})
+    differences = summary.get("differences", {})
+    head = "".join(f"<th>{e(_model_label(summary, m))}</th>" for m in order)
+    rows = []
+    for metric, task in columns:
+        span = sum(1 for m, _ in columns if m == metric)
+        first = next(t for m, t in columns if m == metric) == task
+        label = f'<th rowspan="{span}">{e(_label(summary, metric))}</th>' if first else ""
+        higher = info.get(metric, {}).get("higher_is_better", True)
+        cells = "".join(
+            _figure_cell(
+                summary["metrics"].get(model, {}).get(metric, {}).get(task),
+                differences.get(model, {}).get(metric, {}).get(task),
+                higher,
+            )
+            for model in order
+        )
+        arrow = "↑" if higher else "↓"
+        rows.append(
+            f'<tr class="metric-row">{label}<td>{e(task)} <span class="small">{arrow}</span></td>{cells}</tr>'
+        )
+    out = [
+        f'<div class="scroll"><table id="results-table"><thead><tr><th>metric</th><th>task</th>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>",
+        f'<p class="note">Each figure with its bootstrap 95% interval (prompts resampled). Δ: a tuned '
+        f"model's paired difference from the base ({e(summary.get('base'))}) on the same prompts and "
+        "seeds, with its interval; green: better than the base with an interval that excludes zero, "
+        "red: worse, likewise; ↑/↓: higher/lower is better.</p>",
+    ]
+    glossary = "".join(
+        f"<dt>{e(v.get('label', k))}</dt><dd>{e(v.get('what', ''))}; "
+        f"{'higher' if v.get('higher_is_better', True) else 'lower'} is better.</dd>"
+        for k, v in summary.get("metric_info", {}).items()
+    )
+    if glossary:
+        out.append(f'<dl class="glossary">{glossary}</dl>')
+    notes = summary.get("notes") or []
+    if notes:
+        out.append('<ul class="note">' + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(out)
+
+
+def charts(summary: dict[str, Any]) -> str:
+    from baton.report import plots
+
+    order = summary.get("order", list(summary["metrics"]))
+    images = []
+    for metric in dict.fromkeys(m for m, _ in _columns(summary)):
+        figures = {model: summary["metrics"].get(model, {}).get(metric, {}) for model in order}
+        tasks = list(dict.fromkeys(t for f in figures.values() for t in f))
+        models = [m for m in order if figures[m]]
+        png = plots.metric_bars(_label(summary, metric), tasks, figures, models)
+        images.append(png_tag(png, f"{_label(summary, metric)} per task and model"))
+    rows = []
+    for metric, task in _columns(summary):
+        for model, diffs in summary.get("differences", {}).items():
+            diff = diffs.get(metric, {}).get(task)
+            if diff is not None and diff.get("ci_low") is not None:
+                rows.append((f"{_label(summary, metric)} · {task}", model, diff))
+    body = f'<div class="figures">{"".join(images)}</div>'
+    if rows:
+        png = plots.difference_forest(rows, list(summary.get("differences", {})), order)
+        body += "<h3>Paired differences from the base</h3>" + png_tag(png, "paired differences from the base")
+    return body
+
+
+# --- rewards, training, reliability ------------------------------------------------------------------
+
+
+def reward_distributions(data: Any) -> str | None:
+    from baton.report import plots
+
+    order = data.summary.get("order", []) if data.summary else []
+    series = {
+        model: np.array([j.reward for j in records if j.reward is not None], dtype=float)
+        for model, records in data.judgements.items()
+    }
+    series = {m: v for m, v in series.items() if v.size}
+    parts = []
+    if series:
+        models = [m for m in order if m in series] + [m for m in series if m not in order]
+        png = plots.histograms("reward of the evaluated clips", series, models)
+        parts.append(png_tag(png, "reward distribution per model"))
+    if data.rd_rewards:
+        by_task: dict[str, list[float]] = {}
+        for record in data.rd_rewards:
+            by_task.setdefault(record.task or "untyped", []).append(record.probability)
+        rd = {task: np.array(values) for task, values in by_task.items()}
+        png = plots.histograms("reward-labelled training set (reward/rewards.jsonl)", rd, list(rd))
+        parts.append(png_tag(png, "reward distribution of the reward-labelled set"))
+    if not parts:
+        return None
+    return f'<div class="figures">{"".join(parts)}</div>'
+
+
+def training(data: Any) -> str:
+    from baton.report import plots
+
+    images = []
+    for method, rows in data.train_logs.items():
+        keys = [
+            k
+            for k in dict.fromkeys(k for row in rows for k in row)
+            if k not in ("step", "global_step", "epoch")
+        ]
+        steps, values = {}, {}
+        for key in keys:
+            points = [(row["step"], row[key]) for row in rows if key in row]
+            steps[key] = np.array([p[0] for p in points])
+            values[key] = np.array([p[1] for p in points])
+        images.append(png_tag(plots.training_curves(method, steps, values), f"training curves of {method}"))
+    return f'<div class="figures">{"".join(images)}</div>'
+
+
+def reliability(data: Any) -> str:
+    from baton.report import plots
+
+    body = png_tag(plots.reliability(data.reliability), "reward model reliability diagram")
+    if data.ece:
+        body += (
+            "<p>Expected calibration error: "
+            + ", ".join(f"{e(k)} {number(v)}" for k, v in data.ece.items())
+            + "</p>"
+        )
+    body += f'<p class="small">From {e(data.reward_eval_path)}.</p>'
+    return body
+
+
+# --- matched examples -----------------------------------------------------------------------------------
+
+
+def choose_examples(
+    judgements: dict[str, list[Any]], models: list[str], per_task: int, seed: int
+) -> list[str]:
+    """Sample ids to play: per task, first clips the models are judged differently on, then others.
+
+    Within each kind the order is a seeded shuffle, so the page shows no hand-picked clips.
+    """
+    by_model = {m: {j.sample_id: j for j in judgements[m]} for m in models}
+    common = [j.sample_id for j in judgements[models[0]] if all(j.sample_id in by_model[m] for m in models)]
+    tasks: dict[str, list[str]] = {}
+    for sample_id in common:
+        tasks.setdefault(by_model[models[0]][sample_id].task or "untyped", []).append(sample_id)
+    chosen = []
+    for task, ids in tasks.items():
+        rng = random.Random(f"{seed}:{task}")
+        ids = ids[:]
+        rng.shuffle(ids)
+        differ = [i for i in ids if len({by_model[m][i].correct for m in models}) > 1]
+        chosen += (differ + [i for i in ids if i not in differ])[:per_task]
+    return chosen
+
+
+def _verdict(judgement: Any) -> str:
+    if judgement.correct is None:
+        verdict = '<span class="small">not judged</span>'
+    elif judgement.correct:
+        verdict = '<span class="ok">✓ right</span>'
+    else:
+        verdict = '<span class="bad">✗ wrong</span>'
+    details = []
+    if judgement.detected is not None:
+        details.append("heard: " + (", ".join(judgement.detected) or "nothing"))
+    if judgement.clap_score is not None:
+        details.append(f"CLAP {judgement.clap_score:.3f}")
+    if judgement.reward is not None:
+        details.append(f"reward {judgement.reward:.3f}")
+    return verdict + "".join(f'<div class="small">{e(d)}</div>' for d in details)
+
+
+def examples(data: Any, config: ReportConfig) -> str | None:
+    summary = data.summary or {}
+    order = [
+        m for m in summary.get("order", list(data.judgements)) if m in data.judgements and m != REFERENCE
+    ]
+    if not order or config.examples == 0:
+        return None
+    ids = choose_examples(data.judgements, order, config.examples, config.seed)
+    if not ids:
+        return None
+    reference = {j.sample_id: j for j in data.judgements.get(REFERENCE, [])}
+    columns = order + ([REFERENCE] if reference else [])
+    by_model = {m: {j.sample_id: j for j in data.judgements[m]} for m in order}
+    head = "".join(f"<th>{e(_model_label(summary, m) if summary else m)}</th>" for m in columns)
+    rows = []
+    for sample_id in ids:
+        first = by_model[order[0]][sample_id]
+        cells = []
+        for model in columns:
+            if model == REFERENCE:
+                judgement = reference.get(first.reference_id or sample_id)
+            else:
+                judgement = by_model[model][sample_id]
+            cells.append(f"<td>{_player(data, model, judgement)}</td>")
+        prompt = (
+            f'<td><b>{e(first.text)}</b><div class="small">{e(first.task or "untyped")} · '
+            f"{e(' → '.join(first.events) if first.task == 'temporal' else ', '.join(first.events))}"
+            f'</div><div class="small">clip {e(sample_id)} · seed {e(first.seed)}</div></td>'
+        )
+        rows.append(f'<tr class="example-row">{prompt}{"".join(cells)}</tr>')
+    return (
+        '<p class="note">Each row is one prompt and seed, heard from every model. Chosen per task by a '
+        f"seeded shuffle (seed {config.seed}), clips the models are judged differently on first.</p>"
+        f'<div class="scroll"><table id="examples-table"><thead><tr><th>prompt</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _player(data: Any, model: str, judgement: Any) -> str:
+    if judgement is None:
+        return '<span class="small">no clip</span>'
+    if judgement.path is None:
+        return '<span class="small">no audio path</span>' + _verdict(judgement)
+    path = Path(judgement.path)
+    if not path.is_absolute():
+        path = data.evaluation / model / path
+    if not path.is_file():
+        return f'<span class="small">audio missing: {e(path.name)}</span>' + _verdict(judgement)
+    return f'<audio controls preload="auto" src="{audio_data_uri(path)}"></audio>' + _verdict(judgement)
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+
+def settings(data: Any) -> str | None:
+    parts = []
+    if data.run_info is not None:
+        parts.append(
+            f"<h3>The run ({e(data.root / 'run.json')})</h3><pre>{e(json.dumps(data.run_info, indent=2))}</pre>"
+        )
+    if data.summary is not None:
+        keys = ("prompts", "reference", "scorers", "models", "settings", "seconds")
+        shown = {k: data.summary[k] for k in keys if k in data.summary}
+        parts.append(
+            f"<h3>The evaluation ({e(data.evaluation / 'metrics.json')})</h3><pre>{e(json.dumps(shown, indent=2))}</pre>"
+        )
+    return "\n".join(parts) or None
+
+
+# --- the page --------------------------------------------------------------------------------------------
+
+
+def render_report(data: Any, config: ReportConfig) -> str:
+    """The whole page as one HTML string."""
+    summary = data.summary
+    body: list[str] = []
+    if summary is not None:
+        body.append(section("results", results_tables(summary), data))
+        body.append(section("charts", charts(summary), data))
+    else:
+        body += [absent("results", data), absent("charts", data)]
+    rewards = reward_distributions(data)
+    if rewards:
+        body.append(section("rewards", rewards, data))
+    else:
+        data.absent.setdefault(
+            "rewards", "not in this run (no rewards in the judgements, no reward/rewards.jsonl)"
+        )
+        body.append(absent("rewards", data))
+    body.append(section("training", training(data), data) if data.train_logs else absent("training", data))
+    body.append(
+        section("reliability", reliability(data), data) if data.reliability else absent("reliability", data)
+    )
+    matched = examples(data, config) if data.judgements else None
+    if matched:
+        body.append(section("examples", matched, data))
+    else:
+        data.absent.setdefault("examples", "no clips to play")
+        body.append(absent("examples", data))
+    settings_html = settings(data)
+    if settings_html:
+        body.append(section("settings", settings_html, data))
+    else:
+        data.absent.setdefault("settings", "not in this run (no run.json, no evaluation settings)")
+        body.append(absent("settings", data))
+
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    models = ", ".join(summary.get("order", [])) if summary else "–"
+    meta = f"Run {e(data.root)} · models: {e(models)} · baton {e(__version__)} · written {e(created)}"
+    if summary and summary.get("prompts"):
+        p = summary["prompts"]
+        meta += f" · {e(p.get('count'))} prompts × {e(p.get('per_prompt'))} clips per model"
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(config.title)}</title><style>{CSS}</style></head>\n"
+        f'<body><main><h1>{e(config.title)}</h1><p class="meta">{meta}</p>\n'
+        + "\n".join(body)
+        + "\n</main></body></html>\n"
+    )

@@ -1,0 +1,259 @@
+"""``baton world build``: everything the sound world needs, built once, cached, resumable.
+
+Steps, each saved in its own folder of the world's cache directory as soon as it is done:
+
+1. ``corpus``: the AudioCaps-like pretraining corpus (mostly single events).
+2. ``t2a``: the world text-to-audio diffusion model, trained from scratch on the corpus.
+3. ``clap``: the world CLAP (contrastive audio and text encoders).
+4. ``annotator`` and ``evaluator``: two independent event detectors; the first plays the simulated
+   human annotator, the second judges models, so evaluation never grades its own homework.
+5. ``base_eval``: the base T2A model judged by the evaluator on held-out prompts (single events,
+   2-event integrity, 3-event temporal) with 95% intervals, and its FAD against real world clips.
+
+``manifest.json`` records versions, seeds, every step's settings, time and quality figures. A rerun
+skips the steps whose settings (and whose inputs' settings) are unchanged and whose files exist, so
+an interrupted build resumes at the step it was in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from baton import __version__
+from baton.artifacts import read_json, write_json
+from baton.cache import cache_dir
+from baton.config import option
+from baton.console import console
+
+MANIFEST = "manifest.json"
+FORMAT = "baton-world"
+FORMAT_VERSION = 1
+STEPS = ("corpus", "t2a", "clap", "annotator", "evaluator", "base_eval")
+DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "clap", "evaluator")}
+
+
+@dataclass
+class WorldBuildConfig:
+    quick: bool = option(False, "A tiny world in seconds, for tests and smoke runs (not for real results).")
+    seed: int = option(0, "Seed of everything in the world; same seed, same world on CPU.")
+    cache: Path | None = option(None, "Cache folder (default: $BATON_CACHE, else $XDG_CACHE_HOME/baton).")
+    force: bool = option(False, "Rebuild every step even if it is cached.")
+    progress: bool = option(True, "Show progress bars.")
+    eval_prompts: int | None = option(
+        None, "Held-out prompts per task in the base evaluation (default by size)."
+    )
+
+
+def world_dir(cache: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> Path:
+    """The folder of one world: ``<cache>/world`` for the default, suffixed for quick or other seeds."""
+    name = "world" + ("-quick" if quick else "") + (f"-seed{seed}" if seed else "")
+    return cache_dir(cache) / name
+
+
+@dataclass
+class WorldPaths:
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "corpus" / "corpus"
+
+    def step(self, name: str) -> Path:
+        return self.root / name
+
+
+def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
+    """Every step's settings, as plain data: what the manifest records and what a rerun compares."""
+    from baton.config import config_to_dict
+    from baton.world.clap import clap_config
+    from baton.world.corpus import CorpusConfig
+    from baton.world.detectors import annotator_config, evaluator_config
+    from baton.world.t2a import T2ATrainConfig
+
+    quick, seed = config.quick, config.seed
+    corpus = CorpusConfig(n_clips=240 if quick else 2000, seed=seed)
+    t2a = T2ATrainConfig.quick(seed) if quick else T2ATrainConfig(seed=seed)
+    n_eval = config.eval_prompts if config.eval_prompts is not None else (6 if quick else 100)
+    return {
+        "corpus": config_to_dict(corpus),
+        "t2a": config_to_dict(t2a),
+        "clap": config_to_dict(clap_config(seed, quick)),
+        "annotator": config_to_dict(annotator_config(seed, quick)),
+        "evaluator": config_to_dict(evaluator_config(seed + 1000, quick)),
+        "base_eval": {"prompts_per_task": n_eval, "seed": seed + 2000},
+    }
+
+
+def fingerprints(settings: dict[str, Any]) -> dict[str, str]:
+    """A hash per step of its own settings and, recursively, those of the steps it depends on."""
+    out: dict[str, str] = {}
+    for name in STEPS:
+        parts = [json.dumps(settings[name], sort_keys=True)] + [out[dep] for dep in DEPENDS_ON.get(name, ())]
+        out[name] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return out
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    path = root / MANIFEST
+    return read_json(path) if path.is_file() else None
+
+
+def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "baton": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "quick": config.quick,
+        "seed": config.seed,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "steps": {},
+    }
+
+
+def build(config: WorldBuildConfig) -> dict[str, Any]:
+    """Build (or finish building) the world; return its manifest."""
+    import torch
+
+    paths = WorldPaths(world_dir(config.cache, quick=config.quick, seed=config.seed))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    settings = step_settings(config)
+    prints = fingerprints(settings)
+    manifest = read_manifest(paths.root)
+    if manifest is None or manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+        manifest = _fresh_manifest(config, settings)
+    manifest["settings"] = settings
+
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "corpus": lambda: _build_corpus(paths, settings, config.progress),
+        "t2a": lambda: _train_t2a(paths, settings, config.progress),
+        "clap": lambda: _train_clap(paths, settings, config.progress),
+        "annotator": lambda: _train_detector(paths, "annotator", settings, config.progress),
+        "evaluator": lambda: _train_detector(paths, "evaluator", settings, config.progress),
+        "base_eval": lambda: _evaluate_base(paths, settings, config.progress),
+    }
+    console.print(f"[bold]world[/] {'(quick) ' if config.quick else ''}in {paths.root}")
+    for number, name in enumerate(STEPS, start=1):
+        done = manifest["steps"].get(name)
+        cached = (
+            not config.force
+            and done is not None
+            and done.get("fingerprint") == prints[name]
+            and paths.step(name).exists()
+        )
+        if cached:
+            console.print(f"[{number}/{len(STEPS)}] {name}: cached ({done['seconds']:.0f} s when built)")
+            continue
+        console.print(f"[{number}/{len(STEPS)}] {name} ...")
+        start = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            figures = runners[name]()
+        seconds = time.perf_counter() - start
+        manifest["steps"][name] = {
+            "fingerprint": prints[name],
+            "seconds": round(seconds, 1),
+            "figures": figures,
+        }
+        manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(paths.manifest, manifest)
+        console.print(f"    done in {seconds:.1f} s {_headline(name, figures)}")
+    manifest["total_build_seconds"] = round(sum(s["seconds"] for s in manifest["steps"].values()), 1)
+    write_json(paths.manifest, manifest)
+    return manifest
+
+
+def _headline(name: str, figures: dict[str, Any]) -> str:
+    keys = {
+        "t2a": ("final_loss",),
+        "clap": ("recall_at_1", "recall_at_5"),
+        "annotator": ("macro_f1", "order_accuracy"),
+        "evaluator": ("macro_f1", "order_accuracy"),
+        "base_eval": ("single_accuracy", "integrity_accuracy", "temporal_accuracy", "fad"),
+    }.get(name, ())
+    shown = []
+    for key in keys:
+        value = figures.get(key)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if isinstance(value, (int, float)):
+            shown.append(f"{key} {value:.3f}")
+    return f"({', '.join(shown)})" if shown else ""
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def _build_corpus(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from baton.world.corpus import CorpusConfig, build_corpus, mix_counts
+
+    config = CorpusConfig(**settings["corpus"])
+    corpus = build_corpus(config, progress=progress)
+    corpus.save(paths.corpus)
+    return {"clips": len(corpus), "mix": mix_counts(config)}
+
+
+def load_corpus(paths: WorldPaths) -> Any:
+    from baton.world.corpus import Corpus
+
+    return Corpus.load(paths.corpus)
+
+
+def _train_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from baton.world.t2a import T2ATrainConfig, train_t2a
+
+    config = T2ATrainConfig(**settings["t2a"])
+    model = train_t2a(load_corpus(paths), config, progress=progress)
+    model.save(paths.step("t2a"))
+    report = dict(model.report or {})
+    report.pop("config", None)
+    return report
+
+
+def _train_clap(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from baton.world.clap import ClapConfig, train_clap
+
+    clap, figures = train_clap(ClapConfig(**settings["clap"]), load_corpus(paths), progress=progress)
+    clap.save(paths.step("clap"))
+    return figures
+
+
+def _train_detector(paths: WorldPaths, name: str, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from baton.world.detectors import DetectorConfig, train_detector
+
+    detector, figures = train_detector(DetectorConfig(**settings[name]), progress=progress)
+    detector.save(paths.step(name))
+    return figures
+
+
+def _evaluate_base(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+    from baton.world.assess import assess_world_model
+
+    figures = assess_world_model(
+        model_dir=paths.step("t2a"),
+        evaluator_dir=paths.step("evaluator"),
+        clap_dir=paths.step("clap"),
+        prompts_per_task=settings["base_eval"]["prompts_per_task"],
+        seed=settings["base_eval"]["seed"],
+        progress=progress,
+    )
+    paths.step("base_eval").mkdir(parents=True, exist_ok=True)
+    write_json(paths.step("base_eval") / "figures.json", figures)
+    return figures

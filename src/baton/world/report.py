@@ -1,0 +1,98 @@
+"""Showing a world: its manifest as a table, and example sounds to listen to."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+
+def _figure(value: Any) -> str:
+    if isinstance(value, dict) and "value" in value:
+        low, high = value.get("ci_low"), value.get("ci_high")
+        interval = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        return f"{value['value']:.3f}{interval}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# The figures worth a row, per step; the rest stays in `baton world info --json`.
+SHOWN = {
+    "corpus": ("clips",),
+    "t2a": ("steps", "final_loss", "parameters"),
+    "clap": ("recall_at_1", "recall_at_5", "batch_size"),
+    "annotator": ("macro_f1", "min_class_f1", "order_accuracy"),
+    "evaluator": ("macro_f1", "min_class_f1", "order_accuracy"),
+    "base_eval": (
+        "single_accuracy",
+        "integrity_accuracy",
+        "temporal_accuracy",
+        "single_real_accuracy",
+        "integrity_real_accuracy",
+        "temporal_real_accuracy",
+        "fad",
+        "fad_real_vs_real",
+        "clap_score",
+    ),
+}
+
+
+def manifest_table(manifest: dict[str, Any], root: Path) -> Table:
+    table = Table(
+        title=f"world at {root} (baton {manifest.get('baton')}, seed {manifest.get('seed')}"
+        f"{', quick' if manifest.get('quick') else ''})"
+    )
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for step, record in manifest.get("steps", {}).items():
+        figures = record.get("figures", {})
+        names = [k for k in SHOWN.get(step, ()) if k in figures] or ["-"]
+        for i, name in enumerate(names):
+            table.add_row(
+                step if i == 0 else "",
+                f"{record['seconds']:.0f}" if i == 0 else "",
+                name,
+                _figure(figures.get(name, "")),
+            )
+    return table
+
+
+def write_examples(out: Path, seed: int = 0) -> list[Path]:
+    """One WAV per class, plus a sequence and an overlap, with a captions.txt naming each file."""
+    import numpy as np
+
+    from baton.audio import save_audio
+    from baton.world.captions import caption
+    from baton.world.corpus import render
+    from baton.world.spec import CLASSES, SAMPLE_RATE
+    from baton.world.synth import synthesize
+
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    text_rng = random.Random(seed)
+    written: list[Path] = []
+    lines = []
+    for name in CLASSES:
+        path = out / f"class-{name}.wav"
+        save_audio(path, synthesize(name, rng), SAMPLE_RATE)
+        written.append(path)
+        lines.append(f"{path.name}\t{name}")
+    for i, (labels, relation) in enumerate(
+        [
+            (["beep", "knock", "rain"], "sequence"),
+            (["hum", "whistle"], "overlap"),
+            (["siren", "click_train"], "sequence"),
+        ]
+    ):
+        clip = render(labels, relation, seed + i)
+        path = out / f"clip-{i}-{relation}-{'-'.join(labels)}.wav"
+        save_audio(path, clip.audio, SAMPLE_RATE)
+        written.append(path)
+        lines.append(f"{path.name}\t{caption(labels, relation, text_rng)}")
+    (out / "captions.txt").write_text("\n".join(lines) + "\n")
+    return written

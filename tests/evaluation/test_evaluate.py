@@ -1,0 +1,283 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from baton.artifacts import MetricRecord, PromptRecord, SampleRecord, read_records, write_records
+from baton.backends import BACKENDS
+from baton.cli import main
+from baton.errors import InputError
+from baton.evaluation.config import EvaluateConfig
+from baton.evaluation.records import JudgementRecord
+from baton.evaluation.resampling import group_means
+from baton.evaluation.run import parse_model_spec, parse_models, run
+from baton.evaluation.scorers import Scorers, WorldClapEmbedder, WorldDetectorScorer, world_scorers
+from tests.generation.fake_backend import ToneBackend
+
+from .backends import LoudnessReward
+
+MEAN_ABS_SINE = 2 / math.pi  # mean |sin| over whole periods
+
+
+@pytest.fixture
+def tones(monkeypatch):
+    monkeypatch.setitem(BACKENDS, "tone", "tests.generation.fake_backend:ToneBackend")
+    monkeypatch.setitem(BACKENDS, "loudtone", "tests.evaluation.backends:LoudToneBackend")
+    ToneBackend.calls = []
+    return ToneBackend
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    """A world folder with an untrained evaluator detector and CLAP: real code paths, no training."""
+    from baton.world.clap import WorldClap, clap_config, world_texts
+    from baton.world.detectors import EventDetector, evaluator_config
+    from baton.world.model import WordTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-world")
+    EventDetector(evaluator_config(0, quick=True)).save(folder / "evaluator")
+    WorldClap(clap_config(0, quick=True), WordTokenizer.build(world_texts())).save(folder / "clap")
+    return folder
+
+
+@pytest.fixture
+def prompts_file(tmp_path):
+    path = tmp_path / "test.jsonl"
+    write_records(
+        path,
+        [
+            PromptRecord(
+                id="i0",
+                text="A beep, then a knock.",
+                events=["beep", "knock"],
+                task="integrity",
+                relation="sequence",
+            ),
+            PromptRecord(
+                id="i1",
+                text="A hum with rain behind it.",
+                events=["hum", "rain"],
+                task="integrity",
+                relation="overlap",
+            ),
+            PromptRecord(
+                id="t0",
+                text="A chirp, then a bell, then clicks.",
+                events=["chirp", "bell", "click_train"],
+                task="temporal",
+                relation="sequence",
+            ),
+            PromptRecord(
+                id="t1",
+                text="A siren, then a whistle.",
+                events=["siren", "whistle"],
+                task="temporal",
+                relation="sequence",
+            ),
+        ],
+    )
+    return path
+
+
+def scorers_of(world) -> Scorers:
+    scorers = world_scorers(world)
+    scorers.reward = LoudnessReward()
+    return scorers
+
+
+def config(prompts, out, models, **overrides) -> EvaluateConfig:
+    settings = dict(
+        models=models,
+        prompts=prompts,
+        out=out,
+        per_prompt=2,
+        reference="real",
+        progress=False,
+        set_resamples=40,
+    )
+    settings.update(overrides)
+    return EvaluateConfig(**settings)
+
+
+def test_models_side_by_side(tmp_path, tones, tiny_world, prompts_file):
+    out = tmp_path / "eval"
+    summary = run(
+        config(prompts_file, out, ["base=tone", "copy=tone", "loud=loudtone"]), scorers_of(tiny_world)
+    )
+
+    assert summary["order"] == ["base", "copy", "loud", "reference"]
+    assert [summary["models"][m]["role"] for m in summary["order"]] == ["base", "tuned", "tuned", "reference"]
+    base = summary["metrics"]["base"]
+    assert set(base["accuracy"]) == {"integrity", "temporal", "all"} and set(base["presence"]) == {"temporal"}
+    for metric in ("clap_score", "reward", "kl_softmax", "kl_sigmoid", "fad", "inception_score"):
+        assert metric in base, metric
+    assert base["accuracy"]["all"]["n"] == 8 and base["accuracy"]["all"]["prompts"] == 4
+
+    # The same model twice: every paired difference is exactly zero.
+    for metric, tasks in summary["differences"]["copy"].items():
+        for task, diff in tasks.items():
+            assert (diff["value"], diff["ci_low"], diff["ci_high"]) == (0.0, 0.0, 0.0), (metric, task)
+            assert diff["excludes_zero"] is False
+
+    # Reward = mean |sample|: 0.5 * 2/pi for the tones, 0.75 * 2/pi for the louder ones.
+    assert base["reward"]["all"]["value"] == pytest.approx(0.5 * MEAN_ABS_SINE, abs=0.01)
+    gain = summary["differences"]["loud"]["reward"]["all"]
+    assert gain["value"] == pytest.approx(0.25 * MEAN_ABS_SINE, abs=0.01)
+    assert gain["excludes_zero"] and gain["ci_low"] > 0
+
+    # The reference row: real clips judged like a model, FAD's floor, no KL against itself.
+    reference = summary["metrics"]["reference"]
+    assert {"accuracy", "clap_score", "fad", "inception_score"} <= set(reference)
+    assert "kl_softmax" not in reference
+    assert summary["reference"] == {
+        "kind": "world",
+        "source": "world synthesizer renders",
+        "clips": 8,
+        "paired": 8,
+    }
+
+
+def test_files_agree_with_each_other(tmp_path, tones, tiny_world, prompts_file):
+    out = tmp_path / "eval"
+    summary = run(config(prompts_file, out, ["base=tone", "loud=loudtone"]), scorers_of(tiny_world))
+
+    records = read_records(out / "metrics.jsonl", MetricRecord)
+    assert {r.id for r in records} == {
+        f"{m}/{metric}/{task}"
+        for m, metrics in summary["metrics"].items()
+        for metric, tasks in metrics.items()
+        for task in tasks
+    }
+    for r in records:
+        figure = summary["metrics"][r.model][r.metric][r.task]
+        assert (r.value, r.ci_low, r.ci_high, r.n) == (
+            figure["value"],
+            figure["ci_low"],
+            figure["ci_high"],
+            figure["n"],
+        )
+    assert json.loads((out / "metrics.json").read_text())["base"] == "base"
+
+    base = read_records(out / "base" / "judgements.jsonl", JudgementRecord)
+    loud = read_records(out / "loud" / "judgements.jsonl", JudgementRecord)
+    samples = read_records(out / "base" / "samples.jsonl", SampleRecord)
+    assert [j.sample_id for j in base] == [s.id for s in samples] == [j.sample_id for j in loud]
+    assert [j.seed for j in base] == [j.seed for j in loud] == [s.seed for s in samples]
+    assert all(j.reference_id == j.sample_id for j in base)
+    assert all(isinstance(j.correct, bool) and isinstance(j.kl_softmax, float) for j in base)
+    assert all((out / "base" / j.path).is_file() for j in base)
+
+    # accuracy = mean over prompts of each prompt's share of right clips, recomputed from the file.
+    temporal = [j for j in base if j.task == "temporal"]
+    means = group_means(np.array([float(j.correct) for j in temporal]), [j.prompt_id for j in temporal])
+    assert summary["metrics"]["base"]["accuracy"]["temporal"]["value"] == pytest.approx(
+        np.mean(list(means.values()))
+    )
+    kl = [j.kl_softmax for j in base]
+    assert summary["metrics"]["base"]["kl_softmax"]["all"]["value"] == pytest.approx(np.mean(kl))
+
+    real = read_records(out / "reference" / "samples.jsonl", SampleRecord)
+    assert len(real) == 8 and all((out / "reference" / r.path).suffix == ".flac" for r in real)
+    assert [r.seed for r in real] == [s.seed for s in samples]
+
+
+def test_rerun_uses_the_cached_clips(tmp_path, tones, tiny_world, prompts_file):
+    settings = config(prompts_file, tmp_path / "eval", ["base=tone", "loud=loudtone"])
+    first = run(settings, scorers_of(tiny_world))
+    assert len(ToneBackend.calls) > 0
+    ToneBackend.calls = []
+    second = run(settings, scorers_of(tiny_world))
+    assert ToneBackend.calls == []
+    assert second["metrics"] == first["metrics"] and second["differences"] == first["differences"]
+
+
+def test_clips_of_another_model_are_not_reused(tmp_path, tones, tiny_world, prompts_file):
+    out = tmp_path / "eval"
+    run(config(prompts_file, out, ["base=tone"]), scorers_of(tiny_world))
+    with pytest.raises(InputError, match="other model") as error:
+        run(config(prompts_file, out, ["base=tone:elsewhere"]), scorers_of(tiny_world))
+    assert error.value.path == str(out / "base" / "samples.jsonl")
+
+
+def test_command_line_with_a_world_folder_and_an_audio_folder_reference(
+    tmp_path, tones, tiny_world, prompts_file
+):
+    from baton.audio import save_audio
+
+    real = tmp_path / "real"
+    t = np.arange(4000) / 16000
+    for i, prompt_id in enumerate(["i0", "i1", "t0", "t1"]):  # named by prompt: pairs with its clips
+        save_audio(
+            real / f"{prompt_id}.wav",
+            (0.3 * np.sin(2 * np.pi * (300 + 50 * i) * t)).astype(np.float32),
+            16000,
+        )
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["evaluate", "--model", "base=tone", "--model", "loud=loudtone", "--prompts", str(prompts_file),
+             "--out", str(out), "--per-prompt", "1", "--world", str(tiny_world), "--reference", str(real), "--no-progress"]
+        )  # fmt: skip
+    assert exit_.value.code == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["reference"]["kind"] == "folder" and summary["reference"]["paired"] == 4
+    assert "kl_softmax" in summary["metrics"]["base"] and "fad" in summary["metrics"]["base"]
+    assert "reward" not in summary["metrics"]["base"]
+    assert any("reward" in note for note in summary["notes"])
+    assert "reference" not in summary["order"]  # clips without prompts are not judged
+
+
+def test_no_reference_leaves_out_fad_and_kl(tmp_path, tones, tiny_world, prompts_file):
+    summary = run(
+        config(prompts_file, tmp_path / "eval", ["base=tone"], reference="none"), scorers_of(tiny_world)
+    )
+    assert not {"fad", "kl_softmax", "kl_sigmoid"} & set(summary["metrics"]["base"])
+    assert {"accuracy", "clap_score", "reward", "inception_score"} <= set(summary["metrics"]["base"])
+    assert any("no reference" in note for note in summary["notes"])
+
+
+def test_world_scorers_read_a_world_folder(tiny_world):
+    scorers = world_scorers(tiny_world)
+    assert isinstance(scorers.classifier, WorldDetectorScorer) and scorers.events is scorers.classifier
+    assert isinstance(scorers.embedder, WorldClapEmbedder)
+    clip = np.zeros(8000, dtype=np.float32)
+    assert scorers.classifier.clip_logits([clip, clip], 16000).shape == (2, 12)
+    assert scorers.embedder.embed_audio([clip], 16000).shape == (1, 32)
+    assert world_scorers(tiny_world / "nothing-here").empty()
+
+
+def test_model_specs():
+    spec = parse_model_spec("baton=world:runs/x/model")
+    assert (spec.name, spec.backend, spec.path) == ("baton", "world", "runs/x/model")
+    assert parse_model_spec("base=tango").path is None
+    for bad, message in (
+        ("world", "NAME=BACKEND"),
+        ("a b=world", "must be letters"),
+        ("reference=world", "kept for the reference"),
+    ):
+        with pytest.raises(InputError, match=message):
+            parse_model_spec(bad)
+    with pytest.raises(InputError, match="given twice"):
+        parse_models(["a=world", "a=tango"])
+    with pytest.raises(InputError, match="at least one model"):
+        parse_models([])
+
+
+def test_a_samples_file_as_reference_pairs_by_sample_id(tmp_path, tones, tiny_world, prompts_file):
+    first = run(config(prompts_file, tmp_path / "a", ["base=tone"]), scorers_of(tiny_world))
+    # The real clips the first run rendered, given back as a samples file: the same pairs, the same KL.
+    second = run(
+        config(
+            prompts_file,
+            tmp_path / "b",
+            ["base=tone"],
+            reference=str(tmp_path / "a" / "reference" / "samples.jsonl"),
+        ),
+        scorers_of(tiny_world),
+    )
+    assert second["reference"]["kind"] == "samples" and second["reference"]["paired"] == 8
+    for metric in ("kl_softmax", "kl_sigmoid", "fad"):
+        assert second["metrics"]["base"][metric] == first["metrics"]["base"][metric], metric
+    assert second["metrics"]["reference"]["accuracy"] == first["metrics"]["reference"]["accuracy"]
+    assert "fad" not in second["metrics"]["reference"]  # the floor needs the world's second set

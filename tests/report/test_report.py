@@ -1,0 +1,249 @@
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from baton.artifacts import RewardRecord, write_json, write_records
+from baton.audio import save_audio
+from baton.cli import main
+from baton.errors import InputError
+from baton.evaluation.records import JudgementRecord
+from baton.evaluation.run import METRIC_INFO
+from baton.report.config import ReportConfig
+from baton.report.html import choose_examples
+from baton.report.run import find_reliability, load_run, parse_bins, run
+
+MODELS = ["base", "baton", "dpo", "sft"]
+PROMPTS = [("i0", "integrity", ["beep", "knock"]), ("i1", "integrity", ["hum", "rain"]),
+           ("t0", "temporal", ["chirp", "bell", "siren"]), ("t1", "temporal", ["siren", "tweet"])]  # fmt: skip
+CLIP_SECONDS = 0.5
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def figure(value: float, half: float = 0.05, n: int = 4) -> dict:
+    return {"value": value, "ci_low": value - half, "ci_high": value + half, "n": n, "prompts": 2}
+
+
+def write_evaluation(folder: Path, reward: bool = True) -> None:
+    """A small evaluation folder as `baton evaluate` writes it: 4 models, the reference, 4 clips each."""
+    metrics, differences = {}, {}
+    for i, model in enumerate(MODELS):
+        metrics[model] = {
+            "accuracy": {"integrity": figure(0.4 + 0.1 * i), "temporal": figure(0.2 + 0.1 * i)},
+            "fad": {"all": figure(1.0 + 0.05 * i, n=8)},
+        }
+        if reward:
+            metrics[model]["reward"] = {"all": figure(0.5 + 0.05 * i, n=8)}
+        if i:
+            differences[model] = {
+                metric: {task: {**figure(f["value"] - metrics["base"][metric][task]["value"], 0.03), "excludes_zero": True}
+                         for task, f in tasks.items()}
+                for metric, tasks in metrics[model].items()
+            }  # fmt: skip
+    metrics["reference"] = {
+        "accuracy": {"integrity": figure(0.9), "temporal": figure(0.8)},
+        "fad": {"all": figure(0.2)},
+    }
+    order = [*MODELS, "reference"]
+    models = {
+        m: {"role": "base" if m == "base" else "tuned", "backend": "world", "path": f"/m/{m}", "clips": 4}
+        for m in MODELS
+    }
+    models["reference"] = {"role": "reference", "backend": "world", "path": "renders", "clips": 4}
+    write_json(
+        folder / "metrics.json",
+        {
+            "format": "baton.metrics", "version": 1, "base": "base", "order": order, "models": models,
+            "metrics": metrics, "differences": differences,
+            "metric_info": {k: METRIC_INFO[k] for k in ("accuracy", "reward", "fad")},
+            "prompts": {"file": "test.jsonl", "count": 4, "per_prompt": 1},
+            "settings": {"seed": 0}, "seconds": {"judge": 1.0}, "notes": ["a note from the evaluation"],
+        },
+    )  # fmt: skip
+    t = np.arange(int(16000 * CLIP_SECONDS)) / 16000
+    for m, model in enumerate(order):
+        records = []
+        for p, (prompt_id, task, events) in enumerate(PROMPTS):
+            sample_id = f"{prompt_id}-0"
+            tone = (0.3 * np.sin(2 * np.pi * (220 + 40 * m + 10 * p) * t)).astype(np.float32)
+            save_audio(folder / model / "audio" / f"{sample_id}.wav", tone, 16000)
+            records.append(
+                JudgementRecord(
+                    sample_id=sample_id, prompt_id=prompt_id, text=f"prompt {prompt_id}", events=events, task=task,
+                    index=0, seed=100 + p, path=f"audio/{sample_id}.wav", correct=(m + p) % 2 == 0,
+                    presence=True, detected=events[:1], clap_score=0.1 * m,
+                    reward=0.2 + 0.1 * m if reward and model != "reference" else None, reference_id=sample_id,
+                )
+            )  # fmt: skip
+        write_records(folder / model / "judgements.jsonl", records)
+
+
+def write_full_run(root: Path) -> Path:
+    write_evaluation(root / "evaluation")
+    for method in ("baton", "dpo"):
+        lines = [
+            {"step": s, "loss": 1.0 / (s + 1), "losses": {"feedback": 0.5 / (s + 1), "pretrain": 0.4}, "lr": 1e-4 * min(1, s / 5)}
+            for s in range(30)
+        ]  # fmt: skip
+        path = root / "finetune" / method / "train_log.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    bins = [{"confidence": c, "accuracy": c * 0.9, "count": 10} for c in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    write_json(
+        root / "reward" / "eval.json",
+        {"tasks": {"integrity": {"accuracy": 0.8, "reliability": bins, "ece": 0.04},
+                   "temporal": {"reliability": {"confidence": [0.2, 0.8], "accuracy": [0.3, 0.7], "count": [5, 5]}}}},
+    )  # fmt: skip
+    write_records(
+        root / "reward" / "rewards.jsonl",
+        [
+            RewardRecord(sample_id=f"s{i}", prompt_id=f"p{i}", text="x", task="temporal" if i % 2 else "integrity",
+                         score=0.0, probability=i / 20)
+            for i in range(20)
+        ],
+    )  # fmt: skip
+    write_json(root / "run.json", {"settings": {"quick": True}, "seconds": {"world": 12.5}})
+    return root
+
+
+def render(root: Path, **kw) -> str:
+    path = run(ReportConfig(run=root, out=root / "report.html", **kw))
+    return path.read_text()
+
+
+def test_a_full_run_has_every_section(tmp_path):
+    page = render(write_full_run(tmp_path / "run"))
+    for section in ("results", "charts", "rewards", "training", "reliability", "examples", "settings"):
+        assert f'<section id="{section}">' in page, section
+    assert "not in this run" not in page
+    assert page.count('<tr class="metric-row">') == 4  # accuracy x 2 tasks, FAD, reward
+    assert page.count('<tr class="example-row">') == 4  # 2 per task (3 asked, 2 exist)
+    assert page.count("<audio ") == 4 * 5  # every model and the reference, per example
+    # 3 metric charts + differences, 2 reward histograms, 2 training runs, 1 reliability diagram
+    assert page.count("<img ") == 9
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing outside the file
+    assert "a note from the evaluation" in page and "0.04" in page  # notes, the ECE
+
+
+def test_missing_parts_are_one_line_notes(tmp_path):
+    root = tmp_path / "run"
+    write_evaluation(root / "evaluation", reward=False)
+    page = render(root)
+    assert "Training curves: not in this run (no finetune/*/train_log.jsonl)." in page
+    assert "Reward model reliability: not in this run (no reward/ folder)." in page
+    assert "Reward distributions: not in this run" in page
+    assert '<section id="results">' in page and '<section id="examples">' in page
+
+
+def test_an_evaluation_folder_alone_is_a_run(tmp_path):
+    write_evaluation(tmp_path / "ev")
+    page = render(tmp_path / "ev")
+    assert page.count('<tr class="metric-row">') == 4
+
+
+def test_a_broken_log_is_noted_and_the_rest_is_shown(tmp_path):
+    root = write_full_run(tmp_path / "run")
+    log = root / "finetune" / "dpo" / "train_log.jsonl"
+    log.write_text('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": \n')
+    page = render(root)
+    assert f"could not be read: {log}, line 2: not valid JSON" in page
+    assert '<section id="training">' in page  # baton's log is still plotted
+
+
+def test_nothing_to_report(tmp_path):
+    with pytest.raises(InputError, match="nothing to report"):
+        load_run(tmp_path)
+    with pytest.raises(InputError, match="no such run folder"):
+        load_run(tmp_path / "missing")
+
+
+def test_reliability_bins_in_several_shapes():
+    listed = [
+        {"mean_predicted": 0.2, "fraction_positive": 0.25, "n": 4},
+        {"confidence": 0.5, "accuracy": 0.5, "count": 0},
+    ]
+    assert parse_bins(listed) == [{"confidence": 0.2, "accuracy": 0.25, "count": 4.0}]  # empty bins dropped
+    assert parse_bins({"bins": listed}) == parse_bins(listed)
+    assert parse_bins({"confidence": [0.1], "accuracy": [0.2]}) == [
+        {"confidence": 0.1, "accuracy": 0.2, "count": 0.0}
+    ]
+    curves, ece = find_reliability({"reliability": {"integrity": listed, "temporal": listed}, "ece": 0.1})
+    assert set(curves) == {"integrity", "temporal"} and ece == {"all": 0.1}
+    curves, _ = find_reliability({"all": {"reliability": listed}})
+    assert set(curves) == {"all"}
+    curves, ece = find_reliability({"tasks": {"temporal": {"reliability": listed, "ece": 0.2}}})
+    assert set(curves) == {"temporal"} and ece == {"temporal": 0.2}
+
+
+def test_examples_where_models_disagree_come_first():
+    def judged(model_correct):
+        return [
+            JudgementRecord(
+                sample_id=f"s{i}", prompt_id=f"p{i}", text="t", task="integrity", index=0, correct=c
+            )
+            for i, c in enumerate(model_correct)
+        ]
+
+    judgements = {"base": judged([True, True, False, True]), "tuned": judged([True, True, True, True])}
+    assert choose_examples(judgements, ["base", "tuned"], 1, seed=0) == ["s2"]
+    assert choose_examples(judgements, ["base", "tuned"], 1, seed=5) == ["s2"]
+    assert len(choose_examples(judgements, ["base", "tuned"], 3, seed=0)) == 3
+
+
+def test_command_line(tmp_path):
+    root = write_full_run(tmp_path / "run")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--run", str(root), "--out", str(tmp_path / "r.html"), "--examples", "1"])
+    assert exit_.value.code == 0
+    assert (tmp_path / "r.html").read_text().count('<tr class="example-row">') == 2
+
+
+def _chromium_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (.venv/bin/pip install playwright==1.65.2)"
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+@pytest.mark.skipif(_chromium_missing() is not None, reason=str(_chromium_missing()))
+def test_the_page_in_headless_chromium(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    root = write_full_run(tmp_path / "run")
+    path = run(ReportConfig(run=root, out=tmp_path / "report.html"))
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(path.resolve().as_uri())
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('img')).every(i => i.complete)"
+                " && Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1)",
+                timeout=20000,
+            )
+            table_rows = page.locator("#results-table tbody tr").count()
+            headers = page.locator("#results-table thead th").all_inner_texts()
+            widths = page.evaluate("Array.from(document.querySelectorAll('img')).map(i => i.naturalWidth)")
+            durations = page.evaluate("Array.from(document.querySelectorAll('audio')).map(a => a.duration)")
+            example_rows = page.locator("#examples-table tbody tr").count()
+            first_cell = page.locator("#results-table tbody tr").first.inner_text()
+        finally:
+            browser.close()
+    assert table_rows == 4 and example_rows == 4
+    assert headers == ["metric", "task", "base", "baton", "dpo", "sft", "reference (real clips)"]
+    assert "event accuracy" in first_cell and "Δ" in first_cell
+    assert len(widths) == 9 and all(w > 0 for w in widths)
+    assert len(durations) == 20 and all(d == pytest.approx(CLIP_SECONDS, abs=0.05) for d in durations)
+    assert requests == [path.resolve().as_uri()]  # the page itself, nothing else

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from baton.world.build import STEPS, WorldBuildConfig, build, fingerprints, read_manifest, step_settings
+
+
+def test_quick_world_has_every_step_and_its_figures(quick_world):
+    manifest = read_manifest(quick_world)
+    assert manifest["format"] == "baton-world" and manifest["quick"] is True
+    assert list(manifest["steps"]) == list(STEPS)
+    for name in ("t2a", "clap", "annotator", "evaluator"):
+        assert (quick_world / name / "config.json").is_file()
+        assert (quick_world / name / "model.safetensors").is_file()
+    base = manifest["steps"]["base_eval"]["figures"]
+    for task in ("single", "integrity", "temporal"):
+        figure = base[f"{task}_accuracy"]
+        assert 0.0 <= figure["ci_low"] <= figure["value"] <= figure["ci_high"] <= 1.0
+        assert figure["n"] == 4
+    assert base["fad"] >= 0.0
+    assert "recall_at_1" in manifest["steps"]["clap"]["figures"]
+    assert "macro_f1" in manifest["steps"]["evaluator"]["figures"]
+
+
+def test_rerun_is_cached_and_a_changed_step_rebuilds_what_depends_on_it(quick_world, capsys):
+    cache = quick_world.parent
+    before = read_manifest(quick_world)
+    build(WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=4))
+    out = capsys.readouterr().err
+    assert out.count("cached") == len(STEPS)
+    assert read_manifest(quick_world)["steps"] == before["steps"]
+
+    # Another evaluation size changes only the base evaluation's settings: only it is redone.
+    build(WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=3))
+    out = capsys.readouterr().err
+    assert out.count("cached") == len(STEPS) - 1
+    after = read_manifest(quick_world)
+    assert after["steps"]["base_eval"]["figures"]["single_accuracy"]["n"] == 3
+    for name in STEPS[:-1]:
+        assert after["steps"][name] == before["steps"][name]
+    # Put the session's world back as the other tests expect it.
+    build(WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=4))
+
+
+def test_fingerprints_follow_dependencies():
+    settings = step_settings(WorldBuildConfig(quick=True))
+    base = fingerprints(settings)
+    changed = json.loads(json.dumps(settings))
+    changed["corpus"]["n_clips"] += 1
+    new = fingerprints(changed)
+    assert {name for name in STEPS if new[name] != base[name]} == {"corpus", "t2a", "clap", "base_eval"}
+
+
+def test_info_without_a_world_says_how_to_build_it(tmp_path, capsys):
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["world", "info", "--cache", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "baton world build" in capsys.readouterr().err
+
+
+def test_info_prints_the_manifest(quick_world, capsys):
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["world", "info", "--quick", "--cache", str(quick_world.parent), "--json"])
+    assert exit_.value.code == 0
+    assert json.loads(capsys.readouterr().out)["steps"]["t2a"]["figures"]["steps"] >= 1
