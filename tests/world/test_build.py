@@ -67,3 +67,11 @@ def test_info_prints_the_manifest(quick_world, capsys):
         main(["world", "info", "--quick", "--cache", str(quick_world.parent), "--json"])
     assert exit_.value.code == 0
     assert json.loads(capsys.readouterr().out)["steps"]["t2a"]["figures"]["steps"] >= 1
+
+
+def test_heldout_integrity_prompts_are_capped_at_the_worlds_66_pairs():
+    from baton.world.assess import heldout_prompts
+
+    sets = heldout_prompts(100, seed=0)
+    assert [len(sets[t]) for t in ("single", "integrity", "temporal")] == [100, 66, 100]
+    assert len({frozenset(p.events) for p in sets["integrity"]}) == 66

@@ -21,7 +21,7 @@ from baton.artifacts import PromptRecord
 
 def heldout_prompts(n_per_task: int, seed: int) -> dict[str, list[PromptRecord]]:
     """Single, integrity and temporal prompts of the world vocabulary, ``n_per_task`` each."""
-    from baton.prompts.curate import curate_prompts
+    from baton.prompts.curate import curate_prompts, max_prompts
     from baton.world.captions import caption, world_vocabulary
     from baton.world.spec import CLASSES
 
@@ -38,10 +38,13 @@ def heldout_prompts(n_per_task: int, seed: int) -> dict[str, list[PromptRecord]]
         for i in range(n_per_task)
     ]
     vocabulary = world_vocabulary()
+    # The world has only C(12, 2) = 66 distinct event pairs: integrity takes at most that many.
+    n_integrity = min(n_per_task, max_prompts(len(vocabulary.events), "integrity"))
+    n_temporal = min(n_per_task, max_prompts(len(vocabulary.events), "temporal"))
     return {
         "single": single,
-        "integrity": curate_prompts(vocabulary, task="integrity", n=n_per_task, seed=seed),
-        "temporal": curate_prompts(vocabulary, task="temporal", n=n_per_task, seed=seed + 1),
+        "integrity": curate_prompts(vocabulary, task="integrity", n=n_integrity, seed=seed),
+        "temporal": curate_prompts(vocabulary, task="temporal", n=n_temporal, seed=seed + 1),
     }
 
 
