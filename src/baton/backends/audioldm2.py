@@ -28,16 +28,13 @@ from baton.audio import MelConfig, MelSpectrogram, fit_frames
 from baton.backends.base import GenerationSettings, TextConditioning
 from baton.backends.common import (
     check_batch,
-    check_pipeline_folder,
     check_prompt_lengths,
     clip_generators,
+    load_pipeline,
     prepare_waveforms,
-    quiet_progress,
-    read_manifest,
-    resolve_model_dir,
+    save_pipeline,
     settings_from_manifest,
     to_numpy_clips,
-    write_manifest,
 )
 from baton.errors import InputError
 
@@ -45,7 +42,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_MODEL = "cvssp/audioldm2"
-PIPELINE_CLASS = "AudioLDM2Pipeline"
 # diffusers' recommendation for AudioLDM 2: 200 steps, guidance 3.5, 10 s.
 AUDIOLDM2_SETTINGS = GenerationSettings(steps=200, guidance_scale=3.5, duration=10.0, negative_prompt="")
 TRAINING_PEAK = 0.5  # AudioLDM's data pipeline centres clips and scales them to a peak of 0.5
@@ -283,29 +279,16 @@ class AudioLDM2Backend:
     # --- files ----------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """A diffusers pipeline folder (safetensors; ``AudioLDM2Pipeline.from_pretrained`` reads it)
-        plus ``baton_backend.json``."""
-        folder = Path(path)
-        with quiet_progress():
-            self.pipe.save_pretrained(folder, safe_serialization=True)
-        write_manifest(folder, self.name, self.default_settings, mel=asdict(self.mel))
+        """A diffusers pipeline folder (``AudioLDM2Pipeline.from_pretrained`` reads it) plus ``baton_backend.json``."""
+        save_pipeline(self.pipe, path, self.name, self.default_settings, mel=asdict(self.mel))
 
     @classmethod
     def load(cls, path: str | Path | None, *, device: str = "cpu") -> AudioLDM2Backend:
         """A pipeline folder or hub id (``cvssp/audioldm2``, ``cvssp/audioldm2-large``, ...; default the first)."""
         from diffusers import AudioLDM2Pipeline
 
-        folder = resolve_model_dir(
-            DEFAULT_MODEL if path is None else path, download=AudioLDM2Pipeline.download
-        )
-        manifest = read_manifest(folder, cls.name)
-        check_pipeline_folder(folder, PIPELINE_CLASS, cls.name)
-        try:
-            with quiet_progress():
-                pipe = AudioLDM2Pipeline.from_pretrained(folder)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot load the AudioLDM 2 pipeline: {reason}", path=folder) from None
+        model = DEFAULT_MODEL if path is None else path
+        pipe, folder, manifest = load_pipeline(model, AudioLDM2Pipeline, cls.name, "the AudioLDM 2 pipeline")
         mel = None
         if manifest and manifest.get("mel"):
             try:

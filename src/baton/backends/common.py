@@ -154,6 +154,36 @@ def check_pipeline_folder(folder: Path, pipeline_class: str, backend: str) -> No
             raise InputError(f"'{name}/' is empty", path=folder / name)
 
 
+def load_pipeline(
+    model: str | Path, pipeline_cls: Any, backend: str, what: str
+) -> tuple[Any, Path, dict[str, Any] | None]:
+    """A diffusers pipeline from a folder or hub id, checked first: ``(pipeline, folder, manifest)``.
+
+    ``what`` names the pipeline in errors ("the AudioLDM 2 pipeline"); a folder written by another
+    backend, a folder of another pipeline class or one missing a part is refused before loading.
+    """
+    folder = resolve_model_dir(model, download=pipeline_cls.download)
+    manifest = read_manifest(folder, backend)
+    check_pipeline_folder(folder, pipeline_cls.__name__, backend)
+    try:
+        with quiet_progress():
+            pipe = pipeline_cls.from_pretrained(folder)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot load {what}: {reason}", path=folder) from None
+    return pipe, folder, manifest
+
+
+def save_pipeline(
+    pipe: Any, path: str | Path, backend: str, settings: GenerationSettings, **extra: Any
+) -> None:
+    """A diffusers pipeline folder (safetensors, ``from_pretrained`` reads it) plus our manifest."""
+    folder = Path(path)
+    with quiet_progress():
+        pipe.save_pretrained(folder, safe_serialization=True)
+    write_manifest(folder, backend, settings, **extra)
+
+
 # --- weights ----------------------------------------------------------------------------------------
 
 

@@ -30,16 +30,13 @@ import torch
 from baton.backends.base import GenerationSettings, TextConditioning
 from baton.backends.common import (
     check_batch,
-    check_pipeline_folder,
     check_prompt_lengths,
     clip_generators,
+    load_pipeline,
     prepare_waveforms,
-    quiet_progress,
-    read_manifest,
-    resolve_model_dir,
+    save_pipeline,
     settings_from_manifest,
     to_numpy_clips,
-    write_manifest,
 )
 from baton.errors import InputError, MissingDependencyError
 
@@ -47,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_MODEL = "stabilityai/stable-audio-open-1.0"
-PIPELINE_CLASS = "StableAudioPipeline"
 # Stability's model card and diffusers' example: 100-200 steps at guidance 7.
 STABLE_AUDIO_SETTINGS = GenerationSettings(steps=100, guidance_scale=7.0, duration=10.0, negative_prompt="")
 TRAIN_TIMESTEPS = 1000
@@ -229,11 +225,8 @@ class StableAudioBackend:
     # --- files ----------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """A diffusers pipeline folder (safetensors) plus ``baton_backend.json``."""
-        folder = Path(path)
-        with quiet_progress():
-            self.pipe.save_pretrained(folder, safe_serialization=True)
-        write_manifest(folder, self.name, self.default_settings)
+        """A diffusers pipeline folder (``StableAudioPipeline.from_pretrained`` reads it) plus ``baton_backend.json``."""
+        save_pipeline(self.pipe, path, self.name, self.default_settings)
 
     @classmethod
     def load(cls, path: str | Path | None, *, device: str = "cpu") -> StableAudioBackend:
@@ -241,16 +234,9 @@ class StableAudioBackend:
         its licence on the hub and log in first)."""
         from diffusers import StableAudioPipeline
 
-        folder = resolve_model_dir(
-            DEFAULT_MODEL if path is None else path, download=StableAudioPipeline.download
+        model = DEFAULT_MODEL if path is None else path
+        pipe, folder, manifest = load_pipeline(
+            model, StableAudioPipeline, cls.name, "the Stable Audio pipeline"
         )
-        manifest = read_manifest(folder, cls.name)
-        check_pipeline_folder(folder, PIPELINE_CLASS, cls.name)
-        try:
-            with quiet_progress():
-                pipe = StableAudioPipeline.from_pretrained(folder)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot load the Stable Audio pipeline: {reason}", path=folder) from None
         settings = settings_from_manifest(manifest, STABLE_AUDIO_SETTINGS)
         return cls(pipe, default_settings=settings, device=device, source=folder)
