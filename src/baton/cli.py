@@ -47,6 +47,7 @@ def build_app() -> typer.Typer:
     from baton.annotation.cli import annotate_app
     from baton.demo.cli import demo_command
     from baton.evaluation.cli import evaluate_command
+    from baton.finetune.cli import finetune_command
     from baton.generation.cli import generate_command
     from baton.interchange.cli import data_app
     from baton.prompts.cli import prompts_command
@@ -57,6 +58,7 @@ def build_app() -> typer.Typer:
     app.command("prompts")(prompts_command)
     app.command("generate")(generate_command)
     app.add_typer(annotate_app, name="annotate")
+    app.command("finetune")(finetune_command)
     app.command("evaluate")(evaluate_command)
     app.command("report")(report_command)
     app.command("demo")(demo_command)

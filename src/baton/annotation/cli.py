@@ -1,5 +1,245 @@
-"""``baton annotate``: placeholder."""
+"""``baton annotate``: serve the labelling app, manage annotators, export and import, simulate, MOS.
+
+Only typer and the config dataclasses are imported here; the app, the database and the judges are
+imported inside each command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
-annotate_app = typer.Typer(help="Collect human labels in a web app.", no_args_is_help=True)
+from baton.annotation.config import (
+    AddAnnotatorConfig,
+    ExportConfig,
+    ImportConfig,
+    MosConfig,
+    ServeConfig,
+    SimulateConfig,
+)
+from baton.config import field_help
+
+annotate_app = typer.Typer(
+    help=(
+        "Collect human labels in a web app: several annotators per clip, keyboard labelling, "
+        "agreement statistics, durable storage in SQLite or PostgreSQL, listening tests (MOS)."
+    ),
+    no_args_is_help=True,
+)
+
+CONFIG_HELP = "YAML file of settings; flags override it."
+
+
+@annotate_app.command("serve")
+def serve_command(
+    samples: list[str] = typer.Option(None, "--samples", help=field_help(ServeConfig, "samples")),
+    db: str = typer.Option(None, "--db", help=field_help(ServeConfig, "db")),
+    host: str = typer.Option(None, "--host", help=field_help(ServeConfig, "host")),
+    port: int = typer.Option(None, "--port", help=field_help(ServeConfig, "port")),
+    labels_per_clip: int = typer.Option(
+        None, "--k", "--labels-per-clip", help=field_help(ServeConfig, "labels_per_clip")
+    ),
+    raters_per_item: int = typer.Option(
+        None, "--raters-per-item", help=field_help(ServeConfig, "raters_per_item")
+    ),
+    lease_minutes: float = typer.Option(
+        None, "--lease-minutes", help=field_help(ServeConfig, "lease_minutes")
+    ),
+    max_labels: int = typer.Option(
+        None, "--max-labels-per-annotator", help=field_help(ServeConfig, "max_labels_per_annotator")
+    ),
+    tasks: list[str] = typer.Option(
+        None, "--task", help=field_help(ServeConfig, "tasks") + " Repeat for both."
+    ),
+    public_url: str = typer.Option(None, "--public-url", help=field_help(ServeConfig, "public_url")),
+    title: str = typer.Option(None, "--title", help=field_help(ServeConfig, "title")),
+    log_level: str = typer.Option(None, "--log-level", help=field_help(ServeConfig, "log_level")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Serve the labelling app (loads the samples; the first start prints the admin's link)."""
+    from baton.annotation.run import serve
+    from baton.config import load_config
+
+    settings = load_config(
+        ServeConfig,
+        config,
+        {
+            "samples": samples or None,
+            "db": db,
+            "host": host,
+            "port": port,
+            "labels_per_clip": labels_per_clip,
+            "raters_per_item": raters_per_item,
+            "lease_minutes": lease_minutes,
+            "max_labels_per_annotator": max_labels,
+            "tasks": tasks or None,
+            "public_url": public_url,
+            "title": title,
+            "log_level": log_level,
+        },
+    )
+    serve(settings)
+
+
+@annotate_app.command("add-annotator")
+def add_annotator_command(
+    name: str = typer.Argument(..., help=field_help(AddAnnotatorConfig, "name")),
+    db: str = typer.Option(None, "--db", help=field_help(AddAnnotatorConfig, "db")),
+    admin: bool = typer.Option(None, "--admin", help=field_help(AddAnnotatorConfig, "admin")),
+    reset: bool = typer.Option(None, "--reset", help=field_help(AddAnnotatorConfig, "reset")),
+    url: str = typer.Option(None, "--url", help=field_help(AddAnnotatorConfig, "url")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Add an annotator and print their personal login link (its secret is stored only as a hash)."""
+    from baton.annotation.run import add_annotator
+    from baton.config import load_config
+
+    settings = load_config(
+        AddAnnotatorConfig, config, {"name": name, "db": db, "admin": admin, "reset": reset, "url": url}
+    )
+    typer.echo(add_annotator(settings))
+
+
+@annotate_app.command("export")
+def export_command(
+    db: str = typer.Option(None, "--db", help=field_help(ExportConfig, "db")),
+    out: Path = typer.Option(None, "--out", help=field_help(ExportConfig, "out")),
+    format: str = typer.Option(None, "--format", help=field_help(ExportConfig, "format")),
+    model: str = typer.Option(None, "--model", help=field_help(ExportConfig, "model")),
+    min_votes: int = typer.Option(None, "--min-votes", help=field_help(ExportConfig, "min_votes")),
+    soft: bool = typer.Option(None, "--soft", help=field_help(ExportConfig, "soft")),
+    audio_prefix: str = typer.Option(None, "--audio-prefix", help=field_help(ExportConfig, "audio_prefix")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Write the labels: per clip every vote, the majority label and the mean (or Tango / Label Studio)."""
+    from baton.annotation.run import export
+    from baton.config import load_config
+    from baton.console import console
+
+    settings = load_config(
+        ExportConfig,
+        config,
+        {
+            "db": db,
+            "out": out,
+            "format": format,
+            "model": model,
+            "min_votes": min_votes,
+            "soft": soft,
+            "audio_prefix": audio_prefix,
+        },
+    )
+    console.print(export(settings).summary())
+
+
+@annotate_app.command("import")
+def import_command(
+    input: Path = typer.Argument(..., help=field_help(ImportConfig, "input")),
+    db: str = typer.Option(None, "--db", help=field_help(ImportConfig, "db")),
+    format: str = typer.Option(None, "--format", help=field_help(ImportConfig, "format")),
+    model: str = typer.Option(None, "--model", help=field_help(ImportConfig, "model")),
+    task: str = typer.Option(None, "--task", help=field_help(ImportConfig, "task")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Add the votes of a Label Studio export, a BATON/Tango file or a baton labels file to the database."""
+    from baton.annotation.run import import_labels
+    from baton.config import load_config
+    from baton.console import console, warn
+
+    settings = load_config(
+        ImportConfig, config, {"input": input, "db": db, "format": format, "model": model, "task": task}
+    )
+    counts = import_labels(settings)
+    for conflict in counts.conflicts:
+        warn(f"left out (a different vote is stored): {conflict}")
+    console.print(
+        f"{counts.votes} votes added ({counts.duplicates} already there, {len(counts.conflicts)} conflicting); "
+        f"{counts.new_clips} new clips, {counts.new_annotators} new annotators"
+    )
+
+
+@annotate_app.command("simulate")
+def simulate_command(
+    samples: list[str] = typer.Option(None, "--samples", help=field_help(SimulateConfig, "samples")),
+    db: str = typer.Option(None, "--db", help=field_help(SimulateConfig, "db")),
+    server: str = typer.Option(None, "--server", help=field_help(SimulateConfig, "server")),
+    admin_token: str = typer.Option(None, "--admin-token", help=field_help(SimulateConfig, "admin_token")),
+    annotators: int = typer.Option(None, "--annotators", help=field_help(SimulateConfig, "annotators")),
+    noise: float = typer.Option(None, "--noise", help=field_help(SimulateConfig, "noise")),
+    skip_rate: float = typer.Option(None, "--skip-rate", help=field_help(SimulateConfig, "skip_rate")),
+    judge: str = typer.Option(None, "--judge", help=field_help(SimulateConfig, "judge")),
+    world: Path = typer.Option(None, "--world", help=field_help(SimulateConfig, "world")),
+    labels_per_clip: int = typer.Option(
+        None, "--k", "--labels-per-clip", help=field_help(SimulateConfig, "labels_per_clip")
+    ),
+    tasks: list[str] = typer.Option(
+        None, "--task", help=field_help(SimulateConfig, "tasks") + " Repeat for both."
+    ),
+    raters_per_item: int = typer.Option(
+        None, "--raters-per-item", help=field_help(SimulateConfig, "raters_per_item")
+    ),
+    seed: int = typer.Option(None, "--seed", help=field_help(SimulateConfig, "seed")),
+    name_prefix: str = typer.Option(None, "--name-prefix", help=field_help(SimulateConfig, "name_prefix")),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Simulated annotators label through the HTTP API (starting a server unless --server is given)."""
+    from baton.annotation.simulate import simulate
+    from baton.config import load_config
+    from baton.console import console, warn
+
+    settings = load_config(
+        SimulateConfig,
+        config,
+        {
+            "samples": samples or None,
+            "db": db,
+            "server": server,
+            "admin_token": admin_token,
+            "annotators": annotators,
+            "noise": noise,
+            "skip_rate": skip_rate,
+            "judge": judge,
+            "world": world,
+            "labels_per_clip": labels_per_clip,
+            "tasks": tasks or None,
+            "raters_per_item": raters_per_item,
+            "seed": seed,
+            "name_prefix": name_prefix,
+            "progress": False if no_progress else None,
+        },
+    )
+    result = simulate(settings)
+    for error in result.errors:
+        warn(error)
+    console.print(result.summary())
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@annotate_app.command("mos")
+def mos_command(
+    db: str = typer.Option(None, "--db", help=field_help(MosConfig, "db")),
+    out: Path = typer.Option(None, "--out", help=field_help(MosConfig, "out")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Listening-test results: MOS-Q and MOS-F per model with 95% intervals."""
+    from rich.table import Table
+
+    from baton.annotation.run import mos
+    from baton.config import load_config
+    from baton.console import console
+
+    settings = load_config(MosConfig, config, {"db": db, "out": out})
+    records = mos(settings)
+    if not records:
+        console.print("no ratings yet")
+        return
+    table = Table("model", "metric", "task", "MOS", "95% interval", "ratings")
+    for r in records:
+        table.add_row(
+            r.model, r.metric.upper().replace("_", "-"), r.task or "all", f"{r.value:.2f}",
+            f"{r.ci_low:.2f} – {r.ci_high:.2f}", str(r.n),
+        )  # fmt: skip
+    console.print(table)

@@ -1,0 +1,163 @@
+"""Settings of the ``baton annotate`` commands (light: the command line imports this at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from baton.config import option
+
+DEFAULT_DB = "sqlite:///annotations.db"
+TASK_CHOICES = ("labels", "ratings")
+EXPORT_FORMATS = ("baton", "tango", "label-studio")
+IMPORT_FORMATS = ("baton", "tango", "label-studio")
+JUDGES = ("auto", "settings", "world")
+
+SAMPLES_HELP = (
+    "Samples file(s) to load (samples.jsonl; audio paths relative to its folder). NAME=FILE names the "
+    "model that made the file's clips (default: each sample's backend); a listening test compares models."
+)
+
+
+@dataclass
+class ServeConfig:
+    samples: list[str] = option([], SAMPLES_HELP)
+    db: str = option(DEFAULT_DB, "Database URL: sqlite:///path.db (WAL mode) or postgresql://user@host/db.")
+    host: str = option("127.0.0.1", "Address to listen on (0.0.0.0 for every interface).")
+    port: int = option(8000, "Port to listen on.")
+    labels_per_clip: int = option(3, "Yes/no votes each clip gets, from that many different annotators.")
+    raters_per_item: int = option(5, "Raters per listening-test item (one prompt's clips across models).")
+    lease_minutes: float = option(
+        15.0, "Minutes a clip stays reserved for the annotator it was given to before others may take it."
+    )
+    max_labels_per_annotator: int | None = option(
+        None, "Stop giving clips to an annotator after this many answers (default: no limit)."
+    )
+    tasks: list[str] = option(
+        ["labels"], "What the server offers: labels (yes/no per clip), ratings (MOS listening test), or both."
+    )
+    public_url: str | None = option(
+        None,
+        "The address annotators use to reach the server, for the links printed (default http://HOST:PORT).",
+    )
+    title: str = option("baton annotate", "Title shown on every page.")
+    log_level: str = option("warning", "uvicorn's log level (info shows every request).")
+
+    def __post_init__(self) -> None:
+        check_tasks(self.tasks)
+
+
+@dataclass
+class AddAnnotatorConfig:
+    name: str = option("", "The annotator's name (unique).")
+    db: str = option(DEFAULT_DB, "Database URL.")
+    admin: bool = option(False, "Make an admin: the link also opens the dashboard.")
+    reset: bool = option(False, "Give an existing annotator a new link; the old one stops working.")
+    url: str = option("http://127.0.0.1:8000", "The server's address, for the printed link.")
+
+
+@dataclass
+class ExportConfig:
+    db: str = option(DEFAULT_DB, "Database URL.")
+    out: Path = option(Path("labels.jsonl"), "The file to write.")
+    format: str = option(
+        "baton",
+        "baton (labels.jsonl: every vote, majority label, mean), tango (BATON/Tango JSON Lines with "
+        "'feedback') or label-studio (a task list with the votes as annotations, plus label_config.xml).",
+    )
+    model: str | None = option(
+        None, "Export the clips of this model only (needed when several models were loaded)."
+    )
+    min_votes: int = option(1, "Leave out clips with fewer votes than this.")
+    soft: bool = option(
+        False, "tango: write each clip's mean vote as its feedback instead of the majority label."
+    )
+    audio_prefix: str | None = option(
+        None, "label-studio: put this in front of every audio path (e.g. '/data/local-files/?d=')."
+    )
+
+    def __post_init__(self) -> None:
+        one_of(self.format, EXPORT_FORMATS, "format")
+
+
+@dataclass
+class ImportConfig:
+    input: Path | None = option(
+        None, "The file to import: baton labels.jsonl, a Tango/BATON JSON file, or a Label Studio export."
+    )
+    db: str = option(DEFAULT_DB, "Database URL.")
+    format: str | None = option(
+        None, "baton, tango or label-studio (default: from the file: a 'schema' line is baton, a JSON array "
+        "of tasks Label Studio, anything else Tango)."
+    )  # fmt: skip
+    model: str | None = option(
+        None, "The model of the imported clips (matched by sample id; default 'imported')."
+    )
+    task: str | None = option(None, "tango: the task of every clip (integrity, temporal, single).")
+
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            one_of(self.format, IMPORT_FORMATS, "format")
+
+
+@dataclass
+class SimulateConfig:
+    samples: list[str] = option([], SAMPLES_HELP + " The judge reads these clips.")
+    db: str = option(DEFAULT_DB, "Database URL of the server this command starts (unused with --server).")
+    server: str | None = option(
+        None, "URL of a running server to label through; by default one is started on a free local port."
+    )
+    admin_token: str | None = option(
+        None, "With --server: an admin's token, to create the simulated annotators."
+    )
+    annotators: int = option(5, "How many simulated people.")
+    noise: float = option(
+        0.1, "Typical error rate: each person's own rate is drawn around it, with a bias towards yes or no."
+    )
+    skip_rate: float = option(0.02, "Share of clips a simulated person skips.")
+    judge: str = option(
+        "auto",
+        "What a simulated person hears: settings (ground truth in each sample's settings), world (the sound "
+        "world's annotator detector), or auto (settings when every sample has it, else world).",
+    )
+    world: Path | None = option(
+        None, "The sound world's folder for the world judge (default: the cached world)."
+    )
+    labels_per_clip: int = option(3, "Votes per clip (for the server this command starts).")
+    tasks: list[str] = option(["labels"], "labels, ratings or both (ratings: simulated listening test).")
+    raters_per_item: int = option(5, "Raters per listening-test item (for the server this command starts).")
+    seed: int = option(0, "Seed of the simulated people's error rates, biases and answers.")
+    name_prefix: str = option("sim", "Simulated annotators are named PREFIX-01, PREFIX-02, ...")
+    progress: bool = option(True, "Show a progress bar.")
+
+    def __post_init__(self) -> None:
+        check_tasks(self.tasks)
+        one_of(self.judge, JUDGES, "judge")
+        if self.annotators < 1:
+            raise_input("must be at least 1", "annotators")
+        if not 0.0 <= self.noise <= 0.5:
+            raise_input("must be from 0 to 0.5 (0.5 is a coin toss)", "noise")
+        if not 0.0 <= self.skip_rate < 1.0:
+            raise_input("must be from 0 to below 1", "skip_rate")
+
+
+@dataclass
+class MosConfig:
+    db: str = option(DEFAULT_DB, "Database URL.")
+    out: Path | None = option(None, "Also write the scores as metric records (JSON Lines) to this file.")
+
+
+def raise_input(message: str, field: str) -> None:
+    from baton.errors import InputError
+
+    raise InputError(message, field=field)
+
+
+def one_of(value: str, choices: tuple[str, ...], field: str) -> None:
+    if value not in choices:
+        raise_input(f"must be one of {', '.join(choices)}, got '{value}'", field)
+
+
+def check_tasks(tasks: list[str]) -> None:
+    if not tasks or any(t not in TASK_CHOICES for t in tasks):
+        raise_input(f"must be one or both of {', '.join(TASK_CHOICES)}, got {tasks}", "tasks")

@@ -1,0 +1,164 @@
+"""What the admin's dashboard shows: progress, label balance, agreement, time per label, MOS.
+
+:func:`campaign_stats` reads every answer once and returns plain JSON-able data; the dashboard
+page renders it and ``/api/admin/stats`` returns it as it is.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from baton.annotation.agreement import (
+    agreement_with_majority,
+    fleiss_kappa_of_table,
+    krippendorff_alpha_nominal,
+    pairwise_cohen,
+)
+from baton.annotation.mos import METRIC_NAMES, summarize
+from baton.annotation.store import AnnotationStore, LabelRow, iso, label_table
+
+RECENT_FLAGS = 50
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def agreement_summary(rows: list[LabelRow], k: int, task: str | None = None) -> dict[str, Any]:
+    """Krippendorff's alpha, Fleiss' kappa (clips with exactly k votes) and pairwise Cohen's kappa."""
+    table = label_table(rows, task)
+    fleiss, fleiss_items = fleiss_kappa_of_table(table, k)
+    return {
+        "task": task,
+        "clips": sum(len(votes) >= 2 for votes in table.values()),
+        "krippendorff_alpha": _round(krippendorff_alpha_nominal(table)),
+        "fleiss_kappa": _round(fleiss),
+        "fleiss_clips": fleiss_items,
+        "cohen": [
+            {
+                "a": pair.rater_a,
+                "b": pair.rater_b,
+                "clips": pair.items,
+                "agreement": _round(pair.observed),
+                "kappa": _round(pair.kappa),
+            }
+            for pair in pairwise_cohen(table)
+        ],
+    }
+
+
+def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
+    rows = store.all_labels()
+    clips = [clip for clip in store.all_clips() if clip.root is not None]  # those given out here
+    k = store.k
+
+    # Progress of the whole campaign.
+    votes_per_clip: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if not row.label.skipped and row.clip.root is not None:
+            votes_per_clip[row.clip.id] += 1
+    capped = sum(min(n, k) for n in votes_per_clip.values())
+    campaign = {
+        "clips": len(clips),
+        "labels_per_clip": k,
+        "votes": sum(votes_per_clip.values()),
+        "needed": len(clips) * k,
+        "done": capped,
+        "complete_clips": sum(n >= k for n in votes_per_clip.values()),
+        "clips_with_votes": len(votes_per_clip),
+        "skips": sum(row.label.skipped for row in rows),
+        "share_done": _round(capped / (len(clips) * k)) if clips else None,
+    }
+
+    # Per annotator: answers, balance, time per label, agreement with the others' majority.
+    majority = agreement_with_majority(label_table(rows))
+    people: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for person in store.annotators():
+        people[person.name] = {
+            "name": person.name,
+            "admin": person.is_admin,
+            "answers": 0,
+            "yes": 0,
+            "no": 0,
+            "skips": 0,
+            "last": None,
+        }
+    for row in rows:
+        entry = people[row.annotator]
+        entry["answers"] += 1
+        if row.label.skipped:
+            entry["skips"] += 1
+        elif row.label.value == 1:
+            entry["yes"] += 1
+        else:
+            entry["no"] += 1
+        entry["last"] = iso(row.label.created_at)
+        if row.label.seconds is not None and row.label.source == "app":
+            seconds[row.annotator].append(row.label.seconds)
+    for name, entry in people.items():
+        times = seconds.get(name, [])
+        entry["median_seconds"] = _round(statistics.median(times), 2) if times else None
+        entry["mean_seconds"] = _round(statistics.fmean(times), 2) if times else None
+        agree = majority.get(name)
+        entry["majority_agreement"] = _round(agree.rate) if agree else None
+        entry["majority_clips"] = agree.items if agree else 0
+
+    # Label balance per task.
+    balance: dict[str, dict[str, Any]] = {}
+    clips_per_task: dict[str, int] = defaultdict(int)
+    for clip in clips:
+        clips_per_task[clip.task or "unspecified"] += 1
+    for task, n in sorted(clips_per_task.items()):
+        balance[task] = {"task": task, "clips": n, "yes": 0, "no": 0, "skips": 0}
+    for row in rows:
+        entry = balance.setdefault(
+            row.clip.task or "unspecified",
+            {"task": row.clip.task or "unspecified", "clips": 0, "yes": 0, "no": 0, "skips": 0},
+        )
+        key = "skips" if row.label.skipped else ("yes" if row.label.value == 1 else "no")
+        entry[key] += 1
+    for entry in balance.values():
+        votes = entry["yes"] + entry["no"]
+        entry["yes_share"] = _round(entry["yes"] / votes) if votes else None
+
+    tasks = sorted({row.clip.task for row in rows if row.clip.task is not None})
+    flagged = [
+        {
+            "sample_id": row.clip.sample_id,
+            "model": row.clip.model,
+            "text": row.clip.text,
+            "annotator": row.annotator,
+            "flag": row.label.flag,
+            "comment": row.label.comment,
+            "when": iso(row.label.created_at),
+        }
+        for row in reversed(rows)
+        if row.label.skipped and (row.label.flag or row.label.comment)
+    ][:RECENT_FLAGS]
+
+    mos = [
+        {
+            "model": r.model,
+            "metric": METRIC_NAMES[r.question],
+            "question": r.question,
+            "task": r.task,
+            "mean": _round(r.estimate.value),
+            "ci_low": _round(r.estimate.low),
+            "ci_high": _round(r.estimate.high),
+            "ratings": r.estimate.n,
+            "raters": r.raters,
+        }
+        for r in summarize(store.mos_rows())
+    ]
+
+    return {
+        "campaign": campaign,
+        "annotators": sorted(people.values(), key=lambda e: (-e["answers"], e["name"])),
+        "balance": list(balance.values()),
+        "agreement": [agreement_summary(rows, k)] + [agreement_summary(rows, k, t) for t in tasks],
+        "flagged": flagged,
+        "mos": mos,
+    }

@@ -1,0 +1,273 @@
+"""The Python API of ``baton annotate``: one function per command, each taking its config.
+
+>>> from baton.annotation.run import ExportConfig, export  # doctest: +SKIP
+>>> export(ExportConfig(db="sqlite:///annotations.db", out="labels.jsonl"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baton.annotation.app import AppSettings, create_app, login_link
+from baton.annotation.config import (
+    AddAnnotatorConfig,
+    ExportConfig,
+    ImportConfig,
+    MosConfig,
+    ServeConfig,
+    SimulateConfig,
+)
+from baton.annotation.db import Database
+from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult
+from baton.artifacts import LabelRecord, MetricRecord, read_records, write_records
+from baton.console import console
+from baton.errors import InputError
+
+__all__ = [
+    "AddAnnotatorConfig",
+    "ExportConfig",
+    "ImportConfig",
+    "MosConfig",
+    "ServeConfig",
+    "SimulateConfig",
+    "add_annotator",
+    "export",
+    "export_labels",
+    "import_labels",
+    "mos",
+    "open_store",
+    "parse_samples_spec",
+    "serve",
+]
+
+
+def parse_samples_spec(spec: str | Path) -> tuple[str | None, Path]:
+    """``NAME=path/samples.jsonl`` -> (``NAME``, path); a plain path -> (None, path)."""
+    text = str(spec)
+    name, sep, rest = text.partition("=")
+    if sep and name and rest and "/" not in name and "\\" not in name:
+        return name, Path(rest)
+    return None, Path(text)
+
+
+def open_store(
+    db: str,
+    *,
+    labels_per_clip: int = 3,
+    raters_per_item: int = 5,
+    lease_minutes: float = 15.0,
+    max_labels_per_annotator: int | None = None,
+) -> AnnotationStore:
+    """A store over ``db``, migrated to the newest schema."""
+    database = Database(db)
+    database.migrate()
+    return AnnotationStore(
+        database,
+        labels_per_clip=labels_per_clip,
+        raters_per_item=raters_per_item,
+        lease_seconds=lease_minutes * 60.0,
+        max_labels_per_annotator=max_labels_per_annotator,
+    )
+
+
+@contextmanager
+def using_store(db: str, **settings: object) -> Iterator[AnnotationStore]:
+    """:func:`open_store` for one command: its connections are closed at the end."""
+    store = open_store(db, **settings)  # type: ignore[arg-type]
+    try:
+        yield store
+    finally:
+        store.db.dispose()
+
+
+def load_all(store: AnnotationStore, samples: list[str]) -> list[LoadResult]:
+    results = []
+    for spec in samples:
+        name, path = parse_samples_spec(spec)
+        results.append(store.load_samples(path, model=name))
+    return results
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    store: AnnotationStore
+    settings: AppSettings
+    loaded: list[LoadResult]
+    admin_token: str | None  # set when this start made the first admin
+
+
+def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
+    """Migrate the database, load the samples, make the first admin: everything but listening."""
+    store = open_store(
+        config.db,
+        labels_per_clip=config.labels_per_clip,
+        raters_per_item=config.raters_per_item,
+        lease_minutes=config.lease_minutes,
+        max_labels_per_annotator=config.max_labels_per_annotator,
+    )
+    loaded = load_all(store, config.samples)
+    if store.count_clips() == 0:
+        raise InputError(
+            "the database holds no clips yet: give a samples file with --samples", field="samples"
+        )
+    settings = AppSettings(tasks=list(config.tasks), title=config.title, public_url=config.public_url)
+    return Prepared(store, settings, loaded, store.ensure_admin() if make_admin else None)
+
+
+def serve(config: ServeConfig) -> None:
+    """Serve the app until interrupted (Ctrl-C)."""
+    import uvicorn
+
+    from baton.annotation.server import uvicorn_config
+
+    prepared = prepare(config)
+    for result in prepared.loaded:
+        console.print(result.summary())
+    base = config.public_url or f"http://{config.host}:{config.port}"
+    console.print(f"{prepared.store.count_clips()} clips in {prepared.store.db.describe()}")
+    if prepared.admin_token is not None:
+        console.print(f"admin link (shown once; keep it): [bold]{login_link(base, prepared.admin_token)}[/]")
+    console.print(
+        f"serving on {base} ; add annotators with: baton annotate add-annotator NAME --db {config.db} --url {base}"
+    )
+    app = create_app(prepared.store, prepared.settings)
+    uvicorn.Server(uvicorn_config(app, config.host, config.port, config.log_level)).run()
+
+
+# --- annotators --------------------------------------------------------------------------------
+
+
+def add_annotator(config: AddAnnotatorConfig) -> str:
+    """Create an annotator (or a new secret for one) and return their personal login link."""
+    if not config.name:
+        raise InputError("give the annotator's name", field="name")
+    with using_store(config.db) as store:
+        _, token = store.add_annotator(config.name, admin=config.admin, reset=config.reset)
+    return login_link(config.url, token)
+
+
+# --- export and import -------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    format: str
+    clips: int
+    votes: int
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{self.clips} clips, {self.votes} votes -> {self.out} ({self.format})"
+
+
+def export(config: ExportConfig) -> ExportResult:
+    """Write the database's labels as baton labels, Tango/BATON JSON Lines or a Label Studio task list."""
+    from baton.interchange.common import Notes
+
+    out = Path(config.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with using_store(config.db) as store:
+        records = [
+            r for r in store.label_records(out.parent, model=config.model) if len(r.votes) >= config.min_votes
+        ]
+    notes = Notes()
+    if config.format == "baton":
+        write_records(out, records)
+        count = len(records)
+    elif config.format == "tango":
+        from baton.interchange.tango import write_tango
+
+        count = write_tango(out, records, records_dir=out.parent, soft=config.soft, notes=notes)
+    else:
+        from baton.interchange.label_studio import write_label_studio
+
+        count = write_label_studio(out, records, records_path=out, audio_prefix=config.audio_prefix)
+    return ExportResult(out, config.format, count, sum(len(r.votes) for r in records), notes.messages)
+
+
+def export_labels(
+    db: str, out: str | Path, format: str = "baton", *, model: str | None = None, min_votes: int = 1
+) -> ExportResult:
+    """Python shortcut of ``baton annotate export``: write ``out`` from the database ``db``."""
+    return export(ExportConfig(db=db, out=Path(out), format=format, model=model, min_votes=min_votes))
+
+
+def read_label_file(path: Path, format: str | None = None, task: str | None = None) -> list[LabelRecord]:
+    """Labels from baton labels.jsonl, a Tango/BATON file, or a Label Studio export."""
+    from baton.interchange.run import guess_format
+
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if format is None:
+        format = "baton" if _has_schema_line(path) else guess_format(path)
+        if format not in ("baton", "tango", "label-studio"):
+            raise InputError(f"cannot import labels from a {format}", path=path)
+    if format == "baton":
+        return read_records(path, LabelRecord, allow_empty=False)
+    if format == "tango":
+        from baton.interchange.tango import read_tango_file, tango_to_labels
+
+        return tango_to_labels(read_tango_file(path), task=task)
+    from baton.interchange.label_studio import read_label_studio
+
+    _, records = read_label_studio(path, out_dir=path.parent, task=task)
+    return records  # type: ignore[return-value]
+
+
+def _has_schema_line(path: Path) -> bool:
+    import json
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    data = json.loads(line)
+                    return isinstance(data, dict) and "schema" in data
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return False
+
+
+def import_labels(config: ImportConfig) -> ImportCounts:
+    """Add the votes of a labels file to the database (clips matched by sample id)."""
+    if config.input is None:
+        raise InputError("give the file to import", field="input")
+    path = Path(config.input)
+    records = read_label_file(path, config.format, config.task)
+    with using_store(config.db) as store:
+        return store.import_labels(records, source=path.name, base=path.parent, model=config.model)
+
+
+# --- listening tests ---------------------------------------------------------------------------
+
+
+def mos(config: MosConfig) -> list[MetricRecord]:
+    """MOS-Q and MOS-F per model (all tasks, then per task) with 95% intervals; optionally written."""
+    from baton.annotation.mos import METRIC_NAMES, summarize
+
+    with using_store(config.db) as store:
+        rows = store.mos_rows()
+    records = [
+        MetricRecord(
+            id=f"{row.model}/{METRIC_NAMES[row.question]}/{row.task or 'all'}",
+            model=row.model,
+            metric=METRIC_NAMES[row.question],
+            task=row.task,
+            value=row.estimate.value,
+            ci_low=row.estimate.low,
+            ci_high=row.estimate.high,
+            n=row.estimate.n,
+            extra={"raters": row.raters, "scale": "1-5", "interval": "student-t 95%"},
+        )
+        for row in summarize(rows)
+    ]
+    if config.out is not None:
+        write_records(config.out, records)
+    return records

@@ -1,0 +1,200 @@
+// The labelling page: 1 yes, 2 no, s skip, space play/pause, u undo.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const initial = baton.state();
+  const questions = initial.questions;
+  const player = $("player");
+  const canvas = $("waveform");
+  let clip = initial.clip;
+  let lastAnswered = initial.last; // what undo takes back; sent so that a retried undo undoes no more
+  let peaks = null;
+  let shownAt = performance.now();
+  let busy = false;
+  let interacted = false;
+
+  function showProgress(progress) {
+    if (!progress) return;
+    $("my-count").textContent = progress.mine;
+    $("campaign-bar").max = Math.max(progress.needed, 1);
+    $("campaign-bar").value = progress.votes;
+    $("campaign-text").textContent = `campaign: ${progress.votes} of ${progress.needed} votes`;
+  }
+
+  function show(next) {
+    clip = next;
+    $("clip-box").hidden = !clip;
+    $("done").hidden = !!clip;
+    peaks = null;
+    if (!clip) {
+      player.removeAttribute("src");
+      player.load();
+      return;
+    }
+    $("prompt-id").textContent = clip.prompt_id;
+    $("clip-number").textContent = clip.number;
+    $("clip-of").textContent = clip.of;
+    $("prompt-text").textContent = clip.text;
+    const events = $("events");
+    events.replaceChildren(...clip.events.map((name) => {
+      const li = document.createElement("li");
+      li.textContent = name;
+      return li;
+    }));
+    $("question").textContent = questions[clip.task || ""] || questions[""];
+    $("flag").value = "";
+    $("comment").value = "";
+    $("skip-details").open = false;
+    if (player.getAttribute("src") !== clip.audio) {
+      player.src = clip.audio;
+      player.load();
+    }
+    if (interacted) player.play().catch(() => {});
+    shownAt = performance.now();
+    loadPeaks(clip);
+  }
+
+  // --- waveform ----------------------------------------------------------------------------------
+  async function loadPeaks(forClip) {
+    draw();
+    const { status, data } = await baton.call("GET", forClip.peaks);
+    if (status === 200 && clip && clip.clip === forClip.clip) {
+      peaks = data;
+      draw();
+    }
+  }
+
+  function draw() {
+    const ctx = canvas.getContext("2d");
+    const w = canvas.width, h = canvas.height, mid = h / 2;
+    ctx.clearRect(0, 0, w, h);
+    if (!peaks || !peaks.peaks.length) return;
+    const duration = player.duration || peaks.duration || 1;
+    const played = Math.min(1, (player.currentTime || 0) / duration);
+    const n = peaks.peaks.length;
+    // Scaled to the clip's loudest peak, so that a quiet clip still shows where its sounds are.
+    let loudest = 0;
+    for (const [lo, hi] of peaks.peaks) loudest = Math.max(loudest, -lo, hi);
+    const gain = loudest > 1e-4 ? 0.95 / loudest : 1;
+    for (let i = 0; i < n; i++) {
+      const lo = peaks.peaks[i][0] * gain, hi = peaks.peaks[i][1] * gain;
+      const x = (i / n) * w;
+      ctx.fillStyle = i / n <= played ? "#2f5bd3" : "#9aa8c7";
+      ctx.fillRect(x, mid - hi * mid, Math.max(1, w / n - 0.5), Math.max(1, (hi - lo) * mid));
+    }
+    ctx.fillStyle = "#c23b32";
+    ctx.fillRect(played * w - 1, 0, 2, h);
+  }
+
+  function animate() {
+    if (!player.paused) draw();
+    requestAnimationFrame(animate);
+  }
+
+  canvas.addEventListener("click", (event) => {
+    const rect = canvas.getBoundingClientRect();
+    const duration = player.duration || (peaks && peaks.duration);
+    if (!duration) return;
+    player.currentTime = ((event.clientX - rect.left) / rect.width) * duration;
+    draw();
+  });
+  player.addEventListener("seeked", draw);
+  player.addEventListener("ended", draw);
+
+  // --- answers -----------------------------------------------------------------------------------
+  function flash(id) {
+    const button = $(id);
+    button.classList.add("flash");
+    setTimeout(() => button.classList.remove("flash"), 150);
+  }
+
+  function setBusy(value) {
+    busy = value;
+    for (const id of ["yes", "no", "skip", "undo", "undo-done"]) $(id).disabled = value;
+  }
+
+  async function answer(kind) {
+    if (busy || !clip) return;
+    const body = { clip: clip.clip, seconds: Math.round((performance.now() - shownAt) / 10) / 100 };
+    if (kind === "skip") {
+      body.skip = true;
+      if ($("flag").value) body.flag = $("flag").value;
+      if ($("comment").value.trim()) body.comment = $("comment").value.trim();
+    } else {
+      body.value = kind === "yes" ? 1 : 0;
+    }
+    flash(kind);
+    setBusy(true);
+    baton.setStatus("saving…");
+    const { status, data } = await baton.call("POST", "/api/labels", body, () => baton.setStatus("no connection, retrying…", true));
+    setBusy(false);
+    if (status === 200) {
+      lastAnswered = data.answered;
+      baton.setStatus(kind === "skip" ? "skipped" : `saved: ${kind}`);
+      showProgress(data.progress);
+      show(data.next);
+    } else if (status === 409) {
+      baton.setStatus(data.error, true);
+      await refresh();
+    } else {
+      baton.setStatus(data.error || `error ${status}`, true);
+    }
+  }
+
+  async function undo() {
+    if (busy) return;
+    setBusy(true);
+    const { status, data } = await baton.call("POST", "/api/undo", lastAnswered ? { clip: lastAnswered } : {});
+    setBusy(false);
+    if (status === 200) {
+      lastAnswered = data.previous;
+      baton.setStatus("undone: answer this clip again");
+      showProgress(data.progress);
+      show(data.clip);
+    } else if (status === 409) {
+      lastAnswered = null; // answered elsewhere meanwhile (another tab): the next undo takes the latest
+      baton.setStatus(data.error + "; press u again to undo your latest answer", true);
+    } else {
+      baton.setStatus(data.error || `error ${status}`, true);
+    }
+  }
+
+  async function refresh() {
+    const { status, data } = await baton.call("GET", "/api/next");
+    if (status === 200) {
+      showProgress(data.progress);
+      show(data.clip);
+    }
+  }
+
+  function togglePlay() {
+    if (!clip) return;
+    if (player.paused) player.play().catch((e) => baton.setStatus("cannot play: " + e.message, true));
+    else player.pause();
+  }
+
+  $("yes").addEventListener("click", () => { interacted = true; answer("yes"); });
+  $("no").addEventListener("click", () => { interacted = true; answer("no"); });
+  $("skip").addEventListener("click", () => { interacted = true; answer("skip"); });
+  $("undo").addEventListener("click", undo);
+  $("undo-done").addEventListener("click", undo);
+
+  document.addEventListener("keydown", (event) => {
+    const tag = event.target.tagName;
+    if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const key = event.key.toLowerCase();
+    const actions = { "1": () => answer("yes"), "2": () => answer("no"), s: () => answer("skip"), u: undo, " ": togglePlay };
+    if (!(key in actions)) return;
+    event.preventDefault();
+    interacted = true;
+    actions[key]();
+  });
+
+  showProgress(initial.progress);
+  if (clip) { shownAt = performance.now(); loadPeaks(clip); }
+  requestAnimationFrame(animate);
+})();

@@ -1,0 +1,156 @@
+"""The settings of one fine-tuning run (``baton finetune``), each with its help text.
+
+Defaults are BATON's (Stage 3 of ``BATON_SPEC.md``): pretraining weight beta 0.25, Min-SNR gamma 5,
+AdamW at 1e-5 with betas (0.9, 0.999) and weight decay 1e-2, gradient accumulation 4, a linear
+schedule, the best checkpoint by validation loss at t = T/2. The Diffusion-DPO defaults are Tango 2's
+(beta 2000); its learning rate (~1e-6) is left to the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from baton.config import option
+from baton.errors import InputError
+
+Method = Literal["baton", "dpo", "sft"]
+METHODS: tuple[str, ...] = ("baton", "dpo", "sft")
+
+
+@dataclass
+class FinetuneConfig:
+    # --- what to tune, on what -------------------------------------------------------------------
+    method: Method = option(
+        "baton",
+        "baton: reward-weighted denoising loss plus beta x the pretraining loss; dpo: Diffusion-DPO "
+        "against a frozen copy of the model (Tango 2); sft: plain fine-tuning on the clips labelled 1.",
+    )
+    backend: str = option("world", "Text-to-audio backend: world, tango, audioldm2, stable-audio.")
+    model: str | None = option(None, "Base model folder or hub id (default: the backend's own).")
+    labels: Path | None = option(None, "Human labels (labels.jsonl from `baton annotate export`).")
+    rewards: Path | None = option(None, "Reward-model labels (rewards.jsonl from `baton reward score`).")
+    pretrain: Path | None = option(
+        None,
+        "Pretraining set for --method baton: a JSON Lines file of captions with audio (fields text or "
+        "caption(s), and path, location or file_name) or a world corpus (.npz/.json). Default for the "
+        "world backend: the world's own corpus.",
+    )
+    out: Path = option(Path("finetuned"), "Output folder: model/, train_log.jsonl, checkpoints/.")
+    # --- the objective ---------------------------------------------------------------------------
+    beta: float = option(
+        0.25, "BATON: weight of the pretraining loss (BATON: 0.25 for Tango, 0.5 for AudioLDM)."
+    )
+    reward_mode: Literal["soft", "hard"] = option(
+        "soft",
+        "soft: a human-labelled clip's reward is its mean vote, a reward-labelled clip's its probability; "
+        "hard: 1 or 0 (majority label; probability >= --reward-threshold).",
+    )
+    reward_threshold: float = option(0.5, "Threshold of hard rewards and of 'labelled 1' for sft.")
+    human_share: float | None = option(
+        None,
+        "Share of each feedback batch drawn from the human labels (the rest from the reward-labelled "
+        "clips); default: in proportion to their sizes.",
+    )
+    snr_gamma: float = option(5.0, "Min-SNR weighting's gamma (0 = unweighted), for baton and sft.")
+    snr_weighting: Literal["min-snr", "tango"] = option(
+        "min-snr",
+        "min-snr: min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v, min(SNR, gamma) for x0 targets "
+        "(Hang et al.); tango: min(SNR, gamma) / SNR for every target, as Tango's and BATON's code.",
+    )
+    dpo_beta: float = option(2000.0, "DPO: strength of the preference term (Tango 2: 2000).")
+    dpo_margin: float = option(
+        0.5, "DPO: a pair is two clips of one prompt whose rewards differ by at least this."
+    )
+    # --- optimisation ----------------------------------------------------------------------------
+    steps: int = option(100, "Optimizer steps.")
+    seed: int = option(0, "Seed of every draw (batches, noise, timesteps, validation split).")
+    batch_size: int = option(
+        8, "Feedback clips (DPO: pairs) per micro-batch, over all processes (a multiple of their number)."
+    )
+    pretrain_batch_size: int | None = option(
+        None, "BATON: pretraining clips per micro-batch (default: batch size)."
+    )
+    grad_accum: int = option(4, "Micro-batches per optimizer step (gradient accumulation).")
+    learning_rate: float = option(1e-5, "Peak AdamW learning rate.")
+    lr_schedule: Literal["linear", "constant"] = option(
+        "linear", "After warm-up: linear decay to 0 at the last step, or constant."
+    )
+    warmup_steps: int = option(0, "Steps of linear learning-rate warm-up.")
+    weight_decay: float = option(1e-2, "AdamW weight decay.")
+    adam_beta1: float = option(0.9, "AdamW beta1.")
+    adam_beta2: float = option(0.999, "AdamW beta2.")
+    adam_epsilon: float = option(1e-8, "AdamW epsilon.")
+    max_grad_norm: float = option(1.0, "Clip the gradient's global norm to this (0 = no clipping).")
+    mixed_precision: Literal["no", "bf16", "fp16"] = option(
+        "no", "Mixed precision of the forward passes (fp16 needs a GPU)."
+    )
+    ema_decay: float = option(
+        0.0, "Keep an exponential moving average of the weights with this decay (0 = off); it is saved."
+    )
+    lora_rank: int = option(
+        0, "Train LoRA adapters of this rank instead of every weight (0 = full fine-tuning)."
+    )
+    lora_alpha: float | None = option(None, "LoRA alpha (default: the rank).")
+    lora_targets: list[str] = option(
+        [], "Module names LoRA adapts (default: every linear layer of the denoiser)."
+    )
+    # --- validation, checkpoints, output ---------------------------------------------------------
+    val_fraction: float = option(
+        0.1, "Share of the prompts (and pretraining clips) held out for the validation loss (0 = none)."
+    )
+    val_timestep: int | None = option(None, "Timestep of the validation loss (default: T/2, as BATON).")
+    eval_every: int | None = option(None, "Validation every N steps (default: as checkpoints).")
+    checkpoint_every: int | None = option(None, "Checkpoint every N steps (default: 5 times a run).")
+    keep_checkpoints: int = option(2, "Checkpoints kept (the newest); the best weights are kept apart.")
+    select: Literal["best", "last"] = option(
+        "best", "Which weights model/ holds: best validation loss (BATON) or the last step."
+    )
+    resume: bool = option(False, "Continue from the newest checkpoint in --out (starts afresh if none).")
+    stop_after: int | None = option(
+        None, "Stop (with a checkpoint) after this many steps of this run, to resume later."
+    )
+    log_every: int = option(1, "Write a train_log.jsonl line every N steps (losses averaged over them).")
+    device: str = option("cpu", "Torch device (under `accelerate launch`: each process's own).")
+    progress: bool = option(True, "Show progress bars.")
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "grad_accum", "log_every", "keep_checkpoints")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InputError(f"must be at least 1, got {getattr(self, name)}", field=name)
+        for name in ("pretrain_batch_size", "eval_every", "checkpoint_every", "stop_after"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"must be at least 1, got {value}", field=name)
+        if self.method not in METHODS:
+            raise InputError(f"choose one of {', '.join(METHODS)}, got '{self.method}'", field="method")
+        checks = [
+            ("beta", self.beta >= 0, "must be >= 0"),
+            ("reward_threshold", 0.0 <= self.reward_threshold <= 1.0, "must be in [0, 1]"),
+            ("human_share", self.human_share is None or 0.0 <= self.human_share <= 1.0, "must be in [0, 1]"),
+            ("snr_gamma", self.snr_gamma >= 0, "must be >= 0"),
+            ("dpo_beta", self.dpo_beta > 0, "must be > 0"),
+            ("dpo_margin", 0.0 < self.dpo_margin <= 1.0, "must be in (0, 1]"),
+            ("learning_rate", self.learning_rate > 0, "must be > 0"),
+            ("warmup_steps", self.warmup_steps >= 0, "must be >= 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("max_grad_norm", self.max_grad_norm >= 0, "must be >= 0"),
+            ("ema_decay", 0.0 <= self.ema_decay < 1.0, "must be in [0, 1)"),
+            ("lora_rank", self.lora_rank >= 0, "must be >= 0"),
+            ("val_fraction", 0.0 <= self.val_fraction < 1.0, "must be in [0, 1)"),
+        ]
+        for name, ok, message in checks:
+            if not ok:
+                raise InputError(f"{message}, got {getattr(self, name)}", field=name)
+        if self.labels is None and self.rewards is None:
+            raise InputError("give --labels, --rewards or both: the feedback to tune on", field="labels")
+
+    @property
+    def micro_pretrain_batch(self) -> int:
+        return self.batch_size if self.pretrain_batch_size is None else self.pretrain_batch_size
+
+    @property
+    def uses_pretrain(self) -> bool:
+        return self.method == "baton" and self.beta > 0

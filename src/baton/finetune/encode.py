@@ -1,0 +1,120 @@
+"""Encode once, train many times: x0 of every clip and text states of every caption, up front.
+
+The text encoder and the audio encoder stay frozen while the denoiser trains, so their outputs for a
+clip never change: computing them once per run (not once per step, as BATON's released scripts did
+for CLAP) is exact and leaves each training step with the denoiser's work alone.
+
+Text states of different captions can differ in length (T5 pads a batch to its longest caption).
+The table pads every caption's states to the longest with zeros and a mask of 0, which the
+denoiser's cross-attention ignores; a backend whose states differ in length *without* a mask
+cannot be padded safely, so its captions are encoded per batch instead (same result, slower).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from baton.backends.base import TextConditioning
+
+if TYPE_CHECKING:
+    from baton.backends.base import T2ABackend
+    from baton.finetune.data import Clip
+
+
+def conditioning_to(text: TextConditioning, device: torch.device | str) -> TextConditioning:
+    """The same conditioning with every tensor on ``device``."""
+    return TextConditioning(
+        hidden_states=text.hidden_states.to(device),
+        attention_mask=None if text.attention_mask is None else text.attention_mask.to(device),
+        extra=None if text.extra is None else {k: v.to(device) for k, v in text.extra.items()},
+    )
+
+
+def _pad_dim1(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad axis 1 of [B, L, ...] to ``length``."""
+    if tensor.shape[1] == length:
+        return tensor
+    pad = torch.zeros((tensor.shape[0], length - tensor.shape[1], *tensor.shape[2:]), dtype=tensor.dtype)
+    return torch.cat([tensor, pad.to(tensor.device)], dim=1)
+
+
+def concat_conditioning(parts: Sequence[TextConditioning]) -> TextConditioning | None:
+    """One conditioning of every part's rows, padded along the token axis; ``None`` if unsafe to pad."""
+    first = parts[0]
+    lengths = {p.hidden_states.shape[1] for p in parts}
+    if len(lengths) > 1 and first.attention_mask is None:
+        return None
+    longest = max(lengths)
+    hidden = torch.cat([_pad_dim1(p.hidden_states.cpu(), longest) for p in parts])
+    mask = None
+    if first.attention_mask is not None:
+        mask = torch.cat([_pad_dim1(p.attention_mask.cpu(), longest) for p in parts])
+    extra = None
+    if first.extra is not None:
+        extra = {}
+        has_mask = any("mask" in key for key in first.extra)
+        for key in first.extra:
+            tensors = [p.extra[key].cpu() for p in parts]  # type: ignore[index]
+            if len({t.shape[1:] for t in tensors}) > 1:
+                if not has_mask or any(t.ndim < 2 for t in tensors):
+                    return None
+                width = max(t.shape[1] for t in tensors)
+                tensors = [_pad_dim1(t, width) for t in tensors]
+                if len({t.shape[1:] for t in tensors}) > 1:
+                    return None
+            extra[key] = torch.cat(tensors)
+    return TextConditioning(hidden_states=hidden, attention_mask=mask, extra=extra)
+
+
+class TextTable:
+    """The frozen text conditioning of a list of captions, looked up by caption index."""
+
+    def __init__(
+        self, backend: T2ABackend, texts: Sequence[str], chunk: int = 64, progress: bool = False
+    ) -> None:
+        from baton.console import track
+
+        self.backend = backend
+        self.texts = list(texts)
+        parts = [
+            backend.encode_text(self.texts[start : start + chunk])
+            for start in track(range(0, len(self.texts), chunk), "encoding captions", enabled=progress)
+        ]
+        self.table = concat_conditioning(parts) if parts else None
+
+    @property
+    def precomputed(self) -> bool:
+        return self.table is not None
+
+    def batch(self, indices: torch.Tensor) -> TextConditioning:
+        """Conditioning of the captions ``indices`` [B] (on the CPU)."""
+        if self.table is not None:
+            return self.table.index(indices)
+        return self.backend.encode_text([self.texts[int(i)] for i in indices])
+
+
+def encode_clips(
+    backend: T2ABackend, clips: Sequence[Clip], chunk: int = 32, progress: bool = False
+) -> torch.Tensor:
+    """x0 [N, ...] of every clip (float32, CPU), through ``backend.encode_audio`` in chunks."""
+    from baton.console import track
+
+    parts: list[torch.Tensor] = []
+    for start in track(range(0, len(clips), chunk), "encoding audio", enabled=progress):
+        loaded = [clip.load() for clip in clips[start : start + chunk]]
+        # encode_audio takes one sample rate per call: consecutive clips of one rate go together
+        run: list[np.ndarray] = []
+        rate = None
+        for audio, sample_rate in loaded:
+            if run and sample_rate != rate:
+                parts.append(backend.encode_audio(run, rate).detach().float().cpu())
+                run = []
+            run.append(audio)
+            rate = sample_rate
+        if run:
+            parts.append(backend.encode_audio(run, rate).detach().float().cpu())
+    return torch.cat(parts)

@@ -1,0 +1,471 @@
+"""``baton finetune``: turn labels and rewards into a better text-to-audio model.
+
+    finetune(FinetuneConfig(method="baton", labels=..., rewards=..., out=...)) -> out/model
+
+The recipe, top to bottom:
+
+1. read and check the data (feedback, pretraining set, splits, pairs): bad input stops here;
+2. join the processes (``accelerate launch``), load the backend;
+3. encode every clip and caption once with the frozen encoders;
+4. choose the trainable weights (the denoiser, or LoRA adapters on it), optimizer, moving average;
+5. resume from the newest checkpoint if asked;
+6. train: gradient accumulation, gradients averaged over processes, clipping, AdamW, logging,
+   validation at a fixed timestep, checkpoints;
+7. save the chosen weights (best validation loss, or last) in the backend's own format.
+
+Output folder::
+
+    OUT/model/             the tuned model, loadable by the backend (`baton generate --model OUT/model`)
+    OUT/train_log.jsonl    one JSON object per logged step: step, loss, lr, the method's parts, val_loss
+    OUT/finetune.json      settings, data counts, timing, which step model/ holds
+    OUT/checkpoints/       step-NNNNNNNN/ (the newest few) and best/, for --resume
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.console import warn
+from baton.errors import InputError
+from baton.finetune.config import FinetuneConfig
+from baton.finetune.data import (
+    Clip,
+    check_audio_exists,
+    default_world_pretrain,
+    preference_pairs,
+    read_feedback,
+    read_pretrain,
+    split_by_prompt,
+)
+
+MODEL_DIR = "model"
+TRAIN_LOG = "train_log.jsonl"
+RUN_FILE = "finetune.json"
+FORMAT = "baton-finetune"
+
+
+# --- 1. the data --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataPlan:
+    """Every clip the run encodes (feedback first, then pretraining) and the index sets it trains on."""
+
+    clips: list[Clip]
+    train: dict[str, np.ndarray] = field(default_factory=dict)
+    val: dict[str, np.ndarray] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def _rows(indices: list[int] | np.ndarray) -> np.ndarray:
+    return np.asarray(indices, dtype=np.int64)
+
+
+def plan_data(config: FinetuneConfig) -> DataPlan:
+    """Read and check everything the run trains on; any problem is an InputError, before any model."""
+    feedback = read_feedback(config)
+    clips = feedback.clips
+    if not clips:
+        raise InputError("the feedback files hold no usable clips", path=config.labels or config.rewards)
+    train, val = split_by_prompt(clips, config.val_fraction, config.seed)
+    plan = DataPlan(clips=list(clips), counts={"feedback": feedback.counts()})
+
+    if config.method == "baton":
+        for name, chosen in (("train", train), ("val", val)):
+            target = plan.train if name == "train" else plan.val
+            target["human"] = _rows([i for i in chosen if clips[i].source == "human"])
+            target["reward"] = _rows([i for i in chosen if clips[i].source == "reward"])
+        share = config.human_share
+        if share is not None and share > 0 and not len(plan.train["human"]):
+            raise InputError("there are no human-labelled clips to draw that share from", field="human_share")
+        if share is not None and share < 1 and not len(plan.train["reward"]):
+            raise InputError(
+                "there are no reward-labelled clips to draw that share from", field="human_share"
+            )
+        if all(clips[i].reward == 0 for i in train):
+            warn(
+                "every training clip has reward 0: BATON's feedback term is zero, only the pretraining loss trains"
+            )
+        if config.uses_pretrain:
+            pretrain_clips = _pretrain_clips(config)
+            offset = len(plan.clips)
+            plan.clips.extend(pretrain_clips)
+            pt_train, pt_val = split_by_prompt(pretrain_clips, config.val_fraction, config.seed)
+            plan.train["pretrain"] = _rows(pt_train) + offset
+            plan.val["pretrain"] = _rows(pt_val) + offset
+            plan.counts["pretrain"] = {"train": len(pt_train), "val": len(pt_val)}
+        plan.counts["feedback"].update(train=len(train), val=len(val))
+    elif config.method == "sft":
+        plan.train["sft"] = _rows([i for i in train if clips[i].label == 1])
+        plan.val["sft"] = _rows([i for i in val if clips[i].label == 1])
+        if not len(plan.train["sft"]):
+            raise InputError(
+                "no training clip is labelled 1: SFT tunes on the clips that match their prompt",
+                path=config.labels or config.rewards,
+            )
+        plan.counts["sft"] = {"train": len(plan.train["sft"]), "val": len(plan.val["sft"])}
+    else:
+        pairs = preference_pairs(clips, train, config.dpo_margin)
+        if not pairs:
+            raise InputError(
+                "no preference pairs for DPO: no prompt has two clips whose rewards differ by at least "
+                f"{config.dpo_margin} (with labels: a clip labelled 1 and one labelled 0 of one prompt)",
+                path=config.labels or config.rewards,
+                field="dpo_margin",
+            )
+        plan.train["pairs"] = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        val_pairs = preference_pairs(clips, val, config.dpo_margin)
+        plan.val["pairs"] = np.asarray(val_pairs, dtype=np.int64).reshape(-1, 2)
+        plan.counts["pairs"] = {"train": len(pairs), "val": len(val_pairs)}
+    check_audio_exists(plan.clips, "training set")
+    return plan
+
+
+def _pretrain_clips(config: FinetuneConfig) -> list[Clip]:
+    path = config.pretrain
+    if path is None and config.backend == "world":
+        path = default_world_pretrain(config.model)
+    if path is None:
+        raise InputError(
+            "BATON's objective needs a pretraining set (captions with audio): pass --pretrain FILE, "
+            "or --beta 0 to train on the feedback alone",
+            field="pretrain",
+        )
+    return read_pretrain(path)
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+def finetune(config: FinetuneConfig) -> Path:
+    """Fine-tune ``config.backend`` on the feedback; return the tuned model's folder (``OUT/model``).
+
+    With ``stop_after`` the run stops early and returns its newest checkpoint; rerun with
+    ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
+    """
+    from baton.finetune.engine import make_accelerator, release_accelerator
+
+    # 1. The data, checked before anything heavy.
+    plan = plan_data(config)
+    # 2. Processes.
+    accelerator = make_accelerator(config)
+    try:
+        return _train(config, plan, accelerator)
+    finally:
+        release_accelerator(accelerator)
+
+
+def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
+    from baton.config import config_to_dict
+    from baton.finetune.engine import check_resumable, checkpoint_dirs
+
+    existing = checkpoint_dirs(out)
+    if not config.resume:
+        if existing or (out / TRAIN_LOG).exists():
+            raise InputError(
+                "this folder already holds a fine-tuning run: pass --resume to continue it, or choose "
+                "another --out",
+                path=out,
+            )
+        return None
+    if not existing:
+        return None
+    run_file = out / RUN_FILE
+    if run_file.is_file():
+        saved = json.loads(run_file.read_text()).get("config", {})
+        check_resumable(saved, config_to_dict(config), out)
+    return existing[-1]
+
+
+def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
+    import torch
+
+    from baton.backends import load_backend
+    from baton.console import make_progress
+    from baton.finetune import engine
+    from baton.finetune.encode import TextTable, encode_clips
+    from baton.finetune.objectives import (
+        BatonObjective,
+        Denoising,
+        DpoObjective,
+        FrozenReference,
+        Processes,
+        SftObjective,
+        Tables,
+        mix_seed,
+    )
+
+    out = Path(config.out)
+    processes = Processes(accelerator.process_index, accelerator.num_processes)
+    main = accelerator.is_main_process
+    show = config.progress and main
+    for name, size in (
+        ("batch_size", config.batch_size),
+        ("pretrain_batch_size", config.micro_pretrain_batch),
+    ):
+        if size % processes.count:
+            raise InputError(f"{size} does not split evenly over {processes.count} processes", field=name)
+    resume_from = _resume_point(config, out)
+    if resume_from is not None:
+        state = json.loads((resume_from / engine.STATE_FILE).read_text())
+        if state["step"] >= config.steps and _finished(out):
+            if main:
+                warn(f"{out} already holds the finished run ({state['step']} steps): nothing to do")
+            return out / MODEL_DIR
+
+    # 2b. The backend, on this process's device.
+    device = accelerator.device
+    backend = load_backend(config.backend, config.model, device=str(device))
+
+    # 3. Frozen encodings of every clip and caption, once.
+    captions = sorted({clip.text for clip in plan.clips})
+    caption_index = {text: i for i, text in enumerate(captions)}
+    tables = Tables(
+        x0=encode_clips(backend, plan.clips, progress=show),
+        text=TextTable(backend, captions, progress=show),
+        text_index=torch.tensor([caption_index[c.text] for c in plan.clips], dtype=torch.long),
+        rewards=torch.tensor([c.reward for c in plan.clips], dtype=torch.float32),
+    )
+
+    # 4. Trainable weights (the denoiser alone), reference, optimizer, moving average.
+    denoiser = backend.denoiser
+    reference = None
+    if config.method == "dpo" and not config.lora_rank:
+        reference = FrozenReference(backend)  # the starting weights, before any step
+    lora_layers = None
+    if config.lora_rank:
+        lora_layers = engine.add_lora(denoiser, config)
+    else:
+        denoiser.requires_grad_(True)
+    if config.method == "dpo" and reference is None:
+        reference = FrozenReference(backend, lora_layers)
+    denoiser.to(device)
+    params = {name: p for name, p in denoiser.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(
+        list(params.values()),
+        lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2),
+        eps=config.adam_epsilon,
+        weight_decay=config.weight_decay,
+    )
+    optimizer = accelerator.prepare(optimizer)
+    ema = engine.EMA(params, config.ema_decay) if config.ema_decay > 0 else None
+
+    denoising = Denoising(backend, tables, config, device, autocast=accelerator.autocast)
+    if config.method == "baton":
+        objective = BatonObjective(
+            denoising,
+            config,
+            processes,
+            human=plan.train["human"],
+            reward=plan.train["reward"],
+            pretrain=plan.train.get("pretrain", np.zeros(0, dtype=np.int64)),
+            val_feedback=np.concatenate([plan.val["human"], plan.val["reward"]]),
+            val_pretrain=plan.val.get("pretrain", np.zeros(0, dtype=np.int64)),
+        )
+    elif config.method == "sft":
+        objective = SftObjective(denoising, config, processes, rows=plan.train["sft"], val=plan.val["sft"])
+    else:
+        objective = DpoObjective(
+            denoising,
+            config,
+            processes,
+            pairs=plan.train["pairs"],
+            val_pairs=plan.val["pairs"],
+            reference=reference,
+        )
+
+    # 5. Resume.
+    start = 0
+    if resume_from is not None:
+        start = int(engine.load_checkpoint(resume_from, params, ema, optimizer, accelerator.scaler)["step"])
+    best = engine.read_best(out) if resume_from is not None else None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if resume_from is None:
+            shutil.rmtree(out / engine.CHECKPOINTS / engine.BEST, ignore_errors=True)
+        _keep_log_until(out / TRAIN_LOG, start)
+        _write_run_file(out, config, plan, processes.count, status="training", extra={"resumed_from": start})
+    accelerator.wait_for_everyone()
+
+    # 6. Train.
+    checkpoint_every = config.checkpoint_every or max(1, config.steps // 5)
+    eval_every = config.eval_every or checkpoint_every
+    stop = config.steps if config.stop_after is None else min(config.steps, start + config.stop_after)
+    trainable = list(params.values())
+    window: dict[str, list[float]] = {}
+    # Time of the training steps alone (with logging), without validation and checkpoint writing.
+    train_seconds = 0.0
+    denoiser.train()
+    with torch.random.fork_rng(devices=[]), make_progress() as bar:
+        task = bar.add_task(f"finetune ({config.method})", total=config.steps, completed=start, visible=show)
+        for step in range(start, stop):
+            began = time.perf_counter()
+            lr = engine.learning_rate(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            sums: dict[str, float] = {}
+            for micro in range(config.grad_accum):
+                index = step * config.grad_accum + micro
+                torch.manual_seed(mix_seed(config.seed, "dropout", index, processes.rank))
+                loss, metrics = objective.train_loss(index)
+                accelerator.backward(loss / config.grad_accum)
+                for key, value in {"loss": float(loss.detach()), **metrics}.items():
+                    sums[key] = sums.get(key, 0.0) + value / config.grad_accum
+            engine.average_gradients(trainable, accelerator)
+            if config.max_grad_norm > 0:
+                sums["grad_norm"] = float(accelerator.clip_grad_norm_(trainable, config.max_grad_norm))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(params)
+            done = step + 1
+            for key, value in sums.items():
+                window.setdefault(key, []).append(value)
+
+            val_loss = None
+            if done % eval_every == 0 or done == config.steps:
+                train_seconds += time.perf_counter() - began
+                val_loss = _validate(objective, accelerator, ema, params, denoiser)
+                if val_loss is not None and (best is None or val_loss < best["val_loss"]):
+                    best = {"step": done, "val_loss": val_loss}
+                    if main:
+                        engine.save_best(out, done, val_loss, ema.shadow if ema is not None else params)
+                began = time.perf_counter()
+            if done % config.log_every == 0 or val_loss is not None or done == stop:
+                line = _reduce_window(window, accelerator)
+                window = {}
+                line = {"step": done, **line, "lr": lr}
+                if val_loss is not None:
+                    line["val_loss"] = val_loss
+                if main:
+                    with (out / TRAIN_LOG).open("a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(line) + "\n")
+                bar.update(task, description=f"finetune ({config.method})  loss {line['loss']:.4f}")
+            train_seconds += time.perf_counter() - began
+            if done % checkpoint_every == 0 or done == stop:
+                if main:
+                    engine.save_checkpoint(
+                        out, done, params, ema, optimizer, accelerator.scaler, {}, config.keep_checkpoints
+                    )
+                accelerator.wait_for_everyone()
+            bar.update(task, completed=done)
+
+    steps_run = max(0, stop - start)
+    timing = {
+        "steps_this_run": steps_run,
+        "seconds_per_step": train_seconds / steps_run if steps_run else None,
+    }
+    if stop < config.steps:
+        if main:
+            _write_run_file(
+                out, config, plan, processes.count, status="stopped", extra={"step": stop, **timing}
+            )
+        accelerator.wait_for_everyone()
+        return engine.checkpoint_dirs(out)[-1]
+
+    # 7. Save the chosen weights in the backend's own format.
+    chosen = {"select": "last", "step": config.steps}
+    if config.select == "best" and best is not None:
+        engine.copy_into(params, engine.load_best(out))
+        chosen = {"select": "best", **best}
+    elif ema is not None:
+        engine.copy_into(params, ema.shadow)
+        chosen["ema"] = True
+    if lora_layers is not None:
+        engine.merge_lora(denoiser)
+    denoiser.eval()
+    model_dir = out / MODEL_DIR
+    if main:
+        partial = out / f".{MODEL_DIR}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        backend.save(partial)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        partial.rename(model_dir)
+        _write_run_file(out, config, plan, processes.count, status="done", extra={"model": chosen, **timing})
+    accelerator.wait_for_everyone()
+    return model_dir
+
+
+def _finished(out: Path) -> bool:
+    """A run whose model/ was written (finetune.json says so last)."""
+    try:
+        status = json.loads((out / RUN_FILE).read_text()).get("status")
+    except (OSError, json.JSONDecodeError):
+        return False
+    return status == "done" and (out / MODEL_DIR).is_dir()
+
+
+def _validate(objective: Any, accelerator: Any, ema: Any, params: dict, denoiser: Any) -> float | None:
+    """The validation loss over every process's share (the moving average's weights, if kept)."""
+    from contextlib import nullcontext
+
+    denoiser.eval()
+    try:
+        with ema.applied(params) if ema is not None else nullcontext():
+            sums = objective.validation_sums()
+    finally:
+        denoiser.train()
+    if sums is None:
+        return None
+    sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
+    return objective.validation_loss(sums)
+
+
+def _reduce_window(window: dict[str, list[float]], accelerator: Any) -> dict[str, float]:
+    """Each metric's mean over the logged steps, averaged over the processes."""
+    import torch
+
+    keys = sorted(window)
+    means = torch.tensor([float(np.mean(window[k])) for k in keys], dtype=torch.float64)
+    if accelerator.num_processes > 1:
+        means = accelerator.reduce(means.to(accelerator.device), reduction="mean").cpu()
+    ordered = ["loss", *[k for k in keys if k != "loss"]]
+    values = dict(zip(keys, means.tolist(), strict=True))
+    return {k: values[k] for k in ordered if k in values}
+
+
+def _keep_log_until(path: Path, step: int) -> None:
+    """Drop the log lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash
+        if isinstance(entry, dict) and entry.get("step", 0) <= step:
+            kept.append(line)
+    from baton.artifacts import atomic_write_text
+
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _write_run_file(
+    out: Path, config: FinetuneConfig, plan: DataPlan, processes: int, *, status: str, extra: dict[str, Any]
+) -> None:
+    from baton import __version__
+    from baton.artifacts import write_json
+    from baton.config import config_to_dict
+
+    write_json(
+        out / RUN_FILE,
+        {
+            "format": FORMAT,
+            "version": 1,
+            "baton": __version__,
+            "status": status,
+            "processes": processes,
+            "config": config_to_dict(config),
+            "data": plan.counts,
+            **extra,
+        },
+    )

@@ -1,0 +1,110 @@
+"""The database object: URLs, SQLite's settings, migrations, and SQLite's group commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError
+
+from baton.annotation.db import Database, normalize_url, sqlite_url
+from baton.annotation.models import Annotator
+from baton.errors import InputError
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_urls():
+    assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_url(" sqlite:///x.db ") == "sqlite:///x.db"
+    with pytest.raises(InputError, match="in-memory SQLite"):
+        normalize_url("sqlite://")
+    with pytest.raises(InputError, match="unsupported database URL 'mysql://h/db'"):
+        normalize_url("mysql://h/db")
+
+
+def test_sqlite_is_wal_with_full_sync_and_migrated(tmp_path):
+    db = Database(sqlite_url(tmp_path / "a.db"))
+    db.migrate()
+    db.migrate()  # a second start changes nothing
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: fsync at commit
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert db.schema_revision() == "0001"
+    db.dispose()
+    with pytest.raises(InputError, match="folder does not exist"):
+        Database(sqlite_url(tmp_path / "nowhere" / "a.db"))
+
+
+def add(name, fail=False, gate=None):
+    def work(session):
+        if gate is not None:
+            gate()
+        session.add(Annotator(name=name, is_admin=False, created_at=NOW))
+        session.flush()
+        if fail:
+            raise ValueError(name)
+        return name
+
+    return work
+
+
+def test_group_commit_shares_a_commit_but_keeps_each_piece_of_work_apart(tmp_path):
+    db = Database(sqlite_url(tmp_path / "g.db"))
+    db.migrate()
+    commits = []
+    event.listen(db.engine, "commit", lambda connection: commits.append(1))
+    db.transaction(add("warm-up"))  # starts the writer thread
+    commits.clear()
+
+    # The first piece of work holds the writer until the 29 others are queued: they then go in one batch.
+    others = 29
+    running = threading.Event()
+
+    def wait_for_the_others():
+        running.set()
+        deadline = time.monotonic() + 30
+        while db._committer.queue.qsize() < others and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    outcomes = {}
+
+    def call(i):
+        name = "dup" if i in (7, 8) else f"a{i:02d}"
+        work = add(name, fail=i % 5 == 0, gate=wait_for_the_others if i == 0 else None)
+        try:
+            outcomes[i] = db.transaction(work)
+        except Exception as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(others + 1)]
+    threads[0].start()
+    assert running.wait(timeout=30)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(commits) == 2  # 30 transactions, 2 fsyncs
+    failed = {i for i, outcome in outcomes.items() if isinstance(outcome, Exception)}
+    assert {i for i in failed if isinstance(outcomes[i], ValueError)} == {0, 5, 10, 15, 20, 25}
+    # One of the two pieces adding "dup" lost to the unique name; the other is stored.
+    duplicates = [i for i in (7, 8) if isinstance(outcomes[i], IntegrityError)]
+    assert len(duplicates) == 1 and failed == {0, 5, 10, 15, 20, 25, *duplicates}
+    with db.read() as session:
+        stored = set(session.execute(select(Annotator.name)).scalars())
+    assert stored == {"warm-up", "dup"} | {f"a{i:02d}" for i in range(1, 30) if i % 5 and i not in (7, 8)}
+    db.dispose()
+
+
+def test_a_transaction_may_not_start_another(tmp_path):
+    db = Database(sqlite_url(tmp_path / "n.db"))
+    db.migrate()
+    with pytest.raises(RuntimeError, match="may not start another transaction"):
+        db.transaction(lambda session: db.transaction(add("x")))
+    db.dispose()

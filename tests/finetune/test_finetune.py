@@ -1,0 +1,191 @@
+"""End to end on a tiny world model: outputs, exact resume, best checkpoint, LoRA, EMA, the command."""
+
+import json
+
+import pytest
+import torch
+
+from baton.backends import load_backend
+from baton.errors import InputError
+from baton.finetune import FinetuneConfig, finetune
+from baton.finetune.engine import EMA, learning_rate
+
+
+@pytest.fixture
+def base(tiny_world):
+    return str(tiny_world / "t2a")
+
+
+def _config(tmp_path, feedback, base, **overrides):
+    labels, rewards = feedback
+    settings = dict(
+        labels=labels,
+        rewards=rewards,
+        model=base,
+        out=tmp_path / "out",
+        steps=4,
+        batch_size=4,
+        pretrain_batch_size=2,
+        grad_accum=2,
+        learning_rate=1e-3,
+        progress=False,
+    )
+    settings.update(overrides)
+    return FinetuneConfig(**settings)
+
+
+def _weights(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_baton_tunes_the_denoiser_only_and_saves_a_loadable_model(tmp_path, feedback, base):
+    from baton.report.run import read_train_log
+
+    before = load_backend("world", base)
+    model_dir = finetune(_config(tmp_path, feedback, base))
+    assert model_dir == tmp_path / "out" / "model"
+    tuned = load_backend("world", model_dir)  # what `baton generate --backend world --model OUT/model` does
+    changed = [
+        k for k, v in _weights(tuned.denoiser).items() if not torch.equal(v, _weights(before.denoiser)[k])
+    ]
+    assert changed
+    for name in ("text_encoder",):
+        old, new = _weights(getattr(before.model, name)), _weights(getattr(tuned.model, name))
+        assert all(torch.equal(old[k], new[k]) for k in old)
+    rows = _log(tmp_path / "out")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for row in rows:
+        assert {"loss", "lr", "feedback_loss", "pretrain_loss", "grad_norm"} <= set(row)
+        assert all(isinstance(v, (int, float)) for v in row.values())
+    assert any("val_loss" in r for r in rows)
+    assert len(read_train_log(tmp_path / "out" / "train_log.jsonl")) == 4  # the report reads it
+    # BATON's loss is mean(r L) + beta mean(L_pd): logged parts add up
+    for row in rows:
+        assert row["loss"] == pytest.approx(row["feedback_loss"] + 0.25 * row["pretrain_loss"], rel=1e-5)
+    summary = json.loads((tmp_path / "out" / "finetune.json").read_text())
+    assert summary["status"] == "done" and summary["data"]["feedback"]["human"] == 12
+    # the model kept is the best validation loss, as BATON
+    val = {r["step"]: r["val_loss"] for r in rows if "val_loss" in r}
+    assert summary["model"]["step"] == min(val, key=val.get)
+
+
+def test_n_steps_equal_n_half_plus_resumed_n_half(tmp_path, feedback, base):
+    whole = _config(tmp_path / "a", feedback, base, checkpoint_every=2, select="last", ema_decay=0.5)
+    finetune(whole)
+    half = _config(
+        tmp_path / "b", feedback, base, checkpoint_every=2, select="last", ema_decay=0.5, stop_after=2
+    )
+    stopped = finetune(half)
+    assert stopped.name == "step-00000002" and not (tmp_path / "b" / "out" / "model").exists()
+    finetune(
+        _config(tmp_path / "b", feedback, base, checkpoint_every=2, select="last", ema_decay=0.5, resume=True)
+    )
+    one = _weights(load_backend("world", tmp_path / "a" / "out" / "model").denoiser)
+    two = _weights(load_backend("world", tmp_path / "b" / "out" / "model").denoiser)
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert _log(tmp_path / "a" / "out") == _log(tmp_path / "b" / "out")
+
+
+def test_resume_rules(tmp_path, feedback, base):
+    finetune(_config(tmp_path, feedback, base, steps=2))
+    with pytest.raises(InputError, match="already holds a fine-tuning run: pass --resume"):
+        finetune(_config(tmp_path, feedback, base, steps=2))
+    with pytest.raises(InputError, match="used seed=0, this one asks for 1") as caught:
+        finetune(_config(tmp_path, feedback, base, steps=2, seed=1, resume=True))
+    assert caught.value.field == "seed"
+    stamp = (tmp_path / "out" / "model" / "model.safetensors").stat().st_mtime_ns
+    assert finetune(_config(tmp_path, feedback, base, steps=2, resume=True)) == tmp_path / "out" / "model"
+    assert (tmp_path / "out" / "model" / "model.safetensors").stat().st_mtime_ns == stamp  # nothing redone
+
+
+@pytest.mark.parametrize("method", ["dpo", "sft"])
+def test_dpo_and_sft_train(tmp_path, feedback, base, method):
+    before = _weights(load_backend("world", base).denoiser)
+    finetune(_config(tmp_path, feedback, base, method=method, steps=2))
+    after = _weights(load_backend("world", tmp_path / "out" / "model").denoiser)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    rows = _log(tmp_path / "out")
+    if method == "dpo":
+        # step 1 starts at the reference: every pair's loss is -log sigmoid(0) = log 2
+        assert rows[0]["loss"] == pytest.approx(0.693147, abs=1e-5)
+        assert {"implicit_accuracy", "chosen_loss", "rejected_loss"} <= set(rows[0])
+
+
+def test_lora_trains_adapters_and_saves_merged_plain_weights(tmp_path, feedback, base):
+    before = _weights(load_backend("world", base).denoiser)
+    finetune(_config(tmp_path, feedback, base, method="dpo", lora_rank=2, steps=2, learning_rate=1e-2))
+    after = _weights(load_backend("world", tmp_path / "out" / "model").denoiser)
+    assert set(after) == set(before)  # merged: no lora_ keys, the backend's own format
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith("weight") for k in changed)  # only adapted linear weights move
+    saved = tmp_path / "out" / "checkpoints"
+    from safetensors.torch import load_file
+
+    newest = sorted(saved.glob("step-*"))[-1]
+    assert all("lora_" in k for k in load_file(str(newest / "trainable.safetensors")))
+
+
+def test_ema_update_by_hand():
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    ema = EMA({"p": p}, decay=0.75)
+    with torch.no_grad():
+        p.copy_(torch.tensor([5.0, 6.0]))
+    ema.update({"p": p})  # 0.75 * [1, 2] + 0.25 * [5, 6]
+    assert ema.shadow["p"].tolist() == [2.0, 3.0]
+    with ema.applied({"p": p}):
+        assert p.tolist() == [2.0, 3.0]
+    assert p.tolist() == [5.0, 6.0]
+
+
+def test_learning_rate_schedule_by_hand():
+    config = FinetuneConfig(labels="x", steps=10, warmup_steps=2, learning_rate=1.0)
+    assert [learning_rate(s, config) for s in (0, 1, 2, 6, 9)] == pytest.approx([0.5, 1.0, 1.0, 0.5, 0.125])
+    constant = FinetuneConfig(labels="x", steps=10, lr_schedule="constant", learning_rate=1.0)
+    assert learning_rate(9, constant) == 1.0
+
+
+def test_the_command(tmp_path, feedback, base):
+    from typer.testing import CliRunner
+
+    from baton.cli import build_app
+
+    labels, rewards = feedback
+    common = ["--backend", "world", "--model", base, "--labels", str(labels), "--rewards", str(rewards)]
+    args = ["finetune", "--method", "sft", *common, "--steps", "1", "--seed", "0", "--batch-size", "2",
+            "--grad-accum", "1", "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+    assert _log(tmp_path / "out")[0]["step"] == 1
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(rewards.read_text().replace('"probability": 0.9', '"probability": 1.9', 1))
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "finetune",
+                "--rewards",
+                str(bad),
+                "--model",
+                base,
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+            ]
+        )
+    assert exit_info.value.code == 2
+
+
+def test_bf16_mixed_precision_and_bad_settings(tmp_path, feedback, base):
+    finetune(_config(tmp_path, feedback, base, method="sft", steps=1, grad_accum=1, mixed_precision="bf16"))
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+    with pytest.raises(InputError, match="fp16 needs a GPU"):
+        finetune(_config(tmp_path / "b", feedback, base, mixed_precision="fp16"))
+    with pytest.raises(InputError, match="must be in \\[0, 999\\]"):
+        finetune(_config(tmp_path / "c", feedback, base, val_timestep=1000))
