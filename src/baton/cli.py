@@ -52,12 +52,14 @@ def build_app() -> typer.Typer:
     from baton.interchange.cli import data_app
     from baton.prompts.cli import prompts_command
     from baton.report.cli import report_command
+    from baton.reward.cli import reward_app
     from baton.world.cli import world_app
 
     # In the order of the loop.
     app.command("prompts")(prompts_command)
     app.command("generate")(generate_command)
     app.add_typer(annotate_app, name="annotate")
+    app.add_typer(reward_app, name="reward")
     app.command("finetune")(finetune_command)
     app.command("evaluate")(evaluate_command)
     app.command("report")(report_command)

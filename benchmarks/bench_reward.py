@@ -1,0 +1,529 @@
+"""Reward model: accuracy of three variants on held-out prompts of the sound world, and the speed-up of
+cached encoder features over BATON's recompute-every-epoch training.
+
+1. **Variants on the sound world.** Integrity (2-event) and temporal (3-event, ordered) prompts of the
+   world vocabulary; the world T2A model generates K clips per prompt (``baton generate``, backend
+   ``world``); three simulated annotators label every clip from the world's *annotator* detector
+   (``baton.world.detectors``): a clip matches with the detector's soft probability, each person
+   answers yes with that probability and then errs with probability ``ANNOTATOR_ERROR``. Without a
+   trained world T2A model, ``--source synth`` (or ``$BATON_BENCH_REWARD_SOURCE=synth``) renders the
+   clips with the world synthesizer instead, with a T2A model's typical faults drawn at random
+   (events out of order, left out, replaced; see :func:`world_label_set`). A third of
+   each task's prompts is held out for testing; the rest trains (with its own validation prompts for
+   early stopping). Variants, all on the same world-CLAP features:
+
+   * ``baton_mlp``: BATON's MLP with BATON's preset (Adam, lr 0.01, 51 epochs, no early stopping);
+   * ``mlp_bce``: the same MLP with the default preset (AdamW 1e-3, early stopping);
+   * ``mlp_bradley_terry``: the MLP trained on same-prompt pairs, Platt-calibrated;
+   * ``temporal_bce``: the temporal-aware head (frames attended by text tokens), default preset.
+
+   Reported per task: accuracy at 0.5 against the held-out majority label (mean over seeds, each with
+   its bootstrap 95% interval), ROC-AUC, and the single-annotator ceiling (one person vs the majority
+   of the other two, on the same held-out clips).
+
+   An order probe isolates the temporal question: real world clips of 3-event prompts, half in the
+   stated order (label 1) and half in another order (label 0), no annotator noise; held-out accuracy
+   of the pooled MLP and of the temporal head.
+
+2. **Cached vs recomputed features.** On the same labelled clips (a subset of ``SPEED_CLIPS``) and a
+   tiny random ``ClapModel`` built in code (48 kHz processor), BATON's 51 epochs of its MLP (batch 32):
+
+   * cached: every clip and text encoded once through the on-disk cache (cold), then 51 epochs over
+     the stored features (a second, warm run reads only the cache);
+   * recomputed, as BATON's script: in every epoch, every clip of every batch is read and encoded one
+     by one before the MLP step.
+
+   ``speedup`` = recomputed seconds / cached (cold) seconds, measured in the same run.
+
+The world: ``$BATON_BENCH_WORLD`` if set (a folder with ``t2a/`` (for ``--source t2a``), ``clap/`` and
+``annotator/``), else the cached world of baton's cache (``baton world build``; ``--quick`` uses the
+quick world, whose models are too small for meaningful accuracies), built if missing.
+
+    python -m benchmarks.run --only reward [--quick]
+    python benchmarks/bench_reward.py [--quick] [--source synth] [--prompts-per-task N] [--per-prompt K]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+ANNOTATORS = 3
+ANNOTATOR_ERROR = 0.1
+TEST_SHARE = 1 / 3
+SPEED_EPOCHS = 51
+VARIANTS = {
+    "baton_mlp": {"head": "mlp", "objective": "bce", "preset": "baton"},
+    "mlp_bce": {"head": "mlp", "objective": "bce", "preset": "default"},
+    "mlp_bradley_terry": {"head": "mlp", "objective": "bradley-terry", "preset": "default"},
+    "temporal_bce": {"head": "temporal", "objective": "bce", "preset": "default"},
+}
+
+
+# --- the world and its labelled clips --------------------------------------------------------------
+
+
+def world_folder(quick: bool) -> Path:
+    from baton.world.build import WorldBuildConfig, build, world_dir
+
+    given = os.environ.get("BATON_BENCH_WORLD")
+    if given:
+        return Path(given)
+    folder = world_dir(quick=quick)
+    if not (folder / "annotator" / "config.json").is_file():
+        build(WorldBuildConfig(quick=quick, progress=False))
+    return folder
+
+
+def world_prompts(prompts_per_task: int, seed: int) -> list[Any]:
+    from baton.prompts.curate import curate_prompts
+    from baton.world.captions import world_vocabulary
+
+    vocabulary = world_vocabulary()
+    return curate_prompts(vocabulary, task="integrity", n=prompts_per_task, seed=seed) + curate_prompts(
+        vocabulary, task="temporal", n=prompts_per_task, seed=seed + 1
+    )
+
+
+def world_label_set(
+    world: Path, out: Path, prompts_per_task: int, per_prompt: int, seed: int = 0, source: str = "t2a"
+) -> tuple[Path, dict[str, Any]]:
+    """Clips of world prompts labelled by simulated annotators; return labels.jsonl and figures.
+
+    ``source`` ``t2a``: the clips are generated by the world T2A model (``baton generate``, backend
+    ``world``). ``synth``: for when no trained world T2A model is at hand, the world synthesizer
+    renders each clip with a T2A model's typical faults drawn at random: the prompt as stated
+    (40%), its events in another order (25%, temporal prompts; for integrity prompts the other
+    relation), one event left out (20%) or replaced by another class (15%).
+    """
+    from baton.artifacts import write_records
+
+    prompts = world_prompts(prompts_per_task, seed)
+    prompts_path = out / "prompts.jsonl"
+    write_records(prompts_path, prompts)
+    started = time.perf_counter()
+    if source == "t2a":
+        samples, audio = _generate_with_t2a(world, prompts_path, out, per_prompt, seed)
+    else:
+        samples, audio = _render_with_faults(prompts, out, per_prompt, seed)
+    make_seconds = time.perf_counter() - started
+    labels = out / "labels.jsonl"
+    write_records(labels, _annotate(world, samples, audio, seed))
+    return labels, {"clips": len(samples), "source": source, "make_seconds": round(make_seconds, 1)}
+
+
+def _generate_with_t2a(
+    world: Path, prompts_path: Path, out: Path, per_prompt: int, seed: int
+) -> tuple[list[Any], list[np.ndarray]]:
+    from baton.artifacts import resolve_path
+    from baton.audio import load_audio
+    from baton.generation.run import GenerateConfig
+    from baton.generation.run import run as generate
+
+    samples = generate(
+        GenerateConfig(
+            prompts=prompts_path,
+            out=out / "generated",
+            backend="world",
+            model=str(world / "t2a"),
+            per_prompt=per_prompt,
+            seed=seed,
+            batch_size=32,
+            progress=False,
+        )
+    )
+    samples = [s.model_copy(update={"path": f"generated/{s.path}"}) for s in samples]
+    audio = [load_audio(resolve_path(s.path, out), sample_rate=16_000)[0] for s in samples]
+    return samples, audio
+
+
+def _render_with_faults(
+    prompts: list[Any], out: Path, per_prompt: int, seed: int
+) -> tuple[list[Any], list[np.ndarray]]:
+    from baton.artifacts import SampleRecord
+    from baton.audio import save_audio
+    from baton.world.corpus import render
+    from baton.world.spec import CLASSES
+
+    rng = random.Random(f"bench-reward-faults:{seed}")
+    samples, audio = [], []
+    for number, prompt in enumerate(prompts):
+        for k in range(per_prompt):
+            events, relation = list(prompt.events), prompt.relation or "sequence"
+            fault = rng.random()
+            if fault < 0.40:
+                pass
+            elif fault < 0.65:
+                if prompt.task == "temporal":
+                    while events == list(prompt.events):
+                        rng.shuffle(events)
+                else:
+                    relation = "overlap" if relation == "sequence" else "sequence"
+                    rng.shuffle(events)
+            elif fault < 0.85:
+                events.pop(rng.randrange(len(events)))
+            else:
+                others = [c for c in CLASSES if c not in events]
+                events[rng.randrange(len(events))] = rng.choice(others)
+            relation = "single" if len(events) == 1 else relation
+            clip = render(events, relation, 500_000 + number * per_prompt + k).audio
+            path = f"rendered/{prompt.id}-{k}.wav"
+            save_audio(out / path, clip, 16_000)
+            audio.append(clip)
+            samples.append(
+                SampleRecord(
+                    id=f"{prompt.id}-{k}",
+                    prompt_id=prompt.id,
+                    text=prompt.text,
+                    events=prompt.events,
+                    task=prompt.task,
+                    relation=prompt.relation,
+                    index=k,
+                    path=path,
+                    backend="world-synth-with-faults",
+                    sample_rate=16_000,
+                )
+            )
+    return samples, audio
+
+
+def _annotate(world: Path, samples: list[Any], audio: list[np.ndarray], seed: int) -> list[Any]:
+    """Three simulated annotators hearing the world's annotator detector's soft judgement."""
+    from baton.artifacts import LabelRecord, Vote
+    from baton.world.detectors import EventDetector
+
+    detector = EventDetector.load(world / "annotator")
+    p_match: list[float] = []
+    for start in range(0, len(samples), 64):
+        chunk = samples[start : start + 64]
+        tasks = ["temporal" if s.task == "temporal" else "integrity" for s in chunk]
+        p_match += detector.match_probability(audio[start : start + 64], [s.events for s in chunk], tasks)
+    rng = random.Random(f"bench-reward-annotators:{seed}")
+    records = []
+    for sample, p in zip(samples, p_match, strict=True):
+        votes = []
+        for person in range(ANNOTATORS):
+            yes = rng.random() < p
+            if rng.random() < ANNOTATOR_ERROR:
+                yes = not yes
+            votes.append(Vote(annotator=f"sim-{person + 1}", value=float(yes)))
+        records.append(
+            LabelRecord.from_votes(
+                votes,
+                sample_id=sample.id,
+                prompt_id=sample.prompt_id,
+                text=sample.text,
+                events=sample.events,
+                task=sample.task,
+                index=sample.index,
+                path=sample.path,
+            )
+        )
+    return records
+
+
+def heldout_split(clips: list[Any], seed: int) -> tuple[list[int], list[int]]:
+    """Rows of the development clips (train + validation) and of the held-out test clips, by prompt."""
+    from baton.reward.data import split_by_prompt
+
+    return split_by_prompt(clips, TEST_SHARE, seed + 777)
+
+
+# --- part 1: the variants ------------------------------------------------------------------------------
+
+
+def compare_variants(labels: Path, world: Path, seeds: list[int], cache: Path) -> dict[str, Any]:
+    from baton.evaluation.intervals import bootstrap_mean
+    from baton.reward.cache import FeatureCache
+    from baton.reward.config import PRESETS
+    from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+    from baton.reward.encoders import load_encoder
+    from baton.reward.evaluate import correct_at, roc_auc, single_annotator_agreement
+    from baton.reward.train import FitSettings, encode_clips, fit_head
+
+    clips = labelled_clips(read_labels(labels), labels)
+    encoder = load_encoder(f"world:{world}")
+    features = encode_clips(
+        encoder, clips, FeatureCache(cache, encoder.identity["fingerprint"]), sequences=True
+    )
+    targets = torch.tensor([c.target for c in clips])
+    prompt_ids = [c.prompt_id for c in clips]
+    development, test = heldout_split(clips, 0)
+    # Validation prompts (for early stopping) come from the development prompts only.
+    dev_clips = [clips[i] for i in development]
+    inner_train, inner_val = split_by_prompt(dev_clips, 0.2, 0)
+    train_rows = [development[i] for i in inner_train]
+    val_rows = [development[i] for i in inner_val]
+    test_tasks = {
+        task: [i for i in test if clips[i].task == task and clips[i].label is not None]
+        for task in ("integrity", "temporal")
+    }
+
+    result: dict[str, Any] = {
+        "clips": len(clips),
+        "train_clips": len(train_rows),
+        "validation_clips": len(val_rows),
+        "test_clips": len(test),
+        "class_balance_test": class_balance(clips, test),
+        "class_balance_train": class_balance(clips, train_rows),
+        "human_ceiling": {},
+        "variants": {},
+    }
+    for task, rows in test_tasks.items():
+        agreement = single_annotator_agreement([clips[i].votes for i in rows])
+        result["human_ceiling"][task] = bootstrap_mean(agreement).as_dict() if agreement.size else None
+
+    for name, variant in VARIANTS.items():
+        preset = PRESETS[variant["preset"]]
+        per_task: dict[str, list[dict[str, float]]] = {task: [] for task in test_tasks}
+        seconds = []
+        for seed in seeds:
+            settings = FitSettings(
+                head=variant["head"],
+                objective=variant["objective"],
+                optimizer=str(preset["optimizer"]),
+                learning_rate=float(preset["learning_rate"]),
+                weight_decay=float(preset["weight_decay"]),
+                batch_size=int(preset["batch_size"]),
+                epochs=int(preset["epochs"]),
+                patience=int(preset["patience"]),
+                seed=seed,
+                head_settings={"hidden": 512}
+                if variant["head"] == "mlp"
+                else {"hidden": 512, "segments": [3, 4]},
+            )
+            fit = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
+            seconds.append(fit.seconds)
+            a, b = fit.calibration
+            with torch.no_grad():
+                probabilities = torch.sigmoid(a * fit.head(features.index(torch.tensor(test))) + b).numpy()
+            by_row = dict(zip(test, probabilities, strict=True))
+            for task, rows in test_tasks.items():
+                p = np.array([by_row[i] for i in rows], dtype=np.float64)
+                y = np.array([clips[i].label for i in rows], dtype=np.float64)
+                accuracy = bootstrap_mean(correct_at(p, y), seed=seed).as_dict()
+                per_task[task].append(
+                    {"seed": seed, "accuracy": accuracy, "roc_auc": roc_auc(p, y), "epochs": len(fit.history)}
+                )
+        result["variants"][name] = {
+            **variant,
+            "fit_seconds_mean": round(float(np.mean(seconds)), 2),
+            "tasks": {
+                task: {
+                    "accuracy_mean_over_seeds": round(
+                        float(np.mean([r["accuracy"]["value"] for r in runs])), 4
+                    ),
+                    "roc_auc_mean_over_seeds": _nan_mean([r["roc_auc"] for r in runs]),
+                    "runs": runs,
+                }
+                for task, runs in per_task.items()
+            },
+        }
+    temporal = result["variants"]["temporal_bce"]["tasks"]["temporal"]["accuracy_mean_over_seeds"]
+    pooled = result["variants"]["mlp_bce"]["tasks"]["temporal"]["accuracy_mean_over_seeds"]
+    baton = result["variants"]["baton_mlp"]["tasks"]["temporal"]["accuracy_mean_over_seeds"]
+    result["temporal_head_gain_over_mlp_on_temporal"] = round(temporal - pooled, 4)
+    result["temporal_head_gain_over_baton_mlp_on_temporal"] = round(temporal - baton, 4)
+    return result
+
+
+def _nan_mean(values: list[float]) -> float | None:
+    """Mean of the defined values (ROC-AUC is undefined when a test set holds one class only)."""
+    defined = [v for v in values if not np.isnan(v)]
+    return round(float(np.mean(defined)), 4) if defined else None
+
+
+def order_probe(world: Path, n_prompts: int, per_prompt: int, seeds: list[int]) -> dict[str, Any]:
+    """Can a head hear order? Real world clips (the synthesizer, no T2A model, no annotator noise) of
+    3-event temporal prompts: half laid out in the stated order (label 1), half in another order
+    (label 0, same events). Held-out prompts; accuracy of the pooled MLP and the temporal head."""
+    from baton.prompts.curate import curate_prompts
+    from baton.reward.encoders import load_encoder
+    from baton.reward.heads import stack_features
+    from baton.reward.train import FitSettings, fit_head
+    from baton.world.captions import world_vocabulary
+    from baton.world.corpus import render
+
+    prompts = curate_prompts(world_vocabulary(), task="temporal", n=n_prompts, seed=5)
+    rng = random.Random("order-probe")
+    audio, texts, targets, prompt_ids = [], [], [], []
+    for number, prompt in enumerate(prompts):
+        for k in range(per_prompt):
+            events = list(prompt.events)
+            if k % 2:
+                while events == list(prompt.events):
+                    rng.shuffle(events)
+            audio.append(render(events, "sequence", 100_000 + number * per_prompt + k).audio)
+            texts.append(prompt.text)
+            targets.append(float(k % 2 == 0))
+            prompt_ids.append(prompt.id)
+    encoder = load_encoder(f"world:{world}")
+    features = stack_features(encoder.encode_audio(audio, 16_000), encoder.encode_text(texts))
+    target = torch.tensor(targets)
+    test_prompts = {p.id for p in prompts[: len(prompts) // 3]}
+    val_prompts = {p.id for p in prompts[len(prompts) // 3 : len(prompts) // 2]}
+    test = [i for i, p in enumerate(prompt_ids) if p in test_prompts]
+    val = [i for i, p in enumerate(prompt_ids) if p in val_prompts]
+    train = [i for i, p in enumerate(prompt_ids) if p not in test_prompts | val_prompts]
+    result: dict[str, Any] = {"clips": len(audio), "test_clips": len(test)}
+    for head in ("mlp", "temporal"):
+        accuracies = []
+        for seed in seeds:
+            settings = FitSettings(head=head, seed=seed, head_settings={"hidden": 512, "segments": [3, 4]})
+            fit = fit_head(features, target, prompt_ids, train, val, settings)
+            with torch.no_grad():
+                logits = fit.head(features.index(torch.tensor(test)))
+            accuracies.append(float(((logits > 0).float() == target[test]).float().mean()))
+        result[f"{head}_accuracy"] = round(float(np.mean(accuracies)), 4)
+        result[f"{head}_accuracy_per_seed"] = [round(a, 4) for a in accuracies]
+    return result
+
+
+# --- part 2: cached vs recomputed features ----------------------------------------------------------------
+
+
+def speed_comparison(labels: Path, n_clips: int, folder: Path) -> dict[str, Any]:
+    from baton.audio import load_audio
+    from baton.reward.cache import FeatureCache
+    from baton.reward.config import PRESETS
+    from baton.reward.data import labelled_clips, read_labels
+    from baton.reward.encoders import build_tiny_clap, load_encoder
+    from baton.reward.heads import PooledMLPHead, stack_features
+    from baton.reward.losses import soft_bce_loss
+    from baton.reward.train import FitSettings, encode_clips, fit_head
+
+    clips = labelled_clips(read_labels(labels), labels)[:n_clips]
+    encoder = load_encoder(f"clap:{build_tiny_clap(folder / 'tiny-clap')}")
+    preset = PRESETS["baton"]
+    settings = FitSettings(
+        head="mlp",
+        objective="bce",
+        optimizer="adam",
+        learning_rate=float(preset["learning_rate"]),
+        weight_decay=float(preset["weight_decay"]),
+        batch_size=int(preset["batch_size"]),
+        epochs=SPEED_EPOCHS,
+        patience=0,
+        seed=0,
+    )
+    targets = torch.tensor([c.target for c in clips])
+    rows = list(range(len(clips)))
+    prompt_ids = [c.prompt_id for c in clips]
+
+    def cached_run(cache_root: Path) -> tuple[float, float, FeatureCache]:
+        started = time.perf_counter()
+        cache = FeatureCache(cache_root, encoder.identity["fingerprint"])
+        features = encode_clips(encoder, clips, cache, sequences=False)
+        encoded = time.perf_counter()
+        fit_head(features, targets, prompt_ids, rows, [], settings)
+        return time.perf_counter() - started, encoded - started, cache
+
+    cold_seconds, cold_encode, _ = cached_run(folder / "speed-cache")
+    warm_seconds, warm_encode, warm_cache = cached_run(folder / "speed-cache")
+
+    # BATON's way: every epoch, every clip of every batch read and encoded one by one.
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    head = PooledMLPHead(encoder.audio_dim, encoder.text_dim)
+    optimizer = torch.optim.Adam(
+        head.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(SPEED_EPOCHS):
+        order = torch.randperm(len(clips), generator=generator).tolist()
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            audio, text = [], []
+            for i in batch:
+                clip, _ = load_audio(clips[i].audio, sample_rate=encoder.sample_rate)
+                audio += encoder.encode_audio([clip], encoder.sample_rate)
+                text += encoder.encode_text([clips[i].text])
+            loss = soft_bce_loss(head(stack_features(audio, text, sequences=False)), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    recompute_seconds = time.perf_counter() - started
+    return {
+        "clips": len(clips),
+        "epochs": SPEED_EPOCHS,
+        "encoder": "tiny transformers ClapModel (48 kHz processor), built in code",
+        "cached_cold_seconds": round(cold_seconds, 2),
+        "cached_cold_encode_seconds": round(cold_encode, 2),
+        "cached_warm_seconds": round(warm_seconds, 2),
+        "cached_warm_encode_seconds": round(warm_encode, 2),
+        "warm_cache_hits": warm_cache.hits,
+        "warm_cache_misses": warm_cache.misses,
+        "recomputed_seconds": round(recompute_seconds, 2),
+        "speedup": round(recompute_seconds / cold_seconds, 1),
+        "speedup_warm_cache": round(recompute_seconds / warm_seconds, 1),
+    }
+
+
+# --- the benchmark ------------------------------------------------------------------------------------------
+
+
+def run(
+    quick: bool = False,
+    prompts_per_task: int | None = None,
+    per_prompt: int | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Both parts; ``prompts_per_task`` and ``per_prompt`` override the sizes (quick: 10 x 4, full: 60 x 5)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster for these small models
+    try:
+        world = world_folder(quick)
+        prompts_per_task = prompts_per_task or (10 if quick else 60)
+        per_prompt = per_prompt or (4 if quick else 5)
+        seeds = [0] if quick else [0, 1, 2]
+        with tempfile.TemporaryDirectory(prefix="bench-reward-") as tmp:
+            folder = Path(tmp)
+            started = time.perf_counter()
+            source = source or os.environ.get("BATON_BENCH_REWARD_SOURCE", "t2a")
+            labels, made = world_label_set(world, folder, prompts_per_task, per_prompt, source=source)
+            label_seconds = time.perf_counter() - started
+            variants = compare_variants(labels, world, seeds, folder / "cache")
+            probe = order_probe(world, 24 if quick else 90, 4, seeds)
+            speed = speed_comparison(labels, 48 if quick else 64, folder)
+        return {
+            "world": str(world),
+            "quick": quick,
+            "prompts_per_task": prompts_per_task,
+            "clips_per_prompt": per_prompt,
+            "annotators": ANNOTATORS,
+            "annotator_error": ANNOTATOR_ERROR,
+            "seeds": seeds,
+            "labelling": {**made, "seconds": round(label_seconds, 1)},
+            "variants_on_world": variants,
+            "order_probe_real_clips": probe,
+            "cached_vs_recomputed": speed,
+        }
+    finally:
+        torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--prompts-per-task", type=int, default=None)
+    parser.add_argument("--per-prompt", type=int, default=None)
+    parser.add_argument("--source", choices=("t2a", "synth"), default=None)
+    args = parser.parse_args()
+    result = run(args.quick, args.prompts_per_task, args.per_prompt, args.source)
+    print(json.dumps(result, indent=2, default=str))

@@ -1,0 +1,177 @@
+"""Labelled clips for the reward model: reading labels, finding their audio, splitting by prompt.
+
+Labels come from ``baton annotate export`` (``labels.jsonl``, LabelRecords), from BATON's released
+files (Tango JSON Lines with ``feedback``, the grouped ratings, the held-out test files; read by
+:mod:`baton.interchange.tango`), or from a Label Studio export. A label's audio path is read
+relative to the labels file's folder, or to ``audio_root`` when given (BATON's paths start with
+``Baton/data/Audio/...``, so point ``audio_root`` at the folder that holds ``Baton/``).
+
+The target of a clip is its mean vote (soft; one annotator gives 0 or 1). Validation prompts are
+drawn per task, so that both tasks are validated and no prompt is on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from baton.artifacts import LabelRecord, read_records, resolve_path
+from baton.errors import InputError
+
+
+@dataclass
+class LabelledClip:
+    """One clip with its human judgement: ``target`` is the mean vote, ``label`` the majority (None on a tie)."""
+
+    sample_id: str
+    prompt_id: str
+    text: str
+    task: str | None
+    audio: Path
+    target: float
+    label: int | None
+    votes: dict[str, float] = field(default_factory=dict)
+    line: int | None = None
+
+
+def _first_line_has_schema(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    data = json.loads(line)
+                    return isinstance(data, dict) and "schema" in data
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return False
+
+
+def read_labels(path: str | Path, task: str | None = None) -> list[LabelRecord]:
+    """The label records of a baton labels file, a BATON/Tango file or a Label Studio export."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such labels file", path=path)
+    if path.stat().st_size == 0 or not path.read_text(encoding="utf-8", errors="replace").strip():
+        raise InputError("the labels file is empty", path=path)
+    if _first_line_has_schema(path):
+        records = read_records(path, LabelRecord, allow_empty=False)
+    else:
+        from baton.interchange.common import Notes
+        from baton.interchange.run import guess_format
+
+        notes = Notes()
+        if guess_format(path) == "label-studio":
+            from baton.interchange.label_studio import read_label_studio
+
+            kind, records = read_label_studio(
+                path, out_dir=path.parent, kind="labels", task=task, notes=notes
+            )
+        else:
+            from baton.interchange.tango import read_tango_file, tango_to_labels
+
+            records = tango_to_labels(read_tango_file(path, notes), task=task)
+    if not records:
+        raise InputError("the labels file holds no labels", path=path)
+    if task is not None:
+        records = [r.model_copy(update={"task": r.task or task}) for r in records]
+    return list(records)  # type: ignore[arg-type]
+
+
+def labelled_clips(
+    records: Sequence[LabelRecord],
+    labels_path: str | Path,
+    audio_root: str | Path | None = None,
+    *,
+    check_audio: bool = True,
+) -> list[LabelledClip]:
+    """Every label with its audio file found; a label without a readable path is an error naming it."""
+    labels_path = Path(labels_path)
+    base = Path(audio_root) if audio_root is not None else labels_path.parent
+    clips = []
+    for number, record in enumerate(records, start=1):
+        if not record.path:
+            raise InputError(
+                f"label of sample '{record.sample_id}' names no audio file; give the clips' paths "
+                "(or --audio-root for BATON files, which name clips only by file name)",
+                path=labels_path,
+                line=number,
+                field="path",
+            )
+        audio = resolve_path(record.path, base)
+        if check_audio and not audio.is_file():
+            raise InputError(
+                f"label of sample '{record.sample_id}' is for a clip that does not exist: {audio}",
+                path=labels_path,
+                line=number,
+                field="path",
+            )
+        clips.append(
+            LabelledClip(
+                sample_id=record.sample_id,
+                prompt_id=record.prompt_id,
+                text=record.text,
+                task=record.task,
+                audio=audio,
+                target=float(record.mean),
+                label=record.label,
+                votes={v.annotator: float(v.value) for v in record.votes},
+                line=number,
+            )
+        )
+    return clips
+
+
+def split_by_prompt(
+    clips: Sequence[LabelledClip], val_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Rows of the training and validation clips: whole prompts go to one side, drawn per task.
+
+    Each task's prompts are shuffled with ``seed`` and ``round(val_fraction * n)`` of them (at least
+    one when the task has two or more prompts and ``val_fraction > 0``) go to validation.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError("must be at least 0 and below 1", field="val_fraction")
+    by_task: dict[str, list[str]] = {}
+    for clip in clips:
+        prompts = by_task.setdefault(clip.task or "", [])
+        if clip.prompt_id not in prompts:
+            prompts.append(clip.prompt_id)
+    rng = random.Random(f"reward-split:{seed}")
+    val_prompts: set[str] = set()
+    for task in sorted(by_task):
+        prompts = sorted(by_task[task])
+        rng.shuffle(prompts)
+        n_val = round(val_fraction * len(prompts))
+        if val_fraction > 0 and len(prompts) >= 2:
+            n_val = min(max(n_val, 1), len(prompts) - 1)
+        val_prompts.update(prompts[:n_val])
+    train = [i for i, c in enumerate(clips) if c.prompt_id not in val_prompts]
+    val = [i for i, c in enumerate(clips) if c.prompt_id in val_prompts]
+    return train, val
+
+
+def class_balance(clips: Sequence[LabelledClip], rows: Sequence[int] | None = None) -> dict[str, dict]:
+    """Per task (and ``all``): clips, prompts, majority ones / zeros / ties, share of ones, mean target."""
+    rows = range(len(clips)) if rows is None else rows
+    groups: dict[str, list[LabelledClip]] = {"all": []}
+    for row in rows:
+        clip = clips[row]
+        groups["all"].append(clip)
+        groups.setdefault(clip.task or "unknown", []).append(clip)
+    out = {}
+    for name, members in groups.items():
+        ones = sum(c.label == 1 for c in members)
+        zeros = sum(c.label == 0 for c in members)
+        out[name] = {
+            "clips": len(members),
+            "prompts": len({c.prompt_id for c in members}),
+            "ones": ones,
+            "zeros": zeros,
+            "ties": len(members) - ones - zeros,
+            "share_of_ones": round(ones / (ones + zeros), 4) if ones + zeros else None,
+            "mean_target": round(sum(c.target for c in members) / len(members), 4) if members else None,
+        }
+    return out

@@ -1,0 +1,76 @@
+"""``baton reward score``: a reward for every clip of a samples file (how BATON's RD set is made).
+
+Each clip gets a RewardRecord: ``score`` (the calibrated logit) and ``probability`` (its sigmoid).
+Clips are encoded in batches through the feature cache; records are appended as they are made, so
+an interrupted run resumes with the clips not yet scored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from baton.artifacts import RecordAppender, RewardRecord, SampleRecord, read_records, resolve_path
+from baton.errors import InputError
+
+
+def score_samples(
+    model_dir: str | Path,
+    samples: str | Path,
+    out: str | Path,
+    *,
+    batch_size: int = 32,
+    cache: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it."""
+    import torch
+
+    from baton.cache import cache_dir
+    from baton.console import make_progress
+    from baton.reward.cache import FeatureCache, audio_features, text_features
+    from baton.reward.heads import stack_features
+    from baton.reward.model import RewardModel
+
+    if batch_size < 1:
+        raise InputError("must be at least 1", field="batch_size")
+    samples, out, model_dir = Path(samples), Path(out), Path(model_dir)
+    records = read_records(samples, SampleRecord, allow_empty=False)
+    audio_paths = []
+    for line, record in enumerate(records, start=1):
+        path = resolve_path(record.path, samples.parent)
+        if not path.is_file():
+            raise InputError(
+                f"audio of sample '{record.id}' not found: {path}", path=samples, line=line, field="path"
+            )
+        audio_paths.append(path)
+    model = RewardModel.load(model_dir)
+    encoder = model.encoder
+    feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])
+    name = model_dir.resolve().name
+
+    with RecordAppender(out, RewardRecord) as sink, make_progress() as bar:
+        todo = [i for i, r in enumerate(records) if not sink.has(r.id)]
+        task = bar.add_task("scoring clips", total=len(todo), visible=progress)
+        for start in range(0, len(todo), batch_size):
+            rows = todo[start : start + batch_size]
+            audio = audio_features(encoder, [audio_paths[i] for i in rows], feature_cache)
+            text = text_features(encoder, [records[i].text for i in rows], feature_cache)
+            logits = model.logits_of(stack_features(audio, text, sequences=model.needs_sequences))
+            for i, logit in zip(rows, logits.tolist(), strict=True):
+                record = records[i]
+                sink.append(
+                    RewardRecord(
+                        sample_id=record.id,
+                        prompt_id=record.prompt_id,
+                        text=record.text,
+                        events=record.events,
+                        task=record.task,
+                        path=Path(os.path.relpath(audio_paths[i].resolve(), out.parent.resolve())).as_posix(),
+                        score=float(logit),
+                        probability=float(torch.sigmoid(torch.tensor(logit))),
+                        model=name,
+                    )
+                )
+            bar.advance(task, len(rows))
+    return out

@@ -1,0 +1,331 @@
+"""``baton reward train``: fit a reward head on human labels over frozen, cached encoder features.
+
+>>> from baton.reward.train import RewardTrainConfig, train_reward  # doctest: +SKIP
+>>> train_reward(RewardTrainConfig(labels="labels.jsonl", out="reward", head="temporal"))  # doctest: +SKIP
+PosixPath('reward')
+
+What it writes into ``out``: the model (``config.json``, ``model.safetensors``), ``train_log.jsonl``
+(one line per epoch: loss, validation loss and accuracy) and ``training.json`` (split, class
+balance, best epoch, timings, cache hits).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baton.errors import InputError
+from baton.reward.config import RewardTrainConfig
+from baton.reward.heads import FeatureBatch, build_head
+from baton.reward.losses import bradley_terry_loss, fit_platt, same_prompt_pairs, soft_bce_loss
+
+TRAIN_LOG = "train_log.jsonl"
+TRAINING_FILE = "training.json"
+
+
+@dataclass
+class FitSettings:
+    """How one head is fitted (the resolved preset plus the head's shape)."""
+
+    head: str = "mlp"
+    objective: str = "bce"
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    epochs: int = 200
+    patience: int = 20
+    seed: int = 0
+    head_settings: dict[str, Any] = field(default_factory=lambda: {"hidden": 512})
+
+
+@dataclass
+class FitResult:
+    head: torch.nn.Module
+    history: list[dict[str, Any]]
+    best_epoch: int
+    calibration: tuple[float, float]
+    seconds: float
+    stopped_early: bool
+
+
+def _optimizer(settings: FitSettings, params: Any) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        # torch's Adam adds weight decay to the gradient (L2), as BATON's script did.
+        return torch.optim.Adam(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
+def objective_loss(
+    head: torch.nn.Module,
+    features: FeatureBatch,
+    targets: torch.Tensor,
+    rows: torch.Tensor | None,
+    pairs: torch.Tensor | None,
+    weights: torch.Tensor | None,
+    objective: str,
+) -> torch.Tensor:
+    """The objective on some clips (``bce``: ``rows``) or some pairs (``bradley-terry``: ``pairs`` [P, 2])."""
+    if objective == "bce":
+        return soft_bce_loss(head(features.index(rows)), targets[rows])
+    # Score every clip of the batch's pairs once, then read winners and losers.
+    members, inverse = torch.unique(pairs.reshape(-1), return_inverse=True)
+    scores = head(features.index(members))[inverse.reshape(-1, 2)]  # [P, 2]
+    return bradley_terry_loss(scores[:, 0], scores[:, 1], weights)
+
+
+def fit_head(
+    features: FeatureBatch,
+    targets: torch.Tensor,
+    prompt_ids: Sequence[str],
+    train_rows: Sequence[int],
+    val_rows: Sequence[int],
+    settings: FitSettings,
+    *,
+    progress: bool = False,
+) -> FitResult:
+    """Fit a head on ``train_rows`` of precomputed features, with early stopping on ``val_rows``.
+
+    1. Pairs (bradley-terry): every same-prompt pair with different targets, on each side.
+    2. Epochs: shuffled batches (seeded), the objective, one optimiser step per batch.
+    3. After each epoch: the validation loss and accuracy at 0.5; the best state is kept, and with
+       ``patience`` > 0 training stops when it has not improved for ``patience`` epochs. With
+       ``patience`` 0 (BATON) the last epoch's weights are kept.
+    4. Bradley-Terry scores are put on a probability scale by Platt scaling on the training clips.
+    """
+    from baton.console import track
+
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    audio_dim, text_dim = features.audio.shape[1], features.text.shape[1]
+    head = build_head(settings.head, audio_dim, text_dim, settings.head_settings)
+    optimizer = _optimizer(settings, head.parameters())
+    generator = torch.Generator().manual_seed(settings.seed)
+    train = torch.tensor(list(train_rows), dtype=torch.long)
+    val = torch.tensor(list(val_rows), dtype=torch.long)
+    if train.numel() == 0:
+        raise InputError("no training clips are left after the validation split", field="val_fraction")
+
+    # 1. Pairs.
+    pairs = weights = val_pairs = val_weights = None
+    if settings.objective == "bradley-terry":
+        pairs, weights = same_prompt_pairs(prompt_ids, targets.tolist(), train.tolist())
+        val_pairs, val_weights = same_prompt_pairs(prompt_ids, targets.tolist(), val.tolist())
+        if pairs.shape[0] == 0:
+            raise InputError(
+                "no prompt has clips with different labels, so there are no pairs for bradley-terry",
+                field="objective",
+            )
+
+    def validation() -> tuple[float | None, float | None]:
+        if val.numel() == 0:
+            return None, None
+        head.eval()
+        with torch.no_grad():
+            logits = head(features.index(val))
+            accuracy = float(((logits > 0).float() == (targets[val] > 0.5).float()).float().mean())
+            if settings.objective == "bce":
+                loss = float(soft_bce_loss(logits, targets[val]))
+            elif val_pairs is not None and val_pairs.shape[0]:
+                loss = float(
+                    objective_loss(head, features, targets, None, val_pairs, val_weights, "bradley-terry")
+                )
+            else:
+                loss = None
+        return loss, accuracy
+
+    # 2-3. Epochs with early stopping.
+    history: list[dict[str, Any]] = []
+    best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
+    stopped_early = False
+    for epoch in track(
+        range(1, settings.epochs + 1), f"training ({settings.head}, {settings.objective})", enabled=progress
+    ):
+        head.train()
+        losses = []
+        if settings.objective == "bce":
+            order = train[torch.randperm(train.numel(), generator=generator)]
+            batches = [
+                (order[i : i + settings.batch_size], None, None)
+                for i in range(0, order.numel(), settings.batch_size)
+            ]
+        else:
+            order = torch.randperm(pairs.shape[0], generator=generator)
+            batches = [
+                (None, pairs[order[i : i + settings.batch_size]], weights[order[i : i + settings.batch_size]])
+                for i in range(0, order.numel(), settings.batch_size)
+            ]
+        for rows, batch_pairs, batch_weights in batches:
+            loss = objective_loss(
+                head, features, targets, rows, batch_pairs, batch_weights, settings.objective
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        val_loss, val_accuracy = validation()
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": round(sum(losses) / len(losses), 6),
+                "val_loss": None if val_loss is None else round(val_loss, 6),
+                "val_accuracy": None if val_accuracy is None else round(val_accuracy, 4),
+            }
+        )
+        if settings.patience > 0 and val_loss is not None:
+            if val_loss < best_loss - 1e-6:
+                best_loss, best_epoch, stale = val_loss, epoch, 0
+                best_state = copy.deepcopy(head.state_dict())
+            else:
+                stale += 1
+                if stale >= settings.patience:
+                    stopped_early = True
+                    break
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    head.eval()
+
+    # 4. Calibration of pairwise scores.
+    calibration = (1.0, 0.0)
+    if settings.objective == "bradley-terry":
+        with torch.no_grad():
+            train_logits = head(features.index(train))
+        calibration = fit_platt(train_logits, targets[train])
+    return FitResult(head, history, best_epoch, calibration, time.perf_counter() - started, stopped_early)
+
+
+def fit_settings(config: RewardTrainConfig) -> FitSettings:
+    resolved = config.resolved()
+    return FitSettings(
+        head=config.head,
+        objective=config.objective,
+        optimizer=str(resolved["optimizer"]),
+        learning_rate=float(resolved["learning_rate"]),  # type: ignore[arg-type]
+        weight_decay=float(resolved["weight_decay"]),  # type: ignore[arg-type]
+        batch_size=int(resolved["batch_size"]),  # type: ignore[call-overload]
+        epochs=int(resolved["epochs"]),  # type: ignore[call-overload]
+        patience=int(resolved["patience"]),  # type: ignore[call-overload]
+        seed=config.seed,
+        head_settings=(
+            {"hidden": config.hidden}
+            if config.head == "mlp"
+            else {"hidden": config.hidden, "segments": list(config.segments)}
+        ),
+    )
+
+
+def encode_clips(
+    encoder: Any, clips: Sequence[Any], cache: Any, *, sequences: bool, progress: bool = False
+) -> FeatureBatch:
+    """Features of labelled clips (audio and their texts), through the cache."""
+    from baton.reward.cache import audio_features, text_features
+    from baton.reward.heads import stack_features
+
+    audio = audio_features(encoder, [c.audio for c in clips], cache, progress=progress)
+    text = text_features(encoder, [c.text for c in clips], cache)
+    return stack_features(audio, text, sequences=sequences)
+
+
+def train_reward(config: RewardTrainConfig) -> Path:
+    """Train a reward model on ``config.labels``; return its folder ``config.out``."""
+    from baton.artifacts import atomic_write_text, write_json
+    from baton.cache import cache_dir
+    from baton.config import config_to_dict
+    from baton.console import console, warn
+    from baton.reward.cache import FeatureCache
+    from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+    from baton.reward.encoders import load_encoder
+    from baton.reward.model import RewardModel
+
+    config.check()
+    settings = fit_settings(config)
+    started = time.perf_counter()
+
+    # 1. Labels and their audio.
+    records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
+    clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
+
+    # 2. Split by prompt.
+    train_rows, val_rows = split_by_prompt(clips, config.val_fraction, config.seed)
+    balance = {"train": class_balance(clips, train_rows), "validation": class_balance(clips, val_rows)}
+    for side, groups in balance.items():
+        for task, counts in groups.items():
+            if task != "all" and counts["clips"]:
+                console.print(
+                    f"{side} {task}: {counts['clips']} clips over {counts['prompts']} prompts, "
+                    f"{counts['ones']} ones / {counts['zeros']} zeros"
+                    + (f" / {counts['ties']} ties" if counts["ties"] else "")
+                )
+    if not val_rows and settings.patience > 0:
+        warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
+
+    # 3. Features, through the cache.
+    encoder = load_encoder(config.encoder, device=config.device)
+    cache = FeatureCache(cache_dir(config.cache), encoder.identity["fingerprint"])
+    encode_started = time.perf_counter()
+    features = encode_clips(
+        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress
+    )
+    encode_seconds = time.perf_counter() - encode_started
+    targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
+
+    # 4. Fit.
+    result = fit_head(
+        features,
+        targets,
+        [c.prompt_id for c in clips],
+        train_rows,
+        val_rows,
+        settings,
+        progress=config.progress,
+    )
+
+    # 5. Save.
+    out = Path(config.out)
+    summary = {
+        "labels": str(config.labels),
+        "clips": len(clips),
+        "train_clips": len(train_rows),
+        "validation_clips": len(val_rows),
+        "validation_prompts": sorted({clips[i].prompt_id for i in val_rows}),
+        "class_balance": balance,
+        "settings": {**settings.__dict__},
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "final": result.history[-1] if result.history else None,
+        "best": result.history[result.best_epoch - 1] if result.history else None,
+        "encode_seconds": round(encode_seconds, 3),
+        "fit_seconds": round(result.seconds, 3),
+        "total_seconds": round(time.perf_counter() - started, 3),
+        "cache": {"hits": cache.hits, "misses": cache.misses, "folder": str(cache.folder)},
+        "config": config_to_dict(config),
+    }
+    model = RewardModel(
+        result.head,
+        settings.head,
+        settings.head_settings,
+        encoder.identity,
+        calibration=result.calibration,
+        objective=settings.objective,
+        encoder=encoder,
+        training={k: summary[k] for k in ("labels", "clips", "best_epoch", "epochs_run", "settings")},
+    )
+    model.save(out)
+    atomic_write_text(out / TRAIN_LOG, "".join(json.dumps(row) + "\n" for row in result.history))
+    write_json(out / TRAINING_FILE, summary)
+    best = summary["best"] or {}
+    console.print(
+        f"reward model -> {out} (epoch {result.best_epoch} of {len(result.history)}; "
+        f"validation accuracy {best.get('val_accuracy')}, loss {best.get('val_loss')})"
+    )
+    return out

@@ -1,0 +1,53 @@
+"""Small labelled data sets written by the tests: short synthetic clips and their labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from baton.artifacts import LabelRecord, Vote, write_records
+from baton.audio import save_audio
+
+RATE = 16_000
+
+
+def tone(freq: float, seconds: float = 0.5, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def write_label_set(
+    folder: Path,
+    prompts: int = 6,
+    per_prompt: int = 4,
+    votes: int = 3,
+    tasks: tuple[str, ...] = ("integrity", "temporal"),
+    seed: int = 0,
+) -> Path:
+    """Clips (tones) and a labels.jsonl: a clip is 'good' when its tone is high; votes mostly agree."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for p in range(prompts):
+        task = tasks[p % len(tasks)]
+        text = f"a bell rings then a dog barks {p}"
+        for k in range(per_prompt):
+            good = k % 2 == 0
+            relative = f"audio/p{p}-{k}.wav"
+            save_audio(folder / relative, tone(880.0 if good else 220.0, seed=p * 10 + k), RATE)
+            values = [float(good) if rng.random() > 0.1 else float(not good) for _ in range(votes)]
+            records.append(
+                LabelRecord.from_votes(
+                    [Vote(annotator=f"a{i}", value=v) for i, v in enumerate(values)],
+                    sample_id=f"p{p}-{k}",
+                    prompt_id=f"p{p}",
+                    text=text,
+                    task=task,
+                    index=k,
+                    path=relative,
+                )
+            )
+    path = folder / "labels.jsonl"
+    write_records(path, records)
+    return path

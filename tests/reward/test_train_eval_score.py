@@ -1,0 +1,147 @@
+import json
+
+import pytest
+
+from baton.artifacts import RewardRecord, SampleRecord, read_records, write_records
+from baton.cli import main
+from baton.errors import InputError
+from baton.report.run import find_reliability
+from baton.reward.config import RewardTrainConfig
+from baton.reward.model import RewardModel
+from baton.reward.train import train_reward
+
+
+def _train(label_set, tiny_clap_dir, out, **overrides):
+    settings = {"epochs": 12, "patience": 4, "progress": False, "seed": 0, "val_fraction": 0.34}
+    settings["cache"] = out.parent / "cache"  # this test's own cache, so hits and misses are its own
+    settings.update(overrides)
+    config = RewardTrainConfig(labels=label_set, out=out, encoder=f"clap:{tiny_clap_dir}", **settings)
+    return train_reward(config)
+
+
+@pytest.mark.parametrize(
+    ("head", "objective"), [("mlp", "bce"), ("mlp", "bradley-terry"), ("temporal", "bce")]
+)
+def test_train_writes_a_model_that_loads(label_set, tiny_clap_dir, tmp_path, head, objective):
+    out = _train(label_set, tiny_clap_dir, tmp_path / "reward", head=head, objective=objective)
+    model = RewardModel.load(out)
+    assert (model.head_kind, model.objective) == (head, objective)
+    training = json.loads((out / "training.json").read_text())
+    validation = set(training["validation_prompts"])
+    assert validation and training["train_clips"] + training["validation_clips"] == 24
+    assert training["class_balance"]["train"]["all"]["prompts"] + len(validation) == 6
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == list(range(1, len(log) + 1))
+    assert all(row["val_loss"] is not None for row in log)
+
+
+def test_second_run_reads_features_from_the_cache(label_set, tiny_clap_dir, tmp_path):
+    _train(label_set, tiny_clap_dir, tmp_path / "a", epochs=1)
+    first = json.loads((tmp_path / "a" / "training.json").read_text())["cache"]
+    _train(label_set, tiny_clap_dir, tmp_path / "b", epochs=1)
+    second = json.loads((tmp_path / "b" / "training.json").read_text())["cache"]
+    assert first["hits"] == 0 and first["misses"] > 0
+    assert second == {**second, "hits": first["misses"], "misses": 0}
+
+
+def test_baton_preset(label_set, tiny_clap_dir, tmp_path):
+    config = RewardTrainConfig(labels=label_set, preset="baton")
+    assert config.resolved() == {
+        "optimizer": "adam", "learning_rate": 0.01, "weight_decay": 1e-5, "batch_size": 32, "epochs": 51,
+        "patience": 0,
+    }  # fmt: skip
+    out = _train(label_set, tiny_clap_dir, tmp_path / "r", preset="baton", epochs=3, patience=None)
+    training = json.loads((out / "training.json").read_text())
+    assert training["epochs_run"] == 3 and training["best_epoch"] == 3  # no early stopping: last epoch
+
+
+def test_eval_writes_figures_the_report_reads(label_set, tiny_clap_dir, tmp_path):
+    out = _train(label_set, tiny_clap_dir, tmp_path / "reward")
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "reward",
+                "eval",
+                "--model",
+                str(out),
+                "--labels",
+                str(label_set),
+                "--resamples",
+                "100",
+                "--no-progress",
+            ]
+        )
+    assert exit_.value.code in (0, None)
+    figures = json.loads((out / "eval.json").read_text())
+    assert (out / "eval-reliability.png").stat().st_size > 1000
+    assert set(figures["tasks"]) == {"integrity", "temporal"}
+    for group in (figures, *figures["tasks"].values()):
+        for key in ("accuracy", "roc_auc", "ece", "human_agreement"):
+            assert group[key]["ci_low"] <= group[key]["value"] <= group[key]["ci_high"]
+        assert all({"confidence", "accuracy", "count"} <= set(b) for b in group["reliability"])
+    curves, ece = find_reliability(figures)
+    assert set(curves) == {"all", "integrity", "temporal"} and set(ece) == set(curves)
+
+
+def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_path):
+    out = _train(label_set, tiny_clap_dir, tmp_path / "reward", epochs=2)
+    data = label_set.parent
+    samples = [
+        SampleRecord(id=f"p0-{k}", prompt_id="p0", text="a bell rings then a dog barks 0", task="integrity",
+                     index=k, path=f"audio/p0-{k}.wav")
+        for k in range(4)
+    ]  # fmt: skip
+    write_records(data / "samples.jsonl", samples)
+    rewards = tmp_path / "rd" / "rewards.jsonl"
+    with pytest.raises(SystemExit) as exit_:
+        main(["reward", "score", "--model", str(out), "--samples", str(data / "samples.jsonl"),
+              "--out", str(rewards), "--batch-size", "3", "--no-progress"])  # fmt: skip
+    assert exit_.value.code in (0, None)
+    records = read_records(rewards, RewardRecord)
+    assert [r.sample_id for r in records] == [s.id for s in samples]
+    model = RewardModel.load(out)
+    expected = model.score([s.text for s in samples], [data / s.path for s in samples])
+    for record, probability in zip(records, expected.tolist(), strict=True):
+        assert record.probability == pytest.approx(probability, abs=1e-5)
+        assert (tmp_path / "rd" / record.path).resolve() == (data / f"audio/{record.sample_id}.wav").resolve()
+    # A rerun scores nothing again and keeps the file as it is.
+    before = rewards.read_text()
+    main_args = [
+        "reward",
+        "score",
+        "--model",
+        str(out),
+        "--samples",
+        str(data / "samples.jsonl"),
+        "--out",
+        str(rewards),
+        "--no-progress",
+    ]
+    with pytest.raises(SystemExit):
+        main(main_args)
+    assert rewards.read_text() == before
+
+
+def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "reward",
+                "train",
+                "--labels",
+                str(empty),
+                "--out",
+                str(tmp_path / "r"),
+                "--encoder",
+                f"clap:{tiny_clap_dir}",
+            ]
+        )
+    assert exit_.value.code == 2
+    assert "empty.jsonl: the labels file is empty" in capsys.readouterr().err.replace("\n", "")
+    with pytest.raises(InputError, match="must be one of: mlp, temporal"):
+        _train(label_set, tiny_clap_dir, tmp_path / "r", head="transformer")
+    (label_set.parent / "audio" / "p1-2.wav").write_bytes(b"garbage")
+    with pytest.raises(InputError, match=r"p1-2\.wav: cannot read audio"):
+        _train(label_set, tiny_clap_dir, tmp_path / "r")
