@@ -31,11 +31,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 @pytest.fixture(scope="session")
-def quick_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A quick sound world, built once per test session: its folder (t2a/, clap/, detectors...)."""
-    from baton.world.build import WorldBuildConfig, build, world_dir
+def quick_world_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding a quick sound world, built once per test session."""
+    from baton.world.build import WorldBuildConfig, build
 
     cache = tmp_path_factory.mktemp("world-cache")
-    config = WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=4)
-    build(config)
-    return world_dir(cache, quick=True)
+    build(WorldBuildConfig(quick=True, cache=cache, progress=False, eval_prompts=4))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def quick_world(quick_world_cache: Path) -> Path:
+    """The quick sound world's folder (t2a/, clap/, detectors...)."""
+    from baton.world.build import world_dir
+
+    return world_dir(quick_world_cache, quick=True)

@@ -553,9 +553,21 @@ def mel_to_linear(mel: torch.Tensor, config: MelConfig) -> torch.Tensor:
     The least-squares (minimum-norm) solution through the filterbank's pseudo-inverse, clipped at
     zero; it is in the same units as the mel (magnitude or power, per ``config.power``).
     """
-    basis = mel_filterbank(config).to(torch.float64)
-    inverse = torch.linalg.pinv(basis).to(device=mel.device, dtype=torch.float32)  # [F, M]
+    inverse = _mel_pseudo_inverse(config).to(device=mel.device)  # [F, M]
     return torch.matmul(inverse, mel.float()).clamp_min(0.0)
+
+
+_PSEUDO_INVERSES: dict[tuple, torch.Tensor] = {}
+
+
+def _mel_pseudo_inverse(config: MelConfig) -> torch.Tensor:
+    """The filterbank's pseudo-inverse [F, M] (float32), computed once per mel front end: an SVD that
+    otherwise costs more than the rest of a clip's inversion."""
+    key = tuple(sorted(vars(config).items()))
+    if key not in _PSEUDO_INVERSES:
+        basis = mel_filterbank(config).to(torch.float64)
+        _PSEUDO_INVERSES[key] = torch.linalg.pinv(basis).to(torch.float32)
+    return _PSEUDO_INVERSES[key]
 
 
 def griffin_lim(

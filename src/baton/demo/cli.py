@@ -17,6 +17,16 @@ def demo_command(
     quick: bool = typer.Option(None, "--quick", help=field_help(H, "quick")),
     seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
     cache: Path = typer.Option(None, "--cache", help=field_help(H, "cache")),
+    human: bool = typer.Option(None, "--human", help=field_help(H, "human")),
+    per_prompt: int = typer.Option(None, "--per-prompt", help=field_help(H, "per_prompt")),
+    annotators: int = typer.Option(None, "--annotators", help=field_help(H, "annotators")),
+    noise: float = typer.Option(None, "--noise", help=field_help(H, "noise")),
+    reward_head: str = typer.Option(None, "--reward-head", help=field_help(H, "reward_head")),
+    methods: list[str] = typer.Option(
+        None, "--method", help=field_help(H, "methods") + " Repeat for several."
+    ),
+    steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
+    eval_per_prompt: int = typer.Option(None, "--eval-per-prompt", help=field_help(H, "eval_per_prompt")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
@@ -32,6 +42,14 @@ def demo_command(
             "quick": quick,
             "seed": seed,
             "cache": cache,
+            "human": human,
+            "per_prompt": per_prompt,
+            "annotators": annotators,
+            "noise": noise,
+            "reward_head": reward_head,
+            "methods": methods or None,
+            "steps": steps,
+            "eval_per_prompt": eval_per_prompt,
             "progress": False if no_progress else None,
         },
     )

@@ -1,44 +1,60 @@
-"""``baton demo``: the BATON loop on the built-in sound world, as far as it is built.
+"""``baton demo``: the whole BATON loop on the built-in sound world, measured, in one command.
 
-Stages run in order, each skipped when its output exists (rerun resumes):
+Stages run in order; each is skipped when its output exists, so a rerun resumes where the last one
+stopped. Everything goes under ``OUT`` (the layout ``baton report`` reads, :mod:`baton.report.run`)::
 
-1. world: ``baton world build`` (cached in the user's cache folder);
-2. prompts: world-vocabulary integrity and temporal prompts, split into train and held-out test
-   prompts whose event sets never overlap;
-3. generate: 5 clips per train prompt from the base world model;
+    1. world       baton world build (cached in the user's cache folder)
+    2. prompts     OUT/prompts/: world integrity and temporal prompts; train and held-out test
+                   prompts never share an event set
+    3. generate    OUT/generated/: 5 clips per train prompt from the base world model
+    4. annotate    OUT/annotation/: simulated annotators (or people, with --human) label the clips of
+                   a human-sized share of the train prompts (HD) through the annotation server;
+                   labels.jsonl is their export
+    5. reward      OUT/reward/: the reward model learns HD (minus held-out prompts it is judged on:
+                   eval.json) and labels the clips of the other train prompts (RD: rewards.jsonl)
+    6. finetune    OUT/finetune/<method>/: BATON's reward-weighted objective, Diffusion-DPO and SFT,
+                   each from the base model on the same HD + RD
+    7. evaluate    OUT/evaluation/: base and tuned models on the held-out prompts, same seeds,
+                   judged by the evaluator detector (never the annotators' detector)
+    8. report      OUT/report.html
 
-The later stages (annotation by simulated annotators through the annotation server, the reward
-model, fine-tuning with BATON / DPO / SFT, evaluation on held-out prompts and the HTML report) are
-listed by the demo as not built yet until they are: it never pretends to have run them.
+``OUT/run.json`` keeps the settings, each stage's time and the headline figures.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baton.artifacts import PromptRecord, read_records, write_json, write_records
-from baton.config import option
-from baton.console import console
-
-# The loop's later stages and the issue that builds each; the demo names them while they are missing.
-NOT_YET_BUILT: tuple[tuple[str, str], ...] = (
-    ("annotate", "simulated annotators label a human-sized share through the annotation server"),
-    ("reward", "the reward model learns their labels and labels the rest (RD)"),
-    ("finetune", "BATON's reward-weighted fine-tuning, Diffusion-DPO and SFT on the same data"),
-    ("evaluate", "held-out integrity/temporal accuracy, FAD, CLAP score with 95% intervals"),
-    ("report", "the HTML report"),
+from baton.artifacts import (
+    LabelRecord,
+    PromptRecord,
+    RewardRecord,
+    SampleRecord,
+    read_json,
+    read_records,
+    write_json,
+    write_records,
 )
+from baton.config import config_to_dict, option
+from baton.console import console
+from baton.errors import InputError
+
+METHODS: tuple[str, ...] = ("baton", "dpo", "sft")
+TASKS: tuple[str, ...] = ("integrity", "temporal")
 
 
 @dataclass
 class DemoConfig:
     out: Path = option(Path("runs/demo"), "Output folder of the run.")
-    quick: bool = option(
-        False, "A tiny world and few prompts: a smoke run in about a minute, not real results."
+    quick: bool = option(False, "A tiny world and few prompts: a smoke run of every stage, not real results.")
+    human: bool = option(
+        False,
+        "People label instead of simulated annotators: the demo starts the annotation server, prints "
+        "the login links and waits until every clip has its votes.",
     )
     seed: int = option(0, "Seed of the whole run.")
     cache: Path | None = option(None, "Cache folder for the world (default: the user's cache).")
@@ -47,7 +63,45 @@ class DemoConfig:
     integrity_test: int = option(30, "Held-out integrity prompts.")
     temporal_train: int = option(80, "Temporal prompts to train on.")
     temporal_test: int = option(60, "Held-out temporal prompts.")
+    human_share: float = option(
+        0.5,
+        "Share of each task's train prompts whose clips the annotators label (HD); the reward model labels the rest (RD).",
+    )
+    reward_test_share: float = option(
+        0.2, "Share of the HD prompts held out from the reward model's training to judge it on."
+    )
+    annotators: int = option(5, "Simulated annotators.")
+    labels_per_clip: int = option(3, "Votes per clip, from different annotators.")
+    noise: float = option(0.1, "Simulated annotators' typical error rate.")
+    reward_head: str = option("temporal", "Reward model head: mlp (BATON's) or temporal.")
+    methods: list[str] = option(list(METHODS), "Fine-tuning methods to compare (baton, dpo, sft).")
+    steps: int = option(60, "Fine-tuning optimizer steps per method.")
+    learning_rate: float = option(1e-4, "Fine-tuning learning rate (the world model is small).")
+    eval_per_prompt: int = option(2, "Clips per held-out prompt and model in the evaluation.")
     progress: bool = option(True, "Show progress bars.")
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise InputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}", field="methods")
+        for name in ("human_share", "reward_test_share"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise InputError("must be between 0 and 1", field=name)
+
+
+def quick_sizes(config: DemoConfig) -> DemoConfig:
+    if config.quick:
+        config.per_prompt = min(config.per_prompt, 3)
+        config.integrity_train, config.integrity_test = 6, 3
+        config.temporal_train, config.temporal_test = 6, 3
+        config.annotators = min(config.annotators, 3)
+        config.labels_per_clip = min(config.labels_per_clip, 2)
+        config.steps = min(config.steps, 4)
+        config.eval_per_prompt = 1
+    return config
+
+
+# --- stage 2: prompts ---------------------------------------------------------------------------
 
 
 def split_prompts(config: DemoConfig) -> dict[str, list[PromptRecord]]:
@@ -67,78 +121,382 @@ def split_prompts(config: DemoConfig) -> dict[str, list[PromptRecord]]:
     return out
 
 
-def quick_sizes(config: DemoConfig) -> DemoConfig:
-    if config.quick:
-        config.per_prompt = min(config.per_prompt, 2)
-        config.integrity_train, config.integrity_test = 4, 3
-        config.temporal_train, config.temporal_test = 4, 3
-    return config
+def share_prompts(prompts: list[PromptRecord], share: float) -> tuple[list[PromptRecord], list[PromptRecord]]:
+    """The first ``share`` of each task's prompts, and the rest (at least one on each side)."""
+    first: list[PromptRecord] = []
+    rest: list[PromptRecord] = []
+    for task in TASKS:
+        group = [p for p in prompts if p.task == task]
+        if not group:
+            continue
+        cut = min(max(1, round(share * len(group))), max(1, len(group) - 1))
+        first += group[:cut]
+        rest += group[cut:]
+    return first, rest
+
+
+def samples_of(samples: list[SampleRecord], prompts: list[PromptRecord]) -> list[SampleRecord]:
+    ids = {p.id for p in prompts}
+    return [s for s in samples if s.prompt_id in ids]
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+class Stages:
+    """Runs the demo's stages in order, timing each and printing its heading."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.number = 0
+
+    def run(self, name: str, work: Callable[[], Any]) -> Any:
+        self.number += 1
+        console.rule(f"[bold]{self.number}. {name}")
+        start = time.perf_counter()
+        result = work()
+        self.seconds[name] = round(time.perf_counter() - start, 1)
+        return result
 
 
 def run(config: DemoConfig) -> dict[str, Any]:
-    from baton.generation.run import GenerateConfig
-    from baton.generation.run import run as generate
-    from baton.world.build import WorldBuildConfig, build, world_dir
-
     config = quick_sizes(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    stages = Stages()
+    started = time.perf_counter()
 
-    # 1. The world.
-    start = time.perf_counter()
-    console.rule("[bold]1. world")
+    world = stages.run("world", lambda: build_world(config))
+    prompts = stages.run("prompts", lambda: make_prompts(config, out))
+    samples = stages.run("generate", lambda: generate_train_clips(config, out, world, prompts["train"]))
+    human_prompts, reward_prompts = share_prompts(prompts["train"], config.human_share)
+    labels = stages.run("annotate", lambda: annotate(config, out, world, samples_of(samples, human_prompts)))
+    rewards = stages.run(
+        "reward", lambda: reward(config, out, world, labels, samples_of(samples, reward_prompts))
+    )
+    tuned, skipped = stages.run("finetune", lambda: finetune_all(config, out, world, labels, rewards))
+    metrics = stages.run("evaluate", lambda: evaluate(config, out, world, tuned))
+
+    summary = {
+        "settings": config_to_dict(config),
+        "world": str(world),
+        "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 1)},
+        "clips": {
+            "train": len(samples),
+            "human_labelled": len(read_records(labels, LabelRecord)),
+            "reward_labelled": len(read_records(rewards, RewardRecord)),
+        },
+        "headline": headline(metrics),
+        "skipped": skipped,
+        "report": str(out / "report.html"),
+    }
+    write_json(out / "run.json", summary)  # the report shows it
+    stages.run("report", lambda: write_report(out))
+    summary["seconds"] = {**stages.seconds, "total": round(time.perf_counter() - started, 1)}
+    write_json(out / "run.json", summary)
+    print_headline(summary["headline"])
+    console.print(f"stage times (s): {summary['seconds']}")
+    console.print(f"[bold]report: {out / 'report.html'}")
+    return summary
+
+
+# --- stages 1-3 ---------------------------------------------------------------------------------
+
+
+def build_world(config: DemoConfig) -> Path:
+    from baton.world.build import WorldBuildConfig, build, world_dir
+
     build(
         WorldBuildConfig(quick=config.quick, seed=config.seed, cache=config.cache, progress=config.progress)
     )
-    root = world_dir(config.cache, quick=config.quick, seed=config.seed)
-    timings["world"] = time.perf_counter() - start
+    return world_dir(config.cache, quick=config.quick, seed=config.seed)
 
-    # 2. Prompts: train and held-out test, per task.
-    start = time.perf_counter()
-    console.rule("[bold]2. prompts")
-    prompts_dir = out / "prompts"
-    files = {
-        name: prompts_dir / f"{name}.jsonl"
-        for name in ("integrity-train", "integrity-test", "temporal-train", "temporal-test")
-    }
+
+def make_prompts(config: DemoConfig, out: Path) -> dict[str, list[PromptRecord]]:
+    folder = out / "prompts"
+    names = ("integrity-train", "integrity-test", "temporal-train", "temporal-test")
+    files = {name: folder / f"{name}.jsonl" for name in names}
     if not all(path.exists() for path in files.values()):
         for name, records in split_prompts(config).items():
             write_records(files[name], records)
-    train = read_records(files["integrity-train"], PromptRecord) + read_records(
-        files["temporal-train"], PromptRecord
-    )
-    write_records(prompts_dir / "train.jsonl", train)
-    for name, path in files.items():
-        console.print(f"    {name}: {len(read_records(path, PromptRecord))} prompts")
-    timings["prompts"] = time.perf_counter() - start
+    prompts = {name: read_records(path, PromptRecord) for name, path in files.items()}
+    prompts["train"] = prompts["integrity-train"] + prompts["temporal-train"]
+    prompts["test"] = prompts["integrity-test"] + prompts["temporal-test"]
+    for split in ("train", "test"):
+        write_records(folder / f"{split}.jsonl", prompts[split])
+    for name in names:
+        console.print(f"    {name}: {len(prompts[name])} prompts")
+    return prompts
 
-    # 3. Base model clips of the train prompts.
-    start = time.perf_counter()
-    console.rule("[bold]3. generate")
+
+def generate_train_clips(
+    config: DemoConfig, out: Path, world: Path, prompts: list[PromptRecord]
+) -> list[SampleRecord]:
+    from baton.generation.run import GenerateConfig
+    from baton.generation.run import run as generate
+
     samples = generate(
         GenerateConfig(
-            prompts=prompts_dir / "train.jsonl",
+            prompts=out / "prompts" / "train.jsonl",
             out=out / "generated",
             backend="world",
-            model=str(root / "t2a"),
+            model=str(world / "t2a"),
             per_prompt=config.per_prompt,
             seed=config.seed,
             progress=config.progress,
         )
     )
-    console.print(f"    {len(samples)} clips in {out / 'generated'}")
-    timings["generate"] = time.perf_counter() - start
+    console.print(f"    {len(samples)} clips of {len(prompts)} prompts in {out / 'generated'}")
+    return samples
 
-    console.rule("[bold yellow]not built yet")
-    for stage, what in NOT_YET_BUILT:
-        console.print(f"    [yellow]{stage}[/]: {what}: not built yet, so the demo stops here")
-    summary = {
-        "stages_run": ["world", "prompts", "generate"],
-        "stages_missing": [stage for stage, _ in NOT_YET_BUILT],
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
-        "world": str(root),
-    }
-    write_json(out / "run.json", summary)
-    console.print(json.dumps(summary["seconds"]))
-    return summary
+
+# --- stage 4: annotation ------------------------------------------------------------------------
+
+
+def annotate(config: DemoConfig, out: Path, world: Path, samples: list[SampleRecord]) -> Path:
+    """HD: votes on the clips of the human share of the train prompts, exported as labels.jsonl."""
+    from baton.annotation.run import export_labels
+
+    folder = out / "annotation"
+    labels = folder / "labels.jsonl"
+    if labels.exists():
+        console.print(f"    done before: {labels}")
+        return labels
+    folder.mkdir(parents=True, exist_ok=True)
+    # The subset lives beside samples.jsonl so that its relative audio paths still hold.
+    subset = out / "generated" / "samples-human.jsonl"
+    write_records(subset, samples)
+    db = f"sqlite:///{(folder / 'annotations.db').resolve()}"
+    if config.human:
+        wait_for_people(config, subset, db)
+    else:
+        from baton.annotation.config import SimulateConfig
+        from baton.annotation.simulate import simulate
+
+        result = simulate(
+            SimulateConfig(
+                samples=[str(subset)],
+                db=db,
+                annotators=config.annotators,
+                noise=config.noise,
+                judge="world",
+                world=world,
+                labels_per_clip=config.labels_per_clip,
+                seed=config.seed,
+                progress=config.progress,
+            )
+        )
+        console.print(f"    {result.summary()}")
+        if result.errors:
+            raise InputError("the simulated annotators failed: " + "; ".join(result.errors[:3]))
+    exported = export_labels(db, labels)
+    console.print(f"    {exported.summary()}")
+    return labels
+
+
+def wait_for_people(
+    config: DemoConfig, samples: Path, db: str, host: str = "127.0.0.1", port: int = 8000
+) -> None:
+    """Serve the annotation app, print the login links, and wait until every clip has its votes."""
+    from baton.annotation.app import create_app, login_link
+    from baton.annotation.config import ServeConfig
+    from baton.annotation.run import prepare
+    from baton.annotation.server import BackgroundServer
+
+    prepared = prepare(
+        ServeConfig(
+            samples=[str(samples)], db=db, labels_per_clip=config.labels_per_clip, host=host, port=port
+        )
+    )
+    store = prepared.store
+    server = BackgroundServer(create_app(store, prepared.settings), host=host, port=port).start()
+    try:
+        console.print(f"    the annotation server is at {server.url}")
+        for k in range(1, config.labels_per_clip + 1):
+            _, token = store.add_annotator(f"annotator-{k}", reset=True)
+            console.print(f"    annotator {k}: [bold]{login_link(server.url, token)}[/]")
+        _, admin = store.add_annotator("demo-admin", admin=True, reset=True)
+        console.print(f"    dashboard: {login_link(server.url, admin)}")
+        needed = store.count_clips() * config.labels_per_clip
+        console.print(f"    waiting for {needed} votes (Ctrl-C stops; rerun the demo to go on)")
+        done = -1
+        while done < needed:
+            now = len(store.all_labels())  # votes and skips: a skipped clip goes to someone else
+            if now != done:
+                console.print(f"    {now}/{needed} votes")
+                done = now
+            time.sleep(5)
+    finally:
+        server.stop()
+        store.db.dispose()
+
+
+# --- stage 5: reward model ----------------------------------------------------------------------
+
+
+def reward(config: DemoConfig, out: Path, world: Path, labels: Path, rd_samples: list[SampleRecord]) -> Path:
+    """Train the reward model on HD's train prompts, judge it on the held-out ones, label RD."""
+    from baton.reward.config import RewardTrainConfig
+    from baton.reward.evaluate import evaluate_reward
+    from baton.reward.score import score_samples
+    from baton.reward.train import train_reward
+
+    folder = out / "reward"
+    rewards = folder / "rewards.jsonl"
+    model_file = folder / "config.json"
+    records = read_records(labels, LabelRecord)
+    prompt_ids = list(dict.fromkeys(r.prompt_id for r in records))
+    held = set(_every_nth(prompt_ids, config.reward_test_share))
+    fit_file = out / "annotation" / "labels-reward-train.jsonl"
+    test_file = out / "annotation" / "labels-reward-test.jsonl"
+    if not model_file.exists():
+        write_records(fit_file, [r for r in records if r.prompt_id not in held])
+        write_records(test_file, [r for r in records if r.prompt_id in held])
+        train_reward(
+            RewardTrainConfig(
+                labels=fit_file,
+                out=folder,
+                encoder=f"world:{world}",
+                head=config.reward_head,
+                seed=config.seed,
+                progress=config.progress,
+            )
+        )
+    else:
+        console.print(f"    model done before: {folder}")
+    if not (folder / "eval.json").exists():
+        result = evaluate_reward(
+            folder, test_file, folder / "eval.json", seed=config.seed, progress=config.progress
+        )
+        for task, figures in (result.get("tasks") or {}).items():
+            accuracy = (figures or {}).get("accuracy") or {}
+            if "value" in accuracy:
+                console.print(f"    held-out {task} accuracy {accuracy['value']:.3f}")
+    subset = out / "generated" / "samples-reward.jsonl"
+    write_records(subset, rd_samples)
+    score_samples(folder, subset, rewards, progress=config.progress)
+    console.print(f"    {len(rd_samples)} reward-labelled clips -> {rewards}")
+    return rewards
+
+
+def _every_nth(items: list[str], share: float) -> list[str]:
+    """About ``share`` of ``items``, spread evenly through the list (at least one)."""
+    step = max(1, round(1 / share))
+    return items[step - 1 :: step] or items[:1]
+
+
+# --- stage 6: fine-tuning -----------------------------------------------------------------------
+
+
+def finetune_all(
+    config: DemoConfig, out: Path, world: Path, labels: Path, rewards: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Each method from the base model on the same data: (tuned model folders, methods that could not run
+    with the reason, e.g. SFT when no clip is labelled 1)."""
+    from baton.finetune.config import FinetuneConfig
+    from baton.finetune.run import finetune
+
+    tuned: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for method in config.methods:
+        console.print(f"    [bold]{method}")
+        try:
+            tuned[method] = finetune(
+                FinetuneConfig(
+                    method=method,  # type: ignore[arg-type]
+                    backend="world",
+                    model=str(world / "t2a"),
+                    labels=labels,
+                    rewards=rewards,
+                    out=out / "finetune" / method,
+                    steps=config.steps,
+                    learning_rate=config.learning_rate,
+                    seed=config.seed,
+                    resume=True,
+                    progress=config.progress,
+                )
+            )
+        except InputError as exc:  # the data cannot feed this method: say so, go on with the others
+            skipped[method] = str(exc)
+            console.print(f"    [yellow]{method} skipped[/]: {exc}")
+    return tuned, skipped
+
+
+# --- stages 7-8: evaluation and report ----------------------------------------------------------
+
+
+def evaluate(config: DemoConfig, out: Path, world: Path, tuned: dict[str, Path]) -> dict[str, Any]:
+    from baton.evaluation.config import EvaluateConfig
+    from baton.evaluation.run import run as run_evaluation
+
+    models = [f"base=world:{world / 't2a'}"] + [f"{name}=world:{path}" for name, path in tuned.items()]
+    return run_evaluation(
+        EvaluateConfig(
+            models=models,
+            prompts=out / "prompts" / "test.jsonl",
+            out=out / "evaluation",
+            per_prompt=config.eval_per_prompt,
+            seed=config.seed + 1,
+            reward_model=out / "reward",
+            world=world,
+            resamples=200 if config.quick else 2000,
+            set_resamples=20 if config.quick else 200,
+            progress=config.progress,
+        )
+    )
+
+
+def write_report(out: Path) -> Path:
+    from baton.report.config import ReportConfig
+    from baton.report.run import run as run_report
+
+    return run_report(ReportConfig(run=out, out=out / "report.html"))
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy per model and task, and each tuned model's paired difference from the base."""
+    figures: dict[str, Any] = {}
+    for model, by_metric in (metrics.get("metrics") or {}).items():
+        for task, figure in (by_metric.get("accuracy") or {}).items():
+            figures.setdefault(model, {})[task] = {k: figure.get(k) for k in ("value", "ci_low", "ci_high")}
+        fad = (by_metric.get("fad") or {}).get("all")
+        if fad:
+            figures.setdefault(model, {})["fad"] = {k: fad.get(k) for k in ("value", "ci_low", "ci_high")}
+    differences = {}
+    for model, by_metric in (metrics.get("differences") or {}).items():
+        for task, figure in (by_metric.get("accuracy") or {}).items():
+            differences.setdefault(model, {})[task] = {
+                k: figure.get(k) for k in ("value", "ci_low", "ci_high", "excludes_zero")
+            }
+    return {"accuracy": figures, "difference_from_base": differences}
+
+
+def print_headline(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="held-out prompts: event accuracy (95% interval) and paired difference from base")
+    table.add_column("model")
+    for task in TASKS:
+        table.add_column(task)
+        table.add_column(f"{task} vs base")
+    table.add_column("FAD")
+
+    def cell(figure: dict[str, Any] | None) -> str:
+        if not figure or figure.get("value") is None:
+            return "-"
+        text = f"{figure['value']:+.3f}" if "excludes_zero" in figure else f"{figure['value']:.3f}"
+        if figure.get("ci_low") is not None:
+            text += f" [{figure['ci_low']:.2f}, {figure['ci_high']:.2f}]"
+        return text
+
+    for model, by_task in summary["accuracy"].items():
+        row = [model]
+        for task in TASKS:
+            row += [cell(by_task.get(task)), cell(summary["difference_from_base"].get(model, {}).get(task))]
+        row.append(cell(by_task.get("fad")))
+        table.add_row(*row)
+    console.print(table)
+
+
+def load_summary(out: Path) -> dict[str, Any]:
+    return read_json(Path(out) / "run.json")
