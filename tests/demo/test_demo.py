@@ -62,15 +62,21 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     assert all(len(r.votes) >= 1 for r in labels)
     assert all(0.0 <= r.probability <= 1.0 for r in rewards)
 
+    # Every method either trained or was skipped with the reason its data gave (the quick world's
+    # annotators may label no clip 1, and SFT then has nothing to tune on).
     for method in ("baton", "dpo", "sft"):
         log = out / "finetune" / method / "train_log.jsonl"
-        assert log.exists(), method
-        assert json.loads(log.read_text().splitlines()[-1])["step"] >= 1
+        if method in summary["skipped"]:
+            assert "labelled 1" in summary["skipped"][method] or "pair" in summary["skipped"][method]
+            continue
+        assert json.loads(log.read_text().splitlines()[-1])["step"] >= 1, method
+    assert "baton" not in summary["skipped"]
 
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
-    assert {"base", "baton", "dpo", "sft"} <= set(metrics["metrics"])
+    tuned = [m for m in ("baton", "dpo", "sft") if m not in summary["skipped"]]
+    assert {"base", *tuned} <= set(metrics["metrics"])
     page = (out / "report.html").read_text()
-    for name in ("baton", "dpo", "sft"):
+    for name in tuned:
         assert name in page
     assert summary["headline"]["accuracy"]["base"]
 

@@ -2,7 +2,17 @@ import json
 
 import pytest
 
-from baton.world.build import STEPS, WorldBuildConfig, build, fingerprints, read_manifest, step_settings
+from baton.world.build import (
+    CODE_VERSIONS,
+    STEPS,
+    WorldBuildConfig,
+    build,
+    fingerprints,
+    read_manifest,
+    stale_steps,
+    step_settings,
+    steps_needed,
+)
 
 
 def test_quick_world_has_every_step_and_its_figures(quick_world):
@@ -75,3 +85,42 @@ def test_heldout_integrity_prompts_are_capped_at_the_worlds_66_pairs():
     sets = heldout_prompts(100, seed=0)
     assert [len(sets[t]) for t in ("single", "integrity", "temporal")] == [100, 66, 100]
     assert len({frozenset(p.events) for p in sets["integrity"]}) == 66
+
+
+def test_a_new_code_version_changes_the_fingerprint_of_its_step_and_dependants():
+    settings = step_settings(WorldBuildConfig(quick=True))
+    base = fingerprints(settings)
+    newer = fingerprints(settings, {**CODE_VERSIONS, "t2a": CODE_VERSIONS["t2a"] + 1})
+    assert {name for name in STEPS if newer[name] != base[name]} == {"t2a", "base_eval"}
+
+
+def test_only_builds_the_named_steps_and_what_they_need(tmp_path, capsys):
+    assert steps_needed(["clap"]) == ["corpus", "clap"]
+    assert steps_needed(["base_eval"]) == ["corpus", "t2a", "clap", "evaluator", "base_eval"]
+    with pytest.raises(ValueError, match="unknown steps dance"):
+        WorldBuildConfig(only=["dance"])
+    manifest = build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    assert list(manifest["steps"]) == ["corpus"]
+    assert manifest["steps"]["corpus"]["code_version"] == CODE_VERSIONS["corpus"]
+
+
+def test_a_step_built_by_older_code_is_reported_and_rebuilt(tmp_path, capsys):
+    from baton.artifacts import write_json
+    from baton.cli import main
+    from baton.world.build import world_dir
+
+    build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    root = world_dir(tmp_path, quick=True)
+    manifest = read_manifest(root)
+    manifest["steps"]["corpus"]["code_version"] = 0  # as if an older baton had built it
+    write_json(root / "manifest.json", manifest)
+    assert stale_steps(manifest) == ["corpus"]
+    with pytest.raises(SystemExit):
+        main(["world", "info", "--quick", "--cache", str(tmp_path)])
+    assert "built by an older baton: corpus will be rebuilt" in capsys.readouterr().err
+    # The old fingerprint (older code) no longer matches: the step is rebuilt, saying why.
+    manifest["steps"]["corpus"]["fingerprint"] = "0" * 16
+    write_json(root / "manifest.json", manifest)
+    build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    assert "built by older code, version 0: rebuilding" in capsys.readouterr().err
+    assert stale_steps(read_manifest(root)) == []

@@ -24,7 +24,15 @@ from baton.world.model import (
     WorldT2AConfig,
     split_words,
 )
-from baton.world.t2a import T2ATrainConfig, diffusion_loss, min_snr_weights, train_t2a
+from baton.world.t2a import (
+    T2ATrainConfig,
+    diffusion_loss,
+    min_snr_weights,
+    pretrain_text_encoder,
+    snr_weights,
+    text_pretraining_captions,
+    train_t2a,
+)
 
 TEXTS = ["A beep sounds.", "Rain falls, then a bell rings.", "Someone knocks on a door."]
 
@@ -49,7 +57,16 @@ def trained(corpus) -> WorldT2A:
 
 
 def test_split_words_lowercases_and_splits_punctuation():
-    assert split_words("A Dog barks, then it's QUIET.") == ["a", "dog", "barks", ",", "then", "it's", "quiet", "."]
+    assert split_words("A Dog barks, then it's QUIET.") == [
+        "a",
+        "dog",
+        "barks",
+        ",",
+        "then",
+        "it's",
+        "quiet",
+        ".",
+    ]
 
 
 def test_tokenizer_vocabulary_is_sorted_by_count_after_the_special_tokens():
@@ -158,6 +175,20 @@ def test_min_snr_weights_by_hand():
         min_snr_weights(alphas, t, gamma=5.0, prediction_type="flow")
 
 
+def test_snr_weights_floor_the_noisiest_steps_by_hand():
+    # alphas_cumprod 0.01, 0.5, 0.9, 0.99 -> SNR 1/99, 1, 9, 99; clamp(SNR, 1, 5) = 1, 1, 5, 5.
+    alphas = torch.tensor([0.01, 0.5, 0.9, 0.99])
+    t = torch.tensor([0, 1, 2, 3])
+    x0 = snr_weights(alphas, t, gamma=5.0, prediction_type="sample", floor=1.0)
+    torch.testing.assert_close(x0, torch.tensor([1.0, 1.0, 5.0, 5.0]))
+    # The same weight on the x0 error, whatever the model predicts: |v error|^2 = (SNR + 1) |x0 error|^2.
+    v = snr_weights(alphas, t, gamma=5.0, prediction_type="v_prediction", floor=1.0)
+    torch.testing.assert_close(v, torch.tensor([1.0 / (1 / 99 + 1), 1 / 2, 5 / 10, 5 / 100]))
+    # Without a floor the noisiest step counts for almost nothing (Min-SNR).
+    plain = snr_weights(alphas, t, gamma=5.0, prediction_type="sample")
+    torch.testing.assert_close(plain[0], torch.tensor(1 / 99))
+
+
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     tokenizer = WordTokenizer.build(TEXTS)
@@ -200,6 +231,31 @@ def test_loss_of_a_fresh_model_by_hand(prediction_type):
 
 
 # --- training -------------------------------------------------------------------------------------
+
+
+def test_text_pretraining_captions_name_their_events_in_order():
+    from baton.world.spec import CLASS_INDEX, CLASSES
+
+    texts, targets = text_pretraining_captions(8, seed=0)
+    assert len(texts) == 8 and targets.shape == (8, 3)
+    none = len(CLASSES)
+    # Kinds in turn: single, sequence of 2, sequence of 3, overlap of 2.
+    assert [int((row != none).sum()) for row in targets] == [1, 2, 3, 2] * 2
+    for text, row in zip(texts, targets, strict=True):
+        assert text and text[0].isupper()
+        assert len({int(c) for c in row if c != none}) == int((row != none).sum())  # distinct events
+    assert text_pretraining_captions(8, seed=0)[0] == texts
+    assert CLASS_INDEX[CLASSES[int(targets[0, 0])]] == int(targets[0, 0])
+
+
+def test_text_pretraining_teaches_the_encoder_the_events():
+    texts, targets = text_pretraining_captions(64, seed=1)
+    config = T2ATrainConfig.quick(seed=0)
+    config.text_pretrain_steps, config.text_pretrain_batch, config.learning_rate = 40, 16, 3e-3
+    model = WorldT2A(config.model_config(), WordTokenizer.build(texts))
+    losses = pretrain_text_encoder(model, texts, targets, config, torch.Generator().manual_seed(0))
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
 def test_train_t2a_reports_and_sets_statistics(trained, corpus):

@@ -119,7 +119,11 @@ class WorldBackend:
         return self.model.encode_audio(torch.from_numpy(batch))
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
-        """The denoiser's v-prediction for noisy frames [B, 64, 251] at ``timesteps`` [B]."""
+        """The denoiser's output for noisy frames [B, 64, 251] at ``timesteps`` [B].
+
+        What it predicts (x0, v or epsilon) is ``noise_scheduler.config.prediction_type``; the world
+        model built by ``baton world build`` predicts x0 ("sample").
+        """
         return self.model.predict(noisy, timesteps, text.hidden_states, text.attention_mask)
 
     # --- files ----------------------------------------------------------------------------------

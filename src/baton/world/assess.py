@@ -64,6 +64,7 @@ def assess_world_model(
     """Accuracy per task with 95% intervals, the detector's accuracy on real clips, FAD and CLAP score."""
     from baton.backends.world import WorldBackend
     from baton.console import track
+    from baton.evaluation.event_accuracy import EventAccuracy
     from baton.evaluation.fad import frechet_distance
     from baton.evaluation.intervals import bootstrap_mean
     from baton.generation.run import clip_seed
@@ -89,12 +90,13 @@ def assess_world_model(
             render(p.events, p.relation or "single", s).audio for p, s in zip(prompts, seeds, strict=True)
         ]
         labels = [p.events for p in prompts]
-        correct = evaluator.judge(np.stack(generated), labels, judge_task(task))
-        real_correct = evaluator.judge(np.stack(real), labels, judge_task(task))
-        figures[f"{task}_accuracy"] = bootstrap_mean(np.array(correct, dtype=float), seed=seed).as_dict()
-        figures[f"{task}_real_accuracy"] = bootstrap_mean(
-            np.array(real_correct, dtype=float), seed=seed
-        ).as_dict()
+        for name, clips in (("", generated), ("_real", real)):
+            accuracy = EventAccuracy()
+            accuracy.update(evaluator.detect(np.stack(clips)), labels, [task] * len(prompts))
+            estimates = accuracy.compute(seed=seed)[task]
+            figures[f"{task}{name}_accuracy"] = estimates["accuracy"].as_dict()
+            if "presence" in estimates:
+                figures[f"{task}{name}_presence"] = estimates["presence"].as_dict()
         generated_all += generated
         real_all += real
         texts_all += [p.text for p in prompts]

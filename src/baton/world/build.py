@@ -38,6 +38,10 @@ FORMAT = "baton-world"
 FORMAT_VERSION = 1
 STEPS = ("corpus", "t2a", "clap", "annotator", "evaluator", "base_eval")
 DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "clap", "evaluator")}
+# The version of the code behind each step. Raise a step's number whenever its code changes what it
+# builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
+# older code is rebuilt on the next `baton world build` instead of failing to load.
+CODE_VERSIONS = {"corpus": 1, "t2a": 2, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
 
 
 @dataclass
@@ -50,6 +54,28 @@ class WorldBuildConfig:
     eval_prompts: int | None = option(
         None, "Held-out prompts per task in the base evaluation (default by size)."
     )
+    only: list[str] | None = option(
+        None, "Build only these steps (and the steps they depend on); the others are left as they are."
+    )
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.only or () if name not in STEPS]
+        if unknown:
+            raise ValueError(f"only: unknown steps {', '.join(unknown)} (the steps: {', '.join(STEPS)})")
+
+
+def steps_needed(only: list[str] | None) -> list[str]:
+    """The steps to build for ``only``: those named and, recursively, what they depend on, in order."""
+    if only is None:
+        return list(STEPS)
+    wanted: set[str] = set()
+    pending = list(only)
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(DEPENDS_ON.get(name, ()))
+    return [name for name in STEPS if name in wanted]
 
 
 def world_dir(cache: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> Path:
@@ -83,9 +109,9 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     from baton.world.t2a import T2ATrainConfig
 
     quick, seed = config.quick, config.seed
-    corpus = CorpusConfig(n_clips=240 if quick else 2000, seed=seed)
+    corpus = CorpusConfig(n_clips=120 if quick else 2000, seed=seed)
     t2a = T2ATrainConfig.quick(seed) if quick else T2ATrainConfig(seed=seed)
-    n_eval = config.eval_prompts if config.eval_prompts is not None else (6 if quick else 100)
+    n_eval = config.eval_prompts if config.eval_prompts is not None else (4 if quick else 100)
     return {
         "corpus": config_to_dict(corpus),
         "t2a": config_to_dict(t2a),
@@ -96,11 +122,13 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     }
 
 
-def fingerprints(settings: dict[str, Any]) -> dict[str, str]:
-    """A hash per step of its own settings and, recursively, those of the steps it depends on."""
+def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None = None) -> dict[str, str]:
+    """A hash per step of its code version, its settings and, recursively, the steps it depends on."""
+    code_versions = CODE_VERSIONS if code_versions is None else code_versions
     out: dict[str, str] = {}
     for name in STEPS:
-        parts = [json.dumps(settings[name], sort_keys=True)] + [out[dep] for dep in DEPENDS_ON.get(name, ())]
+        parts = [f"code {code_versions[name]}", json.dumps(settings[name], sort_keys=True)]
+        parts += [out[dep] for dep in DEPENDS_ON.get(name, ())]
         out[name] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     return out
 
@@ -125,6 +153,7 @@ def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[
         "seed": config.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,
+        "code_versions": dict(CODE_VERSIONS),
         "steps": {},
     }
 
@@ -141,6 +170,7 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
     if manifest is None or manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
         manifest = _fresh_manifest(config, settings)
     manifest["settings"] = settings
+    manifest["code_versions"] = dict(CODE_VERSIONS)
 
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "corpus": lambda: _build_corpus(paths, settings, config.progress),
@@ -151,7 +181,12 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         "base_eval": lambda: _evaluate_base(paths, settings, config.progress),
     }
     console.print(f"[bold]world[/] {'(quick) ' if config.quick else ''}in {paths.root}")
+    needed = steps_needed(config.only)
     for number, name in enumerate(STEPS, start=1):
+        if name not in needed:
+            continue
+        # What another build of this world (other steps, run at the same time) recorded meanwhile.
+        manifest = _with_steps_on_disk(manifest, paths.root)
         done = manifest["steps"].get(name)
         cached = (
             not config.force
@@ -162,22 +197,55 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         if cached:
             console.print(f"[{number}/{len(STEPS)}] {name}: cached ({done['seconds']:.0f} s when built)")
             continue
-        console.print(f"[{number}/{len(STEPS)}] {name} ...")
+        console.print(f"[{number}/{len(STEPS)}] {name} ...{_why_rebuilt(done, name, config.force)}")
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             figures = runners[name]()
         seconds = time.perf_counter() - start
+        manifest = _with_steps_on_disk(manifest, paths.root)
         manifest["steps"][name] = {
             "fingerprint": prints[name],
+            "code_version": CODE_VERSIONS[name],
             "seconds": round(seconds, 1),
             "figures": figures,
         }
         manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(paths.manifest, manifest)
         console.print(f"    done in {seconds:.1f} s {_headline(name, figures)}")
+    # Steps kept in the manifest's order of STEPS, whatever order they were built in.
+    manifest = _with_steps_on_disk(manifest, paths.root)
+    manifest["steps"] = {name: manifest["steps"][name] for name in STEPS if name in manifest["steps"]}
     manifest["total_build_seconds"] = round(sum(s["seconds"] for s in manifest["steps"].values()), 1)
     write_json(paths.manifest, manifest)
     return manifest
+
+
+def _with_steps_on_disk(manifest: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``manifest`` with the steps another build process has recorded on disk since (theirs win)."""
+    on_disk = read_manifest(root)
+    if on_disk is None or on_disk.get("format") != FORMAT or on_disk.get("version") != FORMAT_VERSION:
+        return manifest
+    return {**manifest, "steps": {**manifest["steps"], **on_disk.get("steps", {})}}
+
+
+def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool) -> str:
+    """Why a step built before is built again (empty for a step never built)."""
+    if done is None:
+        return ""
+    if force:
+        return " (--force)"
+    if done.get("code_version", 1) != CODE_VERSIONS[name]:
+        return f" (cached copy was built by older code, version {done.get('code_version', 1)}: rebuilding)"
+    return " (settings or inputs changed: rebuilding)"
+
+
+def stale_steps(manifest: dict[str, Any]) -> list[str]:
+    """Steps of a built world that this baton's code would rebuild (built by an older version)."""
+    return [
+        name
+        for name, done in manifest.get("steps", {}).items()
+        if name in CODE_VERSIONS and done.get("code_version", 1) != CODE_VERSIONS[name]
+    ]
 
 
 def _headline(name: str, figures: dict[str, Any]) -> str:

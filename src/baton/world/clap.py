@@ -4,7 +4,7 @@
   channels; 128 ms per output frame) -> one transformer layer with learned positions (so the order
   of events stays visible) -> frame states; their mean, projected and L2-normalised, is the clip
   embedding. The projected frame states are the frame-level features.
-* **text**: the world T2A model's word tokenizer (:class:`baton.world.model.WordTokenizer`: ``[BOS]``
+* **text**: the world T2A model's word tokenizer (:class:`baton.world.tokenizer.WordTokenizer`: ``[BOS]``
   then lower-cased words and punctuation, padded to a fixed length; vocabulary from the captions
   and every word of the world's templates and phrasings) -> word + position embeddings -> two
   transformer layers -> token states; their masked mean, projected and L2-normalised, is the text
@@ -46,8 +46,8 @@ from torch import nn
 
 from baton.config import config_to_dict, option
 from baton.errors import InputError
-from baton.world.model import WordTokenizer
 from baton.world.spec import CLIP_SAMPLES, SAMPLE_RATE
+from baton.world.tokenizer import WordTokenizer
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -156,10 +156,10 @@ def clap_config(seed: int = 0, quick: bool = False) -> ClapConfig:
         config.width = 32
         config.embed_dim = 32
         config.text_layers = 1
-        config.extra_clips = 32
-        config.train_steps = 20
+        config.extra_clips = 16
+        config.train_steps = 12
         config.batch_size = 16
-        config.eval_clips = 32
+        config.eval_clips = 16
         config.eval_batch_size = 16
     return config
 

@@ -20,6 +20,7 @@ def build_command(
     cache: Path = typer.Option(None, "--cache", help=field_help(H, "cache")),
     force: bool = typer.Option(None, "--force", help=field_help(H, "force")),
     eval_prompts: int = typer.Option(None, "--eval-prompts", help=field_help(H, "eval_prompts")),
+    only: list[str] = typer.Option(None, "--only", help=field_help(H, "only") + " Repeat for several."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
@@ -37,6 +38,7 @@ def build_command(
             "cache": cache,
             "force": force,
             "eval_prompts": eval_prompts,
+            "only": only or None,
             "progress": False if no_progress else None,
         },
     )
@@ -57,9 +59,9 @@ def info_command(
     """Print the world's manifest: versions, seeds, settings and every quality figure."""
     import json
 
-    from baton.console import console
+    from baton.console import console, warn
     from baton.errors import InputError
-    from baton.world.build import read_manifest, world_dir
+    from baton.world.build import read_manifest, stale_steps, world_dir
     from baton.world.report import manifest_table
 
     root = world_dir(cache, quick=quick, seed=seed)
@@ -67,6 +69,13 @@ def info_command(
     if manifest is None:
         flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
         raise InputError(f"no world is built here; run `baton world build{flags}`", path=root)
+    stale = stale_steps(manifest)
+    if stale:
+        flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
+        warn(
+            f"built by an older baton: {', '.join(stale)} will be rebuilt by `baton world build{flags}`"
+            " (until then it may not load)"
+        )
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))
         return

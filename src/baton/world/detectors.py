@@ -351,9 +351,9 @@ def evaluator_config(seed: int = 0, quick: bool = False) -> DetectorConfig:
 
 def _quick(config: DetectorConfig) -> DetectorConfig:
     """A tiny build for tests: few steps, small batches, small evaluation."""
-    config.train_steps = 40
-    config.batch_size = 16
-    config.eval_clips = 24
+    config.train_steps = 16
+    config.batch_size = 8
+    config.eval_clips = 12
     config.channels = min(config.channels, 16)
     config.hidden = min(config.hidden, 24)
     return config

@@ -1,13 +1,13 @@
 """The world's text-to-audio diffusion model: a word tokenizer, a text encoder, a 1-D U-Net denoiser.
 
 The model works on normalised log-mel frames of a 4 s world clip, ``x0`` of shape [B, n_mels, T]
-(64 mels, hop 256 -> T = 251 frames at 16 kHz), scaled per mel bin to roughly zero mean and unit
-variance with statistics of the training corpus that are stored with the model. Griffin-Lim
+(64 mels, hop 256 -> T = 251 frames at 16 kHz), shifted and scaled (one offset and scale for all
+bins) to zero mean and a set spread over the training corpus; the statistics are stored with the model. Griffin-Lim
 (:func:`baton.audio.mel_to_audio`) turns generated frames back into a waveform.
 
-* :class:`WordTokenizer` splits lower-cased captions into words and punctuation; every text starts
-  with ``[BOS]``, so the empty text "" (the unconditional prompt of classifier-free guidance) is one
-  token whose state the model learns like any other.
+* :class:`~baton.world.tokenizer.WordTokenizer` (shared with the world CLAP): lower-cased words and
+  punctuation; every text starts with ``[BOS]``, so the empty text "" (the unconditional prompt of
+  classifier-free guidance) is one token whose state the model learns like any other.
 * :class:`TextEncoder`: token and position embeddings, a few pre-norm transformer layers; its token
   states [B, L, D] are the denoiser's cross-attention context. Trained jointly with the denoiser from
   scratch, frozen for fine-tuning.
@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,81 +41,19 @@ from torch import nn
 from baton.audio import MelConfig, MelSpectrogram, mel_to_audio, num_frames
 from baton.errors import InputError
 from baton.world.spec import CLIP_SAMPLES
+from baton.world.tokenizer import (  # noqa: F401 - re-exported: the model's tokenizer
+    BOS_ID,
+    PAD_ID,
+    SPECIAL_TOKENS,
+    UNK_ID,
+    WordTokenizer,
+    split_words,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "baton-world-t2a"
 VERSION = 1
-
-# --- tokenizer ---------------------------------------------------------------------------------------
-
-PAD, UNK, BOS = "[PAD]", "[UNK]", "[BOS]"
-SPECIAL_TOKENS: tuple[str, ...] = (PAD, UNK, BOS)
-PAD_ID, UNK_ID, BOS_ID = 0, 1, 2
-# Words (letters, digits, inner apostrophes) or single punctuation marks.
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[^\sa-z0-9]")
-
-
-def split_words(text: str) -> list[str]:
-    """Lower-case ``text`` and split it into words and punctuation marks.
-
-    >>> split_words("A dog barks, then it's quiet.")
-    ['a', 'dog', 'barks', ',', 'then', "it's", 'quiet', '.']
-    """
-    return _WORD.findall(text.lower())
-
-
-class WordTokenizer:
-    """Word-level tokenizer over a fixed vocabulary; ids 0-2 are ``[PAD]``, ``[UNK]``, ``[BOS]``."""
-
-    def __init__(self, words: Sequence[str]) -> None:
-        words = list(words)
-        if words[: len(SPECIAL_TOKENS)] != list(SPECIAL_TOKENS):
-            raise ValueError(f"a vocabulary starts with {SPECIAL_TOKENS}, got {words[:3]}")
-        if len(set(words)) != len(words):
-            raise ValueError("a vocabulary lists every word once")
-        self.words = words
-        self.index = {word: i for i, word in enumerate(words)}
-
-    @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1) -> WordTokenizer:
-        """The vocabulary of ``texts``: every word seen at least ``min_count`` times, most frequent first."""
-        counts = Counter(word for text in texts for word in split_words(text))
-        kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
-        return cls([*SPECIAL_TOKENS, *kept])
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    def encode(self, text: str) -> list[int]:
-        """``[BOS]`` then one id per word (``[UNK]`` for words outside the vocabulary)."""
-        return [BOS_ID, *(self.index.get(word, UNK_ID) for word in split_words(text))]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """The words of ``ids`` joined by spaces, without ``[PAD]`` and ``[BOS]``."""
-        return " ".join(self.words[i] for i in ids if i not in (PAD_ID, BOS_ID))
-
-    def batch(self, texts: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ids [B, length] (long) and mask [B, length] (bool, True = token), padded or cut to ``length``.
-
-        Every row has the same length whatever the batch holds, so that a text's states never depend
-        on its neighbours'.
-        """
-        ids = torch.full((len(texts), length), PAD_ID, dtype=torch.long)
-        for row, text in enumerate(texts):
-            encoded = self.encode(text)[:length]
-            ids[row, : len(encoded)] = torch.tensor(encoded, dtype=torch.long)
-        return ids, ids != PAD_ID
-
-    def to_json(self) -> list[str]:
-        return list(self.words)
-
-    @classmethod
-    def from_json(cls, words: Any) -> WordTokenizer:
-        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-            raise ValueError("a tokenizer vocabulary is a list of strings")
-        return cls(words)
-
 
 # --- configuration ------------------------------------------------------------------------------------
 
@@ -655,7 +591,8 @@ class WorldT2A(nn.Module):
             )
         if meta.get("version") != VERSION:
             raise InputError(
-                f"unsupported version {meta.get('version')!r} (this baton reads {VERSION})",
+                f"unsupported version {meta.get('version')!r} (this baton reads {VERSION}): "
+                "rebuild it with `baton world build`",
                 path=config_path,
                 field="version",
             )
