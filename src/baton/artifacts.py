@@ -283,6 +283,20 @@ def write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def has_schema_line(path: str | Path) -> bool:
+    """Whether the first non-empty line of ``path`` is a JSON object with a ``schema`` key: a baton
+    records file rather than a foreign one (False for unreadable or non-JSON files)."""
+    try:
+        with Path(path).open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    data = json.loads(line)
+                    return isinstance(data, dict) and "schema" in data
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return False
+
+
 def read_json(path: str | Path) -> Any:
     """Read a JSON document, or raise an error naming the file and line that is wrong."""
     path = Path(path)

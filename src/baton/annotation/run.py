@@ -201,12 +201,13 @@ def export_labels(
 
 def read_label_file(path: Path, format: str | None = None, task: str | None = None) -> list[LabelRecord]:
     """Labels from baton labels.jsonl, a Tango/BATON file, or a Label Studio export."""
+    from baton.artifacts import has_schema_line
     from baton.interchange.run import guess_format
 
     if not path.exists():
         raise InputError("no such file", path=path)
     if format is None:
-        format = "baton" if _has_schema_line(path) else guess_format(path)
+        format = "baton" if has_schema_line(path) else guess_format(path)
         if format not in ("baton", "tango", "label-studio"):
             raise InputError(f"cannot import labels from a {format}", path=path)
     if format == "baton":
@@ -219,20 +220,6 @@ def read_label_file(path: Path, format: str | None = None, task: str | None = No
 
     _, records = read_label_studio(path, out_dir=path.parent, task=task)
     return records  # type: ignore[return-value]
-
-
-def _has_schema_line(path: Path) -> bool:
-    import json
-
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    data = json.loads(line)
-                    return isinstance(data, dict) and "schema" in data
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return False
 
 
 def import_labels(config: ImportConfig) -> ImportCounts:

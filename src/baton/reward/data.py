@@ -12,13 +12,12 @@ drawn per task, so that both tasks are validated and no prompt is on both sides.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton.artifacts import LabelRecord, read_records, resolve_path
+from baton.artifacts import LabelRecord, has_schema_line, read_records, resolve_path
 from baton.errors import InputError
 
 
@@ -37,18 +36,6 @@ class LabelledClip:
     line: int | None = None
 
 
-def _first_line_has_schema(path: Path) -> bool:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    data = json.loads(line)
-                    return isinstance(data, dict) and "schema" in data
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return False
-
-
 def read_labels(path: str | Path, task: str | None = None) -> list[LabelRecord]:
     """The label records of a baton labels file, a BATON/Tango file or a Label Studio export."""
     path = Path(path)
@@ -56,7 +43,7 @@ def read_labels(path: str | Path, task: str | None = None) -> list[LabelRecord]:
         raise InputError("no such labels file", path=path)
     if path.stat().st_size == 0 or not path.read_text(encoding="utf-8", errors="replace").strip():
         raise InputError("the labels file is empty", path=path)
-    if _first_line_has_schema(path):
+    if has_schema_line(path):
         records = read_records(path, LabelRecord, allow_empty=False)
     else:
         from baton.interchange.common import Notes
