@@ -34,7 +34,6 @@ from baton.artifacts import (
     PromptRecord,
     RewardRecord,
     SampleRecord,
-    read_json,
     read_records,
     write_json,
     write_records,
@@ -496,7 +495,3 @@ def print_headline(summary: dict[str, Any]) -> None:
         row.append(cell(by_task.get("fad")))
         table.add_row(*row)
     console.print(table)
-
-
-def load_summary(out: Path) -> dict[str, Any]:
-    return read_json(Path(out) / "run.json")

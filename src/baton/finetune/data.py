@@ -20,7 +20,6 @@ with a clear message before training starts.
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -230,39 +229,27 @@ def _read_corpus(path: Path) -> list[Clip]:
 
 def _read_caption_lines(path: Path) -> list[Clip]:
     from baton.artifacts import resolve_path
+    from baton.interchange.jsonread import read_json_lines, read_text
 
     clips: list[Clip] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
-                ) from None
-            if not isinstance(row, dict):
-                raise InputError("a line must be a JSON object", path=path, line=lineno)
-            text = next((row[k] for k in _TEXT_FIELDS if k in row), None)
-            if isinstance(text, list):  # Tango's "captions" may be a list: its first caption
-                text = text[0] if text else None
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(
-                    f"no caption (one of {', '.join(_TEXT_FIELDS)})", path=path, line=lineno, field="text"
-                )
-            audio = next((row[k] for k in _PATH_FIELDS if k in row), None)
-            if not isinstance(audio, str) or not audio:
-                raise InputError(
-                    f"no audio path (one of {', '.join(_PATH_FIELDS)})", path=path, line=lineno, field="path"
-                )
-            audio_path = resolve_path(audio, path.parent)
-            sample_id = str(row.get("id", row.get("sample_id", f"line-{lineno}")))
-            clips.append(
-                Clip(
-                    sample_id, sample_id, text.strip(), 1.0, "pretrain", _file_loader(audio_path), audio_path
-                )
+    for lineno, row in read_json_lines(read_text(path), path).rows:
+        text = next((row[k] for k in _TEXT_FIELDS if k in row), None)
+        if isinstance(text, list):  # Tango's "captions" may be a list: its first caption
+            text = text[0] if text else None
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(
+                f"no caption (one of {', '.join(_TEXT_FIELDS)})", path=path, line=lineno, field="text"
             )
+        audio = next((row[k] for k in _PATH_FIELDS if k in row), None)
+        if not isinstance(audio, str) or not audio:
+            raise InputError(
+                f"no audio path (one of {', '.join(_PATH_FIELDS)})", path=path, line=lineno, field="path"
+            )
+        audio_path = resolve_path(audio, path.parent)
+        sample_id = str(row.get("id", row.get("sample_id", f"line-{lineno}")))
+        clips.append(
+            Clip(sample_id, sample_id, text.strip(), 1.0, "pretrain", _file_loader(audio_path), audio_path)
+        )
     return clips
 
 
