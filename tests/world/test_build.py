@@ -124,3 +124,50 @@ def test_a_step_built_by_older_code_is_reported_and_rebuilt(tmp_path, capsys):
     build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
     assert "built by older code, version 0: rebuilding" in capsys.readouterr().err
     assert stale_steps(read_manifest(root)) == []
+
+
+def test_a_step_whose_files_are_gone_is_rebuilt_saying_so(tmp_path, capsys):
+    import shutil
+
+    from baton.world.build import world_dir
+
+    build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    shutil.rmtree(world_dir(tmp_path, quick=True) / "corpus")
+    capsys.readouterr()
+    manifest = build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    assert "corpus ... (its files are missing: rebuilding)" in capsys.readouterr().err
+    assert (world_dir(tmp_path, quick=True) / "corpus").is_dir()
+    assert list(manifest["steps"]) == ["corpus"]
+
+
+def test_sampling_settings_change_the_base_evaluation_not_the_t2a_model():
+    settings = step_settings(WorldBuildConfig(quick=True))
+    before = fingerprints(settings)
+    for key, value in (("griffin_lim_iters", 2), ("sample_steps", 7), ("guidance_scale", 2.5)):
+        changed = json.loads(json.dumps(settings))
+        changed["t2a"][key] = value
+        after = fingerprints(changed)
+        assert after["t2a"] == before["t2a"], key  # no retraining for a sampling default
+        assert after["base_eval"] != before["base_eval"], key  # but the base is sampled anew
+    changed = json.loads(json.dumps(settings))
+    changed["t2a"]["steps"] += 1
+    assert fingerprints(changed)["t2a"] != before["t2a"]
+
+
+def test_sampling_defaults_are_written_into_a_built_model(quick_world, tmp_path):
+    import shutil
+
+    from baton.world.build import apply_sampling_defaults
+    from baton.world.model import WorldT2A
+
+    model_dir = shutil.copytree(quick_world / "t2a", tmp_path / "t2a")
+    built = WorldT2A.load(model_dir).config
+    wanted = {"sample_steps": built.default_steps + 1, "guidance_scale": 2.5, "griffin_lim_iters": 3}
+    assert apply_sampling_defaults(model_dir, wanted) is True
+    config = WorldT2A.load(model_dir).config
+    assert (config.default_steps, config.default_guidance, config.griffin_lim_iters) == (
+        built.default_steps + 1,
+        2.5,
+        3,
+    )
+    assert apply_sampling_defaults(model_dir, wanted) is False  # already so: the file is left alone

@@ -38,6 +38,10 @@ FORMAT = "baton-world"
 FORMAT_VERSION = 1
 STEPS = ("corpus", "t2a", "clap", "annotator", "evaluator", "base_eval")
 DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "clap", "evaluator")}
+# The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes
+# them into the model's config.json (:func:`apply_sampling_defaults`), so changing them retrains
+# nothing; the base evaluation, which samples, depends on them and is redone.
+SAMPLING_KEYS = ("sample_steps", "guidance_scale", "griffin_lim_iters")
 # The version of the code behind each step. Raise a step's number whenever its code changes what it
 # builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
 # older code is rebuilt on the next `baton world build` instead of failing to load.
@@ -126,8 +130,12 @@ def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None 
     """A hash per step of its code version, its settings and, recursively, the steps it depends on."""
     code_versions = CODE_VERSIONS if code_versions is None else code_versions
     out: dict[str, str] = {}
+    t2a = settings["t2a"]
     for name in STEPS:
-        parts = [f"code {code_versions[name]}", json.dumps(settings[name], sort_keys=True)]
+        own = {k: v for k, v in t2a.items() if k not in SAMPLING_KEYS} if name == "t2a" else settings[name]
+        parts = [f"code {code_versions[name]}", json.dumps(own, sort_keys=True)]
+        if name == "base_eval":
+            parts.append(json.dumps({k: t2a.get(k) for k in SAMPLING_KEYS}, sort_keys=True))
         parts += [out[dep] for dep in DEPENDS_ON.get(name, ())]
         out[name] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     return out
@@ -196,11 +204,17 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         )
         if cached:
             console.print(f"[{number}/{len(STEPS)}] {name}: cached ({done['seconds']:.0f} s when built)")
+            if name == "t2a":
+                apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
             continue
-        console.print(f"[{number}/{len(STEPS)}] {name} ...{_why_rebuilt(done, name, config.force)}")
+        console.print(
+            f"[{number}/{len(STEPS)}] {name} ...{_why_rebuilt(done, name, config.force, prints[name])}"
+        )
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             figures = runners[name]()
+        if name == "t2a":
+            apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
         seconds = time.perf_counter() - start
         manifest = _with_steps_on_disk(manifest, paths.root)
         manifest["steps"][name] = {
@@ -228,7 +242,7 @@ def _with_steps_on_disk(manifest: dict[str, Any], root: Path) -> dict[str, Any]:
     return {**manifest, "steps": {**manifest["steps"], **on_disk.get("steps", {})}}
 
 
-def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool) -> str:
+def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool, fingerprint: str) -> str:
     """Why a step built before is built again (empty for a step never built)."""
     if done is None:
         return ""
@@ -236,6 +250,8 @@ def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool) -> str:
         return " (--force)"
     if done.get("code_version", 1) != CODE_VERSIONS[name]:
         return f" (cached copy was built by older code, version {done.get('code_version', 1)}: rebuilding)"
+    if done.get("fingerprint") == fingerprint:
+        return " (its files are missing: rebuilding)"
     return " (settings or inputs changed: rebuilding)"
 
 
@@ -276,6 +292,26 @@ def _build_corpus(paths: WorldPaths, settings: dict[str, Any], progress: bool) -
     corpus = build_corpus(config, progress=progress)
     corpus.save(paths.corpus)
     return {"clips": len(corpus), "mix": mix_counts(config)}
+
+
+def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
+    """Write the sampling settings of ``t2a`` (a T2A step's settings) into the model's config.json as
+    its defaults; return whether anything changed."""
+    from baton.artifacts import atomic_write_text
+
+    path = Path(model_dir) / "config.json"
+    meta = read_json(path)
+    model = meta["config"]
+    wanted = {
+        "default_steps": int(t2a["sample_steps"]),
+        "default_guidance": float(t2a["guidance_scale"]),
+        "griffin_lim_iters": int(t2a["griffin_lim_iters"]),
+    }
+    if all(model.get(k) == v for k, v in wanted.items()):
+        return False
+    model.update(wanted)
+    atomic_write_text(path, json.dumps(meta, indent=2))
+    return True
 
 
 def load_corpus(paths: WorldPaths) -> Any:

@@ -341,7 +341,7 @@ def evaluator_config(seed: int = 0, quick: bool = False) -> DetectorConfig:
         hop_length=160,
         downsample=2,
         channels=64,
-        train_steps=500,
+        train_steps=1000,
         seed=1000 * seed + 21,
         data_seed=1000 * seed + 22,
         eval_seed=1000 * seed + 31,

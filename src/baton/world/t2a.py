@@ -78,7 +78,10 @@ class T2ATrainConfig:
     )
     sample_steps: int = option(25, "Default sampling steps (DPM-Solver++).")
     guidance_scale: float = option(5.0, "Default classifier-free guidance scale.")
-    griffin_lim_iters: int = option(16, "Griffin-Lim iterations when turning frames into audio.")
+    griffin_lim_iters: int = option(
+        8,
+        "Griffin-Lim iterations when turning frames into audio (8: as good as 16 or 32 by FAD and accuracy).",
+    )
     text_pretrain_steps: int = option(
         200,
         "Steps teaching the text encoder, before the diffusion training, which events a caption names"
