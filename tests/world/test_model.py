@@ -374,3 +374,30 @@ def test_load_errors_name_the_file(trained, tmp_path):
     (tmp_path / "w" / "model.safetensors").unlink()
     with pytest.raises(InputError, match="weights are missing"):
         WorldT2A.load(tmp_path / "w")
+
+
+@pytest.mark.parametrize("query_positions", [False, True])
+def test_cross_attention_queries_know_their_place_in_the_clip_only_when_asked(query_positions):
+    from baton.world.model import Attention
+
+    torch.manual_seed(0)
+    attention = Attention(16, heads=2, context_dim=8, query_positions=query_positions)
+    torch.nn.init.normal_(attention.out.weight)  # the output starts at zero; open it
+    frames = torch.ones(1, 16, 10)  # every frame the same
+    text = torch.randn(1, 3, 8)
+    out = attention(frames, text)
+    assert out.shape == frames.shape
+    spread = float((out - out[:, :, :1]).abs().max())  # how far frames moved apart
+    if query_positions:
+        assert spread > 1e-3  # the same frame at another time asks the text something else
+    else:
+        assert spread < 1e-5
+
+
+def test_a_model_config_from_before_query_positions_loads_without_them():
+    data = WorldT2AConfig().to_dict()
+    del data["denoiser"]["query_positions"]
+    config = WorldT2AConfig.from_dict(json.loads(json.dumps(data)))
+    assert config.denoiser.query_positions is False
+    names = [n for n, _ in WorldT2A(config, WordTokenizer.build(["a beep"])).named_parameters()]
+    assert not any(".position." in n for n in names if ".cross." in n or "mid_cross" in n)

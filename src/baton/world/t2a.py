@@ -70,6 +70,9 @@ class T2ATrainConfig:
     channels: list[int] = option([128, 256], "Denoiser width at each U-Net level (time halves per level).")
     blocks_per_level: int = option(1, "Residual blocks (each followed by text cross-attention) per level.")
     patch: int = option(4, "Mel frames folded into one denoiser position.")
+    query_positions: bool = option(
+        True, "Give every text cross-attention's queries the frame's place in the clip (see DenoiserConfig)."
+    )
     text_dim: int = option(128, "Text encoder width.")
     text_layers: int = option(2, "Text encoder transformer layers.")
     max_tokens: int = option(40, "Longest caption in tokens (longer ones are cut).")
@@ -134,6 +137,7 @@ class T2ATrainConfig:
                 channels=list(self.channels),
                 blocks_per_level=self.blocks_per_level,
                 patch=self.patch,
+                query_positions=self.query_positions,
                 heads=4,
                 groups=8,
             ),
