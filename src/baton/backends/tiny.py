@@ -69,6 +69,24 @@ def _t5_encoder(vocab_size: int, d_model: int = 16) -> Any:
     return T5EncoderModel(config)
 
 
+def tiny_clap_text_config(tokenizer: Any) -> Any:
+    """The text half of a tiny ``ClapModel``: a 1-layer RoBERTa of width 16 over ``tokenizer``."""
+    from transformers import ClapTextConfig
+
+    return ClapTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_hidden_layers=1,
+        max_position_embeddings=tokenizer.model_max_length + 2,
+        projection_dim=16,
+        bos_token_id=0,
+        pad_token_id=1,
+        eos_token_id=2,
+    )
+
+
 def tiny_mel() -> MelConfig:
     """16 kHz, 16-sample hop (the tiny vocoder's upsampling), 8 mel bands."""
     return MelConfig(sample_rate=16000, n_fft=64, win_length=64, hop_length=16, n_mels=8, f_max=8000.0)
@@ -164,7 +182,6 @@ def tiny_audioldm2_pipeline(seed: int = 0) -> Any:
         ClapConfig,
         ClapFeatureExtractor,
         ClapModel,
-        ClapTextConfig,
         GPT2Config,
         GPT2LMHeadModel,
     )
@@ -172,18 +189,7 @@ def tiny_audioldm2_pipeline(seed: int = 0) -> Any:
     torch.manual_seed(seed)
     tokenizer = tiny_roberta_tokenizer()
     tokenizer_2 = tiny_t5_tokenizer()
-    text_config = ClapTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_attention_heads=2,
-        num_hidden_layers=1,
-        max_position_embeddings=tokenizer.model_max_length + 2,
-        projection_dim=16,
-        bos_token_id=0,
-        pad_token_id=1,
-        eos_token_id=2,
-    )
+    text_config = tiny_clap_text_config(tokenizer)
     audio_config = ClapAudioConfig(
         spec_size=64,
         window_size=4,

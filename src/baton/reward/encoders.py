@@ -343,25 +343,13 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
         ClapFeatureExtractor,
         ClapModel,
         ClapProcessor,
-        ClapTextConfig,
     )
 
-    from baton.backends.tiny import tiny_roberta_tokenizer
+    from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
 
     torch.manual_seed(seed)
     tokenizer = tiny_roberta_tokenizer(model_max_length=96)
-    text_config = ClapTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_attention_heads=2,
-        num_hidden_layers=1,
-        max_position_embeddings=tokenizer.model_max_length + 2,
-        projection_dim=16,
-        bos_token_id=0,
-        pad_token_id=1,
-        eos_token_id=2,
-    )
+    text_config = tiny_clap_text_config(tokenizer)
     # spec_size 64 over 16 mel bins: freq_ratio 4, so HTSAT takes at most 256 mel frames; a hop of
     # 10 ms per 2 s of window keeps the processor at 201 frames.
     hop = 480 * max(1, math.ceil(max_length_s / 2))
