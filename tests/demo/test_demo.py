@@ -64,16 +64,16 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
 
     # Every method either trained or was skipped with the reason its data gave (the quick world's
     # annotators may label no clip 1, and SFT then has nothing to tune on).
-    for method in ("baton", "dpo", "sft"):
+    for method in ("baton", "dpo", "sft", "control"):
         log = out / "finetune" / method / "train_log.jsonl"
         if method in summary["skipped"]:
             assert "labelled 1" in summary["skipped"][method] or "pair" in summary["skipped"][method]
             continue
         assert json.loads(log.read_text().splitlines()[-1])["step"] >= 1, method
-    assert "baton" not in summary["skipped"]
+    assert "baton" not in summary["skipped"] and "control" not in summary["skipped"]  # both take any labels
 
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
-    tuned = [m for m in ("baton", "dpo", "sft") if m not in summary["skipped"]]
+    tuned = [m for m in ("baton", "dpo", "sft", "control") if m not in summary["skipped"]]
     assert {"base", *tuned} <= set(metrics["metrics"])
     page = (out / "report.html").read_text()
     for name in tuned:

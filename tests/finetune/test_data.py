@@ -140,6 +140,18 @@ def test_sft_needs_a_clip_labelled_one(tmp_path, feedback):
         plan_data(FinetuneConfig(method="sft", rewards=rewards, reward_threshold=0.95))
 
 
+def test_control_keeps_every_clip_and_sft_only_those_labelled_one(feedback):
+    labels, rewards = feedback
+    # 12 human clips, labelled 1 where (prompt + index) is even: 6; 12 reward clips at p = 0.9, 0.2, 0.6
+    # per prompt, so 8 of them at or above the 0.5 threshold.
+    counts = {}
+    for method in ("sft", "control"):
+        plan = plan_data(FinetuneConfig(method=method, labels=labels, rewards=rewards, beta=0.0))
+        counts[method] = len(plan.train["sft"]) + len(plan.val["sft"])
+        assert len(plan.val["sft"]) > 0
+    assert counts == {"sft": 6 + 8, "control": 24}
+
+
 def test_pretraining_lines_in_baton_tango_and_audiofolder_fields(tmp_path):
     rows = [
         {"text": "a beep", "path": "a.wav"},

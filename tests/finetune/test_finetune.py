@@ -102,8 +102,8 @@ def test_resume_rules(tmp_path, feedback, base):
     assert (tmp_path / "out" / "model" / "model.safetensors").stat().st_mtime_ns == stamp  # nothing redone
 
 
-@pytest.mark.parametrize("method", ["dpo", "sft"])
-def test_dpo_and_sft_train(tmp_path, feedback, base, method):
+@pytest.mark.parametrize("method", ["dpo", "sft", "control"])
+def test_dpo_sft_and_control_train(tmp_path, feedback, base, method):
     before = _weights(load_backend("world", base).denoiser)
     finetune(_config(tmp_path, feedback, base, method=method, steps=2))
     after = _weights(load_backend("world", tmp_path / "out" / "model").denoiser)

@@ -15,8 +15,8 @@ from typing import Literal
 from baton.config import option
 from baton.errors import InputError
 
-Method = Literal["baton", "dpo", "sft"]
-METHODS: tuple[str, ...] = ("baton", "dpo", "sft")
+Method = Literal["baton", "dpo", "sft", "control"]
+METHODS: tuple[str, ...] = ("baton", "dpo", "sft", "control")
 
 
 @dataclass
@@ -25,7 +25,8 @@ class FinetuneConfig:
     method: Method = option(
         "baton",
         "baton: reward-weighted denoising loss plus beta x the pretraining loss; dpo: Diffusion-DPO "
-        "against a frozen copy of the model (Tango 2); sft: plain fine-tuning on the clips labelled 1.",
+        "against a frozen copy of the model (Tango 2); sft: plain fine-tuning on the clips labelled 1; "
+        "control: the same on every clip, labels ignored (what self-training alone does).",
     )
     backend: str = option("world", "Text-to-audio backend: world, tango, audioldm2, stable-audio.")
     model: str | None = option(None, "Base model folder or hub id (default: the backend's own).")

@@ -102,9 +102,14 @@ def plan_data(config: FinetuneConfig) -> DataPlan:
             plan.val["pretrain"] = _rows(pt_val) + offset
             plan.counts["pretrain"] = {"train": len(pt_train), "val": len(pt_val)}
         plan.counts["feedback"].update(train=len(train), val=len(val))
-    elif config.method == "sft":
-        plan.train["sft"] = _rows([i for i in train if clips[i].label == 1])
-        plan.val["sft"] = _rows([i for i in val if clips[i].label == 1])
+    elif config.method in ("sft", "control"):
+        # control: the same fine-tuning on every clip, its label ignored; the gap between a method and
+        # it is what the labels add over self-training on the model's own clips of these prompts.
+        def kept(i: int) -> bool:
+            return config.method == "control" or clips[i].label == 1
+
+        plan.train["sft"] = _rows([i for i in train if kept(i)])
+        plan.val["sft"] = _rows([i for i in val if kept(i)])
         if not len(plan.train["sft"]):
             raise InputError(
                 "no training clip is labelled 1: SFT tunes on the clips that match their prompt",
@@ -270,7 +275,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
             val_feedback=np.concatenate([plan.val["human"], plan.val["reward"]]),
             val_pretrain=plan.val.get("pretrain", np.zeros(0, dtype=np.int64)),
         )
-    elif config.method == "sft":
+    elif config.method in ("sft", "control"):
         objective = SftObjective(denoising, config, processes, rows=plan.train["sft"], val=plan.val["sft"])
     else:
         objective = DpoObjective(
