@@ -78,6 +78,7 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     page = (out / "report.html").read_text()
     for name in tuned:
         assert name in page
+    assert list(summary["models"]) == ["base", *tuned, "reference"] and 'id="models"' in page
     assert summary["headline"]["accuracy"]["base"]
 
     # A rerun finds every stage done and changes none of their outputs.

@@ -105,7 +105,10 @@ def write_full_run(root: Path) -> Path:
             for i in range(20)
         ],
     )  # fmt: skip
-    write_json(root / "run.json", {"settings": {"quick": True}, "seconds": {"world": 12.5}})
+    write_json(
+        root / "run.json",
+        {"settings": {"quick": True}, "seconds": {"world": 12.5}, "models": {"control": "labels <ignored>"}},
+    )
     return root
 
 
@@ -126,6 +129,7 @@ def test_a_full_run_has_every_section(tmp_path):
     assert page.count("<img ") == 9
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing outside the file
     assert "a note from the evaluation" in page and "0.04" in page  # notes, the ECE
+    assert '<dl class="glossary" id="models"><dt>control</dt><dd>labels &lt;ignored&gt;</dd></dl>' in page
 
 
 def test_missing_parts_are_one_line_notes(tmp_path):
@@ -135,6 +139,7 @@ def test_missing_parts_are_one_line_notes(tmp_path):
     assert "Training curves: not in this run (no finetune/*/train_log.jsonl)." in page
     assert "Reward model reliability: not in this run (no reward/ folder)." in page
     assert "Reward distributions: not in this run" in page
+    assert 'id="models"' not in page  # no run.json: no legend
     assert '<section id="results">' in page and '<section id="examples">' in page
 
 

@@ -381,6 +381,15 @@ def _player(data: Any, model: str, judgement: Any) -> str:
 # --- settings --------------------------------------------------------------------------------------------
 
 
+def model_legend(data: Any) -> str:
+    """What each model of the table is, when the run says so (run.json's "models": name -> text)."""
+    described = (data.run_info or {}).get("models")
+    if not isinstance(described, dict) or not described:
+        return ""
+    items = "".join(f"<dt>{e(name)}</dt><dd>{e(text)}</dd>" for name, text in described.items())
+    return f'<h3>The models</h3><dl class="glossary" id="models">{items}</dl>'
+
+
 def settings(data: Any) -> str | None:
     parts = []
     if data.run_info is not None:
@@ -404,7 +413,7 @@ def render_report(data: Any, config: ReportConfig) -> str:
     summary = data.summary
     body: list[str] = []
     if summary is not None:
-        body.append(section("results", results_tables(summary), data))
+        body.append(section("results", results_tables(summary) + model_legend(data), data))
         body.append(section("charts", charts(summary), data))
     else:
         body += [absent("results", data), absent("charts", data)]
