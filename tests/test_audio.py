@@ -446,6 +446,19 @@ def test_fast_griffin_lim_beats_the_classic_one() -> None:
     assert fast < classic < start
 
 
+def test_imposing_a_phase_by_division_equals_exp_of_the_angle() -> None:
+    from baton.audio import _with_phase
+
+    generator = torch.Generator().manual_seed(0)
+    estimate = torch.complex(
+        torch.randn(3, 5, 7, generator=generator), torch.randn(3, 5, 7, generator=generator)
+    )
+    magnitude = torch.rand(3, 5, 7, generator=generator)
+    expected = magnitude * torch.exp(1j * torch.angle(estimate))
+    assert torch.allclose(_with_phase(magnitude, estimate), expected, atol=1e-6)
+    assert torch.equal(_with_phase(torch.ones(1), torch.zeros(1, dtype=torch.complex64)), torch.zeros(1))
+
+
 def test_sine_mel_inverts_to_a_sine_of_the_same_frequency() -> None:
     config = MelConfig.tango()
     n = 16000 - 37  # not a multiple of the hop
