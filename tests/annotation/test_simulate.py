@@ -65,6 +65,29 @@ def test_noiseless_people_agree_with_the_truth_through_a_server_it_starts(tmp_pa
     store.db.dispose()
 
 
+def test_people_taking_turns_give_the_same_votes_on_every_run_and_in_parallel_every_clip_gets_its_votes(
+    tmp_path,
+):
+    samples = truth_samples(tmp_path / "run")
+
+    def votes(name: str, **kw) -> dict[str, list[tuple[str, float | None]]]:
+        db = f"sqlite:///{tmp_path / name}.db"
+        config = SimulateConfig(
+            samples=[str(samples)], db=db, annotators=4, noise=0.3, labels_per_clip=3, **kw
+        )
+        result = simulate(config)
+        assert result.errors == []
+        export_labels(db, tmp_path / f"{name}.jsonl")
+        records = read_records(tmp_path / f"{name}.jsonl", LabelRecord)
+        return {r.sample_id: sorted((v.annotator, v.value) for v in r.votes) for r in records}
+
+    first = votes("a", progress=False)
+    assert votes("b", progress=False) == first  # a fresh database, the same people: the same votes
+    assert votes("c", progress=False, seed=1) != first  # other people (noise 0.3 over 18 votes)
+    together = votes("d", progress=False, parallel=True)
+    assert set(together) == set(first) and all(len(v) == 3 for v in together.values())
+
+
 def test_people_differ_in_error_rate_and_bias_and_errors_follow_them():
     people = make_people(5, noise=0.2, skip_rate=0.0, seed=3, prefix="x")
     assert len({p.error_rate for p in people}) == 5 and all(0.1 <= p.error_rate <= 0.3 for p in people)

@@ -180,6 +180,7 @@ def simulate_command(
         None, "--raters-per-item", help=field_help(SimulateConfig, "raters_per_item")
     ),
     seed: int = typer.Option(None, "--seed", help=field_help(SimulateConfig, "seed")),
+    parallel: bool = typer.Option(False, "--parallel", help=field_help(SimulateConfig, "parallel")),
     name_prefix: str = typer.Option(None, "--name-prefix", help=field_help(SimulateConfig, "name_prefix")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
@@ -206,6 +207,7 @@ def simulate_command(
             "tasks": tasks or None,
             "raters_per_item": raters_per_item,
             "seed": seed,
+            "parallel": True if parallel else None,
             "name_prefix": name_prefix,
             "progress": False if no_progress else None,
         },

@@ -127,6 +127,11 @@ class SimulateConfig:
     tasks: list[str] = option(["labels"], "labels, ratings or both (ratings: simulated listening test).")
     raters_per_item: int = option(5, "Raters per listening-test item (for the server this command starts).")
     seed: int = option(0, "Seed of the simulated people's error rates, biases and answers.")
+    parallel: bool = option(
+        False,
+        "People work at once, each in a thread, like a real team: who labels which clip then depends on "
+        "timing. Default: they take turns, one clip each, so a seed gives the same votes on every run.",
+    )
     name_prefix: str = option("sim", "Simulated annotators are named PREFIX-01, PREFIX-02, ...")
     progress: bool = option(True, "Show a progress bar.")
 

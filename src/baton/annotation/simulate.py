@@ -300,24 +300,40 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 c["clip"]: (c["model"], c["sample_id"]) for c in _ok(admin.get("/api/admin/clips"))["clips"]
             }
         progress = _Progress(config.progress)
+        clients = {
+            person.name: httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {tokens[person.name]}"}, timeout=60
+            )
+            for person in people
+        }
 
         def work(person: SimulatedPerson) -> None:
             try:
-                with httpx.Client(
-                    base_url=url, headers={"Authorization": f"Bearer {tokens[person.name]}"}, timeout=60
-                ) as client:
-                    if "labels" in config.tasks:
-                        _label_all(client, person, probability, progress)
-                    if "ratings" in config.tasks:
-                        _rate_all(client, person, identities, probability)
+                if "labels" in config.tasks:
+                    _label_all(clients[person.name], person, probability, progress)
+                if "ratings" in config.tasks:
+                    _rate_all(clients[person.name], person, identities, probability)
             except Exception as exc:  # reported with the result; the other people go on
                 errors.append(f"{person.name}: {exc}")
 
-        threads = [threading.Thread(target=work, args=(p,), name=p.name) for p in people]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            if config.parallel:
+                threads = [threading.Thread(target=work, args=(p,), name=p.name) for p in people]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            else:
+                if "labels" in config.tasks:
+                    _label_in_turns(clients, people, probability, progress, errors)
+                for person in people if "ratings" in config.tasks else []:
+                    try:
+                        _rate_all(clients[person.name], person, identities, probability)
+                    except Exception as exc:
+                        errors.append(f"{person.name}: {exc}")
+        finally:
+            for client in clients.values():
+                client.close()
         progress.close()
     finally:
         if server is not None:
@@ -333,17 +349,53 @@ def _label_all(
 ) -> None:
     clip = _ok(client.get("/api/next"))["clip"]
     while clip is not None:
-        body = person.answer(probability(clip["model"], clip["sample_id"]))
-        reply = client.post("/api/labels", json={"clip": clip["clip"], **body})
-        if reply.status_code == 409:  # the hold ran out and someone else took the slot
-            person.conflicts += 1
-            clip = _ok(client.get("/api/next"))["clip"]
-            continue
-        data = _ok(reply)
-        person.answers += 1
-        person.skips += bool(body.get("skip"))
-        progress.advance()
-        clip = data["next"]
+        clip = _label_one(client, person, clip, probability, progress)
+
+
+def _label_in_turns(
+    clients: dict[str, Any],
+    people: list[SimulatedPerson],
+    probability: Callable[[str, str], float],
+    progress: _Progress,
+    errors: list[str],
+) -> None:
+    """Every person in turn labels one clip, in a fixed order, until none is left for anyone."""
+    pending: dict[str, dict[str, Any] | None] = {}
+    for person in people:
+        try:
+            pending[person.name] = _ok(clients[person.name].get("/api/next"))["clip"]
+        except Exception as exc:  # reported with the result; the other people go on
+            errors.append(f"{person.name}: {exc}")
+    while any(clip is not None for clip in pending.values()):
+        for person in people:
+            clip = pending.get(person.name)
+            if clip is None:
+                continue
+            try:
+                pending[person.name] = _label_one(clients[person.name], person, clip, probability, progress)
+            except Exception as exc:
+                errors.append(f"{person.name}: {exc}")
+                pending[person.name] = None
+
+
+def _label_one(
+    client: Any,
+    person: SimulatedPerson,
+    clip: dict[str, Any],
+    probability: Callable[[str, str], float],
+    progress: _Progress,
+) -> dict[str, Any] | None:
+    """Answer ``clip``; the next clip the server gives this person (``None``: nothing left)."""
+    body = person.answer(probability(clip["model"], clip["sample_id"]))
+    reply = client.post("/api/labels", json={"clip": clip["clip"], **body})
+    if reply.status_code == 409:  # the hold ran out and someone else took the slot
+        person.conflicts += 1
+        return _ok(client.get("/api/next"))["clip"]
+    data = _ok(reply)
+    person.answers += 1
+    person.skips += bool(body.get("skip"))
+    progress.advance()
+    return data["next"]
 
 
 def _rate_all(
