@@ -307,9 +307,9 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
             for person in people
         }
 
-        def work(person: SimulatedPerson) -> None:
+        def work(person: SimulatedPerson, labels: bool = True) -> None:
             try:
-                if "labels" in config.tasks:
+                if labels and "labels" in config.tasks:
                     _label_all(clients[person.name], person, probability, progress)
                 if "ratings" in config.tasks:
                     _rate_all(clients[person.name], person, identities, probability)
@@ -326,11 +326,8 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
             else:
                 if "labels" in config.tasks:
                     _label_in_turns(clients, people, probability, progress, errors)
-                for person in people if "ratings" in config.tasks else []:
-                    try:
-                        _rate_all(clients[person.name], person, identities, probability)
-                    except Exception as exc:
-                        errors.append(f"{person.name}: {exc}")
+                for person in people:  # the listening test, one person after another
+                    work(person, labels=False)
         finally:
             for client in clients.values():
                 client.close()
