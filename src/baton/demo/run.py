@@ -42,10 +42,11 @@ from baton.artifacts import (
 from baton.config import config_to_dict, option
 from baton.console import console
 from baton.errors import InputError
+from baton.finetune.config import METHODS
 
-# control tunes on every clip with its label ignored: a method's gain over it is what the labels bring
-# (on the world, self-training on the guided clips of multi-event prompts alone moves accuracy and FAD).
-METHODS: tuple[str, ...] = ("baton", "dpo", "sft", "control")
+# The demo compares every fine-tuning method. control tunes on every clip with its label ignored: a
+# method's gain over it is what the labels bring (on the world, self-training on the guided clips of
+# multi-event prompts alone moves accuracy and FAD).
 # What each model of the results table is (run.json's "models", shown under the report's table).
 MODEL_NOTES: dict[str, str] = {
     "base": "the world T2A model before fine-tuning",

@@ -298,15 +298,14 @@ def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
     """Write the sampling settings of ``t2a`` (a T2A step's settings) into the model's config.json as
     its defaults; return whether anything changed."""
     from baton.artifacts import atomic_write_text
+    from baton.world.t2a import T2ATrainConfig
 
     path = Path(model_dir) / "config.json"
     meta = read_json(path)
     model = meta["config"]
-    wanted = {
-        "default_steps": int(t2a["sample_steps"]),
-        "default_guidance": float(t2a["guidance_scale"]),
-        "griffin_lim_iters": int(t2a["griffin_lim_iters"]),
-    }
+    # T2ATrainConfig.model_config says which model setting each sampling setting becomes.
+    defaults = T2ATrainConfig(**t2a).model_config()
+    wanted = {k: getattr(defaults, k) for k in ("default_steps", "default_guidance", "griffin_lim_iters")}
     if all(model.get(k) == v for k, v in wanted.items()):
         return False
     model.update(wanted)
