@@ -189,3 +189,27 @@ def test_bf16_mixed_precision_and_bad_settings(tmp_path, feedback, base):
         finetune(_config(tmp_path / "b", feedback, base, mixed_precision="fp16"))
     with pytest.raises(InputError, match="must be in \\[0, 999\\]"):
         finetune(_config(tmp_path / "c", feedback, base, val_timestep=1000))
+
+
+@pytest.mark.parametrize(
+    ("weighting", "floor", "expected"),
+    [("min-snr", None, 1.0), ("tango", None, 0.0), ("min-snr", 0.0, 0.0), ("min-snr", 2.0, 2.0)],
+)
+def test_the_snr_floor_defaults_to_the_backends_pretraining_floor(
+    tmp_path, feedback, base, weighting, floor, expected
+):
+    from types import SimpleNamespace
+
+    from baton.finetune.objectives import Denoising
+
+    backend = load_backend("world", base)
+    assert backend.snr_floor == 1.0  # the world model's pretraining (T2ATrainConfig.snr_floor)
+    config = _config(tmp_path, feedback, base, snr_weighting=weighting, snr_floor=floor)
+    tables = SimpleNamespace(x0=torch.zeros(1, 4))
+    assert Denoising(backend, tables, config, torch.device("cpu")).floor == expected
+
+
+def test_tangos_weighting_takes_no_floor(tmp_path, feedback, base):
+    with pytest.raises(InputError, match="no floor") as error:
+        _config(tmp_path, feedback, base, snr_weighting="tango", snr_floor=1.0)
+    assert error.value.field == "snr_floor"

@@ -54,6 +54,34 @@ def test_min_snr_weights_at_the_ends_of_the_schedule():
     assert min_snr_weights(SNR, 0.0, "epsilon").tolist() == [1.0, 1.0, 1.0]  # gamma 0: unweighted
 
 
+FLOORED = torch.tensor([0.01, 0.5, 5.0, 20.0])
+
+
+@pytest.mark.parametrize(
+    ("prediction_type", "expected"),
+    [
+        # clamp(SNR, 1, 5): the noisiest two steps weigh 1, not 0.01 and 0.5
+        ("sample", [1.0, 1.0, 5.0, 5.0]),
+        # clamp(SNR, 1, 5) / (SNR + 1): 1/1.01, 1/1.5, 5/6, 5/21
+        ("v_prediction", [1 / 1.01, 1 / 1.5, 5 / 6, 5 / 21]),
+        # clamp(SNR, 1, 5) / SNR: 1/0.01, 1/0.5, 5/5, 5/20
+        ("epsilon", [100.0, 2.0, 1.0, 0.25]),
+    ],
+)
+def test_min_snr_floor_by_hand(prediction_type, expected):
+    weights = min_snr_weights(FLOORED, 5.0, prediction_type, floor=1.0)
+    assert weights.tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_min_snr_floor_errors():
+    with pytest.raises(ValueError, match="no floor"):
+        min_snr_weights(SNR, 5.0, "sample", "tango", floor=1.0)
+    with pytest.raises(ValueError, match="SNR > 0"):
+        min_snr_weights(torch.tensor([0.0, 1.0]), 5.0, "epsilon", floor=1.0)
+    # a floor above gamma is gamma: every weight of an x0 loss is then gamma
+    assert min_snr_weights(SNR, 2.0, "sample", floor=3.0).tolist() == [2.0, 2.0, 2.0]
+
+
 def test_denoising_target_per_prediction_type():
     from diffusers import DDPMScheduler
 

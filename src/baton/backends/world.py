@@ -38,6 +38,9 @@ class WorldBackend:
     sample_rate = SAMPLE_RATE
     # Clips generated per denoiser batch; any split gives the same clips.
     max_batch = 32
+    # The smallest x0-loss weight of the noisiest steps in pretraining (T2ATrainConfig.snr_floor);
+    # fine-tuning's min-snr weighting uses it unless told otherwise.
+    snr_floor = 1.0
 
     def __init__(self, model: WorldT2A) -> None:
         self.model = model

@@ -60,6 +60,11 @@ class FinetuneConfig:
         "min-snr: min(SNR, gamma) / SNR for epsilon, / (SNR + 1) for v, min(SNR, gamma) for x0 targets "
         "(Hang et al.); tango: min(SNR, gamma) / SNR for every target, as Tango's and BATON's code.",
     )
+    snr_floor: float | None = option(
+        None,
+        "min-snr: the noisiest steps' smallest weight, clamp(SNR, floor, gamma) on the x0 error (1 = "
+        "truncated SNR); default: the backend's pretraining floor (world: 1, others: 0).",
+    )
     dpo_beta: float = option(2000.0, "DPO: strength of the preference term (Tango 2: 2000).")
     dpo_margin: float = option(
         0.5, "DPO: a pair is two clips of one prompt whose rewards differ by at least this."
@@ -132,6 +137,7 @@ class FinetuneConfig:
             ("reward_threshold", 0.0 <= self.reward_threshold <= 1.0, "must be in [0, 1]"),
             ("human_share", self.human_share is None or 0.0 <= self.human_share <= 1.0, "must be in [0, 1]"),
             ("snr_gamma", self.snr_gamma >= 0, "must be >= 0"),
+            ("snr_floor", self.snr_floor is None or self.snr_floor >= 0, "must be >= 0"),
             ("dpo_beta", self.dpo_beta > 0, "must be > 0"),
             ("dpo_margin", 0.0 < self.dpo_margin <= 1.0, "must be in (0, 1]"),
             ("learning_rate", self.learning_rate > 0, "must be > 0"),
@@ -145,6 +151,8 @@ class FinetuneConfig:
         for name, ok, message in checks:
             if not ok:
                 raise InputError(f"{message}, got {getattr(self, name)}", field=name)
+        if self.snr_weighting == "tango" and (self.snr_floor or 0.0) > 0:
+            raise InputError("Tango's weighting has no floor: use --snr-weighting min-snr", field="snr_floor")
         if self.labels is None and self.rewards is None:
             raise InputError("give --labels, --rewards or both: the feedback to tune on", field="labels")
 

@@ -58,6 +58,7 @@ RESUME_FIXED = (
     "human_share",
     "snr_gamma",
     "snr_weighting",
+    "snr_floor",
     "dpo_beta",
     "dpo_margin",
     "ema_decay",

@@ -21,19 +21,26 @@ def signal_to_noise(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> to
 
 
 def min_snr_weights(
-    snr: torch.Tensor, gamma: float, prediction_type: str, variant: str = "min-snr"
+    snr: torch.Tensor,
+    gamma: float,
+    prediction_type: str,
+    variant: str = "min-snr",
+    floor: float = 0.0,
 ) -> torch.Tensor:
     """Per-sample loss weights [B] of Min-SNR-gamma weighting; all ones when ``gamma`` is 0.
 
     ``variant="min-snr"`` (Hang et al., 2023) weighs every parameterisation to the same objective,
-    min(SNR, gamma) * |x0_hat - x0|^2:
+    clamp(SNR, floor, gamma) * |x0_hat - x0|^2:
 
-        w = min(SNR, gamma) / SNR        on an epsilon loss,
-        w = min(SNR, gamma) / (SNR + 1)  on a v loss,
-        w = min(SNR, gamma)              on an x0 ("sample") loss.
+        w = clamp(SNR, floor, gamma) / SNR        on an epsilon loss,
+        w = clamp(SNR, floor, gamma) / (SNR + 1)  on a v loss,
+        w = clamp(SNR, floor, gamma)              on an x0 ("sample") loss.
 
-    ``variant="tango"`` is what Tango's training code (and so BATON's) computes for any target:
-    w = min(SNR, gamma) / SNR. The two agree for epsilon prediction.
+    ``floor`` (0 in Hang et al.; 1 is the "truncated SNR" of Salimans & Ho, 2022) keeps the noisiest
+    steps from counting for nothing. Those are the steps where a denoiser decides from the text alone
+    which sounds a clip holds and where; an x0 error weighted by SNR ~ 0.01 teaches it almost nothing
+    there. ``variant="tango"`` is what Tango's training code (and so BATON's) computes for any
+    target: w = min(SNR, gamma) / SNR, with no floor. The two agree for epsilon prediction.
 
     Written as ``min(1, gamma / SNR)`` where SNR divides, so that SNR = 0 (pure noise) gives 1, the
     limit, instead of 0 / 0.
@@ -41,14 +48,24 @@ def min_snr_weights(
     if gamma <= 0:
         return torch.ones_like(snr, dtype=torch.float32)
     snr = snr.float()
-    if variant == "tango" or prediction_type == "epsilon":
+    floor = min(float(floor), gamma)
+    if floor < 0:
+        raise ValueError(f"the SNR floor must be >= 0, got {floor}")
+    if variant == "tango":
+        if floor > 0:
+            raise ValueError("Tango's weighting has no floor; use variant 'min-snr' with a floor")
         return (gamma / snr).clamp(max=1.0)
     if variant != "min-snr":
         raise ValueError(f"unknown Min-SNR variant {variant!r}")
+    if prediction_type == "epsilon":
+        if floor > 0 and bool((snr <= 0).any()):
+            raise ValueError("an SNR floor on an epsilon loss needs SNR > 0 at every timestep")
+        weight = (gamma / snr).clamp(max=1.0)
+        return weight if floor == 0 else torch.maximum(weight, floor / snr)
     if prediction_type == "v_prediction":
-        return snr.clamp(max=gamma) / (snr + 1.0)
+        return snr.clamp(min=floor, max=gamma) / (snr + 1.0)
     if prediction_type == "sample":
-        return snr.clamp(max=gamma)
+        return snr.clamp(min=floor, max=gamma)
     raise ValueError(f"unknown prediction type {prediction_type!r}")
 
 

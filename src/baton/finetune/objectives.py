@@ -144,6 +144,11 @@ class Denoising:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
         self.gamma = config.snr_gamma
         self.variant = config.snr_weighting
+        # The noisiest steps' weight: as asked, else as the backend was pretrained (world: 1).
+        self.floor = config.snr_floor
+        if self.floor is None:
+            pretrained = float(getattr(backend, "snr_floor", 0.0))
+            self.floor = pretrained if self.variant == "min-snr" else 0.0
         self.device = device
         self.autocast = autocast
         self.sample_shape = tuple(tables.x0.shape[1:])
@@ -176,7 +181,9 @@ class Denoising:
         weights = None
         if weighted:
             snr = signal_to_noise(self.alphas_cumprod, timesteps.cpu())
-            weights = min_snr_weights(snr, self.gamma, self.prediction_type, self.variant)
+            weights = min_snr_weights(
+                snr, self.gamma, self.prediction_type, self.variant, self.floor
+            )
         return per_sample_loss(prediction, target, weights)
 
 

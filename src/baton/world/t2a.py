@@ -165,18 +165,11 @@ def snr_weights(
     loss and ``/ (SNR + 1)`` to a v loss, since ``|eps error|^2 = SNR |x0 error|^2`` and
     ``|v error|^2 = (SNR + 1) |x0 error|^2``. ``gamma = 0`` means no weighting (all ones).
     """
-    if gamma <= 0:
-        return torch.ones(timesteps.shape, dtype=torch.float32)
-    alpha = alphas_cumprod[timesteps].float()
-    snr = alpha / (1.0 - alpha)
-    weight = snr.clamp(max=gamma).clamp(min=min(floor, gamma))
-    if prediction_type == "sample":
-        return weight
-    if prediction_type == "v_prediction":
-        return weight / (snr + 1.0)
-    if prediction_type == "epsilon":
-        return weight / snr
-    raise ValueError(f"unknown prediction type {prediction_type!r}")
+    from baton.finetune.losses import min_snr_weights as weights_of_snr
+    from baton.finetune.losses import signal_to_noise
+
+    snr = signal_to_noise(alphas_cumprod, timesteps)
+    return weights_of_snr(snr, gamma, prediction_type, floor=floor)
 
 
 def min_snr_weights(
