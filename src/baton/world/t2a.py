@@ -69,7 +69,9 @@ class T2ATrainConfig:
     )
     channels: list[int] = option([128, 256], "Denoiser width at each U-Net level (time halves per level).")
     blocks_per_level: int = option(1, "Residual blocks (each followed by text cross-attention) per level.")
-    patch: int = option(4, "Mel frames folded into one denoiser position.")
+    # 8 rather than 4: 0.69x the training time and 0.70x the time per generated clip, with the same
+    # quality (base evaluation at 100 prompts per task: FAD 0.076 against 0.080, single 0.94 / 0.97).
+    patch: int = option(8, "Mel frames folded into one denoiser position (8 x 16 ms).")
     query_positions: bool = option(
         True, "Give every text cross-attention's queries the frame's place in the clip (see DenoiserConfig)."
     )
