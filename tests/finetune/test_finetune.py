@@ -203,10 +203,25 @@ def test_the_snr_floor_defaults_to_the_backends_pretraining_floor(
     from baton.finetune.objectives import Denoising
 
     backend = load_backend("world", base)
-    assert backend.snr_floor == 1.0  # the world model's pretraining (T2ATrainConfig.snr_floor)
+    assert backend.snr_floor == backend.model.report["config"]["snr_floor"] == 1.0  # its pretraining
     config = _config(tmp_path, feedback, base, snr_weighting=weighting, snr_floor=floor)
     tables = SimpleNamespace(x0=torch.zeros(1, 4))
     assert Denoising(backend, tables, config, torch.device("cpu")).floor == expected
+
+
+def test_the_world_models_floor_is_the_one_it_was_trained_with(tmp_path, feedback, base):
+    from types import SimpleNamespace
+
+    from baton.finetune.objectives import Denoising
+    from baton.world.t2a import T2ATrainConfig
+
+    backend = load_backend("world", base)
+    backend.model.report["config"]["snr_floor"] = 0.5
+    config = _config(tmp_path, feedback, base)
+    tables = SimpleNamespace(x0=torch.zeros(1, 4))
+    assert Denoising(backend, tables, config, torch.device("cpu")).floor == 0.5
+    backend.model.report = None  # no training record: the builder's default
+    assert backend.snr_floor == T2ATrainConfig().snr_floor
 
 
 def test_tangos_weighting_takes_no_floor(tmp_path, feedback, base):

@@ -38,9 +38,6 @@ class WorldBackend:
     sample_rate = SAMPLE_RATE
     # Clips generated per denoiser batch; any split gives the same clips.
     max_batch = 32
-    # The smallest x0-loss weight of the noisiest steps in pretraining (T2ATrainConfig.snr_floor);
-    # fine-tuning's min-snr weighting uses it unless told otherwise.
-    snr_floor = 1.0
 
     def __init__(self, model: WorldT2A) -> None:
         self.model = model
@@ -88,6 +85,18 @@ class WorldBackend:
         return clips
 
     # --- what fine-tuning needs -----------------------------------------------------------------
+
+    @property
+    def snr_floor(self) -> float:
+        """The noisiest steps' smallest x0-loss weight in this model's pretraining (its training.json;
+        :class:`baton.world.t2a.T2ATrainConfig`'s default if it has none). Fine-tuning's min-snr
+        weighting keeps it unless told otherwise."""
+        trained = (self.model.report or {}).get("config", {}).get("snr_floor")
+        if trained is None:
+            from baton.world.t2a import T2ATrainConfig
+
+            trained = T2ATrainConfig().snr_floor
+        return float(trained)
 
     @property
     def denoiser(self) -> torch.nn.Module:

@@ -44,10 +44,8 @@ from baton.console import console
 from baton.errors import InputError
 from baton.finetune.config import METHODS
 
-# The demo compares every fine-tuning method. control tunes on every clip with its label ignored: a
-# method's gain over it is what the labels bring (on the world, self-training on the guided clips of
-# multi-event prompts alone moves accuracy and FAD).
-# What each model of the results table is (run.json's "models", shown under the report's table).
+# The demo compares every fine-tuning method (METHODS). What each model of the results table is
+# (run.json's "models", shown under the report's table).
 MODEL_NOTES: dict[str, str] = {
     "base": "the world T2A model before fine-tuning",
     "baton": "BATON: reward-weighted denoising loss on the labelled clips + beta x the pretraining loss",
@@ -57,7 +55,8 @@ MODEL_NOTES: dict[str, str] = {
     "reference": "real world clips of the test prompts (the synthesizer's own)",
 }
 TASKS: tuple[str, ...] = ("integrity", "temporal")
-# World clips sampled together: 0.133 s a clip against 0.153 at 8 on 2 CPU cores, no faster at 32.
+# World clips sampled together: 0.133 s a clip against 0.153 at 8 on 2 CPU cores, no faster at 32
+# (measured with the patch-4 model).
 # A clip never depends on its batch, so this changes no clip.
 WORLD_BATCH = 16
 

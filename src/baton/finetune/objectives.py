@@ -144,7 +144,8 @@ class Denoising:
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
         self.gamma = config.snr_gamma
         self.variant = config.snr_weighting
-        # The noisiest steps' weight: as asked, else as the backend was pretrained (world: 1).
+        # The noisiest steps' weight: as asked, else as the backend was pretrained (a backend may
+        # say so with an `snr_floor` attribute; the world model reads it from its training record).
         self.floor = config.snr_floor
         if self.floor is None:
             pretrained = float(getattr(backend, "snr_floor", 0.0))
@@ -181,9 +182,7 @@ class Denoising:
         weights = None
         if weighted:
             snr = signal_to_noise(self.alphas_cumprod, timesteps.cpu())
-            weights = min_snr_weights(
-                snr, self.gamma, self.prediction_type, self.variant, self.floor
-            )
+            weights = min_snr_weights(snr, self.gamma, self.prediction_type, self.variant, self.floor)
         return per_sample_loss(prediction, target, weights)
 
 
