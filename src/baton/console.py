@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,8 +22,26 @@ T = TypeVar("T")
 console = Console(stderr=True, highlight=False)
 
 
-def make_progress() -> Progress:
-    """A progress display with count, elapsed and remaining time."""
+class NoProgress:
+    """The few calls of a rich Progress that long jobs make, doing nothing (progress turned off)."""
+
+    def __enter__(self) -> NoProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def make_progress(enabled: bool = True) -> Progress | NoProgress:
+    """A progress display with count, elapsed and remaining time (a do-nothing one if not ``enabled``)."""
+    if not enabled:
+        return NoProgress()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -10,6 +10,18 @@ class BatonError(Exception):
 
     exit_code = 2
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt as it is, attributes and all, when it crosses from a worker process (the default
+        # would call __init__ with the formatted message alone, which the subclasses' signatures refuse).
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[BatonError], args: tuple, state: dict) -> BatonError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(BatonError):
     """Bad input: a file, line or field that is wrong.

@@ -31,6 +31,9 @@ def test_bad_settings_are_refused():
         DemoConfig(methods=["ppo"])
     with pytest.raises(InputError, match="between 0 and 1"):
         DemoConfig(human_share=1.0)
+    with pytest.raises(InputError, match="field 'jobs': must be at least 1"):
+        DemoConfig(jobs=0)
+    assert DemoConfig(jobs=3).parallel_jobs == 3
 
 
 def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_path: Path):

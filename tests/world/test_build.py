@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -171,3 +172,77 @@ def test_sampling_defaults_are_written_into_a_built_model(quick_world, tmp_path)
         3,
     )
     assert apply_sampling_defaults(model_dir, wanted) is False  # already so: the file is left alone
+
+
+def test_the_world_is_the_same_built_in_one_process_or_side_by_side(quick_world, tmp_path, capsys):
+    from baton.world.build import world_dir
+
+    # The session's world was built with the default jobs (2 here); build it again one step after
+    # another in this process: every trained step's weights and the corpus are the same bytes.
+    assert WorldBuildConfig().parallel_jobs == (2 if (os.cpu_count() or 1) >= 2 else 1)
+    manifest = build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, eval_prompts=4, jobs=1))
+    assert "in its own process" not in capsys.readouterr().err
+    alone = world_dir(tmp_path, quick=True)
+    for name in ("t2a", "clap", "annotator", "evaluator"):
+        assert (alone / name / "model.safetensors").read_bytes() == (
+            quick_world / name / "model.safetensors"
+        ).read_bytes(), name
+    assert (alone / "corpus" / "corpus.npz").read_bytes() == (
+        quick_world / "corpus" / "corpus.npz"
+    ).read_bytes()
+    assert manifest["settings"]["threads"] == 1
+    assert fingerprints(manifest["settings"]) == {
+        name: step["fingerprint"] for name, step in read_manifest(quick_world)["steps"].items()
+    }
+
+
+def test_the_thread_count_is_part_of_every_trained_steps_fingerprint():
+    one = fingerprints(step_settings(WorldBuildConfig(quick=True)))
+    two = fingerprints(step_settings(WorldBuildConfig(quick=True, threads=2)))
+    assert {name for name in STEPS if one[name] != two[name]} == {
+        "t2a",
+        "clap",
+        "annotator",
+        "evaluator",
+        "base_eval",
+    }
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        WorldBuildConfig(threads=0)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        WorldBuildConfig(jobs=0)
+
+
+def test_a_step_failing_in_a_worker_keeps_the_steps_that_finished(tmp_path, capsys):
+    from baton.errors import InputError
+    from baton.world.build import world_dir
+
+    # A corpus recorded as built but whose audio is damaged: the T2A step, which reads it, fails in its
+    # process; the evaluator, started beside it, is built and recorded all the same; nothing new
+    # starts after the failure (the annotator waits for the next build).
+    build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
+    root = world_dir(tmp_path, quick=True)
+    (root / "corpus" / "corpus.npz").write_bytes(b"not a zip file")
+    with pytest.raises(InputError, match=r"corpus\.npz: not a corpus audio file"):
+        build(
+            WorldBuildConfig(
+                quick=True, cache=tmp_path, progress=False, jobs=2, only=["t2a", "annotator", "evaluator"]
+            )
+        )
+    err = capsys.readouterr().err
+    assert "t2a failed" in err
+    steps = read_manifest(root)["steps"]
+    assert "evaluator" in steps and "t2a" not in steps and "annotator" not in steps
+    assert (root / "evaluator" / "model.safetensors").is_file()
+
+
+def test_the_manifest_keeps_the_wall_time_of_the_run_that_built_every_step(tmp_path):
+    from baton.world.build import full_build_seconds
+
+    manifest = build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"], jobs=1))
+    last = manifest["last_build"]
+    assert last["steps"] == ["corpus"] and last["jobs"] == 1 and last["threads"] == 1
+    assert full_build_seconds(manifest) == last["wall_seconds"] >= manifest["steps"]["corpus"]["seconds"]
+    # A later run that rebuilt only some of the steps says nothing about the whole build's time.
+    partial = {"steps": {"corpus": {}, "t2a": {}}, "last_build": {"steps": ["t2a"], "wall_seconds": 5.0}}
+    assert full_build_seconds(partial) is None
+    assert full_build_seconds({"steps": {"corpus": {}}}) is None

@@ -156,7 +156,8 @@ def test_presence_f1_by_hand():
 
 
 def tiny(config: DetectorConfig, **changes) -> DetectorConfig:
-    for key, value in {"train_steps": 2, "batch_size": 4, "channels": 8, "hidden": 8, **changes}.items():
+    defaults = {"train_steps": 2, "batch_size": 4, "channels": 8, "hidden": 8, "pool_clips": 8}
+    for key, value in {**defaults, **changes}.items():
         setattr(config, key, value)
     return config
 
@@ -194,6 +195,21 @@ def test_training_is_repeatable_for_a_seed_and_changes_with_it():
     other = weights(tiny(evaluator_config(seed=1)))
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_pool_of_clips_trains_repeatably_and_on_other_data_than_fresh_clips():
+    def weights(config):
+        detector, _ = train_detector(config, progress=False, evaluate=False)
+        return detector.net.state_dict()
+
+    pooled = weights(tiny(annotator_config(seed=0), pool_clips=6))
+    again = weights(tiny(annotator_config(seed=0), pool_clips=6))
+    fresh = weights(tiny(annotator_config(seed=0), pool_clips=0))
+    assert all(torch.equal(pooled[k], again[k]) for k in pooled)
+    assert not all(torch.equal(pooled[k], fresh[k]) for k in pooled)
+    assert annotator_config().pool_clips > 0 and evaluator_config().pool_clips > 0
+    with pytest.raises(InputError, match="field 'pool_clips': must be 0 or at least batch_size"):
+        DetectorConfig(batch_size=32, pool_clips=8)
 
 
 def test_save_load_round_trip(tmp_path):

@@ -27,6 +27,7 @@ def demo_command(
     ),
     steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
     eval_per_prompt: int = typer.Option(None, "--eval-per-prompt", help=field_help(H, "eval_per_prompt")),
+    jobs: int = typer.Option(None, "--jobs", help=field_help(H, "jobs")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
@@ -50,6 +51,7 @@ def demo_command(
             "methods": methods or None,
             "steps": steps,
             "eval_per_prompt": eval_per_prompt,
+            "jobs": jobs,
             "progress": False if no_progress else None,
         },
     )

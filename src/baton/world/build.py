@@ -13,6 +13,11 @@ Steps, each saved in its own folder of the world's cache directory as soon as it
 ``manifest.json`` records versions, seeds, every step's settings, time and quality figures. A rerun
 skips the steps whose settings (and whose inputs' settings) are unchanged and whose files exist, so
 an interrupted build resumes at the step it was in.
+
+Steps run ``jobs`` at a time (default 2), each as soon as the steps it needs are done, in its own
+process on ``threads`` torch threads (default 1); see :mod:`baton.workers` for why. The thread count
+is part of each trained step's fingerprint, because the order of a sum decides the last bits of the
+weights; with it fixed, the same seed gives the same world on any machine, whatever ``jobs`` is.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ FORMAT = "baton-world"
 FORMAT_VERSION = 1
 STEPS = ("corpus", "t2a", "clap", "annotator", "evaluator", "base_eval")
 DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "clap", "evaluator")}
+# The steps that train a network: their weights depend on the thread count (see the module's notes).
+TRAINED = ("t2a", "clap", "annotator", "evaluator")
+# The order in which ready steps start. In a 2-job build of the full world (one thread each, side by
+# side) t2a took ~550 s, the evaluator ~250, clap ~145, the annotator ~200, base_eval ~70: t2a runs
+# in one lane; the evaluator, clap and the annotator in the other; base_eval follows t2a.
+START_ORDER = ("corpus", "t2a", "evaluator", "clap", "annotator", "base_eval")
 # The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes
 # them into the model's config.json (:func:`apply_sampling_defaults`), so changing them retrains
 # nothing; the base evaluation, which samples, depends on them and is redone.
@@ -45,7 +56,7 @@ SAMPLING_KEYS = ("sample_steps", "guidance_scale", "griffin_lim_iters")
 # The version of the code behind each step. Raise a step's number whenever its code changes what it
 # builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
 # older code is rebuilt on the next `baton world build` instead of failing to load.
-CODE_VERSIONS = {"corpus": 1, "t2a": 2, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
+CODE_VERSIONS = {"corpus": 1, "t2a": 3, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
 
 
 @dataclass
@@ -61,11 +72,32 @@ class WorldBuildConfig:
     only: list[str] | None = option(
         None, "Build only these steps (and the steps they depend on); the others are left as they are."
     )
+    jobs: int | None = option(
+        None,
+        "Steps built at once, each in its own process (default: 2 on a machine with 2 cores or more;"
+        " 1 = one after another in this process). The world is the same whatever the number.",
+    )
+    threads: int = option(
+        1,
+        "Torch threads of each training step. Part of what the world is: the same seed and thread"
+        " count give the same weights on any machine, another count other, equally good ones.",
+    )
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.only or () if name not in STEPS]
         if unknown:
             raise ValueError(f"only: unknown steps {', '.join(unknown)} (the steps: {', '.join(STEPS)})")
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {self.jobs}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+
+    @property
+    def parallel_jobs(self) -> int:
+        """The number of steps run at once: ``jobs``, or 2 where the machine has 2 cores or more."""
+        from baton.workers import default_jobs
+
+        return self.jobs if self.jobs is not None else default_jobs()
 
 
 def steps_needed(only: list[str] | None) -> list[str]:
@@ -123,6 +155,7 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
         "annotator": config_to_dict(annotator_config(seed, quick)),
         "evaluator": config_to_dict(evaluator_config(seed + 1000, quick)),
         "base_eval": {"prompts_per_task": n_eval, "seed": seed + 2000},
+        "threads": config.threads,
     }
 
 
@@ -134,6 +167,8 @@ def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None 
     for name in STEPS:
         own = {k: v for k, v in t2a.items() if k not in SAMPLING_KEYS} if name == "t2a" else settings[name]
         parts = [f"code {code_versions[name]}", json.dumps(own, sort_keys=True)]
+        if name in TRAINED:
+            parts.append(f"threads {settings.get('threads', 1)}")
         if name == "base_eval":
             parts.append(json.dumps({k: t2a.get(k) for k in SAMPLING_KEYS}, sort_keys=True))
         parts += [out[dep] for dep in DEPENDS_ON.get(name, ())]
@@ -168,8 +203,6 @@ def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[
 
 def build(config: WorldBuildConfig) -> dict[str, Any]:
     """Build (or finish building) the world; return its manifest."""
-    import torch
-
     paths = WorldPaths(world_dir(config.cache, quick=config.quick, seed=config.seed))
     paths.root.mkdir(parents=True, exist_ok=True)
     settings = step_settings(config)
@@ -179,43 +212,29 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         manifest = _fresh_manifest(config, settings)
     manifest["settings"] = settings
     manifest["code_versions"] = dict(CODE_VERSIONS)
-
-    runners: dict[str, Callable[[], dict[str, Any]]] = {
-        "corpus": lambda: _build_corpus(paths, settings, config.progress),
-        "t2a": lambda: _train_t2a(paths, settings, config.progress),
-        "clap": lambda: _train_clap(paths, settings, config.progress),
-        "annotator": lambda: _train_detector(paths, "annotator", settings, config.progress),
-        "evaluator": lambda: _train_detector(paths, "evaluator", settings, config.progress),
-        "base_eval": lambda: _evaluate_base(paths, settings, config.progress),
-    }
     console.print(f"[bold]world[/] {'(quick) ' if config.quick else ''}in {paths.root}")
-    needed = steps_needed(config.only)
-    for number, name in enumerate(STEPS, start=1):
-        if name not in needed:
-            continue
+
+    # 1. What is cached; the rest is to do.
+    todo = []
+    for name in steps_needed(config.only):
         # What another build of this world (other steps, run at the same time) recorded meanwhile.
         manifest = _with_steps_on_disk(manifest, paths.root)
         done = manifest["steps"].get(name)
-        cached = (
+        if (
             not config.force
             and done is not None
             and done.get("fingerprint") == prints[name]
             and paths.step(name).exists()
-        )
-        if cached:
-            console.print(f"[{number}/{len(STEPS)}] {name}: cached ({done['seconds']:.0f} s when built)")
+        ):
+            console.print(f"{_number(name)} {name}: cached ({done['seconds']:.0f} s when built)")
             if name == "t2a":
                 apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
-            continue
-        console.print(
-            f"[{number}/{len(STEPS)}] {name} ...{_why_rebuilt(done, name, config.force, prints[name])}"
-        )
-        start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            figures = runners[name]()
-        if name == "t2a":
-            apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
-        seconds = time.perf_counter() - start
+        else:
+            todo.append((name, _why_rebuilt(done, name, config.force, prints[name])))
+
+    # 2. Each step recorded in the manifest as soon as it is done.
+    def record(name: str, figures: dict[str, Any], seconds: float) -> None:
+        nonlocal manifest
         manifest = _with_steps_on_disk(manifest, paths.root)
         manifest["steps"][name] = {
             "fingerprint": prints[name],
@@ -225,13 +244,118 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         }
         manifest["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json(paths.manifest, manifest)
-        console.print(f"    done in {seconds:.1f} s {_headline(name, figures)}")
+        console.print(f"    {name} done in {seconds:.1f} s {_headline(name, figures)}")
+
+    # 3. The steps side by side where there are jobs for them, each on `threads` threads.
+    started = time.perf_counter()
+    if config.parallel_jobs > 1 and len(todo) > 1:
+        _run_side_by_side(todo, paths, settings, config, record)
+    else:
+        for name, why in todo:
+            console.print(f"{_number(name)} {name} ...{why}")
+            start = time.perf_counter()
+            figures = run_step(str(paths.root), name, settings, config.threads, config.progress)
+            record(name, figures, time.perf_counter() - start)
+    if todo:
+        manifest = _with_steps_on_disk(manifest, paths.root)
+        manifest["last_build"] = {
+            "steps": [name for name, _ in todo],
+            "jobs": config.parallel_jobs,
+            "threads": config.threads,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+
     # Steps kept in the manifest's order of STEPS, whatever order they were built in.
     manifest = _with_steps_on_disk(manifest, paths.root)
     manifest["steps"] = {name: manifest["steps"][name] for name in STEPS if name in manifest["steps"]}
     manifest["total_build_seconds"] = round(sum(s["seconds"] for s in manifest["steps"].values()), 1)
     write_json(paths.manifest, manifest)
     return manifest
+
+
+def _number(name: str) -> str:
+    return f"[{STEPS.index(name) + 1}/{len(STEPS)}]"
+
+
+def run_step(
+    root: str, name: str, settings: dict[str, Any], threads: int | None, progress: bool
+) -> dict[str, Any]:
+    """Build one step into the world folder ``root``; return its figures.
+
+    The step runs on ``threads`` torch threads (None: as many as torch chooses), with torch's global
+    random state left as it was. Also the entry point of a build's worker processes.
+    """
+    import torch
+
+    from baton.workers import with_threads
+
+    paths = WorldPaths(Path(root))
+    with torch.random.fork_rng(devices=[]):
+        figures = with_threads(threads, _STEP_BUILDERS[name], paths, settings, progress)
+    if name == "t2a":
+        apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
+    return figures
+
+
+def _run_side_by_side(
+    todo: list[tuple[str, str]],
+    paths: WorldPaths,
+    settings: dict[str, Any],
+    config: WorldBuildConfig,
+    record: Callable[[str, dict[str, Any], float], None],
+) -> None:
+    """Run ``todo``'s steps in ``config.parallel_jobs`` worker processes, each as soon as the steps it
+    depends on are done, longest first (:data:`START_ORDER`).
+
+    When a step fails, no new one starts; the running ones finish and are recorded (nothing done is
+    lost), then the first failure is raised.
+    """
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+    from baton.console import make_progress
+    from baton.workers import process_pool
+
+    why = dict(todo)
+    waiting = sorted(why, key=START_ORDER.index)
+    done = {name for name in STEPS if name not in why}
+    running: dict[Future, tuple[str, float, Any]] = {}
+    failure: BaseException | None = None
+    with (
+        process_pool(config.parallel_jobs) as pool,
+        make_progress(config.progress) as bar,
+    ):
+        while waiting or running:
+            ready = [n for n in waiting if all(dep in done for dep in DEPENDS_ON.get(n, ()))]
+            while failure is None and ready and len(running) < config.parallel_jobs:
+                name = ready.pop(0)
+                waiting.remove(name)
+                console.print(f"{_number(name)} {name} ...{why[name]} (in its own process)")
+                future = pool.submit(run_step, str(paths.root), name, settings, config.threads, False)
+                running[future] = (name, time.perf_counter(), bar.add_task(name, total=None))
+            if not running:
+                break  # a failure stopped the rest
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name, start, task = running.pop(future)
+                bar.update(task, total=1, completed=1)
+                try:
+                    figures = future.result()
+                except BaseException as error:  # noqa: BLE001 - raised again once the others finish
+                    console.print(f"    {name} failed: {error}")
+                    failure = failure or error
+                    continue
+                done.add(name)
+                record(name, figures, time.perf_counter() - start)
+    if failure is not None:
+        raise failure
+
+
+def full_build_seconds(manifest: dict[str, Any]) -> float | None:
+    """The wall time of the run that built every step of this world, if one did (steps run side by
+    side, so the sum of their times is more than the build took)."""
+    last = manifest.get("last_build") or {}
+    whole = set(last.get("steps", ())) == set(manifest.get("steps", {}))
+    return last.get("wall_seconds") if whole else None
 
 
 def _with_steps_on_disk(manifest: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -338,7 +462,7 @@ def _train_clap(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> 
     return figures
 
 
-def _train_detector(paths: WorldPaths, name: str, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _train_detector(paths: WorldPaths, settings: dict[str, Any], progress: bool, name: str) -> dict[str, Any]:
     from baton.world.detectors import DetectorConfig, train_detector
 
     detector, figures = train_detector(DetectorConfig(**settings[name]), progress=progress)
@@ -360,3 +484,13 @@ def _evaluate_base(paths: WorldPaths, settings: dict[str, Any], progress: bool) 
     paths.step("base_eval").mkdir(parents=True, exist_ok=True)
     write_json(paths.step("base_eval") / "figures.json", figures)
     return figures
+
+
+_STEP_BUILDERS: dict[str, Callable[[WorldPaths, dict[str, Any], bool], dict[str, Any]]] = {
+    "corpus": _build_corpus,
+    "t2a": _train_t2a,
+    "clap": _train_clap,
+    "annotator": lambda paths, settings, progress: _train_detector(paths, settings, progress, "annotator"),
+    "evaluator": lambda paths, settings, progress: _train_detector(paths, settings, progress, "evaluator"),
+    "base_eval": _evaluate_base,
+}

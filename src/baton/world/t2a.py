@@ -26,7 +26,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -326,7 +326,11 @@ def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> 
 
     # 3. Optimiser and the moving average of the weights.
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    # fused: one kernel over all tensors; on one CPU thread 11 ms a step against 24-35 ms for the
+    # default per-tensor loop (foreach was slower still, 33 ms).
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True
+    )
     ema = copy.deepcopy(model).requires_grad_(False) if config.ema_decay > 0 else None
     model.train()
 
@@ -336,7 +340,7 @@ def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> 
     cursor = 0
     losses: list[float] = []
     num_timesteps = model.noise_scheduler.config.num_train_timesteps
-    with make_progress() if progress else _NoProgress() as bar:
+    with make_progress(progress) as bar:
         task = bar.add_task("world T2A", total=config.steps)
         for step in range(config.steps):
             if cursor + config.batch_size > n:
@@ -387,19 +391,3 @@ def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> 
         "config": config_to_dict(config),
     }
     return final
-
-
-class _NoProgress:
-    """The few calls of a rich Progress that training makes, doing nothing."""
-
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
