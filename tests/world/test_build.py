@@ -78,6 +78,9 @@ def test_info_prints_the_manifest(quick_world, capsys):
         main(["world", "info", "--quick", "--cache", str(quick_world.parent), "--json"])
     assert exit_.value.code == 0
     assert json.loads(capsys.readouterr().out)["steps"]["t2a"]["figures"]["steps"] >= 1
+    with pytest.raises(SystemExit):
+        main(["world", "info", "--quick", "--cache", str(quick_world.parent)])
+    assert "last build:" in capsys.readouterr().err  # which steps the latest build made, and its time
 
 
 def test_heldout_integrity_prompts_are_capped_at_the_worlds_66_pairs():

@@ -59,6 +59,12 @@ def manifest_table(manifest: dict[str, Any], root: Path) -> Table:
                 name,
                 _figure(figures.get(name, "")),
             )
+    last = manifest.get("last_build")
+    if last:
+        table.caption = (
+            f"last build: {', '.join(last['steps'])} in {last['wall_seconds']:.0f} s"
+            f" ({last['jobs']} at a time, {last['threads']} torch thread(s) each)"
+        )
     return table
 
 
