@@ -323,6 +323,40 @@ def test_guidance_is_one_batched_pass(trained):
     torch.testing.assert_close(guided, u + 3.0 * (c - u), atol=1e-5, rtol=1e-5)
 
 
+def test_guidance_rescale_pulls_each_clips_spread_to_the_conditional_ones(trained):
+    x = torch.randn(2, 64, trained.config.n_frames, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor(700)
+    cond, uncond = trained.encode_text(TEXTS[:2]), trained.encode_text(["", ""])
+    with torch.no_grad():
+        c = trained.predict(x, t.expand(2), *cond)
+        u = trained.predict(x, t.expand(2), *uncond)
+        plain = trained.guided_prediction(x, t, cond, uncond, 5.0)
+        full = trained.guided_prediction(x, t, cond, uncond, 5.0, rescale=1.0)
+        part = trained.guided_prediction(x, t, cond, uncond, 5.0, rescale=0.7)
+    torch.testing.assert_close(plain, u + 5.0 * (c - u), atol=1e-5, rtol=1e-5)
+    for i in range(2):  # phi = 1: the guided prediction, scaled to the conditional one's std, per clip
+        g = plain[i]
+        torch.testing.assert_close(full[i], g * c[i].std() / g.std(), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(full[i].std(), c[i].std(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(part, 0.7 * full + 0.3 * plain, atol=1e-5, rtol=1e-4)
+
+
+def test_guidance_rescale_is_a_saved_sampling_default(trained, tmp_path):
+    assert T2ATrainConfig().model_config().guidance_rescale == 0.7
+    with pytest.raises(ValueError, match="guidance_rescale"):
+        T2ATrainConfig(guidance_rescale=1.5)
+    data = WorldT2AConfig(guidance_rescale=0.5).to_dict()
+    assert WorldT2AConfig.from_dict(json.loads(json.dumps(data))).guidance_rescale == 0.5
+    del data["guidance_rescale"]  # a model saved before the setting existed samples as it did then
+    assert WorldT2AConfig.from_dict(json.loads(json.dumps(data))).guidance_rescale == 0.0
+    seeds = [3, 4]
+    default = trained.sample(TEXTS[:2], seeds, steps=3)
+    assert torch.equal(
+        default, trained.sample(TEXTS[:2], seeds, steps=3, guidance_rescale=trained.config.guidance_rescale)
+    )
+    assert not torch.equal(default, trained.sample(TEXTS[:2], seeds, steps=3, guidance_rescale=1.0))
+
+
 def test_frames_to_audio_gives_one_clip_per_row(trained):
     frames = trained.sample(TEXTS[:2], [1, 2], steps=2)
     clips = trained.frames_to_audio(frames, [1, 2], n_iter=2)

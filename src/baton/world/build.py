@@ -52,7 +52,7 @@ START_ORDER = ("corpus", "t2a", "evaluator", "clap", "annotator", "base_eval")
 # The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes
 # them into the model's config.json (:func:`apply_sampling_defaults`), so changing them retrains
 # nothing; the base evaluation, which samples, depends on them and is redone.
-SAMPLING_KEYS = ("sample_steps", "guidance_scale", "griffin_lim_iters")
+SAMPLING_KEYS = ("sample_steps", "guidance_scale", "griffin_lim_iters", "guidance_rescale")
 # The version of the code behind each step. Raise a step's number whenever its code changes what it
 # builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
 # older code is rebuilt on the next `baton world build` instead of failing to load.
@@ -429,7 +429,10 @@ def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
     model = meta["config"]
     # T2ATrainConfig.model_config says which model setting each sampling setting becomes.
     defaults = T2ATrainConfig(**t2a).model_config()
-    wanted = {k: getattr(defaults, k) for k in ("default_steps", "default_guidance", "griffin_lim_iters")}
+    wanted = {
+        k: getattr(defaults, k)
+        for k in ("default_steps", "default_guidance", "griffin_lim_iters", "guidance_rescale")
+    }
     if all(model.get(k) == v for k, v in wanted.items()):
         return False
     model.update(wanted)

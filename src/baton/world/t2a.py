@@ -83,6 +83,11 @@ class T2ATrainConfig:
     )
     sample_steps: int = option(25, "Default sampling steps (DPM-Solver++).")
     guidance_scale: float = option(5.0, "Default classifier-free guidance scale.")
+    guidance_rescale: float = option(
+        0.7,
+        "Default guidance rescale phi (Lin et al. 2023; 0 = none): pulls each guided prediction's spread"
+        " toward the conditional one's (see WorldT2A.guided_prediction).",
+    )
     griffin_lim_iters: int = option(
         8,
         "Griffin-Lim iterations when turning frames into audio (8: as good as 16 or 32 by FAD and accuracy).",
@@ -109,6 +114,8 @@ class T2ATrainConfig:
             raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout}")
         if self.x0_std <= 0:
             raise ValueError(f"x0_std must be positive, got {self.x0_std}")
+        if not 0.0 <= self.guidance_rescale <= 1.0:
+            raise ValueError(f"guidance_rescale must be in [0, 1], got {self.guidance_rescale}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -147,6 +154,7 @@ class T2ATrainConfig:
             default_steps=self.sample_steps,
             default_guidance=self.guidance_scale,
             griffin_lim_iters=self.griffin_lim_iters,
+            guidance_rescale=self.guidance_rescale,
         )
 
 
