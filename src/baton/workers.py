@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def default_jobs() -> int:
-    """2 where the machine has 2 cores or more, else 1."""
+def resolve_jobs(jobs: int | None) -> int:
+    """``jobs`` if given, else 2 where the machine has 2 cores or more, else 1."""
+    if jobs is not None:
+        return jobs
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
@@ -52,19 +54,15 @@ def map_side_by_side(
     the others' work (the caller decides what to raise).
     """
     if jobs <= 1 or len(calls) <= 1:
-        results: list[T | BaseException] = []
-        for args in calls:
-            try:
-                results.append(with_threads(threads, work, *args))
-            except Exception as error:  # noqa: BLE001 - handed back in the call's place
-                results.append(error)
-        return results
+        return [_outcome(lambda args=args: with_threads(threads, work, *args)) for args in calls]
     with process_pool(min(jobs, len(calls))) as pool:
         futures = [pool.submit(with_threads, threads, work, *args) for args in calls]
-        out: list[T | BaseException] = []
-        for future in futures:
-            try:
-                out.append(future.result())
-            except Exception as error:  # noqa: BLE001
-                out.append(error)
-        return out
+        return [_outcome(future.result) for future in futures]
+
+
+def _outcome(get: Callable[[], T]) -> T | BaseException:
+    """``get()``, or the exception it raised."""
+    try:
+        return get()
+    except Exception as error:  # noqa: BLE001 - handed back in the call's place
+        return error

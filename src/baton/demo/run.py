@@ -99,7 +99,8 @@ class DemoConfig:
         None,
         "Fine-tunings run side by side in this many worker processes, on one torch thread each"
         " (default: 2 on a machine with 2 cores or more). Generation is not split: sampling uses two"
-        " threads well, and two one-thread generators side by side were no faster.",
+        " threads well (the evaluation's clips took 147 s side by side, 142 s one after another in"
+        " another run).",
     )
     progress: bool = option(True, "Show progress bars.")
 
@@ -115,9 +116,9 @@ class DemoConfig:
 
     @property
     def parallel_jobs(self) -> int:
-        from baton.workers import default_jobs
+        from baton.workers import resolve_jobs
 
-        return self.jobs if self.jobs is not None else default_jobs()
+        return resolve_jobs(self.jobs)
 
 
 def quick_sizes(config: DemoConfig) -> DemoConfig:

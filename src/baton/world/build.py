@@ -52,7 +52,13 @@ START_ORDER = ("corpus", "t2a", "evaluator", "clap", "annotator", "base_eval")
 # The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes
 # them into the model's config.json (:func:`apply_sampling_defaults`), so changing them retrains
 # nothing; the base evaluation, which samples, depends on them and is redone.
-SAMPLING_KEYS = ("sample_steps", "guidance_scale", "griffin_lim_iters", "guidance_rescale")
+SAMPLING_DEFAULTS = {  # build setting -> the model config.json field it becomes
+    "sample_steps": "default_steps",
+    "guidance_scale": "default_guidance",
+    "griffin_lim_iters": "griffin_lim_iters",
+    "guidance_rescale": "guidance_rescale",
+}
+SAMPLING_KEYS = tuple(SAMPLING_DEFAULTS)
 # The version of the code behind each step. Raise a step's number whenever its code changes what it
 # builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
 # older code is rebuilt on the next `baton world build` instead of failing to load.
@@ -95,9 +101,9 @@ class WorldBuildConfig:
     @property
     def parallel_jobs(self) -> int:
         """The number of steps run at once: ``jobs``, or 2 where the machine has 2 cores or more."""
-        from baton.workers import default_jobs
+        from baton.workers import resolve_jobs
 
-        return self.jobs if self.jobs is not None else default_jobs()
+        return resolve_jobs(self.jobs)
 
 
 def steps_needed(only: list[str] | None) -> list[str]:
@@ -257,7 +263,6 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
             figures = run_step(str(paths.root), name, settings, config.threads, config.progress)
             record(name, figures, time.perf_counter() - start)
     if todo:
-        manifest = _with_steps_on_disk(manifest, paths.root)
         manifest["last_build"] = {
             "steps": [name for name, _ in todo],
             "jobs": config.parallel_jobs,
@@ -277,13 +282,11 @@ def _number(name: str) -> str:
     return f"[{STEPS.index(name) + 1}/{len(STEPS)}]"
 
 
-def run_step(
-    root: str, name: str, settings: dict[str, Any], threads: int | None, progress: bool
-) -> dict[str, Any]:
+def run_step(root: str, name: str, settings: dict[str, Any], threads: int, progress: bool) -> dict[str, Any]:
     """Build one step into the world folder ``root``; return its figures.
 
-    The step runs on ``threads`` torch threads (None: as many as torch chooses), with torch's global
-    random state left as it was. Also the entry point of a build's worker processes.
+    The step runs on ``threads`` torch threads, with torch's global random state left as it was.
+    Also the entry point of a build's worker processes.
     """
     import torch
 
@@ -427,12 +430,8 @@ def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
     path = Path(model_dir) / "config.json"
     meta = read_json(path)
     model = meta["config"]
-    # T2ATrainConfig.model_config says which model setting each sampling setting becomes.
     defaults = T2ATrainConfig(**t2a).model_config()
-    wanted = {
-        k: getattr(defaults, k)
-        for k in ("default_steps", "default_guidance", "griffin_lim_iters", "guidance_rescale")
-    }
+    wanted = {field: getattr(defaults, field) for field in SAMPLING_DEFAULTS.values()}
     if all(model.get(k) == v for k, v in wanted.items()):
         return False
     model.update(wanted)
