@@ -89,6 +89,10 @@ class SampleRecord(Record):
     sample_rate: int | None = Field(default=None, gt=0)
     duration: float | None = Field(default=None, ge=0)
     settings: dict[str, Any] = Field(default_factory=dict)
+    latent: str | None = Field(
+        default=None,
+        description="the latents the clip was decoded from (baton.generation.latents), relative like path",
+    )
 
 
 class Vote(BaseModel):

@@ -70,6 +70,27 @@ def test_generate_float32_clips_that_depend_only_on_text_and_seed(backend):
     assert np.abs(other_seed - again).max() > 10 * np.abs(again - clips[0]).max()
 
 
+def test_generate_with_latents_gives_the_latents_the_clips_decode_from(backend):
+    from baton.backends.base import SamplesLatents
+
+    assert isinstance(backend, SamplesLatents)
+    settings = GenerationSettings(steps=2)
+    clips, latents = backend.generate_with_latents(TEXTS[:2], [5, 6], settings)
+    # the latents of training space: encode_audio's shape, and they decode to the clips
+    assert latents.shape == backend.encode_audio(clips, 16000).shape
+    with torch.no_grad():
+        mel = backend.vae.decode(latents / backend.vae.config.scaling_factor).sample
+        again = backend.vocoder(mel[:, 0])[:, : clips[0].shape[0]].numpy()
+    np.testing.assert_allclose(again, np.stack(clips), atol=1e-6)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(clips, backend.generate(TEXTS[:2], [5, 6], settings), strict=True)
+    )
+    # the latent space names the VAE: another VAE's latents are not this model's targets
+    space = backend.latent_space
+    assert space == tiny_tango(seed=0).latent_space != tiny_tango(seed=1).latent_space
+
+
 def test_guidance_is_one_batched_unet_pass(backend):
     batches = []
     hook = backend.unet.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))

@@ -119,3 +119,15 @@ def test_gradients_reach_the_denoiser_only(backend):
     (prediction - x0).pow(2).mean().backward()
     assert all(p.grad is not None for p in backend.denoiser.parameters())
     assert all(p.grad is None for p in backend.model.text_encoder.parameters())
+
+
+def test_latent_space_is_the_frames_normalisation(backend, model_dir):
+    assert backend.latent_space == WorldBackend.load(model_dir).latent_space
+    other = WorldBackend.load(model_dir)
+    other.model.mel_std.mul_(1.5)  # other statistics: the same audio gives other frames
+    assert other.latent_space != backend.latent_space
+    clips, frames = backend.generate_with_latents(TEXTS[:2], [1, 2], FAST)
+    assert frames.shape == (2, 64, 251)
+    assert all(
+        np.array_equal(a, b) for a, b in zip(clips, backend.generate(TEXTS[:2], [1, 2], FAST), strict=True)
+    )

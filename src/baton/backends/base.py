@@ -12,6 +12,12 @@ A backend does two jobs:
 
 The fine-tuner never looks inside a backend beyond this, which is what lets BATON's objective and
 Diffusion-DPO run unchanged on the world model, Tango, AudioLDM2 and Stable Audio.
+
+A backend may also hand over what it sampled (:class:`SamplesLatents`): ``generate_with_latents``
+returns the clips and the latents they were decoded from, in ``encode_audio``'s space, and
+``latent_space`` fingerprints that space. ``baton generate`` then keeps the latents beside the audio
+(:mod:`baton.generation.latents`), and fine-tuning trains on them instead of on the audio encoded
+again. The world model and Tango do; the others are encoded from their audio.
 """
 
 from __future__ import annotations
@@ -104,4 +110,21 @@ class T2ABackend(Protocol):
     @classmethod
     def load(cls, path: str | Path | None, *, device: str = "cpu") -> T2ABackend:
         """Read a model written by ``save`` (or the backend's default / hub layout)."""
+        ...
+
+
+@runtime_checkable
+class SamplesLatents(Protocol):
+    """A backend that returns the latents its clips were decoded from (optional; see the module)."""
+
+    @property
+    def latent_space(self) -> str:
+        """A fingerprint of the audio <-> latent mapping (what ``encode_audio`` computes): equal for two
+        models exactly when latents of one are training targets for the other."""
+        ...
+
+    def generate_with_latents(
+        self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
+    ) -> tuple[list[np.ndarray], torch.Tensor]:
+        """``generate``'s clips and the sampled latents ``[N, ...]`` (float32, CPU) they decode from."""
         ...

@@ -93,6 +93,7 @@ class TangoBackend:
             len(vae.config.block_out_channels), len(unet.config.down_block_types)
         )
         self._check_parts(source)
+        self._latent_space: str | None = None
 
     def _check_parts(self, source: Path | None) -> None:
         """The parts must fit together; a part from another model is named here, not deep in a matmul."""
@@ -135,11 +136,18 @@ class TangoBackend:
 
     # --- generation ---------------------------------------------------------------------------
 
-    @torch.no_grad()
     def generate(
         self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
     ) -> list[np.ndarray]:
-        """One float32 waveform per text at 16 kHz; clip i depends only on texts[i] and seeds[i].
+        """One float32 waveform per text at 16 kHz; clip i depends only on texts[i] and seeds[i]."""
+        return self.generate_with_latents(texts, seeds, settings)[0]
+
+    @torch.no_grad()
+    def generate_with_latents(
+        self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
+    ) -> tuple[list[np.ndarray], torch.Tensor]:
+        """:meth:`generate`'s clips and the VAE latents [N, C, T / r, M / r] they were decoded from
+        (scaled as :meth:`encode_audio`'s).
 
         Each clip draws its starting latents and every DDPM step's noise from its own generator,
         and the prompts are masked in the text encoder and the UNet's cross-attention, so neither
@@ -192,7 +200,23 @@ class TangoBackend:
         # 4. Latents -> log-mel [B, 1, T, M] -> waveform [B, T * hop].
         mel = self.vae.decode(latents / self.vae.config.scaling_factor).sample
         audio = self.vocoder(mel[:, 0])
-        return to_numpy_clips(audio, num_samples)
+        return to_numpy_clips(audio, num_samples), latents.float().cpu()
+
+    @property
+    def latent_space(self) -> str:
+        """The front end, peak level, clip length and VAE weights that turn audio into latents."""
+        if self._latent_space is None:
+            from baton.fingerprints import fingerprint_of, state_dict_digest
+
+            self._latent_space = fingerprint_of(
+                "tango-vae",
+                asdict(self.mel),
+                TRAINING_PEAK,
+                self.default_settings.duration,
+                self.vae.config.scaling_factor,
+                state_dict_digest(self.vae),
+            )
+        return self._latent_space
 
     # --- what fine-tuning needs -----------------------------------------------------------------
 

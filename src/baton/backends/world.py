@@ -9,6 +9,7 @@ one batched pass, then Griffin-Lim, each clip inverted with its own seed; clip i
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,12 @@ class WorldBackend:
         self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
     ) -> list[np.ndarray]:
         """One float32 waveform [64000] at 16 kHz per text; clip i depends only on texts[i] and seeds[i]."""
+        return self.generate_with_latents(texts, seeds, settings)[0]
+
+    def generate_with_latents(
+        self, texts: list[str], seeds: list[int], settings: GenerationSettings | None = None
+    ) -> tuple[list[np.ndarray], torch.Tensor]:
+        """:meth:`generate`'s clips and the normalised mel frames [N, 64, 251] they were inverted from."""
         settings = (settings or GenerationSettings()).resolved(self.default_settings)
         if len(texts) != len(seeds):
             raise InputError(f"{len(texts)} texts but {len(seeds)} seeds", field="seeds")
@@ -68,6 +75,7 @@ class WorldBackend:
         was_training = self.model.training
         self.model.eval()
         clips: list[np.ndarray] = []
+        latents: list[torch.Tensor] = []
         try:
             for start in range(0, len(texts), self.max_batch):
                 batch_texts = list(texts[start : start + self.max_batch])
@@ -80,9 +88,25 @@ class WorldBackend:
                     negative_prompt=settings.negative_prompt,
                 )
                 clips.extend(self.model.frames_to_audio(frames, batch_seeds))
+                latents.append(frames.float().cpu())
         finally:
             self.model.train(was_training)
-        return clips
+        empty = torch.zeros(0, self.model.config.mel.n_mels, self.model.config.n_frames)
+        return clips, torch.cat(latents) if latents else empty
+
+    @property
+    def latent_space(self) -> str:
+        """The mel settings, clip length and per-band normalisation that turn audio into frames."""
+        from baton.fingerprints import fingerprint_of
+
+        config = self.model.config
+        return fingerprint_of(
+            "world-frames",
+            dataclasses.asdict(config.mel),
+            config.clip_samples,
+            self.model.mel_mean.cpu().numpy().tobytes(),
+            self.model.mel_std.cpu().numpy().tobytes(),
+        )
 
     # --- what fine-tuning needs -----------------------------------------------------------------
 

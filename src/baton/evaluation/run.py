@@ -209,6 +209,7 @@ def generate_clips(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRec
             steps=config.steps,
             guidance_scale=config.guidance_scale,
             batch_size=config.batch_size,
+            save_latents=False,  # evaluation clips are judged, never trained on
             device=config.device,
             progress=config.progress,
         )

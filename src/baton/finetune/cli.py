@@ -25,6 +25,9 @@ def finetune_command(
     rewards: Path = typer.Option(None, "--rewards", help=field_help(H, "rewards")),
     pretrain: Path = typer.Option(None, "--pretrain", help=field_help(H, "pretrain")),
     out: Path = typer.Option(None, "--out", help=field_help(H, "out")),
+    sampled_latents: bool = typer.Option(
+        None, "--sampled-latents/--no-sampled-latents", help=field_help(H, "sampled_latents")
+    ),
     steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
     seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
     beta: float = typer.Option(None, "--beta", help=field_help(H, "beta")),
@@ -84,6 +87,7 @@ def finetune_command(
             "rewards": rewards,
             "pretrain": pretrain,
             "out": out,
+            "sampled_latents": sampled_latents,
             "steps": steps,
             "seed": seed,
             "beta": beta,

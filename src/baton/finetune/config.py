@@ -39,6 +39,11 @@ class FinetuneConfig:
         "world backend: the world's own corpus.",
     )
     out: Path = option(Path("finetuned"), "Output folder: model/, train_log.jsonl, checkpoints/.")
+    sampled_latents: bool = option(
+        True,
+        "Train a generated clip on the latents it was sampled as, where `baton generate` kept them and "
+        "they fit this model (else on its audio, encoded).",
+    )
     # --- the objective ---------------------------------------------------------------------------
     beta: float = option(
         0.25, "BATON: weight of the pretraining loss (BATON: 0.25 for Tango, 0.5 for AudioLDM)."

@@ -118,3 +118,60 @@ def encode_clips(
         if run:
             parts.append(backend.encode_audio(run, rate).detach().float().cpu())
     return torch.cat(parts)
+
+
+def clip_targets(
+    backend: T2ABackend,
+    clips: Sequence[Clip],
+    *,
+    sampled_latents: bool = True,
+    chunk: int = 32,
+    progress: bool = False,
+) -> tuple[torch.Tensor, dict[str, int]]:
+    """x0 [N, ...] of every clip, and how many came from where.
+
+    A generated clip whose sampled latents ``baton generate`` kept (:mod:`baton.generation.latents`)
+    trains on them, when they are in this backend's latent space, its audio file is unchanged and
+    they have the shape ``encode_audio`` gives; every other clip (pretraining clips, other
+    backends', edited ones) is encoded from its audio. The counts: ``latent`` and ``audio``, and
+    why a clip with a latent file was not trained on it (``other space``, ``audio changed``,
+    ``other shape``).
+    """
+    from baton.backends.base import SamplesLatents
+    from baton.generation.latents import read_latent
+
+    found: dict[int, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    if sampled_latents and isinstance(backend, SamplesLatents):
+        space = backend.latent_space
+        for row, clip in enumerate(clips):
+            if clip.source == "pretrain" or clip.path is None:
+                continue
+            latent, why = read_latent(clip.path, space)
+            if latent is not None:
+                found[row] = latent
+            elif why != "none":
+                counts[why] = counts.get(why, 0) + 1
+    rest = [row for row in range(len(clips)) if row not in found]
+    encoded = (
+        encode_clips(backend, [clips[row] for row in rest], chunk=chunk, progress=progress) if rest else None
+    )
+    shape = tuple(encoded.shape[1:]) if encoded is not None else None
+    if found and shape is None:
+        # Everything has latents: the shape encode_audio gives, from one clip's audio.
+        shape = tuple(encode_clips(backend, [clips[next(iter(found))]]).shape[1:])
+    wrong = [row for row, latent in found.items() if tuple(latent.shape) != shape]
+    if wrong:
+        counts["other shape"] = len(wrong)
+        for row in wrong:
+            del found[row]
+        again = encode_clips(backend, [clips[row] for row in wrong], chunk=chunk)
+        rest += wrong
+        encoded = again if encoded is None else torch.cat([encoded, again])
+    out = torch.empty((len(clips), *shape), dtype=torch.float32) if clips else torch.zeros(0)
+    for row, latent in found.items():
+        out[row] = latent
+    if rest:
+        out[torch.tensor(rest)] = encoded
+    counts = {"latent": len(found), "audio": len(rest), **counts}
+    return out, counts

@@ -54,6 +54,7 @@ RESUME_FIXED = (
     "grad_accum",
     "beta",
     "reward_mode",
+    "sampled_latents",
     "reward_threshold",
     "human_share",
     "snr_gamma",

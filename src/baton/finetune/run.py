@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.console import warn
+from baton.console import console, warn
 from baton.errors import InputError
 from baton.finetune.config import FinetuneConfig
 from baton.finetune.data import (
@@ -195,7 +195,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     from baton.backends import load_backend
     from baton.console import make_progress
     from baton.finetune import engine
-    from baton.finetune.encode import TextTable, encode_clips
+    from baton.finetune.encode import TextTable, clip_targets
     from baton.finetune.objectives import (
         BatonObjective,
         Denoising,
@@ -232,8 +232,16 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     # 3. Frozen encodings of every clip and caption, once.
     captions = sorted({clip.text for clip in plan.clips})
     caption_index = {text: i for i, text in enumerate(captions)}
+    x0, plan.counts["targets"] = clip_targets(
+        backend, plan.clips, sampled_latents=config.sampled_latents, progress=show
+    )
+    if main and config.progress:
+        console.print(
+            f"training targets: {plan.counts['targets']['latent']} clips from their sampled latents, "
+            f"{plan.counts['targets']['audio']} from audio"
+        )
     tables = Tables(
-        x0=encode_clips(backend, plan.clips, progress=show),
+        x0=x0,
         text=TextTable(backend, captions, progress=show),
         text_index=torch.tensor([caption_index[c.text] for c in plan.clips], dtype=torch.long),
         rewards=torch.tensor([c.reward for c in plan.clips], dtype=torch.float32),

@@ -25,6 +25,9 @@ def generate_command(
     duration: float = typer.Option(None, "--duration", help=field_help(H, "duration")),
     batch_size: int = typer.Option(None, "--batch-size", help=field_help(H, "batch_size")),
     audio_format: str = typer.Option(None, "--format", help=field_help(H, "audio_format")),
+    save_latents: bool = typer.Option(
+        None, "--save-latents/--no-save-latents", help=field_help(H, "save_latents")
+    ),
     device: str = typer.Option(None, "--device", help=field_help(H, "device")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
@@ -49,6 +52,7 @@ def generate_command(
             "duration": duration,
             "batch_size": batch_size,
             "audio_format": audio_format,
+            "save_latents": save_latents,
             "device": device,
             "progress": False if no_progress else None,
         },

@@ -42,6 +42,12 @@ class GenerateConfig:
     duration: float | None = option(None, "Clip length in seconds (default: the backend's).")
     batch_size: int = option(8, "Clips generated together.")
     audio_format: Literal["wav", "flac"] = option("wav", "Audio file format.")
+    save_latents: bool = option(
+        True,
+        "Keep each clip's sampled latents beside its audio (<clip>.latent.safetensors), for backends "
+        "that hand them over (world, tango): fine-tuning then trains on what the model sampled, not on "
+        "its audio encoded again.",
+    )
     device: str = option("cpu", "Torch device.")
     progress: bool = option(True, "Show a progress bar.")
 
@@ -141,10 +147,13 @@ def _generate(
 ) -> None:
     from baton.audio import save_audio
     from baton.backends import load_backend
-    from baton.backends.base import GenerationSettings
+    from baton.backends.base import GenerationSettings, SamplesLatents
     from baton.console import make_progress
+    from baton.generation.latents import latent_path, write_latent
 
     backend = load_backend(config.backend, config.model, device=device)
+    keep_latents = config.save_latents and isinstance(backend, SamplesLatents)
+    space = backend.latent_space if keep_latents else None
     requested = GenerationSettings(
         steps=config.steps, guidance_scale=config.guidance_scale, duration=config.duration
     )
@@ -159,10 +168,20 @@ def _generate(
         task = progress.add_task(f"generate ({config.backend})", total=len(todo), visible=show_progress)
         for start in range(0, len(todo), config.batch_size):
             batch = todo[start : start + config.batch_size]
-            clips = backend.generate([j.prompt.text for j in batch], [j.seed for j in batch], settings)
-            for job, audio in zip(batch, clips, strict=True):
+            texts, seeds = [j.prompt.text for j in batch], [j.seed for j in batch]
+            if keep_latents:
+                clips, latents = backend.generate_with_latents(texts, seeds, settings)
+            else:
+                clips, latents = backend.generate(texts, seeds, settings), None
+            for row, (job, audio) in enumerate(zip(batch, clips, strict=True)):
                 relative = Path(AUDIO_DIR) / f"{job.sample_id}.{config.audio_format}"
                 save_audio(out / relative, audio, backend.sample_rate)
+                latent = None
+                if latents is not None:
+                    write_latent(
+                        out / relative, latents[row], space=space, sample_id=job.sample_id, seed=job.seed
+                    )
+                    latent = latent_path(relative).as_posix()
                 sink.append(
                     SampleRecord(
                         id=job.sample_id,
@@ -178,6 +197,7 @@ def _generate(
                         sample_rate=backend.sample_rate,
                         duration=len(audio) / backend.sample_rate,
                         settings=settings_record,
+                        latent=latent,
                     )
                 )
             progress.advance(task, len(batch))

@@ -29,7 +29,6 @@ model records the identity, so that it is never scored with features of another 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from baton.errors import InputError
+from baton.fingerprints import fingerprint_of, state_dict_digest
 
 # Bump when the way features are computed from an encoder changes: it is part of every fingerprint.
 FEATURES_VERSION = 1
@@ -78,27 +78,6 @@ class RewardEncoder(Protocol):
     def encode_text(self, texts: Sequence[str]) -> list[TextFeatures]:
         """Features of each non-empty text."""
         ...
-
-
-def fingerprint_of(*parts: Any) -> str:
-    """A short stable hash of JSON-able parts and raw bytes."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, bytes):
-            digest.update(part)
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()[:24]
-
-
-def state_dict_digest(module: torch.nn.Module) -> bytes:
-    """SHA-256 of every parameter and buffer, by name: what the weights are, wherever they came from."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
-    return digest.digest()
 
 
 def _covering_frames(n_frames: int, clip_samples: int, window_samples: int) -> int:

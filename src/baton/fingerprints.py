@@ -1,0 +1,31 @@
+"""Short stable digests of settings and weights: how a saved artifact names what made it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """A short stable hash of JSON-able parts and raw bytes."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, bytes):
+            digest.update(part)
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()[:24]
+
+
+def state_dict_digest(module: torch.nn.Module) -> bytes:
+    """SHA-256 of every parameter and buffer, by name: what the weights are, wherever they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.digest()
