@@ -74,6 +74,13 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
             continue
         assert json.loads(log.read_text().splitlines()[-1])["step"] >= 1, method
     assert "baton" not in summary["skipped"] and "control" not in summary["skipped"]  # both take any labels
+    # BATON ran with the demo's settings and trained every generated clip on the frames it was sampled as.
+    baton_run = json.loads((out / "finetune" / "baton" / "finetune.json").read_text())
+    demo_settings = DemoConfig()
+    assert baton_run["config"]["beta"] == demo_settings.beta
+    assert baton_run["config"]["reward_mode"] == demo_settings.reward_mode
+    feedback = baton_run["data"]["feedback"]
+    assert baton_run["data"]["targets"]["latent"] == feedback["human"] + feedback["reward"] > 0
 
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
     tuned = [m for m in ("baton", "dpo", "sft", "control") if m not in summary["skipped"]]

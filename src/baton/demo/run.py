@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from baton.artifacts import (
     LabelRecord,
@@ -93,7 +93,15 @@ class DemoConfig:
         "Fine-tuning methods to compare (baton, dpo, sft; control: every clip, labels ignored).",
     )
     steps: int = option(60, "Fine-tuning optimizer steps per method.")
-    learning_rate: float = option(1e-4, "Fine-tuning learning rate (the world model is small).")
+    learning_rate: float = option(3e-5, "Fine-tuning learning rate.")
+    beta: float = option(
+        1.0, "BATON: weight of the pretraining loss (BATON: 0.25 for Tango; 1 keeps the world model's FAD)."
+    )
+    reward_mode: Literal["soft", "hard"] = option(
+        "hard",
+        "hard: each clip's reward is its label, 1 or 0 (reward-model probability >= 0.5); soft: the mean"
+        " vote and the probability, as BATON.",
+    )
     eval_per_prompt: int = option(2, "Clips per held-out prompt and model in the evaluation.")
     jobs: int | None = option(
         None,
@@ -442,6 +450,8 @@ def finetune_all(
             out=out / "finetune" / method,
             steps=config.steps,
             learning_rate=config.learning_rate,
+            beta=config.beta,
+            reward_mode=config.reward_mode,
             seed=config.seed,
             resume=True,
             progress=config.progress and jobs == 1,

@@ -81,7 +81,9 @@ class T2ATrainConfig:
     prediction_type: str = option(
         "sample", "What the denoiser predicts: 'sample' (x0), 'v_prediction' or 'epsilon'."
     )
-    sample_steps: int = option(25, "Default sampling steps (DPM-Solver++).")
+    # 20 rather than 25: the base model judged on demo prompts (4 clips each) at 25, 18 and 14 steps gave
+    # integrity 0.658 / 0.667 / 0.633, temporal 0.138 / 0.133 / 0.129, FAD 0.094 / 0.095 / 0.102.
+    sample_steps: int = option(20, "Default sampling steps (DPM-Solver++).")
     guidance_scale: float = option(5.0, "Default classifier-free guidance scale.")
     guidance_rescale: float = option(
         0.7,
