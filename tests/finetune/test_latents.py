@@ -22,26 +22,22 @@ from baton.generation.run import GenerateConfig, run
 TEXTS = ("A beep sounds, then rain falls.", "Someone knocks on a door while a hum drones.")
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory, tiny_world):
-    """Two prompts x 2 clips from the tiny world model, with their latents."""
-    folder = tmp_path_factory.mktemp("generated")
+def _generate(folder, texts, per_prompt, **settings):
     prompts = folder / "prompts.jsonl"
     write_records(
         prompts,
-        [PromptRecord(id=f"p{i}", text=text, task="integrity") for i, text in enumerate(TEXTS)],
+        [PromptRecord(id=f"p{i}", text=text, task="integrity") for i, text in enumerate(texts)],
     )
-    samples = run(
-        GenerateConfig(
-            prompts=prompts,
-            out=folder / "gen",
-            model=str(tiny_world / "t2a"),
-            per_prompt=2,
-            steps=2,
-            progress=False,
-        )
+    config = GenerateConfig(
+        prompts=prompts, out=folder / "gen", per_prompt=per_prompt, steps=2, progress=False, **settings
     )
-    return folder / "gen", samples
+    return folder / "gen", run(config)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, tiny_world):
+    """Two prompts x 2 clips from the tiny world model, with their latents."""
+    return _generate(tmp_path_factory.mktemp("generated"), TEXTS, 2, model=str(tiny_world / "t2a"))
 
 
 def _clips(folder, samples, source="human"):
@@ -72,22 +68,16 @@ def test_generate_keeps_each_clips_latents_and_they_decode_to_its_audio(generate
     assert read_records(folder / "samples.jsonl", type(samples[0]))[0].latent == samples[0].latent
 
 
-def test_no_latents_when_asked_or_when_the_backend_has_none(tmp_path, tiny_world):
-    prompts = tmp_path / "prompts.jsonl"
-    write_records(prompts, [PromptRecord(id="p", text=TEXTS[0])])
-    samples = run(
-        GenerateConfig(
-            prompts=prompts,
-            out=tmp_path / "gen",
-            model=str(tiny_world / "t2a"),
-            per_prompt=1,
-            steps=2,
-            save_latents=False,
-            progress=False,
-        )
+def test_no_latents_when_asked_or_when_the_backend_has_none(tmp_path, tiny_world, monkeypatch):
+    from baton.backends import BACKENDS
+
+    folder, samples = _generate(
+        tmp_path / "off", TEXTS[:1], 1, model=str(tiny_world / "t2a"), save_latents=False
     )
-    assert samples[0].latent is None
-    assert not list((tmp_path / "gen").rglob(f"*{LATENT_SUFFIX}"))
+    assert samples[0].latent is None and not list(folder.rglob(f"*{LATENT_SUFFIX}"))
+    monkeypatch.setitem(BACKENDS, "tone", "tests.generation.fake_backend:ToneBackend")
+    folder, samples = _generate(tmp_path / "tone", TEXTS[:1], 1, backend="tone")
+    assert samples[0].latent is None and not list(folder.rglob(f"*{LATENT_SUFFIX}"))
 
 
 def test_read_latent_says_why_not(tmp_path):

@@ -39,10 +39,10 @@ from baton.artifacts import (
     write_json,
     write_records,
 )
-from baton.config import config_to_dict, option
+from baton.config import config_to_dict, field_help, option
 from baton.console import console
 from baton.errors import InputError
-from baton.finetune.config import METHODS
+from baton.finetune.config import METHODS, FinetuneConfig
 
 # The demo compares every fine-tuning method (METHODS). What each model of the results table is
 # (run.json's "models", shown under the report's table).
@@ -97,11 +97,7 @@ class DemoConfig:
     beta: float = option(
         1.0, "BATON: weight of the pretraining loss (BATON: 0.25 for Tango; 1 keeps the world model's FAD)."
     )
-    reward_mode: Literal["soft", "hard"] = option(
-        "hard",
-        "hard: each clip's reward is its label, 1 or 0 (reward-model probability >= 0.5); soft: the mean"
-        " vote and the probability, as BATON.",
-    )
+    reward_mode: Literal["soft", "hard"] = option("hard", field_help(FinetuneConfig, "reward_mode"))
     eval_per_prompt: int = option(2, "Clips per held-out prompt and model in the evaluation.")
     jobs: int | None = option(
         None,
@@ -435,7 +431,6 @@ def finetune_all(
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Each method from the base model on the same data: (tuned model folders, methods that could not run
     with the reason, e.g. SFT when no clip is labelled 1)."""
-    from baton.finetune.config import FinetuneConfig
     from baton.finetune.run import finetune
     from baton.workers import map_side_by_side
 
