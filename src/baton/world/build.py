@@ -46,7 +46,7 @@ DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "cla
 # The steps that train a network: their weights depend on the thread count (see the module's notes).
 TRAINED = ("t2a", "clap", "annotator", "evaluator")
 # The order in which ready steps start. In a 2-job build of the full world (one thread each, side by
-# side) t2a took ~550 s, the evaluator ~250, clap ~145, the annotator ~200, base_eval ~70: t2a runs
+# side) t2a took ~490 s, the evaluator ~200, clap ~120, the annotator ~190, base_eval ~60: t2a runs
 # in one lane; the evaluator, clap and the annotator in the other; base_eval follows t2a.
 START_ORDER = ("corpus", "t2a", "evaluator", "clap", "annotator", "base_eval")
 # The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes

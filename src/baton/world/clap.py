@@ -115,7 +115,8 @@ class ClapConfig:
         True,
         "Add each sequence's caption in reverse order as a hard negative, so the embedding learns order.",
     )
-    train_steps: int = option(600, "Optimisation steps.")
+    # 520 rather than 600: recall@1 0.848 against 0.850, in 122 s against 145 s of the build.
+    train_steps: int = option(520, "Optimisation steps.")
     batch_size: int = option(64, "Clip-caption pairs per step.")
     learning_rate: float = option(2e-3, "Peak AdamW learning rate (one-cycle schedule).")
     init_temperature: float = option(0.07, "Initial softmax temperature (learned).")

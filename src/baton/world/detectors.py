@@ -355,7 +355,7 @@ def evaluator_config(seed: int = 0, quick: bool = False) -> DetectorConfig:
         hop_length=160,
         downsample=2,
         channels=64,
-        train_steps=1000,
+        train_steps=850,  # 1000 gave min class F1 0.978, 850 gives 0.968 (target 0.95) in 0.8x the time
         pool_clips=POOL_CLIPS,
         seed=1000 * seed + 21,
         data_seed=1000 * seed + 22,

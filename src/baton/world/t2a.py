@@ -50,7 +50,10 @@ if TYPE_CHECKING:
 class T2ATrainConfig:
     """How to build and train the world T2A model (defaults: the full world build)."""
 
-    steps: int = option(1500, "Optimizer steps.")
+    # 1350 rather than 1500 (with a shorter evaluator and CLAP) brought the full build from 648 s to
+    # 559 s; the base evaluation stayed within its intervals: single 0.95 / 0.94, integrity 0.742 / 0.697, temporal
+    # 0.13 / 0.14, FAD 0.066 / 0.059.
+    steps: int = option(1350, "Optimizer steps.")
     batch_size: int = option(32, "Clips per step.")
     learning_rate: float = option(1e-3, "Peak AdamW learning rate (after warm-up, then cosine decay to 10%).")
     warmup_steps: int = option(100, "Steps of linear learning-rate warm-up.")
