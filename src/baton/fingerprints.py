@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,3 +30,19 @@ def state_dict_digest(module: torch.nn.Module) -> bytes:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
     return digest.digest()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (the audio's content, whatever its name)."""
+    from baton.errors import InputError
+
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise InputError("audio file not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read audio: {exc.strerror}", path=path) from None
+    return digest.hexdigest()

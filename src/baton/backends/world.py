@@ -91,8 +91,9 @@ class WorldBackend:
                 latents.append(frames.float().cpu())
         finally:
             self.model.train(was_training)
-        empty = torch.zeros(0, self.model.config.mel.n_mels, self.model.config.n_frames)
-        return clips, torch.cat(latents) if latents else empty
+        if not latents:
+            return clips, torch.zeros(0, self.model.config.mel.n_mels, self.model.config.n_frames)
+        return clips, torch.cat(latents)
 
     @property
     def latent_space(self) -> str:

@@ -19,11 +19,11 @@ A latent file that cannot be read is an error that names it, never a silent fall
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from baton.errors import InputError
+from baton.fingerprints import file_digest
 
 if TYPE_CHECKING:
     import torch
@@ -38,14 +38,6 @@ def latent_path(audio_path: str | Path) -> Path:
     return audio_path.with_name(audio_path.stem + LATENT_SUFFIX)
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_latent(
     audio_path: str | Path, latent: torch.Tensor, *, space: str, sample_id: str, seed: int | None
 ) -> Path:
@@ -58,7 +50,7 @@ def write_latent(
         "space": space,
         "sample_id": sample_id,
         "seed": "" if seed is None else str(int(seed)),
-        "audio_sha256": file_sha256(audio_path),
+        "audio_sha256": file_digest(audio_path),
     }
     tmp = path.with_name(f".{path.name}.tmp")
     save_file({"latent": latent.detach().float().cpu().contiguous()}, tmp, metadata=metadata)
@@ -86,7 +78,7 @@ def read_latent(audio_path: str | Path, space: str) -> tuple[torch.Tensor | None
                 raise InputError(f"not a baton latent file (format is not '{FORMAT}')", path=path)
             if metadata.get("space") != space:
                 return None, "other space"
-            if not Path(audio_path).is_file() or metadata.get("audio_sha256") != file_sha256(audio_path):
+            if not Path(audio_path).is_file() or metadata.get("audio_sha256") != file_digest(audio_path):
                 return None, "audio changed"
             return handle.get_tensor("latent"), "latent"
     except (SafetensorError, OSError) as exc:

@@ -23,24 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from baton.errors import InputError
+from baton.fingerprints import file_digest
 from baton.reward.encoders import AudioFeatures, RewardEncoder, TextFeatures
 
 CACHE_FOLDER = "reward-features"
-
-
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (the audio's content, whatever its name)."""
-    digest = hashlib.sha256()
-    try:
-        with Path(path).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise InputError("audio file not found", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read audio: {exc.strerror}", path=path) from None
-    return digest.hexdigest()
 
 
 def array_digest(audio: np.ndarray, sample_rate: int) -> str:
