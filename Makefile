@@ -16,12 +16,26 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 venv: $(STAMP)
 
+# The install uses uv (a much faster pip, itself installed from the index into the venv) and falls back
+# to the pip commands if any uv step fails; `make venv USE_UV=0` uses pip only. uv keeps its downloads
+# in ~/.cache/uv (UV_CACHE_DIR moves it).
+USE_UV ?= 1
+UV_SPEC := uv~=0.13.9
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing torch 2.13.0 (CPU) and baton into $(VENV) ..."
-	@# torch first: the project's torch range then installs nothing more.
-	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# pip: torch first, so the project's torch range then installs nothing more. uv resolves both at once.
+	@if [ "$(USE_UV)" = 1 ] \
+	    && $(PY) -m pip install --quiet --disable-pip-version-check '$(UV_SPEC)' \
+	    && $(PY) tools/uv_install.py $(VENV)/bin/uv --quiet torch==2.13.0 -e '.[dev]'; then \
+	  echo "Installed with uv."; \
+	else \
+	  if [ "$(USE_UV)" = 1 ]; then echo "uv could not install: installing with pip instead ..."; fi; \
+	  set -e; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'; \
+	fi
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -38,15 +52,15 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff format --check src tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -98,3 +98,15 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     again = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False))
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert again["headline"] == summary["headline"]
+
+
+def test_the_demo_builds_every_world_step_it_uses_but_not_the_base_evaluation(monkeypatch, tmp_path: Path):
+    import baton.world.build as world_build
+    from baton.demo.run import build_world
+
+    asked: list[list[str]] = []
+    monkeypatch.setattr(
+        world_build, "build", lambda config: asked.append(world_build.steps_needed(config.only))
+    )
+    build_world(DemoConfig(quick=True, out=tmp_path / "run", cache=tmp_path / "cache", progress=False))
+    assert asked == [["corpus", "t2a", "clap", "annotator", "evaluator"]]
