@@ -31,6 +31,8 @@ def test_bad_settings_are_refused():
         DemoConfig(methods=["ppo"])
     with pytest.raises(InputError, match="between 0 and 1"):
         DemoConfig(human_share=1.0)
+    with pytest.raises(InputError, match="field 'reward_folds': must be at least 2"):
+        DemoConfig(reward_folds=1)
     with pytest.raises(InputError, match="field 'jobs': must be at least 1"):
         DemoConfig(jobs=0)
     assert DemoConfig(jobs=3).parallel_jobs == 3
@@ -38,7 +40,8 @@ def test_bad_settings_are_refused():
 
 def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_path: Path):
     out = tmp_path / "run"
-    summary = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False))
+    methods = ["baton", "dpo", "sft", "control"]
+    summary = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False, methods=methods))
 
     assert set(summary["seconds"]) >= {
         "world",
@@ -64,6 +67,15 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     assert {r.sample_id for r in labels} | {r.sample_id for r in rewards} == {s.id for s in samples}
     assert all(len(r.votes) >= 1 for r in labels)
     assert all(0.0 <= r.probability <= 1.0 for r in rewards)
+    # The reward model is judged out of fold on every HD clip, then trained on all of them.
+    judged = json.loads((out / "reward" / "eval.json").read_text())
+    assert judged["method"] == "cross-validation" and judged["folds"] >= 2
+    assert judged["clips"] + judged["tied_clips_left_out"] == len(labels)
+    predictions = (out / "reward" / judged["predictions"]).read_text().splitlines()
+    assert sorted(json.loads(line)["sample_id"] for line in predictions) == sorted(
+        r.sample_id for r in labels
+    )
+    assert json.loads((out / "reward" / "training.json").read_text())["clips"] == len(labels)
 
     # Every method either trained or was skipped with the reason its data gave (the quick world's
     # annotators may label no clip 1, and SFT then has nothing to tune on).
@@ -95,7 +107,7 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     before = {
         p: p.stat().st_mtime_ns for p in (out / "annotation" / "labels.jsonl", out / "reward" / "config.json")
     }
-    again = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False))
+    again = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False, methods=methods))
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert again["headline"] == summary["headline"]
 

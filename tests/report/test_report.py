@@ -252,3 +252,28 @@ def test_the_page_in_headless_chromium(tmp_path):
     assert len(widths) == 9 and all(w > 0 for w in widths)
     assert len(durations) == 20 and all(d == pytest.approx(CLIP_SECONDS, abs=0.05) for d in durations)
     assert requests == [path.resolve().as_uri()]  # the page itself, nothing else
+
+
+def test_reward_figures_say_how_the_reward_model_was_judged():
+    from baton.report.html import reward_figures
+
+    document = {
+        "method": "cross-validation",
+        "folds": 5,
+        "tasks": {
+            "temporal": {
+                "clips": 200,
+                "ones": 18,
+                "accuracy": {"value": 0.91, "ci_low": 0.865, "ci_high": 0.945},
+                "roc_auc": {"value": 0.515, "ci_low": 0.379, "ci_high": 0.657},
+            },
+            "integrity": {"clips": 0},  # no clips: no row
+        },
+    }
+    html = reward_figures(document)
+    assert "5-fold cross-validation" in html
+    assert html.count("<tr>") == 2  # the header and temporal
+    assert "<td>temporal</td><td>200</td><td>0.090</td>" in html  # 18 / 200 labelled 1
+    assert "0.515 [0.379, 0.657]" in html
+    assert "Held-out labelled clips." in reward_figures({"tasks": document["tasks"]})
+    assert reward_figures({"accuracy": 0.8}) == ""

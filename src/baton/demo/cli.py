@@ -22,6 +22,7 @@ def demo_command(
     annotators: int = typer.Option(None, "--annotators", help=field_help(H, "annotators")),
     noise: float = typer.Option(None, "--noise", help=field_help(H, "noise")),
     reward_head: str = typer.Option(None, "--reward-head", help=field_help(H, "reward_head")),
+    reward_folds: int = typer.Option(None, "--reward-folds", help=field_help(H, "reward_folds")),
     methods: list[str] = typer.Option(
         None, "--method", help=field_help(H, "methods") + " Repeat for several."
     ),
@@ -51,6 +52,7 @@ def demo_command(
             "annotators": annotators,
             "noise": noise,
             "reward_head": reward_head,
+            "reward_folds": reward_folds,
             "methods": methods or None,
             "steps": steps,
             "learning_rate": learning_rate,

@@ -281,8 +281,41 @@ def reliability(data: Any) -> str:
             + ", ".join(f"{e(k)} {number(v)}" for k, v in data.ece.items())
             + "</p>"
         )
+    body += reward_figures(data.reward_eval or {})
     body += f'<p class="small">From {e(data.reward_eval_path)}.</p>'
     return body
+
+
+def reward_figures(document: dict[str, Any]) -> str:
+    """How the reward model was judged, and its accuracy and ROC AUC per task beside the base rate."""
+
+    def estimate(figure: Any) -> str:
+        if not isinstance(figure, dict) or figure.get("value") is None:
+            return "-"
+        low, high = figure.get("ci_low"), figure.get("ci_high")
+        bounds = f" [{number(low)}, {number(high)}]" if low is not None and high is not None else ""
+        return f"{number(figure['value'])}{bounds}"
+
+    rows = []
+    for task, figures in (document.get("tasks") or {}).items():
+        if not isinstance(figures, dict) or not figures.get("clips"):
+            continue
+        ones, clips = figures.get("ones", 0), figures["clips"]
+        rows.append(
+            f"<tr><td>{e(task)}</td><td>{clips}</td><td>{number(ones / clips)}</td>"
+            f"<td>{estimate(figures.get('accuracy'))}</td><td>{estimate(figures.get('roc_auc'))}</td></tr>"
+        )
+    if not rows:
+        return ""
+    if document.get("method") == "cross-validation":
+        how = (
+            f"Out-of-fold predictions of a {e(document.get('folds'))}-fold cross-validation over the"
+            " labelled prompts: each clip judged by a model that never saw its prompt."
+        )
+    else:
+        how = "Held-out labelled clips."
+    head = "<tr><th>task</th><th>clips</th><th>share labelled 1</th><th>accuracy</th><th>ROC AUC</th></tr>"
+    return f"<p>{how}</p><table>{head}{''.join(rows)}</table>"
 
 
 # --- matched examples -----------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class RunData:
     reliability: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     ece: dict[str, float] = field(default_factory=dict)
     reward_eval_path: Path | None = None
+    reward_eval: dict[str, Any] | None = None  # the document the reliability bins came from
     rd_rewards: list[Any] = field(default_factory=list)
     run_info: dict[str, Any] | None = None
     absent: dict[str, str] = field(default_factory=dict)
@@ -275,6 +276,7 @@ def _load_reward(data: RunData) -> None:
         curves, ece = find_reliability(document)
         if curves:
             data.reliability, data.ece, data.reward_eval_path = curves, ece, path
+            data.reward_eval = document
             break
     if not data.reliability:
         data.absent.setdefault(

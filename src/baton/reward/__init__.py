@@ -6,15 +6,23 @@
 Modules: :mod:`.encoders` (frozen CLAP encoders behind one interface), :mod:`.cache` (their features
 on disk), :mod:`.data` (labels, audio, split by prompt), :mod:`.losses` (BCE on soft labels,
 Bradley-Terry), :mod:`.heads` (BATON's MLP, the temporal head), :mod:`.model` (:class:`RewardModel`:
-load, score, rank, save), :mod:`.train`, :mod:`.evaluate`, :mod:`.score` (the stage's three commands,
-:mod:`.cli`). Names are imported lazily, so that ``baton --help`` does not import torch.
+load, score, rank, save), :mod:`.train`, :mod:`.crossval` (out-of-fold figures), :mod:`.evaluate`,
+:mod:`.score` (the stage's commands, :mod:`.cli`). Names are imported lazily, so that
+``baton --help`` does not import torch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RewardModel", "RewardTrainConfig", "evaluate_reward", "score_samples", "train_reward"]
+__all__ = [
+    "RewardModel",
+    "RewardTrainConfig",
+    "cross_validate",
+    "evaluate_reward",
+    "score_samples",
+    "train_reward",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +38,10 @@ def __getattr__(name: str) -> Any:
         from baton.reward.train import train_reward
 
         return train_reward
+    if name == "cross_validate":
+        from baton.reward.crossval import cross_validate
+
+        return cross_validate
     if name == "evaluate_reward":
         from baton.reward.evaluate import evaluate_reward
 

@@ -1,4 +1,4 @@
-"""``baton reward train | eval | score``: thin commands over :mod:`baton.reward` (torch is imported inside)."""
+"""``baton reward train | cross-validate | eval | score``: thin commands over :mod:`baton.reward` (torch is imported inside)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,89 @@ def train_command(
     train_reward(settings)
 
 
+@reward_app.command("cross-validate")
+def cross_validate_command(
+    labels: Path = typer.Option(None, "--labels", help=field_help(T, "labels")),
+    folds: int = typer.Option(
+        5, "--folds", help="Folds of prompts: each is judged by a head fitted on the others."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Folder of eval.json, its reliability plot and crossval-predictions.jsonl."
+    ),
+    encoder: str = typer.Option(None, "--encoder", help=field_help(T, "encoder")),
+    head: str = typer.Option(None, "--head", help=field_help(T, "head")),
+    objective: str = typer.Option(None, "--objective", help=field_help(T, "objective")),
+    preset: str = typer.Option(None, "--preset", help=field_help(T, "preset")),
+    optimizer: str = typer.Option(None, "--optimizer", help=field_help(T, "optimizer")),
+    learning_rate: float = typer.Option(None, "--lr", "--learning-rate", help=field_help(T, "learning_rate")),
+    weight_decay: float = typer.Option(None, "--weight-decay", help=field_help(T, "weight_decay")),
+    batch_size: int = typer.Option(None, "--batch-size", help=field_help(T, "batch_size")),
+    epochs: int = typer.Option(None, "--epochs", help=field_help(T, "epochs")),
+    patience: int = typer.Option(None, "--patience", help=field_help(T, "patience")),
+    hidden: int = typer.Option(None, "--hidden", help=field_help(T, "hidden")),
+    segments: list[int] = typer.Option(
+        None, "--segments", help=field_help(T, "segments") + " Repeat for several."
+    ),
+    val_fraction: float = typer.Option(
+        None,
+        "--val-fraction",
+        help=field_help(T, "val_fraction") + " Drawn from each fold's training prompts.",
+    ),
+    seed: int = typer.Option(None, "--seed", help=field_help(T, "seed") + " Also deals the folds."),
+    task: str = typer.Option(None, "--task", help=field_help(T, "task")),
+    audio_root: Path = typer.Option(None, "--audio-root", help=field_help(T, "audio_root")),
+    cache: Path = typer.Option(None, "--cache", help=field_help(T, "cache")),
+    device: str = typer.Option(None, "--device", help=field_help(T, "device")),
+    threshold: float = typer.Option(0.5, "--threshold", help=field_help(E, "threshold")),
+    bins: int = typer.Option(10, "--bins", help=field_help(E, "bins")),
+    resamples: int = typer.Option(2000, "--resamples", help=field_help(E, "resamples")),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP + " (the settings of `reward train`)"),
+) -> None:
+    """Judge the reward model on every labelled clip, out of fold: k heads, each fitted on the other folds'
+    prompts (features encoded once), with the figures of `reward eval`. Saves no model."""
+    from baton.config import load_config
+    from baton.console import console
+    from baton.reward.crossval import PREDICTIONS_FILE, cross_validate, figure_lines
+    from baton.reward.evaluate import EVAL_FILE
+
+    settings = load_config(
+        RewardTrainConfig,
+        config,
+        {
+            "labels": labels,
+            "out": out,
+            "encoder": encoder,
+            "head": head,
+            "objective": objective,
+            "preset": preset,
+            "optimizer": optimizer,
+            "learning_rate": learning_rate,
+            "weight_decay": weight_decay,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "patience": patience,
+            "hidden": hidden,
+            "segments": list(segments) if segments else None,
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "task": task,
+            "audio_root": audio_root,
+            "cache": cache,
+            "device": device,
+            "progress": False if no_progress else None,
+        },
+    )
+    result = cross_validate(settings, folds, threshold=threshold, bins=bins, resamples=resamples)
+    console.print(figures_table(result, f"reward model, out of fold ({folds} folds) [95% interval]"))
+    for line in figure_lines(result):
+        console.print(line)
+    folder = Path(settings.out)
+    console.print(
+        f"figures in [bold]{folder / EVAL_FILE}[/], plot {result['plot']} and {PREDICTIONS_FILE} beside it"
+    )
+
+
 @reward_app.command("eval")
 def eval_command(
     model: Path = typer.Option(None, "--model", help=field_help(E, "model")),
@@ -143,7 +226,7 @@ def eval_command(
     console.print(f"figures in [bold]{out}[/], plot {result['plot']} beside it")
 
 
-def figures_table(result: dict) -> object:
+def figures_table(result: dict, title: str = "reward model vs held-out labels [95% interval]") -> object:
     """The evaluation as a rich table: one row per task."""
     from rich.table import Table
 
@@ -152,7 +235,7 @@ def figures_table(result: dict) -> object:
             return "-"
         return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
 
-    table = Table(title="reward model vs held-out labels [95% interval]")
+    table = Table(title=title)
     for column in ("task", "clips", "accuracy", "ROC-AUC", "ECE", "single annotator vs majority"):
         table.add_column(column)
     rows = [("all", result), *result.get("tasks", {}).items()]

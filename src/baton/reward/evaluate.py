@@ -203,7 +203,6 @@ def evaluate_reward(
     ``model_dir/eval.json``) and a reliability plot beside them; return the figures."""
     import torch
 
-    from baton.artifacts import write_json
     from baton.cache import cache_dir
     from baton.reward.cache import FeatureCache
     from baton.reward.data import labelled_clips, read_labels
@@ -227,25 +226,6 @@ def evaluate_reward(
         ]
     ).astype(np.float64)
 
-    decided = [i for i, c in enumerate(clips) if c.label is not None]
-    groups: dict[str, list[int]] = {}
-    for i in decided:
-        groups.setdefault(clips[i].task or "unknown", []).append(i)
-
-    def figures_of(rows: list[int], all_rows: list[int]) -> dict[str, Any]:
-        return task_figures(
-            probabilities[rows],
-            np.array([clips[i].label for i in rows], dtype=np.float64),
-            [clips[i].votes for i in all_rows],
-            threshold=threshold,
-            n_bins=bins,
-            resamples=resamples,
-            seed=seed,
-        )
-
-    tasks_all: dict[str, list[int]] = {}
-    for i, clip in enumerate(clips):
-        tasks_all.setdefault(clip.task or "unknown", []).append(i)
     result: dict[str, Any] = {
         "model": str(model_dir),
         "labels": str(labels),
@@ -255,16 +235,79 @@ def evaluate_reward(
         "threshold": threshold,
         "bins": bins,
         "resamples": resamples,
-        "tied_clips_left_out": len(clips) - len(decided),
-        **figures_of(decided, list(range(len(clips)))),
-        "tasks": {name: figures_of(rows, tasks_all[name]) for name, rows in sorted(groups.items())},
+        **grouped_figures(
+            probabilities,
+            [c.label for c in clips],
+            [c.task for c in clips],
+            [c.votes for c in clips],
+            threshold=threshold,
+            bins=bins,
+            resamples=resamples,
+            seed=seed,
+        ),
     }
-    out = Path(out) if out is not None else model_dir / EVAL_FILE
+    save_figures(result, Path(out) if out is not None else model_dir / EVAL_FILE)
+    return result
+
+
+def grouped_figures(
+    probabilities: Sequence[float],
+    labels: Sequence[int | None],
+    tasks: Sequence[str | None],
+    votes: Sequence[dict[str, float]],
+    *,
+    threshold: float = 0.5,
+    bins: int = 10,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:func:`task_figures` over all clips and per task (``tasks``), from one entry per clip.
+
+    A clip whose votes tie (label None) is left out of the model's figures, but its votes still
+    count for the human agreement. Returns ``tied_clips_left_out``, the figures of all clips, and
+    ``tasks`` (a task of None is ``unknown``).
+    """
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if not len(p) == len(labels) == len(tasks) == len(votes):
+        raise ValueError(
+            f"got {len(p)} probabilities, {len(labels)} labels, {len(tasks)} tasks and {len(votes)} votes"
+        )
+    decided = [i for i, label in enumerate(labels) if label is not None]
+    names = [task or "unknown" for task in tasks]
+
+    def figures_of(rows: list[int], all_rows: list[int]) -> dict[str, Any]:
+        return task_figures(
+            p[rows],
+            np.array([labels[i] for i in rows], dtype=np.float64),
+            [votes[i] for i in all_rows],
+            threshold=threshold,
+            n_bins=bins,
+            resamples=resamples,
+            seed=seed,
+        )
+
+    return {
+        "tied_clips_left_out": len(labels) - len(decided),
+        **figures_of(decided, list(range(len(labels)))),
+        "tasks": {
+            name: figures_of(
+                [i for i in decided if names[i] == name], [i for i in range(len(names)) if names[i] == name]
+            )
+            for name in sorted({names[i] for i in decided})
+        },
+    }
+
+
+def save_figures(result: dict[str, Any], out: Path) -> Path:
+    """Write ``result`` to ``out`` (JSON) and its reliability plot beside it (``<stem>-reliability.png``,
+    named in ``result["plot"]``); return ``out``."""
+    from baton.artifacts import write_json
+
     plot = out.with_name(f"{out.stem}-reliability.png")
     result["plot"] = plot.name
     write_json(out, result)
     write_reliability_plot(result, plot)
-    return result
+    return out
 
 
 def write_reliability_plot(result: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,210 @@
+"""``baton reward cross-validate``: judge the reward model on every labelled clip, out of fold.
+
+A held-out share of a small labelled set holds a handful of clips labelled 1, so its figures say
+little (an accuracy at the base rate, a ROC-AUC interval from 0.3 to 0.9). Cross-validation uses every
+clip once as test data instead:
+
+1. the labels' prompts are dealt into ``folds`` groups (whole prompts, so that no prompt is on both
+   sides; each task's prompts in a seeded order, dealt round-robin, so every fold holds every task);
+2. the encoder features of every clip are computed once (through the feature cache);
+3. for each fold a head is fitted on the other folds' clips, with the same settings, validation split
+   and early stopping as ``baton reward train``, and predicts the fold's clips;
+4. the out-of-fold probabilities are judged with the figures of ``baton reward eval``
+   (:func:`baton.reward.evaluate.grouped_figures`).
+
+What it writes into ``out``: ``eval.json`` (the shape of ``baton reward eval``'s, plus ``method``,
+``folds`` and ``per_fold``), its reliability plot ``eval-reliability.png``, and the out-of-fold
+predictions ``crossval-predictions.jsonl`` (sample_id, prompt_id, task, fold, probability, label).
+It saves no model: train the final one on all the labels with ``baton reward train``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baton.errors import InputError
+from baton.reward.config import RewardTrainConfig
+from baton.reward.data import LabelledClip
+
+PREDICTIONS_FILE = "crossval-predictions.jsonl"
+METHOD = "cross-validation"
+
+
+def prompt_folds(clips: Sequence[LabelledClip], folds: int, seed: int) -> list[list[int]]:
+    """Rows of the clips of each fold: every clip in exactly one fold, a prompt's clips in the same one.
+
+    Tasks in name order, each task's prompts sorted by a hash of ``seed`` and the prompt id, are dealt
+    round-robin into the folds; the deal goes on from task to task, so fold sizes differ by at most
+    one prompt overall.
+    """
+    if folds < 2:
+        raise InputError("must be at least 2", field="folds")
+    by_task: dict[str, dict[str, None]] = {}
+    for clip in clips:
+        by_task.setdefault(clip.task or "", {})[clip.prompt_id] = None
+    n_prompts = len({clip.prompt_id for clip in clips})
+    if n_prompts < folds:
+        raise InputError(
+            f"the labels hold {n_prompts} prompt(s), fewer than the {folds} folds (a fold holds whole prompts)",
+            field="folds",
+        )
+
+    def order(prompt_id: str) -> tuple[str, str]:
+        return hashlib.sha256(f"reward-folds:{seed}:{prompt_id}".encode()).hexdigest(), prompt_id
+
+    fold_of: dict[str, int] = {}
+    for task in sorted(by_task):
+        for prompt_id in sorted(by_task[task], key=order):
+            if prompt_id not in fold_of:  # a prompt named under two tasks stays where it was dealt
+                fold_of[prompt_id] = len(fold_of) % folds
+    return [[i for i, clip in enumerate(clips) if fold_of[clip.prompt_id] == k] for k in range(folds)]
+
+
+def cross_validate(
+    config: RewardTrainConfig,
+    folds: int = 5,
+    out: str | Path | None = None,
+    *,
+    threshold: float = 0.5,
+    bins: int = 10,
+    resamples: int = 2000,
+) -> dict[str, Any]:
+    """Cross-validate the reward model ``config`` describes over ``config.labels``.
+
+    Writes ``eval.json``, its reliability plot and ``crossval-predictions.jsonl`` into ``out``
+    (default ``config.out``) and returns the figures (the contents of ``eval.json``).
+    """
+    import torch
+
+    from baton.artifacts import atomic_write_text
+    from baton.cache import cache_dir
+    from baton.console import track, warn
+    from baton.reward.cache import FeatureCache
+    from baton.reward.data import labelled_clips, read_labels, split_by_prompt
+    from baton.reward.encoders import load_encoder
+    from baton.reward.evaluate import EVAL_FILE, grouped_figures, save_figures
+    from baton.reward.train import encode_clips, fit_head, fit_settings
+
+    config.check()
+    if not 0.0 < threshold < 1.0:
+        raise InputError("must be between 0 and 1", field="threshold")
+    if bins < 1:
+        raise InputError("must be at least 1", field="bins")
+    settings = fit_settings(config)
+    started = time.perf_counter()
+
+    # 1. Labels, their audio, and the folds.
+    records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
+    clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
+    fold_rows = prompt_folds(clips, folds, config.seed)
+
+    # 2. Features of every clip, once.
+    encoder = load_encoder(config.encoder, device=config.device)
+    cache = FeatureCache(cache_dir(config.cache), encoder.identity["fingerprint"])
+    features = encode_clips(
+        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress
+    )
+    targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
+    prompt_ids = [c.prompt_id for c in clips]
+
+    # 3. One head per fold, fitted on the other folds (validation prompts drawn from those alone).
+    probabilities = np.full(len(clips), np.nan)
+    per_fold = []
+    warned = False
+    for k, held in enumerate(track(fold_rows, f"cross-validation ({folds} folds)", enabled=config.progress)):
+        held_set = set(held)
+        rest = [i for i in range(len(clips)) if i not in held_set]
+        inner_train, inner_val = split_by_prompt([clips[i] for i in rest], config.val_fraction, config.seed)
+        train_rows, val_rows = [rest[i] for i in inner_train], [rest[i] for i in inner_val]
+        if not val_rows and settings.patience > 0 and not warned:
+            warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
+            warned = True
+        result = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
+        scale, shift = result.calibration
+        rows = torch.tensor(held, dtype=torch.long)
+        with torch.no_grad():
+            logits = torch.cat(
+                [
+                    scale * result.head(features.index(rows[i : i + 256])) + shift
+                    for i in range(0, len(rows), 256)
+                ]
+            )  # [len(held)], calibrated as RewardModel.logits_of does
+        probabilities[held] = torch.sigmoid(logits).double().numpy()
+        per_fold.append(
+            {
+                "fold": k,
+                "prompts": len({prompt_ids[i] for i in held}),
+                "clips": len(held),
+                "train_clips": len(train_rows),
+                "validation_clips": len(val_rows),
+                "epochs_run": len(result.history),
+                "best_epoch": result.best_epoch,
+                "fit_seconds": round(result.seconds, 3),
+            }
+        )
+
+    # 4. Figures of the out-of-fold probabilities, and the predictions themselves.
+    fold_of = {i: k for k, held in enumerate(fold_rows) for i in held}
+    figures: dict[str, Any] = {
+        "method": METHOD,
+        "folds": folds,
+        "labels": str(config.labels),
+        "head": settings.head,
+        "objective": settings.objective,
+        "encoder": encoder.identity.get("kind"),
+        "seed": config.seed,
+        "threshold": threshold,
+        "bins": bins,
+        "resamples": resamples,
+        "predictions": PREDICTIONS_FILE,
+        "per_fold": per_fold,
+        **grouped_figures(
+            probabilities,
+            [c.label for c in clips],
+            [c.task for c in clips],
+            [c.votes for c in clips],
+            threshold=threshold,
+            bins=bins,
+            resamples=resamples,
+            seed=config.seed,
+        ),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    folder = Path(out) if out is not None else Path(config.out)
+    save_figures(figures, folder / EVAL_FILE)
+    lines = [
+        {
+            "sample_id": clip.sample_id,
+            "prompt_id": clip.prompt_id,
+            "task": clip.task,
+            "fold": fold_of[i],
+            "probability": round(float(probabilities[i]), 6),
+            "label": clip.label,
+        }
+        for i, clip in enumerate(clips)
+    ]
+    atomic_write_text(folder / PREDICTIONS_FILE, "".join(json.dumps(line) + "\n" for line in lines))
+    return figures
+
+
+def figure_lines(result: dict[str, Any], note: str = "out-of-fold") -> list[str]:
+    """One line per task (then ``all``): accuracy and ROC-AUC with their 95% intervals, and the clips."""
+
+    def cell(name: str, figure: dict[str, Any] | None) -> str:
+        if not figure:
+            return f"{name} -"
+        return f"{name} {figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
+
+    groups = [*(result.get("tasks") or {}).items(), ("all", result)]
+    return [
+        f"{task}: {cell('accuracy', figures.get('accuracy'))}, {cell('ROC AUC', figures.get('roc_auc'))} "
+        f"over {figures.get('clips', 0)} clips, {figures.get('ones', 0)} labelled 1 ({note})"
+        for task, figures in groups
+    ]
