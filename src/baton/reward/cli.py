@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,6 +20,22 @@ reward_app = typer.Typer(
 
 CONFIG_HELP = "YAML file of settings; flags override it."
 T, E, S = RewardTrainConfig, RewardEvalConfig, RewardScoreConfig
+# The options `reward train` and `reward cross-validate` share, by their RewardTrainConfig field names.
+TRAIN_OPTIONS = (
+    "labels", "out", "encoder", "head", "objective", "preset", "optimizer", "learning_rate",
+    "weight_decay", "batch_size", "epochs", "patience", "hidden", "val_fraction", "seed", "task",
+    "audio_root", "cache", "device",
+)  # fmt: skip
+
+
+def _train_settings(options: dict[str, Any]) -> RewardTrainConfig:
+    """RewardTrainConfig from a command's ``--config`` file and its flags (``options``: its arguments)."""
+    from baton.config import load_config
+
+    overrides = {name: options[name] for name in TRAIN_OPTIONS}
+    overrides["segments"] = list(options["segments"]) if options["segments"] else None
+    overrides["progress"] = False if options["no_progress"] else None
+    return load_config(RewardTrainConfig, options["config"], overrides)
 
 
 @reward_app.command("train")
@@ -49,37 +66,10 @@ def train_command(
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Train a reward model on labels (split by prompt, early stopping, features cached)."""
-    from baton.config import load_config
+    options = dict(locals())
     from baton.reward.train import train_reward
 
-    settings = load_config(
-        RewardTrainConfig,
-        config,
-        {
-            "labels": labels,
-            "out": out,
-            "encoder": encoder,
-            "head": head,
-            "objective": objective,
-            "preset": preset,
-            "optimizer": optimizer,
-            "learning_rate": learning_rate,
-            "weight_decay": weight_decay,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "patience": patience,
-            "hidden": hidden,
-            "segments": list(segments) if segments else None,
-            "val_fraction": val_fraction,
-            "seed": seed,
-            "task": task,
-            "audio_root": audio_root,
-            "cache": cache,
-            "device": device,
-            "progress": False if no_progress else None,
-        },
-    )
-    train_reward(settings)
+    train_reward(_train_settings(options))
 
 
 @reward_app.command("cross-validate")
@@ -123,38 +113,12 @@ def cross_validate_command(
 ) -> None:
     """Judge the reward model on every labelled clip, out of fold: k heads, each fitted on the other folds'
     prompts (features encoded once), with the figures of `reward eval`. Saves no model."""
-    from baton.config import load_config
+    options = dict(locals())
     from baton.console import console
     from baton.reward.crossval import PREDICTIONS_FILE, cross_validate, figure_lines
     from baton.reward.evaluate import EVAL_FILE
 
-    settings = load_config(
-        RewardTrainConfig,
-        config,
-        {
-            "labels": labels,
-            "out": out,
-            "encoder": encoder,
-            "head": head,
-            "objective": objective,
-            "preset": preset,
-            "optimizer": optimizer,
-            "learning_rate": learning_rate,
-            "weight_decay": weight_decay,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "patience": patience,
-            "hidden": hidden,
-            "segments": list(segments) if segments else None,
-            "val_fraction": val_fraction,
-            "seed": seed,
-            "task": task,
-            "audio_root": audio_root,
-            "cache": cache,
-            "device": device,
-            "progress": False if no_progress else None,
-        },
-    )
+    settings = _train_settings(options)
     result = cross_validate(settings, folds, threshold=threshold, bins=bins, resamples=resamples)
     console.print(figures_table(result, f"reward model, out of fold ({folds} folds) [95% interval]"))
     for line in figure_lines(result):

@@ -10,7 +10,7 @@ clip once as test data instead:
 3. for each fold a head is fitted on the other folds' clips, with the same settings, validation split
    and early stopping as ``baton reward train``, and predicts the fold's clips;
 4. the out-of-fold probabilities are judged with the figures of ``baton reward eval``
-   (:func:`baton.reward.evaluate.grouped_figures`).
+   (:func:`baton.reward.evaluate.clip_figures`).
 
 What it writes into ``out``: ``eval.json`` (the shape of ``baton reward eval``'s, plus ``method``,
 ``folds`` and ``per_fold``), its reliability plot ``eval-reliability.png``, and the out-of-fold
@@ -89,7 +89,7 @@ def cross_validate(
     from baton.reward.cache import FeatureCache
     from baton.reward.data import labelled_clips, read_labels, split_by_prompt
     from baton.reward.encoders import load_encoder
-    from baton.reward.evaluate import EVAL_FILE, grouped_figures, save_figures
+    from baton.reward.evaluate import EVAL_FILE, clip_figures, save_figures
     from baton.reward.train import encode_clips, fit_head, fit_settings
 
     config.check()
@@ -165,15 +165,8 @@ def cross_validate(
         "resamples": resamples,
         "predictions": PREDICTIONS_FILE,
         "per_fold": per_fold,
-        **grouped_figures(
-            probabilities,
-            [c.label for c in clips],
-            [c.task for c in clips],
-            [c.votes for c in clips],
-            threshold=threshold,
-            bins=bins,
-            resamples=resamples,
-            seed=config.seed,
+        **clip_figures(
+            probabilities, clips, threshold=threshold, bins=bins, resamples=resamples, seed=config.seed
         ),
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -235,19 +235,21 @@ def evaluate_reward(
         "threshold": threshold,
         "bins": bins,
         "resamples": resamples,
-        **grouped_figures(
-            probabilities,
-            [c.label for c in clips],
-            [c.task for c in clips],
-            [c.votes for c in clips],
-            threshold=threshold,
-            bins=bins,
-            resamples=resamples,
-            seed=seed,
-        ),
+        **clip_figures(probabilities, clips, threshold=threshold, bins=bins, resamples=resamples, seed=seed),
     }
     save_figures(result, Path(out) if out is not None else model_dir / EVAL_FILE)
     return result
+
+
+def clip_figures(probabilities: Sequence[float], clips: Sequence[Any], **settings: Any) -> dict[str, Any]:
+    """:func:`grouped_figures` of labelled clips (anything with ``label``, ``task`` and ``votes``)."""
+    return grouped_figures(
+        probabilities,
+        [c.label for c in clips],
+        [c.task for c in clips],
+        [c.votes for c in clips],
+        **settings,
+    )
 
 
 def grouped_figures(
