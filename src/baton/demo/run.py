@@ -92,8 +92,8 @@ class DemoConfig:
     labels_per_clip: int = option(3, "Votes per clip, from different annotators.")
     noise: float = option(0.1, "Simulated annotators' typical error rate.")
     reward_head: str = option("temporal", "Reward model head: mlp (BATON's) or temporal.")
-    # The label-blind control is left out by default: it adds a fine-tuning and 180 clips to judge (about
-    # 30 s of a 5-minute budget); `--methods baton dpo sft control` brings it back.
+    # The label-blind control is left out by default: it adds a fine-tuning and 180 clips to judge (a
+    # fifth of the evaluation) to a 5-minute budget; `--methods baton dpo sft control` brings it back.
     methods: list[str] = option(
         ["baton", "dpo", "sft"],
         "Fine-tuning methods to compare (baton, dpo, sft; control: every clip, labels ignored).",

@@ -289,12 +289,8 @@ def reliability(data: Any) -> str:
 def reward_figures(document: dict[str, Any]) -> str:
     """How the reward model was judged, and its accuracy and ROC AUC per task beside the base rate."""
 
-    def estimate(figure: Any) -> str:
-        if not isinstance(figure, dict) or figure.get("value") is None:
-            return "-"
-        low, high = figure.get("ci_low"), figure.get("ci_high")
-        bounds = f" [{number(low)}, {number(high)}]" if low is not None and high is not None else ""
-        return f"{number(figure['value'])}{bounds}"
+    def cell(figure: Any) -> str:
+        return _figure_cell(figure if isinstance(figure, dict) else None, None, higher_is_better=True)
 
     rows = []
     for task, figures in (document.get("tasks") or {}).items():
@@ -303,7 +299,7 @@ def reward_figures(document: dict[str, Any]) -> str:
         ones, clips = figures.get("ones", 0), figures["clips"]
         rows.append(
             f"<tr><td>{e(task)}</td><td>{clips}</td><td>{number(ones / clips)}</td>"
-            f"<td>{estimate(figures.get('accuracy'))}</td><td>{estimate(figures.get('roc_auc'))}</td></tr>"
+            f"{cell(figures.get('accuracy'))}{cell(figures.get('roc_auc'))}</tr>"
         )
     if not rows:
         return ""

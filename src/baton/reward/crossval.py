@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +90,18 @@ def cross_validate(
     from baton.reward.cache import FeatureCache
     from baton.reward.data import labelled_clips, read_labels, split_by_prompt
     from baton.reward.encoders import load_encoder
-    from baton.reward.evaluate import EVAL_FILE, clip_figures, save_figures
+    from baton.reward.evaluate import (
+        EVAL_FILE,
+        check_figure_settings,
+        clip_figures,
+        probabilities_of,
+        save_figures,
+    )
+    from baton.reward.model import calibrated_logits
     from baton.reward.train import encode_clips, fit_head, fit_settings
 
     config.check()
-    if not 0.0 < threshold < 1.0:
-        raise InputError("must be between 0 and 1", field="threshold")
-    if bins < 1:
-        raise InputError("must be at least 1", field="bins")
+    check_figure_settings(threshold, bins)
     settings = fit_settings(config)
     started = time.perf_counter()
 
@@ -127,16 +132,9 @@ def cross_validate(
             warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
             warned = True
         result = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
-        scale, shift = result.calibration
-        rows = torch.tensor(held, dtype=torch.long)
-        with torch.no_grad():
-            logits = torch.cat(
-                [
-                    scale * result.head(features.index(rows[i : i + 256])) + shift
-                    for i in range(0, len(rows), 256)
-                ]
-            )  # [len(held)], calibrated as RewardModel.logits_of does
-        probabilities[held] = torch.sigmoid(logits).double().numpy()
+        probabilities[held] = probabilities_of(
+            partial(calibrated_logits, result.head, result.calibration), features, held
+        )
         per_fold.append(
             {
                 "fold": k,

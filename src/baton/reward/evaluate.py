@@ -19,14 +19,17 @@ Clips whose votes tie have no majority label and are left out of the model's fig
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from baton.errors import InputError
 from baton.evaluation.intervals import bootstrap, bootstrap_mean
+
+if TYPE_CHECKING:
+    import torch
 
 EVAL_FILE = "eval.json"
 
@@ -201,7 +204,6 @@ def evaluate_reward(
 ) -> dict[str, Any]:
     """Judge the model in ``model_dir`` on ``labels``; write the figures (``out``, default
     ``model_dir/eval.json``) and a reliability plot beside them; return the figures."""
-    import torch
 
     from baton.cache import cache_dir
     from baton.reward.cache import FeatureCache
@@ -209,22 +211,14 @@ def evaluate_reward(
     from baton.reward.model import RewardModel
     from baton.reward.train import encode_clips
 
-    if not 0.0 < threshold < 1.0:
-        raise InputError("must be between 0 and 1", field="threshold")
-    if bins < 1:
-        raise InputError("must be at least 1", field="bins")
+    check_figure_settings(threshold, bins)
     model_dir = Path(model_dir)
     model = RewardModel.load(model_dir)
     clips = labelled_clips(read_labels(labels, task=task), labels, audio_root)
     encoder = model.encoder
     feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])
     features = encode_clips(encoder, clips, feature_cache, sequences=model.needs_sequences, progress=progress)
-    probabilities = np.concatenate(
-        [
-            torch.sigmoid(model.logits_of(features.index(torch.arange(i, min(i + 256, len(clips)))))).numpy()
-            for i in range(0, len(clips), 256)
-        ]
-    ).astype(np.float64)
+    probabilities = probabilities_of(model.logits_of, features, range(len(clips)))
 
     result: dict[str, Any] = {
         "model": str(model_dir),
@@ -241,47 +235,54 @@ def evaluate_reward(
     return result
 
 
-def clip_figures(probabilities: Sequence[float], clips: Sequence[Any], **settings: Any) -> dict[str, Any]:
-    """:func:`grouped_figures` of labelled clips (anything with ``label``, ``task`` and ``votes``)."""
-    return grouped_figures(
-        probabilities,
-        [c.label for c in clips],
-        [c.task for c in clips],
-        [c.votes for c in clips],
-        **settings,
-    )
+def check_figure_settings(threshold: float, bins: int) -> None:
+    """Refuse a threshold outside (0, 1) or fewer than one reliability bin, before any work."""
+    if not 0.0 < threshold < 1.0:
+        raise InputError("must be between 0 and 1", field="threshold")
+    if bins < 1:
+        raise InputError("must be at least 1", field="bins")
 
 
-def grouped_figures(
+def probabilities_of(
+    logits_of: Callable[[Any], torch.Tensor], features: Any, rows: Sequence[int], chunk: int = 256
+) -> np.ndarray:
+    """Probabilities (float64) of the feature ``rows``: sigmoid of ``logits_of`` a batch, ``chunk`` at a time."""
+    import torch
+
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    parts = [
+        torch.sigmoid(logits_of(features.index(index[i : i + chunk]))) for i in range(0, len(index), chunk)
+    ]
+    return torch.cat(parts).double().numpy() if parts else np.zeros(0)
+
+
+def clip_figures(
     probabilities: Sequence[float],
-    labels: Sequence[int | None],
-    tasks: Sequence[str | None],
-    votes: Sequence[dict[str, float]],
+    clips: Sequence[Any],
     *,
     threshold: float = 0.5,
     bins: int = 10,
     resamples: int = 2000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """:func:`task_figures` over all clips and per task (``tasks``), from one entry per clip.
+    """:func:`task_figures` over all labelled clips and per task, from one probability per clip.
 
-    A clip whose votes tie (label None) is left out of the model's figures, but its votes still
-    count for the human agreement. Returns ``tied_clips_left_out``, the figures of all clips, and
-    ``tasks`` (a task of None is ``unknown``).
+    ``clips``: anything with ``label`` (None for tied votes), ``task`` and ``votes``. A clip whose
+    votes tie is left out of the model's figures, but its votes still count for the human agreement.
+    Returns ``tied_clips_left_out``, the figures of all clips, and ``tasks`` (a task of None is
+    ``unknown``).
     """
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    if not len(p) == len(labels) == len(tasks) == len(votes):
-        raise ValueError(
-            f"got {len(p)} probabilities, {len(labels)} labels, {len(tasks)} tasks and {len(votes)} votes"
-        )
-    decided = [i for i, label in enumerate(labels) if label is not None]
-    names = [task or "unknown" for task in tasks]
+    if len(p) != len(clips):
+        raise ValueError(f"got {len(p)} probabilities for {len(clips)} clips")
+    decided = [i for i, clip in enumerate(clips) if clip.label is not None]
+    names = [clip.task or "unknown" for clip in clips]
 
     def figures_of(rows: list[int], all_rows: list[int]) -> dict[str, Any]:
         return task_figures(
             p[rows],
-            np.array([labels[i] for i in rows], dtype=np.float64),
-            [votes[i] for i in all_rows],
+            np.array([clips[i].label for i in rows], dtype=np.float64),
+            [clips[i].votes for i in all_rows],
             threshold=threshold,
             n_bins=bins,
             resamples=resamples,
@@ -289,8 +290,8 @@ def grouped_figures(
         )
 
     return {
-        "tied_clips_left_out": len(labels) - len(decided),
-        **figures_of(decided, list(range(len(labels)))),
+        "tied_clips_left_out": len(clips) - len(decided),
+        **figures_of(decided, list(range(len(clips)))),
         "tasks": {
             name: figures_of(
                 [i for i in decided if names[i] == name], [i for i in range(len(names)) if names[i] == name]

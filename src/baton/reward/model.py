@@ -36,6 +36,15 @@ FORMAT_VERSION = 1
 AudioInput = str | Path | np.ndarray | torch.Tensor
 
 
+def calibrated_logits(
+    head: torch.nn.Module, calibration: tuple[float, float], batch: FeatureBatch
+) -> torch.Tensor:
+    """A head's raw scores ``[B]`` of encoder features, calibrated: ``a * head(batch) + b``."""
+    a, b = calibration
+    with torch.no_grad():
+        return a * head(batch) + b
+
+
 class RewardModel:
     """A head over a frozen encoder. ``score`` gives probabilities, ``logits`` the raw scores."""
 
@@ -78,9 +87,7 @@ class RewardModel:
 
     def logits_of(self, batch: FeatureBatch) -> torch.Tensor:
         """Calibrated raw scores ``[B]`` (``a * head + b``) of encoder features."""
-        a, b = self.calibration
-        with torch.no_grad():
-            return a * self.head(batch) + b
+        return calibrated_logits(self.head, self.calibration, batch)
 
     def _features(
         self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None
