@@ -45,6 +45,12 @@ def tiny_world(tmp_path_factory, request) -> Path:
         return request.getfixturevalue("quick_world")
 
 
+@pytest.fixture
+def base(tiny_world) -> str:
+    """The tiny world's T2A model folder."""
+    return str(tiny_world / "t2a")
+
+
 @pytest.fixture(scope="session")
 def corpus_clips(tiny_world):
     from baton.world.corpus import Corpus

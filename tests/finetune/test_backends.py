@@ -8,6 +8,7 @@ from baton.artifacts import LabelRecord, Vote, write_records
 from baton.audio import save_audio
 from baton.backends import load_backend
 from baton.backends.base import GenerationSettings
+from baton.errors import InputError
 from baton.finetune import FinetuneConfig, finetune
 
 
@@ -87,3 +88,23 @@ def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
         assert all(torch.equal(v, tuned.text_encoder.state_dict()[k]) for k, v in text_before.items())
     clips = tuned.generate(TEXTS[:1], [3])  # and it still generates
     assert np.isfinite(clips[0]).all()
+
+
+def test_a_backend_that_refuses_the_empty_prompt_names_the_setting_that_needs_it(tmp_path, labels):
+    BUILDERS["audioldm2"](tmp_path / "base")
+    config = FinetuneConfig(
+        method="sft",
+        backend="audioldm2",
+        model=str(tmp_path / "base"),
+        labels=labels,
+        out=tmp_path / "out",
+        steps=1,
+        batch_size=2,
+        grad_accum=1,
+        val_fraction=0.0,
+        text_dropout=0.1,
+        progress=False,
+    )
+    with pytest.raises(InputError, match="empty prompt") as error:
+        finetune(config)
+    assert error.value.field == "text_dropout"

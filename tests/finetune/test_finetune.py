@@ -9,29 +9,7 @@ from baton.backends import load_backend
 from baton.errors import InputError
 from baton.finetune import FinetuneConfig, finetune
 from baton.finetune.engine import EMA, learning_rate
-
-
-@pytest.fixture
-def base(tiny_world):
-    return str(tiny_world / "t2a")
-
-
-def _config(tmp_path, feedback, base, **overrides):
-    labels, rewards = feedback
-    settings = dict(
-        labels=labels,
-        rewards=rewards,
-        model=base,
-        out=tmp_path / "out",
-        steps=4,
-        batch_size=4,
-        pretrain_batch_size=2,
-        grad_accum=2,
-        learning_rate=1e-3,
-        progress=False,
-    )
-    settings.update(overrides)
-    return FinetuneConfig(**settings)
+from tests.finetune.helpers import finetune_config as _config
 
 
 def _weights(module):
@@ -156,10 +134,17 @@ def test_the_command(tmp_path, feedback, base):
     labels, rewards = feedback
     common = ["--backend", "world", "--model", base, "--labels", str(labels), "--rewards", str(rewards)]
     args = ["finetune", "--method", "sft", *common, "--steps", "1", "--seed", "0", "--batch-size", "2",
-            "--grad-accum", "1", "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+            "--grad-accum", "1", "--out", str(tmp_path / "out"), "--no-progress",
+            "--text-dropout", "0.25", "--train-guidance", "3", "--train-guidance-rescale", "0.5"]  # fmt: skip
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "model" / "config.json").exists()
+    saved = json.loads((tmp_path / "out" / "finetune.json").read_text())["config"]
+    assert (saved["text_dropout"], saved["train_guidance"], saved["train_guidance_rescale"]) == (
+        0.25,
+        3.0,
+        0.5,
+    )
     assert _log(tmp_path / "out")[0]["step"] == 1
 
     bad = tmp_path / "bad.jsonl"

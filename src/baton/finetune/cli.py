@@ -39,6 +39,11 @@ def finetune_command(
     snr_gamma: float = typer.Option(None, "--snr-gamma", help=field_help(H, "snr_gamma")),
     snr_weighting: str = typer.Option(None, "--snr-weighting", help=field_help(H, "snr_weighting")),
     snr_floor: float = typer.Option(None, "--snr-floor", help=field_help(H, "snr_floor")),
+    text_dropout: float = typer.Option(None, "--text-dropout", help=field_help(H, "text_dropout")),
+    train_guidance: float = typer.Option(None, "--train-guidance", help=field_help(H, "train_guidance")),
+    train_guidance_rescale: float = typer.Option(
+        None, "--train-guidance-rescale", help=field_help(H, "train_guidance_rescale")
+    ),
     dpo_beta: float = typer.Option(None, "--dpo-beta", help=field_help(H, "dpo_beta")),
     dpo_margin: float = typer.Option(None, "--dpo-margin", help=field_help(H, "dpo_margin")),
     batch_size: int = typer.Option(None, "--batch-size", help=field_help(H, "batch_size")),
@@ -97,6 +102,9 @@ def finetune_command(
             "snr_gamma": snr_gamma,
             "snr_weighting": snr_weighting,
             "snr_floor": snr_floor,
+            "text_dropout": text_dropout,
+            "train_guidance": train_guidance,
+            "train_guidance_rescale": train_guidance_rescale,
             "dpo_beta": dpo_beta,
             "dpo_margin": dpo_margin,
             "batch_size": batch_size,

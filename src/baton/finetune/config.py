@@ -70,6 +70,20 @@ class FinetuneConfig:
         "min-snr: the noisiest steps' smallest weight, clamp(SNR, floor, gamma) on the x0 error (1 = "
         "truncated SNR); default: the backend's pretraining floor (world: 1, others: 0).",
     )
+    text_dropout: float = option(
+        0.0,
+        "Share of training rows whose caption is replaced by the empty prompt, guidance's unconditional"
+        " input, so that the unconditional prediction is trained too (0 = never, as BATON; the world"
+        " model was pretrained with 0.1).",
+    )
+    train_guidance: float = option(
+        1.0,
+        "Fit the feedback clips with the guided prediction u + s (c - u) at this scale, u held fixed,"
+        " instead of the caption's prediction c (1 = BATON); give the scale the clips were sampled with.",
+    )
+    train_guidance_rescale: float = option(
+        0.0, "Guidance rescale phi of that guided prediction (the world model samples with 0.7)."
+    )
     dpo_beta: float = option(2000.0, "DPO: strength of the preference term (Tango 2: 2000).")
     dpo_margin: float = option(
         0.5, "DPO: a pair is two clips of one prompt whose rewards differ by at least this."
@@ -143,6 +157,9 @@ class FinetuneConfig:
             ("human_share", self.human_share is None or 0.0 <= self.human_share <= 1.0, "must be in [0, 1]"),
             ("snr_gamma", self.snr_gamma >= 0, "must be >= 0"),
             ("snr_floor", self.snr_floor is None or self.snr_floor >= 0, "must be >= 0"),
+            ("text_dropout", 0.0 <= self.text_dropout < 1.0, "must be in [0, 1)"),
+            ("train_guidance", self.train_guidance >= 1.0, "must be >= 1"),
+            ("train_guidance_rescale", 0.0 <= self.train_guidance_rescale <= 1.0, "must be in [0, 1]"),
             ("dpo_beta", self.dpo_beta > 0, "must be > 0"),
             ("dpo_margin", 0.0 < self.dpo_margin <= 1.0, "must be in (0, 1]"),
             ("learning_rate", self.learning_rate > 0, "must be > 0"),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from baton.backends.base import classifier_free_guidance
 from baton.finetune.data import Stream
 from baton.finetune.encode import conditioning_to
 from baton.finetune.losses import (
@@ -54,12 +55,17 @@ def mix_seed(*parts: object) -> int:
 
 @dataclass
 class Tables:
-    """Every clip's frozen encodings: x0 [N, ...], caption index [N] into ``text``, reward [N]."""
+    """Every clip's frozen encodings: x0 [N, ...], caption index [N] into ``text``, reward [N].
+
+    ``empty_index`` is the index in ``text`` of the empty prompt, which a row whose caption is
+    dropped (``FinetuneConfig.text_dropout``) is conditioned on instead.
+    """
 
     x0: torch.Tensor
     text: TextTable
     text_index: torch.Tensor
     rewards: torch.Tensor
+    empty_index: int | None = None
 
 
 @dataclass
@@ -153,13 +159,25 @@ class Denoising:
         self.device = device
         self.autocast = autocast
         self.sample_shape = tuple(tables.x0.shape[1:])
+        self.text_dropout = config.text_dropout
+        self.guidance = config.train_guidance
+        self.guidance_rescale = config.train_guidance_rescale
+        if (self.text_dropout > 0 or self.guidance != 1.0) and getattr(tables, "empty_index", None) is None:
+            raise ValueError(
+                "dropout and guidance need the empty prompt in the text table (Tables.empty_index)"
+            )
 
-    def draw(self, seed: int, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Timesteps [rows] and noise [rows, ...] from a generator seeded with ``seed``."""
+    def draw(self, seed: int, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Timesteps [rows], noise [rows, ...] and whether each row's caption is dropped [rows].
+
+        All three come from one generator seeded with ``seed``, in that order, so the timesteps and
+        noise do not depend on the dropout rate.
+        """
         generator = torch.Generator().manual_seed(seed)
         timesteps = torch.randint(0, self.num_timesteps, (rows,), generator=generator)
         noise = torch.randn((rows, *self.sample_shape), generator=generator)
-        return timesteps, noise
+        dropped = torch.rand(rows, generator=generator) < self.text_dropout
+        return timesteps, noise, dropped
 
     def losses(
         self,
@@ -169,21 +187,59 @@ class Denoising:
         *,
         weighted: bool,
         predict: Callable[..., torch.Tensor] | None = None,
+        dropped: torch.Tensor | None = None,
+        guided: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """L [b] for table rows [b]: x_t from x0 and noise, the prediction, its target, squared error."""
+        """L [b] for table rows [b]: x_t from x0 and noise, the prediction, its target, squared error.
+
+        Rows where ``dropped`` [b] is true are conditioned on the empty prompt instead of their caption;
+        rows where ``guided`` [b] is true are predicted with guidance at ``train_guidance`` (:meth:`_guided`).
+        """
         x0 = self.tables.x0[rows].to(self.device)
         noise = noise.to(self.device)
         timesteps = timesteps.to(self.device)
-        text = conditioning_to(self.tables.text.batch(self.tables.text_index[rows]), self.device)
+        captions = self.tables.text_index[rows]
+        if dropped is not None and bool(dropped.any()):
+            captions = torch.where(dropped, self.tables.empty_index, captions)
         noisy = self.scheduler.add_noise(x0, noise, timesteps)
+        predict = predict or self.backend.predict
+        text = conditioning_to(self.tables.text.batch(captions), self.device)
         with self.autocast():
-            prediction = (predict or self.backend.predict)(noisy, timesteps, text)
+            prediction = predict(noisy, timesteps, text)
+        if guided is not None and self.guidance != 1.0 and bool(guided.any()):
+            prediction = self._guided(prediction, noisy, timesteps, guided.to(self.device), predict)
         target = denoising_target(self.scheduler, x0, noise, timesteps)
         weights = None
         if weighted:
             snr = signal_to_noise(self.alphas_cumprod, timesteps.cpu())
             weights = min_snr_weights(snr, self.gamma, self.prediction_type, self.variant, self.floor)
         return per_sample_loss(prediction, target, weights)
+
+    def _guided(
+        self,
+        prediction: torch.Tensor,
+        noisy: torch.Tensor,
+        timesteps: torch.Tensor,
+        rows: torch.Tensor,
+        predict: Callable[..., torch.Tensor],
+    ) -> torch.Tensor:
+        """``prediction`` with the ``rows`` [b] replaced by guidance's u + s (c - u), u held fixed.
+
+        The caption's prediction c then learns to move the guided one, which sampling uses, onto the
+        clip. Fitting c itself to a clip sampled with guidance makes guidance overshoot again when the
+        tuned model samples; training u as well would push the one prediction every prompt shares
+        away from the good clips.
+        """
+        empty = torch.full((int(rows.sum()),), self.tables.empty_index, dtype=torch.long)
+        with torch.no_grad(), self.autocast():
+            text = conditioning_to(self.tables.text.batch(empty), self.device)
+            unconditional = predict(noisy[rows], timesteps[rows], text)
+        fitted = classifier_free_guidance(
+            unconditional, prediction[rows], self.guidance, self.guidance_rescale
+        )
+        prediction = prediction.clone()
+        prediction[rows] = fitted
+        return prediction
 
 
 # --- objectives -------------------------------------------------------------------------------------
@@ -282,12 +338,17 @@ class BatonObjective(Objective):
     def train_loss(self, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
         feedback, pretrain = self._global_rows(micro)
         n_fb, n_pt = len(feedback), len(pretrain)
-        timesteps, noise = self.denoising.draw(mix_seed(self.config.seed, "micro", micro), n_fb + n_pt)
+        timesteps, noise, dropped = self.denoising.draw(
+            mix_seed(self.config.seed, "micro", micro), n_fb + n_pt
+        )
         mine_fb, mine_pt = self.processes.share(n_fb), self.processes.share(n_pt)
         rows = torch.from_numpy(np.concatenate([feedback[mine_fb], pretrain[mine_pt]]))
-        t = torch.cat([timesteps[:n_fb][mine_fb], timesteps[n_fb:][mine_pt]])
-        eps = torch.cat([noise[:n_fb][mine_fb], noise[n_fb:][mine_pt]])
-        losses = self.denoising.losses(rows, t, eps, weighted=True)  # one pass over both batches
+        t, eps, drop = (
+            torch.cat([x[:n_fb][mine_fb], x[n_fb:][mine_pt]]) for x in (timesteps, noise, dropped)
+        )
+        # one pass over both batches
+        guided = torch.arange(len(rows)) < (mine_fb.stop - mine_fb.start)
+        losses = self.denoising.losses(rows, t, eps, weighted=True, dropped=drop, guided=guided)
         b = mine_fb.stop - mine_fb.start
         rewards = self.denoising.tables.rewards[rows[:b]]
         pretrain_losses = losses[b:] if n_pt else None
@@ -309,7 +370,9 @@ class BatonObjective(Objective):
             for items in self._chunks(self._my_items(len(rows_all))):
                 rows = torch.from_numpy(rows_all[items])
                 t = torch.full((len(items),), self.val_timestep, dtype=torch.long)
-                losses = self.denoising.losses(rows, t, noise_all[items], weighted=True).double().cpu()
+                guided = torch.full((len(items),), column == 0)
+                losses = self.denoising.losses(rows, t, noise_all[items], weighted=True, guided=guided)
+                losses = losses.double().cpu()
                 weights = self.denoising.tables.rewards[rows].double() if column == 0 else 1.0
                 sums[column] += float((weights * losses).sum())
                 sums[column + 1] += len(items)
@@ -347,10 +410,15 @@ class SftObjective(Objective):
     def train_loss(self, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = self.config.batch_size
         chosen = self.rows[self.stream.take(micro * batch, batch)]
-        timesteps, noise = self.denoising.draw(mix_seed(self.config.seed, "micro", micro), batch)
+        timesteps, noise, dropped = self.denoising.draw(mix_seed(self.config.seed, "micro", micro), batch)
         mine = self.processes.share(batch)
         losses = self.denoising.losses(
-            torch.from_numpy(chosen[mine]), timesteps[mine], noise[mine], weighted=True
+            torch.from_numpy(chosen[mine]),
+            timesteps[mine],
+            noise[mine],
+            weighted=True,
+            dropped=dropped[mine],
+            guided=torch.ones(len(chosen[mine]), dtype=torch.bool),
         )
         return supervised_loss(losses), {}
 
@@ -362,7 +430,11 @@ class SftObjective(Objective):
         for items in self._chunks(self._my_items(len(self.val))):
             t = torch.full((len(items),), self.val_timestep, dtype=torch.long)
             losses = self.denoising.losses(
-                torch.from_numpy(self.val[items]), t, self.val_noise[items], weighted=True
+                torch.from_numpy(self.val[items]),
+                t,
+                self.val_noise[items],
+                weighted=True,
+                guided=torch.ones(len(items), dtype=torch.bool),
             )
             sums[0] += float(losses.double().sum())
             sums[1] += len(items)
@@ -395,23 +467,31 @@ class DpoObjective(Objective):
         self.reference = reference
 
     def _pair_losses(
-        self, pairs: np.ndarray, timesteps: torch.Tensor, noise: torch.Tensor
+        self,
+        pairs: np.ndarray,
+        timesteps: torch.Tensor,
+        noise: torch.Tensor,
+        dropped: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        """(L_w, L_l, L_w_ref, L_l_ref), each [b]: both clips of a pair share noise and timestep."""
+        """(L_w, L_l, L_w_ref, L_l_ref), each [b]: both clips of a pair share noise, timestep and caption."""
         rows = torch.from_numpy(np.concatenate([pairs[:, 0], pairs[:, 1]]))
         t, eps = timesteps.repeat(2), noise.repeat(2, *([1] * (noise.ndim - 1)))
-        model = self.denoising.losses(rows, t, eps, weighted=False)
+        drop = None if dropped is None else dropped.repeat(2)
+        guided = torch.ones(len(rows), dtype=torch.bool)
+        model = self.denoising.losses(rows, t, eps, weighted=False, dropped=drop, guided=guided)
         with torch.no_grad():
-            reference = self.denoising.losses(rows, t, eps, weighted=False, predict=self.reference.predict)
+            reference = self.denoising.losses(
+                rows, t, eps, weighted=False, predict=self.reference.predict, dropped=drop, guided=guided
+            )
         b = len(pairs)
         return model[:b], model[b:], reference[:b], reference[b:]
 
     def train_loss(self, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
         batch = self.config.batch_size
         pairs = self.pairs[self.stream.take(micro * batch, batch)]
-        timesteps, noise = self.denoising.draw(mix_seed(self.config.seed, "micro", micro), batch)
+        timesteps, noise, dropped = self.denoising.draw(mix_seed(self.config.seed, "micro", micro), batch)
         mine = self.processes.share(batch)
-        lw, ll, rw, rl = self._pair_losses(pairs[mine], timesteps[mine], noise[mine])
+        lw, ll, rw, rl = self._pair_losses(pairs[mine], timesteps[mine], noise[mine], dropped[mine])
         loss = diffusion_dpo_loss(lw, ll, rw, rl, self.config.dpo_beta).mean()
         metrics = {
             "implicit_accuracy": float(dpo_implicit_accuracy(lw, ll, rw, rl)),

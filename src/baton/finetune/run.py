@@ -189,13 +189,29 @@ def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
     return existing[-1]
 
 
+def _text_table(backend: Any, captions: list[str], progress: bool, needs_empty: str | None) -> Any:
+    """The captions' frozen text states; ``needs_empty``: the setting that put the empty prompt among
+    them, named in the error if the backend cannot encode it."""
+    from baton.finetune.encode import TextTable
+
+    try:
+        return TextTable(backend, captions, progress=progress)
+    except InputError as error:
+        if needs_empty and error.field == "text":
+            raise InputError(
+                f"this backend does not encode the empty prompt, which {needs_empty} trains on ({error})",
+                field=needs_empty,
+            ) from None
+        raise
+
+
 def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     import torch
 
     from baton.backends import load_backend
     from baton.console import make_progress
     from baton.finetune import engine
-    from baton.finetune.encode import TextTable, clip_targets
+    from baton.finetune.encode import clip_targets
     from baton.finetune.objectives import (
         BatonObjective,
         Denoising,
@@ -230,7 +246,11 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     backend = load_backend(config.backend, config.model, device=str(device))
 
     # 3. Frozen encodings of every clip and caption, once.
-    captions = sorted({clip.text for clip in plan.clips})
+    # Every caption once, and the empty prompt when text dropout or guided fitting needs it.
+    needs_empty = "text_dropout" if config.text_dropout > 0 else None
+    if config.train_guidance != 1.0:
+        needs_empty = "train_guidance"
+    captions = sorted({clip.text for clip in plan.clips} | ({""} if needs_empty else set()))
     caption_index = {text: i for i, text in enumerate(captions)}
     x0, plan.counts["targets"] = clip_targets(
         backend, plan.clips, sampled_latents=config.sampled_latents, progress=show
@@ -242,9 +262,10 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         )
     tables = Tables(
         x0=x0,
-        text=TextTable(backend, captions, progress=show),
+        text=_text_table(backend, captions, show, needs_empty),
         text_index=torch.tensor([caption_index[c.text] for c in plan.clips], dtype=torch.long),
         rewards=torch.tensor([c.reward for c in plan.clips], dtype=torch.float32),
+        empty_index=caption_index.get(""),
     )
 
     # 4. Trainable weights (the denoiser alone), reference, optimizer, moving average.

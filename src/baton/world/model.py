@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baton.audio import MelConfig, MelSpectrogram, mel_to_audio, num_frames
+from baton.backends.base import classifier_free_guidance
 from baton.errors import InputError
 from baton.world.spec import CLIP_SAMPLES
 from baton.world.tokenizer import (  # noqa: F401 - re-exported: the model's tokenizer
@@ -526,14 +527,7 @@ class WorldT2A(nn.Module):
         )
         out = self.predict(torch.cat([noisy, noisy]), timesteps, states, mask)
         unconditional, conditional = out.chunk(2)
-        guided = unconditional + guidance_scale * (conditional - unconditional)
-        if rescale > 0:
-            dims = tuple(range(1, guided.ndim))
-            ratio = conditional.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(
-                1e-8
-            )
-            guided = rescale * guided * ratio + (1.0 - rescale) * guided
-        return guided
+        return classifier_free_guidance(unconditional, conditional, guidance_scale, rescale)
 
     @torch.no_grad()
     def sample(
