@@ -91,20 +91,11 @@ def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
 
 
 def test_a_backend_that_refuses_the_empty_prompt_names_the_setting_that_needs_it(tmp_path, labels):
+    from tests.finetune.helpers import finetune_config
+
     BUILDERS["audioldm2"](tmp_path / "base")
-    config = FinetuneConfig(
-        method="sft",
-        backend="audioldm2",
-        model=str(tmp_path / "base"),
-        labels=labels,
-        out=tmp_path / "out",
-        steps=1,
-        batch_size=2,
-        grad_accum=1,
-        val_fraction=0.0,
-        text_dropout=0.1,
-        progress=False,
-    )
+    settings = dict(method="sft", backend="audioldm2", steps=1, val_fraction=0.0, text_dropout=0.1)
+    config = finetune_config(tmp_path, (labels, None), str(tmp_path / "base"), **settings)
     with pytest.raises(InputError, match="empty prompt") as error:
         finetune(config)
     assert error.value.field == "text_dropout"

@@ -13,11 +13,12 @@ from baton.audio import load_audio, save_audio
 from baton.backends import load_backend
 from baton.backends.base import GenerationSettings
 from baton.errors import InputError
-from baton.finetune import FinetuneConfig, finetune
+from baton.finetune import finetune
 from baton.finetune.data import Clip
 from baton.finetune.encode import clip_targets
 from baton.generation.latents import LATENT_SUFFIX, latent_path, read_latent, write_latent
 from baton.generation.run import GenerateConfig, run
+from tests.finetune.helpers import finetune_config
 
 TEXTS = ("A beep sounds, then rain falls.", "Someone knocks on a door while a hum drones.")
 
@@ -162,18 +163,11 @@ def test_finetune_trains_on_the_sampled_latents_and_says_so(generated, tiny_worl
             for s in samples
         ],
     )
-    config = FinetuneConfig(
-        method="baton",
-        model=str(tiny_world / "t2a"),
-        labels=labels,
-        out=tmp_path / "out",
-        steps=2,
-        batch_size=2,
-        pretrain_batch_size=2,
-        grad_accum=1,
-        progress=False,
+    finetune(
+        finetune_config(
+            tmp_path, (labels, None), str(tiny_world / "t2a"), steps=2, batch_size=2, grad_accum=1
+        )
     )
-    finetune(config)
     summary = json.loads((tmp_path / "out" / "finetune.json").read_text())
     targets = summary["data"]["targets"]
     assert targets["latent"] == 4 and targets["audio"] > 0  # the pretraining clips come from audio
