@@ -162,7 +162,7 @@ class Denoising:
         self.text_dropout = config.text_dropout
         self.guidance = config.train_guidance
         self.guidance_rescale = config.train_guidance_rescale
-        if (self.text_dropout > 0 or self.guidance != 1.0) and getattr(tables, "empty_index", None) is None:
+        if (self.text_dropout > 0 or self.guidance != 1.0) and tables.empty_index is None:
             raise ValueError(
                 "dropout and guidance need the empty prompt in the text table (Tables.empty_index)"
             )
@@ -188,12 +188,13 @@ class Denoising:
         weighted: bool,
         predict: Callable[..., torch.Tensor] | None = None,
         dropped: torch.Tensor | None = None,
-        guided: torch.Tensor | None = None,
+        guided: torch.Tensor | bool = False,
     ) -> torch.Tensor:
         """L [b] for table rows [b]: x_t from x0 and noise, the prediction, its target, squared error.
 
         Rows where ``dropped`` [b] is true are conditioned on the empty prompt instead of their caption;
-        rows where ``guided`` [b] is true are predicted with guidance at ``train_guidance`` (:meth:`_guided`).
+        rows where ``guided`` [b] (or every row, for ``True``) is true are predicted with guidance at
+        ``train_guidance`` (:meth:`_guided`).
         """
         x0 = self.tables.x0[rows].to(self.device)
         noise = noise.to(self.device)
@@ -206,7 +207,9 @@ class Denoising:
         text = conditioning_to(self.tables.text.batch(captions), self.device)
         with self.autocast():
             prediction = predict(noisy, timesteps, text)
-        if guided is not None and self.guidance != 1.0 and bool(guided.any()):
+        if isinstance(guided, bool):
+            guided = torch.full((len(rows),), guided)
+        if self.guidance != 1.0 and bool(guided.any()):
             prediction = self._guided(prediction, noisy, timesteps, guided.to(self.device), predict)
         target = denoising_target(self.scheduler, x0, noise, timesteps)
         weights = None
@@ -370,8 +373,7 @@ class BatonObjective(Objective):
             for items in self._chunks(self._my_items(len(rows_all))):
                 rows = torch.from_numpy(rows_all[items])
                 t = torch.full((len(items),), self.val_timestep, dtype=torch.long)
-                guided = torch.full((len(items),), column == 0)
-                losses = self.denoising.losses(rows, t, noise_all[items], weighted=True, guided=guided)
+                losses = self.denoising.losses(rows, t, noise_all[items], weighted=True, guided=column == 0)
                 losses = losses.double().cpu()
                 weights = self.denoising.tables.rewards[rows].double() if column == 0 else 1.0
                 sums[column] += float((weights * losses).sum())
@@ -418,7 +420,7 @@ class SftObjective(Objective):
             noise[mine],
             weighted=True,
             dropped=dropped[mine],
-            guided=torch.ones(len(chosen[mine]), dtype=torch.bool),
+            guided=True,
         )
         return supervised_loss(losses), {}
 
@@ -434,7 +436,7 @@ class SftObjective(Objective):
                 t,
                 self.val_noise[items],
                 weighted=True,
-                guided=torch.ones(len(items), dtype=torch.bool),
+                guided=True,
             )
             sums[0] += float(losses.double().sum())
             sums[1] += len(items)
@@ -477,11 +479,10 @@ class DpoObjective(Objective):
         rows = torch.from_numpy(np.concatenate([pairs[:, 0], pairs[:, 1]]))
         t, eps = timesteps.repeat(2), noise.repeat(2, *([1] * (noise.ndim - 1)))
         drop = None if dropped is None else dropped.repeat(2)
-        guided = torch.ones(len(rows), dtype=torch.bool)
-        model = self.denoising.losses(rows, t, eps, weighted=False, dropped=drop, guided=guided)
+        model = self.denoising.losses(rows, t, eps, weighted=False, dropped=drop, guided=True)
         with torch.no_grad():
             reference = self.denoising.losses(
-                rows, t, eps, weighted=False, predict=self.reference.predict, dropped=drop, guided=guided
+                rows, t, eps, weighted=False, predict=self.reference.predict, dropped=drop, guided=True
             )
         b = len(pairs)
         return model[:b], model[b:], reference[:b], reference[b:]
