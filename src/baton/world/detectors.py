@@ -335,7 +335,9 @@ def annotator_config(seed: int = 0, quick: bool = False) -> DetectorConfig:
         n_mels=64,
         channels=48,
         hidden=64,
-        train_steps=700,
+        # 580 rather than 700: smallest class F1 0.964 either way (macro 0.984 against 0.988) in 0.8x
+        # the time; the annotator ends the build's longer lane, so a fresh `make demo` waits for it.
+        train_steps=580,
         pool_clips=POOL_CLIPS,
         seed=1000 * seed + 11,
         data_seed=1000 * seed + 12,
