@@ -110,7 +110,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     out = figures_of(manifest)
     base = out["base_model"]
     out["targets"] = {
-        "build_under_10_min": out["build_total_seconds"] <= 600,
+        # Unknown (None) when no one run built every step: the steps' times, run side by side, do not
+        # add up to a wall time (`baton world build --force` measures it).
+        "build_under_10_min": None if out["build_wall_seconds"] is None else out["build_wall_seconds"] <= 600,
         "detectors_min_class_f1_at_least_0.95": all(
             out[role]["min_class_f1"] >= 0.95 for role in ("annotator", "evaluator")
         ),
