@@ -53,11 +53,8 @@ def test_results_file_holds_each_benchmark_and_the_machine(
     broken_entry = results["benchmarks"]["broken"]
     assert broken_entry["status"] == "error"
     assert "RuntimeError: the database did not start" in broken_entry["results"]["error"]
-    assert results["benchmarks"]["plain"] == {
-        "status": "ok",
-        "seconds": results["benchmarks"]["plain"]["seconds"],
-        "results": {"ratio": 0.97},
-    }
+    plain_entry = results["benchmarks"]["plain"]
+    assert (plain_entry["status"], plain_entry["results"]) == ("ok", {"ratio": 0.97})
     machine = results["machine"]
     assert machine["cpu_count"] >= 1
     assert machine["torch"].startswith("2.")

@@ -207,10 +207,11 @@ class Denoising:
         text = conditioning_to(self.tables.text.batch(captions), self.device)
         with self.autocast():
             prediction = predict(noisy, timesteps, text)
-        if isinstance(guided, bool):
-            guided = torch.full((len(rows),), guided)
-        if self.guidance != 1.0 and bool(guided.any()):
-            prediction = self._guided(prediction, noisy, timesteps, guided.to(self.device), predict)
+        if self.guidance != 1.0:
+            if isinstance(guided, bool):
+                guided = torch.full((len(rows),), guided)
+            if bool(guided.any()):
+                prediction = self._guided(prediction, noisy, timesteps, guided.to(self.device), predict)
         target = denoising_target(self.scheduler, x0, noise, timesteps)
         weights = None
         if weighted:
@@ -349,10 +350,10 @@ class BatonObjective(Objective):
         t, eps, drop = (
             torch.cat([x[:n_fb][mine_fb], x[n_fb:][mine_pt]]) for x in (timesteps, noise, dropped)
         )
-        # one pass over both batches
-        guided = torch.arange(len(rows)) < (mine_fb.stop - mine_fb.start)
-        losses = self.denoising.losses(rows, t, eps, weighted=True, dropped=drop, guided=guided)
         b = mine_fb.stop - mine_fb.start
+        # one pass over both batches; the feedback rows (the first b) are the guided ones
+        guided = torch.arange(len(rows)) < b
+        losses = self.denoising.losses(rows, t, eps, weighted=True, dropped=drop, guided=guided)
         rewards = self.denoising.tables.rewards[rows[:b]]
         pretrain_losses = losses[b:] if n_pt else None
         loss = reward_weighted_loss(losses[:b], rewards, pretrain_losses, self.config.beta)
