@@ -21,6 +21,8 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from baton.workers import cpu_model
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -30,7 +32,7 @@ def machine() -> dict:
     info = {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -3,8 +3,9 @@
 On a machine with few cores, two one-thread processes get through more of this project's small
 networks than one two-thread process: the world's trainers ran at 1.3-1.5x the speed per core (a
 thread count is also part of what a run computes: the order of a sum decides the last bits of the
-result, so a fixed count keeps results the same on any machine). Workers are spawned, never forked:
-a forked child of a process whose torch already holds threads can hang.
+result, so a fixed count keeps results the same from run to run and on machines with the same kind of
+CPU; another CPU model can pick other kernels that round otherwise). Workers are spawned, never
+forked: a forked child of a process whose torch already holds threads can hang.
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ def resolve_jobs(jobs: int | None) -> int:
     if jobs is not None:
         return jobs
     return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def with_threads(threads: int | None, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

@@ -17,7 +17,9 @@ an interrupted build resumes at the step it was in.
 Steps run ``jobs`` at a time (default 2), each as soon as the steps it needs are done, in its own
 process on ``threads`` torch threads (default 1); see :mod:`baton.workers` for why. The thread count
 is part of each trained step's fingerprint, because the order of a sum decides the last bits of the
-weights; with it fixed, the same seed gives the same world on any machine, whatever ``jobs`` is.
+weights; with it fixed, the same seed gives the same world whatever ``jobs`` is, on any machine with
+the same kind of CPU. Another CPU model may round otherwise and build another, equally good world:
+the manifest records the CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from baton.artifacts import read_json, write_json
 from baton.cache import cache_dir
 from baton.config import option
 from baton.console import console
+from baton.workers import cpu_model, process_pool, resolve_jobs, with_threads
 
 MANIFEST = "manifest.json"
 FORMAT = "baton-world"
@@ -86,7 +89,7 @@ class WorldBuildConfig:
     threads: int = option(
         1,
         "Torch threads of each training step. Part of what the world is: the same seed and thread"
-        " count give the same weights on any machine, another count other, equally good ones.",
+        " count give the same weights on the same kind of CPU, another count other, equally good ones.",
     )
 
     def __post_init__(self) -> None:
@@ -101,7 +104,6 @@ class WorldBuildConfig:
     @property
     def parallel_jobs(self) -> int:
         """The number of steps run at once: ``jobs``, or 2 where the machine has 2 cores or more."""
-        from baton.workers import resolve_jobs
 
         return resolve_jobs(self.jobs)
 
@@ -198,6 +200,7 @@ def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "python": platform.python_version(),
+        "cpu": cpu_model(),
         "quick": config.quick,
         "seed": config.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -290,8 +293,6 @@ def run_step(root: str, name: str, settings: dict[str, Any], threads: int, progr
     """
     import torch
 
-    from baton.workers import with_threads
-
     paths = WorldPaths(Path(root))
     with torch.random.fork_rng(devices=[]):
         figures = with_threads(threads, _STEP_BUILDERS[name], paths, settings, progress)
@@ -316,7 +317,6 @@ def _run_side_by_side(
     from concurrent.futures import FIRST_COMPLETED, Future, wait
 
     from baton.console import make_progress
-    from baton.workers import process_pool
 
     why = dict(todo)
     waiting = sorted(why, key=START_ORDER.index)

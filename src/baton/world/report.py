@@ -43,7 +43,8 @@ SHOWN = {
 def manifest_table(manifest: dict[str, Any], root: Path) -> Table:
     table = Table(
         title=f"world at {root} (baton {manifest.get('baton')}, seed {manifest.get('seed')}"
-        f"{', quick' if manifest.get('quick') else ''})"
+        f"{', quick' if manifest.get('quick') else ''}"
+        f"{', built on ' + manifest['cpu'] if manifest.get('cpu') else ''})"
     )
     table.add_column("step")
     table.add_column("seconds", justify="right")
