@@ -1,8 +1,9 @@
 import math
+import platform
 
 import torch
 
-from baton.workers import map_side_by_side, with_threads
+from baton.workers import cpu_model, map_side_by_side, with_threads
 
 
 def test_side_by_side_keeps_the_order_the_thread_count_and_each_failure_in_its_place():
@@ -19,3 +20,12 @@ def test_one_job_runs_here_and_puts_the_thread_count_back():
     assert torch.get_num_threads() == before
     results = map_side_by_side(math.sqrt, [(-1.0,), (16.0,)], jobs=1, threads=None)
     assert isinstance(results[0], ValueError) and results[1] == 4.0
+
+
+def test_cpu_model_reads_the_model_name_and_falls_back_to_platform(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu\n"
+    )
+    assert cpu_model(str(cpuinfo)) == "AMD EPYC 7B13"
+    assert cpu_model(str(tmp_path / "missing")) == (platform.processor() or platform.machine())

@@ -25,12 +25,12 @@ def resolve_jobs(jobs: int | None) -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def cpu_model() -> str:
+def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
     import platform
 
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        with open(cpuinfo_path, encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()

@@ -22,9 +22,9 @@ def one_torch_thread():
 def assert_same_clip(actual, expected):
     """The same clip up to float rounding (relative 1e-4 of its peak).
 
-    A model reloaded from disk has bit-identical weights (the tests check that), yet on some CPUs its
-    clip differs in the last bits from the in-memory model's: the kernels oneDNN picks can depend on
-    where a tensor lies in memory. A wrong weight or setting moves a clip by far more.
+    A model reloaded from disk has bit-identical weights (the tests check that), yet on an AMD EPYC host
+    its clip differed from the in-memory model's in the last bits (at most 2e-7, cause not pinned
+    down). A wrong weight or setting moves a clip by far more.
     """
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape

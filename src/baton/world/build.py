@@ -39,7 +39,6 @@ from baton.artifacts import read_json, write_json
 from baton.cache import cache_dir
 from baton.config import option
 from baton.console import console
-from baton.workers import cpu_model, process_pool, resolve_jobs, with_threads
 
 MANIFEST = "manifest.json"
 FORMAT = "baton-world"
@@ -104,6 +103,7 @@ class WorldBuildConfig:
     @property
     def parallel_jobs(self) -> int:
         """The number of steps run at once: ``jobs``, or 2 where the machine has 2 cores or more."""
+        from baton.workers import resolve_jobs
 
         return resolve_jobs(self.jobs)
 
@@ -192,6 +192,8 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
 def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[str, Any]:
     import numpy
     import torch
+
+    from baton.workers import cpu_model
 
     return {
         "format": FORMAT,
@@ -293,6 +295,8 @@ def run_step(root: str, name: str, settings: dict[str, Any], threads: int, progr
     """
     import torch
 
+    from baton.workers import with_threads
+
     paths = WorldPaths(Path(root))
     with torch.random.fork_rng(devices=[]):
         figures = with_threads(threads, _STEP_BUILDERS[name], paths, settings, progress)
@@ -317,6 +321,7 @@ def _run_side_by_side(
     from concurrent.futures import FIRST_COMPLETED, Future, wait
 
     from baton.console import make_progress
+    from baton.workers import process_pool
 
     why = dict(todo)
     waiting = sorted(why, key=START_ORDER.index)
