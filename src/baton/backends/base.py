@@ -130,6 +130,20 @@ class SamplesLatents(Protocol):
         ...
 
 
+@runtime_checkable
+class TrainsTextEncoder(Protocol):
+    """A backend whose text encoder can train with the denoiser (optional; ``--train-text-encoder``).
+
+    Its encoder starts frozen. Once its parameters require gradients, ``encode_text`` keeps them (when
+    grad mode is on), and ``save`` writes the encoder's weights with the denoiser's.
+    """
+
+    @property
+    def trainable_text_encoder(self) -> torch.nn.Module | None:
+        """The module ``encode_text`` runs the captions through (``None``: it cannot train)."""
+        ...
+
+
 def classifier_free_guidance(
     unconditional: torch.Tensor, conditional: torch.Tensor, scale: float, rescale: float = 0.0
 ) -> torch.Tensor:

@@ -33,7 +33,7 @@ def default_model_dir() -> Path:
 
 
 class WorldBackend:
-    """The world T2A model: generation, and what fine-tuning needs (text encoder frozen)."""
+    """The world T2A model: generation, and what fine-tuning needs (text encoder frozen unless asked)."""
 
     name = "world"
     sample_rate = SAMPLE_RATE
@@ -128,13 +128,24 @@ class WorldBackend:
         return self.model.denoiser
 
     @property
+    def trainable_text_encoder(self) -> torch.nn.Module | None:
+        return self.model.text_encoder
+
+    @property
     def noise_scheduler(self) -> Any:
         return self.model.noise_scheduler
 
-    @torch.no_grad()
     def encode_text(self, texts: list[str]) -> TextConditioning:
-        """Token states [B, L, D] of the frozen text encoder and their mask [B, L] (True = token)."""
-        states, mask = self.model.encode_text(list(texts))
+        """Token states [B, L, D] of the text encoder and their mask [B, L] (True = token).
+
+        With gradients only while the encoder trains (its parameters require them; see
+        :class:`baton.backends.base.TrainsTextEncoder`) and grad mode is on.
+        """
+        training = torch.is_grad_enabled() and any(
+            p.requires_grad for p in self.model.text_encoder.parameters()
+        )
+        with torch.set_grad_enabled(training):
+            states, mask = self.model.encode_text(list(texts))
         return TextConditioning(hidden_states=states, attention_mask=mask)
 
     @torch.no_grad()

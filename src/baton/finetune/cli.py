@@ -58,6 +58,9 @@ def finetune_command(
     max_grad_norm: float = typer.Option(None, "--max-grad-norm", help=field_help(H, "max_grad_norm")),
     mixed_precision: str = typer.Option(None, "--mixed-precision", help=field_help(H, "mixed_precision")),
     ema_decay: float = typer.Option(None, "--ema-decay", help=field_help(H, "ema_decay")),
+    train_text_encoder: bool = typer.Option(
+        None, "--train-text-encoder/--frozen-text-encoder", help=field_help(H, "train_text_encoder")
+    ),
     lora_rank: int = typer.Option(None, "--lora-rank", help=field_help(H, "lora_rank")),
     lora_alpha: float = typer.Option(None, "--lora-alpha", help=field_help(H, "lora_alpha")),
     lora_target: list[str] = typer.Option(
@@ -117,6 +120,7 @@ def finetune_command(
             "max_grad_norm": max_grad_norm,
             "mixed_precision": mixed_precision,
             "ema_decay": ema_decay,
+            "train_text_encoder": train_text_encoder,
             "lora_rank": lora_rank,
             "lora_alpha": lora_alpha,
             "lora_targets": list(lora_target) if lora_target else None,

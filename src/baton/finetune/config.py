@@ -114,6 +114,11 @@ class FinetuneConfig:
     ema_decay: float = option(
         0.0, "Keep an exponential moving average of the weights with this decay (0 = off); it is saved."
     )
+    train_text_encoder: bool = option(
+        False,
+        "Train the text encoder with the denoiser (world backend; BATON keeps it frozen). The world's"
+        " small encoder must learn event order for a tuned order to carry to new event sets.",
+    )
     lora_rank: int = option(
         0, "Train LoRA adapters of this rank instead of every weight (0 = full fine-tuning)."
     )
@@ -173,6 +178,11 @@ class FinetuneConfig:
         for name, ok, message in checks:
             if not ok:
                 raise InputError(f"{message}, got {getattr(self, name)}", field=name)
+        if self.train_text_encoder and self.lora_rank:
+            raise InputError(
+                "LoRA adapts the denoiser alone: train the text encoder with full fine-tuning (--lora-rank 0)",
+                field="train_text_encoder",
+            )
         if self.snr_weighting == "tango" and (self.snr_floor or 0.0) > 0:
             raise InputError("Tango's weighting has no floor: use --snr-weighting min-snr", field="snr_floor")
         if self.labels is None and self.rewards is None:

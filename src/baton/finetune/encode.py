@@ -2,7 +2,8 @@
 
 The text encoder and the audio encoder stay frozen while the denoiser trains, so their outputs for a
 clip never change: computing them once per run (not once per step, as BATON's released scripts did
-for CLAP) is exact and leaves each training step with the denoiser's work alone.
+for CLAP) is exact and leaves each training step with the denoiser's work alone. (When the text
+encoder trains too, ``--train-text-encoder``, captions are encoded per batch instead.)
 
 Text states of different captions can differ in length (T5 pads a batch to its longest caption).
 The table pads every caption's states to the longest with zeros and a mask of 0, which the
@@ -71,20 +72,34 @@ def concat_conditioning(parts: Sequence[TextConditioning]) -> TextConditioning |
 
 
 class TextTable:
-    """The frozen text conditioning of a list of captions, looked up by caption index."""
+    """The text conditioning of a list of captions, looked up by caption index.
+
+    Encoded once up front while the text encoder is frozen; with ``precompute=False`` (the encoder
+    trains) every batch is encoded afresh, with gradients.
+    """
 
     def __init__(
-        self, backend: T2ABackend, texts: Sequence[str], chunk: int = 64, progress: bool = False
+        self,
+        backend: T2ABackend,
+        texts: Sequence[str],
+        chunk: int = 64,
+        progress: bool = False,
+        precompute: bool = True,
     ) -> None:
         from baton.console import track
 
         self.backend = backend
         self.texts = list(texts)
-        parts = [
-            backend.encode_text(self.texts[start : start + chunk])
-            for start in track(range(0, len(self.texts), chunk), "encoding captions", enabled=progress)
-        ]
-        self.table = concat_conditioning(parts) if parts else None
+        self.table = None
+        if precompute:
+            with torch.no_grad():
+                parts = [
+                    backend.encode_text(self.texts[start : start + chunk])
+                    for start in track(
+                        range(0, len(self.texts), chunk), "encoding captions", enabled=progress
+                    )
+                ]
+            self.table = concat_conditioning(parts) if parts else None
 
     @property
     def precomputed(self) -> bool:

@@ -99,12 +99,17 @@ class FrozenReference:
 
     With LoRA the base weights are frozen anyway: the reference is the model with its adapters
     switched off. Otherwise a copy of the starting weights is swapped in for the call with
-    ``torch.func.functional_call``, so the backend's own ``predict`` runs on them.
+    ``torch.func.functional_call``, so the backend's own ``predict`` runs on them. When the text
+    encoder trains too, ``text`` holds the captions' states from the starting encoder, which the
+    reference is conditioned on (``None``: the training run's own table).
     """
 
-    def __init__(self, backend: T2ABackend, lora_layers: list[Any] | None = None) -> None:
+    def __init__(
+        self, backend: T2ABackend, lora_layers: list[Any] | None = None, text: TextTable | None = None
+    ) -> None:
         self.backend = backend
         self.lora_layers = lora_layers
+        self.text = text
         self.call = _PredictCall(backend)
         self.params = None
         if lora_layers is None:
@@ -189,13 +194,16 @@ class Denoising:
         predict: Callable[..., torch.Tensor] | None = None,
         dropped: torch.Tensor | None = None,
         guided: torch.Tensor | bool = False,
+        text_table: TextTable | None = None,
     ) -> torch.Tensor:
         """L [b] for table rows [b]: x_t from x0 and noise, the prediction, its target, squared error.
 
         Rows where ``dropped`` [b] is true are conditioned on the empty prompt instead of their caption;
         rows where ``guided`` [b] (or every row, for ``True``) is true are predicted with guidance at
-        ``train_guidance`` (:meth:`_guided`).
+        ``train_guidance`` (:meth:`_guided`). ``text_table``: where the captions' states come from
+        (default: the run's own, ``tables.text``).
         """
+        table = text_table or self.tables.text
         x0 = self.tables.x0[rows].to(self.device)
         noise = noise.to(self.device)
         timesteps = timesteps.to(self.device)
@@ -204,14 +212,16 @@ class Denoising:
             captions = torch.where(dropped, self.tables.empty_index, captions)
         noisy = self.scheduler.add_noise(x0, noise, timesteps)
         predict = predict or self.backend.predict
-        text = conditioning_to(self.tables.text.batch(captions), self.device)
+        text = conditioning_to(table.batch(captions), self.device)
         with self.autocast():
             prediction = predict(noisy, timesteps, text)
         if self.guidance != 1.0:
             if isinstance(guided, bool):
                 guided = torch.full((len(rows),), guided)
             if bool(guided.any()):
-                prediction = self._guided(prediction, noisy, timesteps, guided.to(self.device), predict)
+                prediction = self._guided(
+                    prediction, noisy, timesteps, guided.to(self.device), predict, table
+                )
         target = denoising_target(self.scheduler, x0, noise, timesteps)
         weights = None
         if weighted:
@@ -226,6 +236,7 @@ class Denoising:
         timesteps: torch.Tensor,
         rows: torch.Tensor,
         predict: Callable[..., torch.Tensor],
+        table: TextTable,
     ) -> torch.Tensor:
         """``prediction`` with the ``rows`` [b] replaced by guidance's u + s (c - u), u held fixed.
 
@@ -236,7 +247,7 @@ class Denoising:
         """
         empty = torch.full((int(rows.sum()),), self.tables.empty_index, dtype=torch.long)
         with torch.no_grad(), self.autocast():
-            text = conditioning_to(self.tables.text.batch(empty), self.device)
+            text = conditioning_to(table.batch(empty), self.device)
             unconditional = predict(noisy[rows], timesteps[rows], text)
         fitted = classifier_free_guidance(
             unconditional, prediction[rows], self.guidance, self.guidance_rescale
@@ -483,7 +494,14 @@ class DpoObjective(Objective):
         model = self.denoising.losses(rows, t, eps, weighted=False, dropped=drop, guided=True)
         with torch.no_grad():
             reference = self.denoising.losses(
-                rows, t, eps, weighted=False, predict=self.reference.predict, dropped=drop, guided=True
+                rows,
+                t,
+                eps,
+                weighted=False,
+                predict=self.reference.predict,
+                dropped=drop,
+                guided=True,
+                text_table=self.reference.text,
             )
         b = len(pairs)
         return model[:b], model[b:], reference[:b], reference[b:]

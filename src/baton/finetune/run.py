@@ -6,8 +6,10 @@ The recipe, top to bottom:
 
 1. read and check the data (feedback, pretraining set, splits, pairs): bad input stops here;
 2. join the processes (``accelerate launch``), load the backend;
-3. encode every clip and caption once with the frozen encoders;
-4. choose the trainable weights (the denoiser, or LoRA adapters on it), optimizer, moving average;
+3. encode every clip and caption once with the frozen encoders (captions per batch when the text
+   encoder trains too);
+4. choose the trainable weights (the denoiser, or LoRA adapters on it, and the text encoder if asked),
+   optimizer, moving average;
 5. resume from the newest checkpoint if asked;
 6. train: gradient accumulation, gradients averaged over processes, clipping, AdamW, logging,
    validation at a fixed timestep, checkpoints;
@@ -49,6 +51,8 @@ MODEL_DIR = "model"
 TRAIN_LOG = "train_log.jsonl"
 RUN_FILE = "finetune.json"
 FORMAT = "baton-finetune"
+# Names of the text encoder's parameters among the trained ones (checkpoints, moving average).
+TEXT_PREFIX = "text_encoder."
 
 
 # --- 1. the data --------------------------------------------------------------------------------------
@@ -189,13 +193,15 @@ def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
     return existing[-1]
 
 
-def _text_table(backend: Any, captions: list[str], progress: bool, needs_empty: str | None) -> Any:
-    """The captions' frozen text states; ``needs_empty``: the setting that put the empty prompt among
-    them, named in the error if the backend cannot encode it."""
+def _text_table(
+    backend: Any, captions: list[str], progress: bool, needs_empty: str | None, precompute: bool = True
+) -> Any:
+    """The captions' text states (encoded per batch when not ``precompute``); ``needs_empty``: the
+    setting that put the empty prompt among them, named in the error if the backend cannot encode it."""
     from baton.finetune.encode import TextTable
 
     try:
-        return TextTable(backend, captions, progress=progress)
+        return TextTable(backend, captions, progress=progress, precompute=precompute)
     except InputError as error:
         if needs_empty and error.field == "text":
             raise InputError(
@@ -244,6 +250,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     # 2b. The backend, on this process's device.
     device = accelerator.device
     backend = load_backend(config.backend, config.model, device=str(device))
+    text_encoder = _trained_text_encoder(config, backend)
 
     # 3. Frozen encodings of every clip and caption, once.
     # Every caption once, and the empty prompt when text dropout or guided fitting needs it.
@@ -262,17 +269,21 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         )
     tables = Tables(
         x0=x0,
-        text=_text_table(backend, captions, show, needs_empty),
+        text=_text_table(backend, captions, show, needs_empty, precompute=text_encoder is None),
         text_index=torch.tensor([caption_index[c.text] for c in plan.clips], dtype=torch.long),
         rewards=torch.tensor([c.reward for c in plan.clips], dtype=torch.float32),
         empty_index=caption_index.get(""),
     )
 
-    # 4. Trainable weights (the denoiser alone), reference, optimizer, moving average.
+    # 4. Trainable weights (the denoiser, and the text encoder if asked), reference, optimizer, average.
     denoiser = backend.denoiser
     reference = None
     if config.method == "dpo" and not config.lora_rank:
-        reference = FrozenReference(backend)  # the starting weights, before any step
+        # The starting weights, before any step; conditioned on the starting text encoder's states.
+        reference_text = None
+        if text_encoder is not None:
+            reference_text = _text_table(backend, captions, False, needs_empty)
+        reference = FrozenReference(backend, text=reference_text)
     lora_layers = None
     if config.lora_rank:
         lora_layers = engine.add_lora(denoiser, config)
@@ -282,6 +293,11 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         reference = FrozenReference(backend, lora_layers)
     denoiser.to(device)
     params = {name: p for name, p in denoiser.named_parameters() if p.requires_grad}
+    trained = [denoiser]
+    if text_encoder is not None:
+        text_encoder.requires_grad_(True).to(device)
+        params.update({f"{TEXT_PREFIX}{name}": p for name, p in text_encoder.named_parameters()})
+        trained.append(text_encoder)
     optimizer = torch.optim.AdamW(
         list(params.values()),
         lr=config.learning_rate,
@@ -337,7 +353,8 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     window: dict[str, list[float]] = {}
     # Time of the training steps alone (with logging), without validation and checkpoint writing.
     train_seconds = 0.0
-    denoiser.train()
+    for module in trained:
+        module.train()
     with torch.random.fork_rng(devices=[]), make_progress() as bar:
         task = bar.add_task(f"finetune ({config.method})", total=config.steps, completed=start, visible=show)
         for step in range(start, stop):
@@ -367,7 +384,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
             val_loss = None
             if done % eval_every == 0 or done == config.steps:
                 train_seconds += time.perf_counter() - began
-                val_loss = _validate(objective, accelerator, ema, params, denoiser)
+                val_loss = _validate(objective, accelerator, ema, params, trained)
                 if val_loss is not None and (best is None or val_loss < best["val_loss"]):
                     best = {"step": done, "val_loss": val_loss}
                     if main:
@@ -415,7 +432,8 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         chosen["ema"] = True
     if lora_layers is not None:
         engine.merge_lora(denoiser)
-    denoiser.eval()
+    for module in trained:
+        module.eval()
     model_dir = out / MODEL_DIR
     if main:
         partial = out / f".{MODEL_DIR}.partial"
@@ -428,6 +446,21 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     return model_dir
 
 
+def _trained_text_encoder(config: FinetuneConfig, backend: Any) -> Any:
+    """The backend's text encoder if it trains in this run (``train_text_encoder``), else ``None``
+    (see :class:`baton.backends.base.TrainsTextEncoder`)."""
+    if not config.train_text_encoder:
+        return None
+    module = getattr(backend, "trainable_text_encoder", None)
+    if module is None:
+        raise InputError(
+            f"the {config.backend} backend keeps its text encoder frozen: --train-text-encoder works with"
+            " the world backend",
+            field="train_text_encoder",
+        )
+    return module
+
+
 def _finished(out: Path) -> bool:
     """A run whose model/ was written (finetune.json says so last)."""
     try:
@@ -437,16 +470,18 @@ def _finished(out: Path) -> bool:
     return status == "done" and (out / MODEL_DIR).is_dir()
 
 
-def _validate(objective: Any, accelerator: Any, ema: Any, params: dict, denoiser: Any) -> float | None:
+def _validate(objective: Any, accelerator: Any, ema: Any, params: dict, trained: list[Any]) -> float | None:
     """The validation loss over every process's share (the moving average's weights, if kept)."""
     from contextlib import nullcontext
 
-    denoiser.eval()
+    for module in trained:
+        module.eval()
     try:
         with ema.applied(params) if ema is not None else nullcontext():
             sums = objective.validation_sums()
     finally:
-        denoiser.train()
+        for module in trained:
+            module.train()
     if sums is None:
         return None
     sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
