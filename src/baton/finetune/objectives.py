@@ -55,7 +55,10 @@ def mix_seed(*parts: object) -> int:
 
 @dataclass
 class Tables:
-    """Every clip's frozen encodings: x0 [N, ...], caption index [N] into ``text``, reward [N].
+    """Every clip's encodings: x0 [N, ...], caption index [N] into ``text``, reward [N].
+
+    ``text`` holds the captions' states, computed once while the text encoder is frozen and per batch
+    when it trains (``FinetuneConfig.train_text_encoder``).
 
     ``empty_index`` is the index in ``text`` of the empty prompt, which a row whose caption is
     dropped (``FinetuneConfig.text_dropout``) is conditioned on instead.
