@@ -145,3 +145,19 @@ def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, caps
     (label_set.parent / "audio" / "p1-2.wav").write_bytes(b"garbage")
     with pytest.raises(InputError, match=r"p1-2\.wav: cannot read audio"):
         _train(label_set, tiny_clap_dir, tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    ("args", "missing"),
+    [
+        (["reward", "eval", "--labels", "labels.jsonl"], "--model"),
+        (["reward", "eval", "--model", "reward"], "--labels"),
+        (["reward", "score", "--samples", "samples.jsonl"], "--model"),
+        (["reward", "score", "--model", "reward"], "--samples"),
+    ],
+)
+def test_a_missing_input_is_named(args, missing, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert f"({missing})" in capsys.readouterr().err.replace("\n", "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -38,32 +38,65 @@ def _train_settings(options: dict[str, Any]) -> RewardTrainConfig:
     return load_config(RewardTrainConfig, options["config"], overrides)
 
 
+def _require(settings: Any, **messages: str) -> None:
+    """Stop with ``messages[field]`` for the first of those settings that is not given."""
+    from baton.errors import InputError
+
+    for field, message in messages.items():
+        if getattr(settings, field) is None:
+            raise InputError(message, field=field)
+
+
+def _option(name: str, *flags: str, more: str = "") -> Any:
+    """A flag of RewardTrainConfig field ``name``, with the field's help (and ``more``)."""
+    return typer.Option(*flags, help=field_help(T, name) + more)
+
+
+# The options `reward train` and `reward cross-validate` share, one definition each.
+Labels = Annotated[Path, _option("labels", "--labels")]
+Encoder = Annotated[str, _option("encoder", "--encoder")]
+Head = Annotated[str, _option("head", "--head")]
+Objective = Annotated[str, _option("objective", "--objective")]
+Preset = Annotated[str, _option("preset", "--preset")]
+Optimizer = Annotated[str, _option("optimizer", "--optimizer")]
+LearningRate = Annotated[float, _option("learning_rate", "--lr", "--learning-rate")]
+WeightDecay = Annotated[float, _option("weight_decay", "--weight-decay")]
+BatchSize = Annotated[int, _option("batch_size", "--batch-size")]
+Epochs = Annotated[int, _option("epochs", "--epochs")]
+Patience = Annotated[int, _option("patience", "--patience")]
+Hidden = Annotated[int, _option("hidden", "--hidden")]
+Segments = Annotated[list[int], _option("segments", "--segments", more=" Repeat for several.")]
+Task = Annotated[str, _option("task", "--task")]
+AudioRoot = Annotated[Path, _option("audio_root", "--audio-root")]
+Cache = Annotated[Path, _option("cache", "--cache")]
+Device = Annotated[str, _option("device", "--device")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
+
+
 @reward_app.command("train")
 def train_command(
-    labels: Path = typer.Option(None, "--labels", help=field_help(T, "labels")),
-    out: Path = typer.Option(None, "--out", help=field_help(T, "out")),
-    encoder: str = typer.Option(None, "--encoder", help=field_help(T, "encoder")),
-    head: str = typer.Option(None, "--head", help=field_help(T, "head")),
-    objective: str = typer.Option(None, "--objective", help=field_help(T, "objective")),
-    preset: str = typer.Option(None, "--preset", help=field_help(T, "preset")),
-    optimizer: str = typer.Option(None, "--optimizer", help=field_help(T, "optimizer")),
-    learning_rate: float = typer.Option(None, "--lr", "--learning-rate", help=field_help(T, "learning_rate")),
-    weight_decay: float = typer.Option(None, "--weight-decay", help=field_help(T, "weight_decay")),
-    batch_size: int = typer.Option(None, "--batch-size", help=field_help(T, "batch_size")),
-    epochs: int = typer.Option(None, "--epochs", help=field_help(T, "epochs")),
-    patience: int = typer.Option(None, "--patience", help=field_help(T, "patience")),
-    hidden: int = typer.Option(None, "--hidden", help=field_help(T, "hidden")),
-    segments: list[int] = typer.Option(
-        None, "--segments", help=field_help(T, "segments") + " Repeat for several."
-    ),
-    val_fraction: float = typer.Option(None, "--val-fraction", help=field_help(T, "val_fraction")),
-    seed: int = typer.Option(None, "--seed", help=field_help(T, "seed")),
-    task: str = typer.Option(None, "--task", help=field_help(T, "task")),
-    audio_root: Path = typer.Option(None, "--audio-root", help=field_help(T, "audio_root")),
-    cache: Path = typer.Option(None, "--cache", help=field_help(T, "cache")),
-    device: str = typer.Option(None, "--device", help=field_help(T, "device")),
-    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
-    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    labels: Labels = None,
+    out: Annotated[Path, _option("out", "--out")] = None,
+    encoder: Encoder = None,
+    head: Head = None,
+    objective: Objective = None,
+    preset: Preset = None,
+    optimizer: Optimizer = None,
+    learning_rate: LearningRate = None,
+    weight_decay: WeightDecay = None,
+    batch_size: BatchSize = None,
+    epochs: Epochs = None,
+    patience: Patience = None,
+    hidden: Hidden = None,
+    segments: Segments = None,
+    val_fraction: Annotated[float, _option("val_fraction", "--val-fraction")] = None,
+    seed: Annotated[int, _option("seed", "--seed")] = None,
+    task: Task = None,
+    audio_root: AudioRoot = None,
+    cache: Cache = None,
+    device: Device = None,
+    no_progress: NoProgress = False,
+    config: Annotated[Path, typer.Option("--config", help=CONFIG_HELP)] = None,
 ) -> None:
     """Train a reward model on labels (split by prompt, early stopping, features cached)."""
     options = dict(locals())
@@ -74,42 +107,43 @@ def train_command(
 
 @reward_app.command("cross-validate")
 def cross_validate_command(
-    labels: Path = typer.Option(None, "--labels", help=field_help(T, "labels")),
-    folds: int = typer.Option(
-        5, "--folds", help="Folds of prompts: each is judged by a head fitted on the others."
-    ),
-    out: Path = typer.Option(
-        None, "--out", help="Folder of eval.json, its reliability plot and crossval-predictions.jsonl."
-    ),
-    encoder: str = typer.Option(None, "--encoder", help=field_help(T, "encoder")),
-    head: str = typer.Option(None, "--head", help=field_help(T, "head")),
-    objective: str = typer.Option(None, "--objective", help=field_help(T, "objective")),
-    preset: str = typer.Option(None, "--preset", help=field_help(T, "preset")),
-    optimizer: str = typer.Option(None, "--optimizer", help=field_help(T, "optimizer")),
-    learning_rate: float = typer.Option(None, "--lr", "--learning-rate", help=field_help(T, "learning_rate")),
-    weight_decay: float = typer.Option(None, "--weight-decay", help=field_help(T, "weight_decay")),
-    batch_size: int = typer.Option(None, "--batch-size", help=field_help(T, "batch_size")),
-    epochs: int = typer.Option(None, "--epochs", help=field_help(T, "epochs")),
-    patience: int = typer.Option(None, "--patience", help=field_help(T, "patience")),
-    hidden: int = typer.Option(None, "--hidden", help=field_help(T, "hidden")),
-    segments: list[int] = typer.Option(
-        None, "--segments", help=field_help(T, "segments") + " Repeat for several."
-    ),
-    val_fraction: float = typer.Option(
-        None,
-        "--val-fraction",
-        help=field_help(T, "val_fraction") + " Drawn from each fold's training prompts.",
-    ),
-    seed: int = typer.Option(None, "--seed", help=field_help(T, "seed") + " Also deals the folds."),
-    task: str = typer.Option(None, "--task", help=field_help(T, "task")),
-    audio_root: Path = typer.Option(None, "--audio-root", help=field_help(T, "audio_root")),
-    cache: Path = typer.Option(None, "--cache", help=field_help(T, "cache")),
-    device: str = typer.Option(None, "--device", help=field_help(T, "device")),
-    threshold: float = typer.Option(0.5, "--threshold", help=field_help(E, "threshold")),
-    bins: int = typer.Option(10, "--bins", help=field_help(E, "bins")),
-    resamples: int = typer.Option(2000, "--resamples", help=field_help(E, "resamples")),
-    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
-    config: Path = typer.Option(None, "--config", help=CONFIG_HELP + " (the settings of `reward train`)"),
+    labels: Labels = None,
+    folds: Annotated[
+        int, typer.Option("--folds", help="Folds of prompts: each is judged by a head fitted on the others.")
+    ] = 5,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder of eval.json, its reliability plot and crossval-predictions.jsonl."
+        ),
+    ] = None,
+    encoder: Encoder = None,
+    head: Head = None,
+    objective: Objective = None,
+    preset: Preset = None,
+    optimizer: Optimizer = None,
+    learning_rate: LearningRate = None,
+    weight_decay: WeightDecay = None,
+    batch_size: BatchSize = None,
+    epochs: Epochs = None,
+    patience: Patience = None,
+    hidden: Hidden = None,
+    segments: Segments = None,
+    val_fraction: Annotated[
+        float, _option("val_fraction", "--val-fraction", more=" Drawn from each fold's training prompts.")
+    ] = None,
+    seed: Annotated[int, _option("seed", "--seed", more=" Also deals the folds.")] = None,
+    task: Task = None,
+    audio_root: AudioRoot = None,
+    cache: Cache = None,
+    device: Device = None,
+    threshold: Annotated[float, typer.Option("--threshold", help=field_help(E, "threshold"))] = 0.5,
+    bins: Annotated[int, typer.Option("--bins", help=field_help(E, "bins"))] = 10,
+    resamples: Annotated[int, typer.Option("--resamples", help=field_help(E, "resamples"))] = 2000,
+    no_progress: NoProgress = False,
+    config: Annotated[
+        Path, typer.Option("--config", help=CONFIG_HELP + " (the settings of `reward train`)")
+    ] = None,
 ) -> None:
     """Judge the reward model on every labelled clip, out of fold: k heads, each fitted on the other folds'
     prompts (features encoded once), with the figures of `reward eval`. Saves no model."""
@@ -148,7 +182,6 @@ def eval_command(
     beside the single annotator's agreement with the majority."""
     from baton.config import load_config
     from baton.console import console
-    from baton.errors import InputError
     from baton.reward.evaluate import EVAL_FILE, evaluate_reward
 
     settings = load_config(
@@ -168,10 +201,11 @@ def eval_command(
             "progress": False if no_progress else None,
         },
     )
-    if settings.model is None:
-        raise InputError("give the reward model folder (--model)", field="model")
-    if settings.labels is None:
-        raise InputError("give the labels to judge it on (--labels)", field="labels")
+    _require(
+        settings,
+        model="give the reward model folder (--model)",
+        labels="give the labels to judge it on (--labels)",
+    )
     result = evaluate_reward(
         settings.model,
         settings.labels,
@@ -228,7 +262,6 @@ def score_command(
     """Write a RewardRecord (raw score and probability) for every clip of a samples file."""
     from baton.config import load_config
     from baton.console import console
-    from baton.errors import InputError
     from baton.reward.score import score_samples
 
     settings = load_config(
@@ -243,10 +276,11 @@ def score_command(
             "progress": False if no_progress else None,
         },
     )
-    if settings.model is None:
-        raise InputError("give the reward model folder (--model)", field="model")
-    if settings.samples is None:
-        raise InputError("give the samples to score (--samples)", field="samples")
+    _require(
+        settings,
+        model="give the reward model folder (--model)",
+        samples="give the samples to score (--samples)",
+    )
     path = score_samples(
         settings.model,
         settings.samples,
