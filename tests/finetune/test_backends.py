@@ -99,3 +99,40 @@ def test_a_backend_that_refuses_the_empty_prompt_names_the_setting_that_needs_it
     with pytest.raises(InputError, match="empty prompt") as error:
         finetune(config)
     assert error.value.field == "text_dropout"
+
+
+def _text_config(tmp_path, labels, name, base):
+    return FinetuneConfig(
+        backend=name,
+        model=str(base),
+        labels=labels,
+        beta=0.0,
+        out=tmp_path / "out",
+        steps=2,
+        batch_size=2,
+        grad_accum=1,
+        learning_rate=1e-2,
+        val_fraction=0.0,
+        progress=False,
+        train_text_encoder=True,
+    )
+
+
+def test_tango_trains_flan_t5_when_asked_and_saves_it(tmp_path, labels):
+    base = tmp_path / "base"
+    _tango(base)
+    before = {k: v.clone() for k, v in load_backend("tango", base).text_encoder.state_dict().items()}
+    tuned = load_backend("tango", finetune(_text_config(tmp_path, labels, "tango", base)))
+    after = tuned.text_encoder.state_dict()
+    assert set(after) == set(before)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert not any(p.requires_grad for p in tuned.text_encoder.parameters())  # frozen again once loaded
+    assert np.isfinite(tuned.generate(TEXTS[:1], [3])[0]).all()
+
+
+def test_audioldm2_refuses_to_train_its_text_encoders(tmp_path, labels):
+    base = tmp_path / "base"
+    _audioldm2(base)
+    with pytest.raises(InputError, match="audioldm2 backend keeps its text encoder frozen") as caught:
+        finetune(_text_config(tmp_path, labels, "audioldm2", base))
+    assert caught.value.field == "train_text_encoder"

@@ -18,6 +18,9 @@ returns the clips and the latents they were decoded from, in ``encode_audio``'s 
 ``latent_space`` fingerprints that space. ``baton generate`` then keeps the latents beside the audio
 (:mod:`baton.generation.latents`), and fine-tuning trains on them instead of on the audio encoded
 again. The world model and Tango do; the others are encoded from their audio.
+
+A backend may let its text encoder train with the denoiser (:class:`TrainsTextEncoder`,
+``baton finetune --train-text-encoder``): the world model and Tango do.
 """
 
 from __future__ import annotations
@@ -142,6 +145,16 @@ class TrainsTextEncoder(Protocol):
     def trainable_text_encoder(self) -> torch.nn.Module | None:
         """The module ``encode_text`` runs the captions through (``None``: it cannot train)."""
         ...
+
+
+def text_gradients(encoder: torch.nn.Module) -> Any:
+    """A context for ``encode_text``: gradients on while ``encoder`` trains (any parameter requires them)
+    and grad mode is on, off otherwise (a frozen encoder records no graph)."""
+    import torch
+
+    return torch.set_grad_enabled(
+        torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())
+    )
 
 
 def classifier_free_guidance(

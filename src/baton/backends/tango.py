@@ -31,7 +31,7 @@ import torch
 
 from baton.audio import MelConfig, MelSpectrogram, fit_frames
 from baton.backends import tango_convert as tc
-from baton.backends.base import GenerationSettings, TextConditioning
+from baton.backends.base import GenerationSettings, TextConditioning, text_gradients
 from baton.backends.common import (
     MANIFEST_FILE,
     check_batch,
@@ -229,13 +229,19 @@ class TangoBackend:
         """DDPM, scaled-linear betas 0.00085-0.012, 1000 steps, ``v_prediction``."""
         return self.scheduler
 
-    @torch.no_grad()
+    @property
+    def trainable_text_encoder(self) -> torch.nn.Module | None:
+        """FLAN-T5's encoder, for ``--train-text-encoder`` (frozen, as BATON keeps it, unless asked)."""
+        return self.text_encoder
+
     def encode_text(self, texts: list[str]) -> TextConditioning:
-        """FLAN-T5 token states [B, L, D] and their mask [B, L] (True = token), padded to the longest."""
+        """FLAN-T5 token states [B, L, D] and their mask [B, L] (True = token), padded to the longest;
+        with gradients only while the encoder trains."""
         texts = list(texts)
         check_batch(texts, list(range(len(texts))))
         check_prompt_lengths(self.tokenizer, texts, "text encoder")
-        hidden, mask = self._encode(texts)
+        with text_gradients(self.text_encoder):
+            hidden, mask = self._encode(texts)
         return TextConditioning(hidden_states=hidden, attention_mask=mask)
 
     def _encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from baton.backends.base import GenerationSettings, TextConditioning
+from baton.backends.base import GenerationSettings, TextConditioning, text_gradients
 from baton.errors import InputError
 from baton.world.model import CONFIG_FILE, WorldT2A
 from baton.world.spec import CLIP_SECONDS, SAMPLE_RATE
@@ -141,10 +141,7 @@ class WorldBackend:
         With gradients only while the encoder trains (its parameters require them; see
         :class:`baton.backends.base.TrainsTextEncoder`) and grad mode is on.
         """
-        training = torch.is_grad_enabled() and any(
-            p.requires_grad for p in self.model.text_encoder.parameters()
-        )
-        with torch.set_grad_enabled(training):
+        with text_gradients(self.model.text_encoder):
             states, mask = self.model.encode_text(list(texts))
         return TextConditioning(hidden_states=states, attention_mask=mask)
 

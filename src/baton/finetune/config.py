@@ -116,8 +116,8 @@ class FinetuneConfig:
     )
     train_text_encoder: bool = option(
         False,
-        "Train the text encoder with the denoiser (world backend; BATON keeps it frozen). The world's"
-        " small encoder must learn event order for a tuned order to carry to new event sets.",
+        "Train the text encoder with the denoiser (world and tango backends; BATON keeps it frozen). The"
+        " world's small encoder must learn event order for a tuned order to carry to new event sets.",
     )
     lora_rank: int = option(
         0, "Train LoRA adapters of this rank instead of every weight (0 = full fine-tuning)."

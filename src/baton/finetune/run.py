@@ -455,7 +455,7 @@ def _trained_text_encoder(config: FinetuneConfig, backend: Any) -> Any:
     if module is None:
         raise InputError(
             f"the {config.backend} backend keeps its text encoder frozen: --train-text-encoder works with"
-            " the world backend",
+            " the world and tango backends",
             field="train_text_encoder",
         )
     return module
