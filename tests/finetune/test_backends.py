@@ -55,13 +55,9 @@ def labels(tmp_path_factory):
     return folder / "labels.jsonl"
 
 
-@pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
-    base = tmp_path / "base"
-    BUILDERS[name](base)
-    before = {k: v.clone() for k, v in load_backend(name, base).denoiser.state_dict().items()}
-    config = FinetuneConfig(
-        method="dpo" if name == "audioldm2" else "baton",
+def _config(tmp_path, labels, name, base, **overrides):
+    """Two steps of two clips on ``labels``, into ``tmp_path/out``."""
+    settings = dict(
         backend=name,
         model=str(base),
         labels=labels,
@@ -74,7 +70,17 @@ def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
         val_fraction=0.0,
         progress=False,
     )
-    model_dir = finetune(config)
+    return FinetuneConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
+    base = tmp_path / "base"
+    BUILDERS[name](base)
+    before = {k: v.clone() for k, v in load_backend(name, base).denoiser.state_dict().items()}
+    model_dir = finetune(
+        _config(tmp_path, labels, name, base, method="dpo" if name == "audioldm2" else "baton")
+    )
     tuned = load_backend(name, model_dir)
     after = tuned.denoiser.state_dict()
     assert set(after) == set(before)
@@ -101,28 +107,11 @@ def test_a_backend_that_refuses_the_empty_prompt_names_the_setting_that_needs_it
     assert error.value.field == "text_dropout"
 
 
-def _text_config(tmp_path, labels, name, base):
-    return FinetuneConfig(
-        backend=name,
-        model=str(base),
-        labels=labels,
-        beta=0.0,
-        out=tmp_path / "out",
-        steps=2,
-        batch_size=2,
-        grad_accum=1,
-        learning_rate=1e-2,
-        val_fraction=0.0,
-        progress=False,
-        train_text_encoder=True,
-    )
-
-
 def test_tango_trains_flan_t5_when_asked_and_saves_it(tmp_path, labels):
     base = tmp_path / "base"
     _tango(base)
     before = {k: v.clone() for k, v in load_backend("tango", base).text_encoder.state_dict().items()}
-    tuned = load_backend("tango", finetune(_text_config(tmp_path, labels, "tango", base)))
+    tuned = load_backend("tango", finetune(_config(tmp_path, labels, "tango", base, train_text_encoder=True)))
     after = tuned.text_encoder.state_dict()
     assert set(after) == set(before)
     assert any(not torch.equal(before[k], after[k]) for k in before)
@@ -134,5 +123,5 @@ def test_audioldm2_refuses_to_train_its_text_encoders(tmp_path, labels):
     base = tmp_path / "base"
     _audioldm2(base)
     with pytest.raises(InputError, match="audioldm2 backend keeps its text encoder frozen") as caught:
-        finetune(_text_config(tmp_path, labels, "audioldm2", base))
+        finetune(_config(tmp_path, labels, "audioldm2", base, train_text_encoder=True))
     assert caught.value.field == "train_text_encoder"
