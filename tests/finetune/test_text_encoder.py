@@ -80,10 +80,31 @@ def test_dpo_keeps_its_reference_on_the_starting_text_encoder(tmp_path, feedback
     assert torch.equal(reference.predict(noisy, timesteps, reference.text.batch(rows)), start)
 
 
-def test_dpo_with_the_text_encoder_starts_at_log_two(tmp_path, feedback, base):
-    finetune(_config(tmp_path, feedback, base, method="dpo", steps=2, train_text_encoder=True))
+def test_dpo_with_the_text_encoder_starts_at_log_two(tmp_path, feedback, base, monkeypatch):
+    from baton.finetune import objectives
+
+    made = []
+
+    class Recorded(objectives.FrozenReference):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(objectives, "FrozenReference", Recorded)
+    model_dir = finetune(_config(tmp_path, feedback, base, method="dpo", steps=2, train_text_encoder=True))
     first = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().splitlines()[0])
     assert first["loss"] == pytest.approx(0.693147, abs=1e-5)
+    # the run's reference was conditioned on the starting encoder's states, not the tuned one's
+    (reference,) = made
+    assert reference.text is not None and reference.text.precomputed
+    captions = reference.text.texts
+    rows = torch.arange(len(captions))
+    with torch.no_grad():
+        start = load_backend("world", base).encode_text(captions).hidden_states
+        tuned = load_backend("world", model_dir).encode_text(captions).hidden_states
+    kept = reference.text.batch(rows).hidden_states
+    assert torch.allclose(kept[:, : start.shape[1]], start, atol=1e-6)
+    assert not torch.allclose(kept[:, : tuned.shape[1]], tuned, atol=1e-6)
 
 
 def test_text_encoder_training_is_refused_where_it_cannot_work(tmp_path, feedback, base, monkeypatch):

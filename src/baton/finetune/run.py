@@ -449,9 +449,11 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
 def _trained_text_encoder(config: FinetuneConfig, backend: Any) -> Any:
     """The backend's text encoder if it trains in this run (``train_text_encoder``), else ``None``
     (see :class:`baton.backends.base.TrainsTextEncoder`)."""
+    from baton.backends.base import TrainsTextEncoder
+
     if not config.train_text_encoder:
         return None
-    module = getattr(backend, "trainable_text_encoder", None)
+    module = backend.trainable_text_encoder if isinstance(backend, TrainsTextEncoder) else None
     if module is None:
         raise InputError(
             f"the {config.backend} backend keeps its text encoder frozen: --train-text-encoder works with"
