@@ -33,3 +33,11 @@ def test_version(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("baton ")
+
+
+def test_help_shows_the_defaults_of_settings(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit):
+        main(["prompts", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: prompts.jsonl)" in out

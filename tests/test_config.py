@@ -1,9 +1,10 @@
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from baton.config import field_help, load_config, option
+from baton.config import field_help, load_config, option, plain_help
 from baton.errors import InputError
 
 
@@ -55,8 +56,30 @@ def test_bad_yaml_names_the_line(tmp_path):
         load_config(ToyConfig, cfg)
 
 
-def test_field_help():
-    assert field_help(ToyConfig, "n") == "How many."
+def test_field_help_shows_the_default():
+    assert field_help(ToyConfig, "n") == "How many. (default: 10)"
+    assert field_help(ToyConfig, "out") == "Where to write. (default: out)"
+    assert field_help(ToyConfig, "tags") == "Tags. (default: a)"
+
+
+@dataclass
+class SwitchConfig:
+    required: int = option(help="No default.")
+    on: bool = option(False, "A switch.")
+    model: str | None = option(None, "A model (default: the backend's).")
+    empty: list[str] = option([], "Nothing yet.")
+    mode: Literal["soft", "hard"] = option("hard", "How.")
+
+
+def test_field_help_leaves_out_switches_none_and_missing():
+    assert field_help(SwitchConfig, "on") == "A switch."
+    assert field_help(SwitchConfig, "model") == "A model (default: the backend's)."
+    assert field_help(SwitchConfig, "empty") == "Nothing yet. (default: none)"
+    assert field_help(SwitchConfig, "required") == "No default."
+    assert field_help(SwitchConfig, "mode") == "How. (one of: soft, hard; default: hard)"
+    assert plain_help(SwitchConfig, "mode") == "How."
+    with pytest.raises(KeyError):
+        field_help(SwitchConfig, "missing")
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

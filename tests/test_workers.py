@@ -29,3 +29,33 @@ def test_cpu_model_reads_the_model_name_and_falls_back_to_platform(tmp_path):
     )
     assert cpu_model(str(cpuinfo)) == "AMD EPYC 7B13"
     assert cpu_model(str(tmp_path / "missing")) == (platform.processor() or platform.machine())
+
+
+def test_check_device_accepts_what_this_machine_has_and_names_what_it_has_otherwise(monkeypatch):
+    import pytest
+
+    import baton.workers
+    from baton.errors import InputError
+    from baton.workers import available_devices, check_device
+
+    assert available_devices()[0] == "cpu"
+    assert check_device("cpu") == "cpu" and check_device("cpu:0") == "cpu"
+    for bad, says in (("potato", "is not a device"), ("cuda:x", "is not a device"), ("", "is not a device"),
+                      ("meta", "does not run on")):  # fmt: skip
+        with pytest.raises(InputError, match=says) as error:
+            check_device(bad)
+        assert error.value.field == "device" and "this machine has cpu" in str(error.value)
+
+    # A machine with one GPU: cuda and cuda:0 are there, cuda:3 and mps are not.
+    monkeypatch.setattr(baton.workers, "available_devices", lambda: ["cpu", "cuda:0"])
+    assert check_device("cuda") == "cuda" and check_device("cuda:0") == "cuda:0"
+    for missing in ("cuda:3", "mps"):
+        with pytest.raises(InputError, match="is not available") as error:
+            check_device(missing)
+        assert error.value.field == "device" and "this machine has cpu, cuda:0" in str(error.value)
+
+    # A CPU-only torch (this one): no CUDA at all.
+    monkeypatch.setattr(baton.workers, "available_devices", lambda: ["cpu"])
+    with pytest.raises(InputError, match="torch finds no cuda device") as error:
+        check_device("cuda", field="settings.device")
+    assert error.value.field == "settings.device"

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from baton.errors import InputError
 
@@ -58,8 +60,37 @@ class Record(BaseModel):
         return json.dumps({"schema": self.schema_tag(), **body}, ensure_ascii=False)
 
 
+# A prompt id names files (``baton generate`` writes ``audio/<prompt id>-<k>.wav``), so it may hold
+# only ASCII letters, digits, '.', '_' and '-', may not start with '.' nor hold '..', and is short
+# enough for a file name: no id can put a file outside the output folder or in a folder of its own.
+_ID_CHARACTER = re.compile(r"[A-Za-z0-9._-]")
+ID_MAX_LENGTH = 120
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a prompt id, or ``None`` when it can."""
+    if not value:
+        return "an id cannot be empty"
+    bad = sorted({c for c in value if not _ID_CHARACTER.fullmatch(c)})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return (
+            f"'{value}' holds {shown}: an id names files, so it may hold only letters, digits, "
+            "'.', '_' and '-'"
+        )
+    if value.startswith("."):
+        return f"'{value}' starts with '.': an id names files, and may not start with a dot"
+    if ".." in value:
+        return f"'{value}' holds '..': an id names files, and may not hold two dots in a row"
+    if len(value) > ID_MAX_LENGTH:
+        return f"an id names files, and may be at most {ID_MAX_LENGTH} characters, not {len(value)}"
+    return None
+
+
 class PromptRecord(Record):
-    """A text prompt. ``events`` are the sound events it names, in the order it states them."""
+    """A text prompt. ``events`` are the sound events it names, in the order it states them.
+
+    ``id`` names the prompt's clips' files, so it is checked (:func:`id_problem`)."""
 
     kind: ClassVar[str] = "prompt"
 
@@ -69,6 +100,14 @@ class PromptRecord(Record):
     task: Task | None = None
     relation: Relation | None = None
     source: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id_names_files(cls, value: str) -> str:
+        problem = id_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("prompt_id", "{reason}", {"reason": problem})
+        return value
 
 
 class SampleRecord(Record):
@@ -135,9 +174,16 @@ class LabelRecord(Record):
 
 
 class RewardRecord(Record):
-    """A reward model's judgement of a clip: raw score (logit) and probability in [0, 1]."""
+    """A reward model's judgement of a clip: raw score (logit) and probability in [0, 1].
+
+    ``model`` is the model folder's name (for people); ``model_fingerprint`` is what the model is
+    (:attr:`baton.reward.model.RewardModel.fingerprint`: its weights, calibration and encoder), so
+    that a resumed ``baton reward score`` can refuse to add another model's scores to a file.
+    Version 2 added ``model_fingerprint``; version-1 records read with it ``None`` (model unknown).
+    """
 
     kind: ClassVar[str] = "reward"
+    version: ClassVar[int] = 2
     key: ClassVar[str] = "sample_id"
 
     sample_id: str = Field(min_length=1)
@@ -149,6 +195,7 @@ class RewardRecord(Record):
     score: float
     probability: float = Field(ge=0.0, le=1.0)
     model: str = "unknown"
+    model_fingerprint: str | None = None
 
 
 class MetricRecord(Record):
@@ -259,11 +306,64 @@ def check_unique(records: Iterable[Record], path: str | Path) -> None:
 # --- writing -------------------------------------------------------------------------------------
 
 
+def temp_file_beside(path: str | Path) -> tuple[int, Path]:
+    """A new, empty file with a unique hidden name in ``path``'s folder, open for writing: the file
+    to rename over ``path`` once written.
+
+    Unlike :func:`tempfile.mkstemp` (always mode 0600) it is created as a plain ``open()`` would create
+    ``path``, mode 0666 less the umask, so that the renamed file has the mode users expect.
+    """
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def new_file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: 0666 less the process's umask."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("Umask:"):
+            return 0o666 & ~int(line.split()[1], 8)
+    # Without /proc the umask is read by setting it (to a strict one, for that instant) and back.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_safetensors(
+    tensors: dict[str, Any], path: str | Path, metadata: dict[str, str] | None = None
+) -> None:
+    """``safetensors.torch.save_file``, leaving the file with the mode a plain ``open()`` gives
+    (safetensors writes its files 0600, owner-only, whatever the umask)."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, new_file_mode())
+
+
+def give_safetensors_plain_mode(folder: str | Path) -> None:
+    """After a library's ``save_pretrained`` into ``folder``: its safetensors files, written 0600 by
+    safetensors, get the mode a plain ``open()`` gives."""
+    mode = new_file_mode()
+    for path in Path(folder).rglob("*.safetensors"):
+        os.chmod(path, mode)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a whole file so that readers see either the old file or the new one, never half."""
+    """Write a whole file so that readers see either the old file or the new one, never half.
+
+    The file gets the mode a plain ``open()`` gives a new file (0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

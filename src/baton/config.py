@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,11 +33,57 @@ def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) ->
 
 
 def field_help(cls: type, name: str) -> str:
-    """The help text of one config field, for the command line's ``--help``."""
+    """The help text of one config field, for the command line's ``--help``, with its choices and default.
+
+    The commands pass ``None`` for a flag that was not given, so typer cannot show the default itself;
+    it is taken from the field here. Switches (booleans), fields without a default and those whose
+    default is ``None`` (their help says what happens then) show none.
+    """
+    f = _field(cls, name)
+    notes = []
+    choices = _choices(f)
+    if choices:
+        notes.append("one of: " + ", ".join(choices))
+    shown = _shown_default(f)
+    if shown is not None:
+        notes.append(f"default: {shown}")
+    text = f.metadata.get("help", "")
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def plain_help(cls: type, name: str) -> str:
+    """The help text of one config field as written, for another field that means the same."""
+    return _field(cls, name).metadata.get("help", "")
+
+
+def _field(cls: type, name: str) -> dataclasses.Field:
     for f in dataclasses.fields(cls):
         if f.name == name:
-            return f.metadata.get("help", "")
+            return f
     raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+def _choices(f: dataclasses.Field) -> list[str]:
+    """The values of a ``Literal[...]`` field (annotations are strings under postponed evaluation)."""
+    annotation = f.type if isinstance(f.type, str) else repr(f.type)
+    match = re.search(r"Literal\[([^\]]*)\]", annotation)
+    return re.findall(r"['\"]([^'\"]*)['\"]", match[1]) if match else []
+
+
+def _shown_default(f: dataclasses.Field) -> str | None:
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        return None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(str(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) if value else "none"
+    return str(value)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -38,10 +39,60 @@ class NoProgress:
         return None
 
 
-def make_progress(enabled: bool = True) -> Progress | NoProgress:
-    """A progress display with count, elapsed and remaining time (a do-nothing one if not ``enabled``)."""
+class LogProgress(Progress):
+    """Progress for a log file or pipe, where a live bar would only be drawn once the work is done.
+
+    It draws nothing live; every ``interval`` seconds a thread prints one line per unfinished task
+    (description, count, share done, seconds so far), so a long step in a CI log still shows it is alive.
+    """
+
+    def __init__(self, *columns: Any, interval: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*columns, disable=True, **kwargs)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._report_every_interval, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        super().stop()
+
+    def _report_every_interval(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.report()
+
+    def report(self) -> None:
+        """Print one line for each task still running."""
+        for task in self.tasks:
+            if task.finished or not task.visible:
+                continue
+            count = f"{task.completed:.0f}" + (
+                f"/{task.total:.0f} ({task.percentage:.0f}%)" if task.total else ""
+            )
+            elapsed = task.elapsed or 0.0
+            self.console.print(
+                f"  {task.description}: {count}, {elapsed:.0f} s", markup=False, highlight=False
+            )
+
+
+def make_progress(enabled: bool = True, interval: float = 30.0) -> Progress | NoProgress:
+    """A progress display with count, elapsed and remaining time (a do-nothing one if not ``enabled``).
+
+    On a terminal it is a live bar; otherwise (a log, a pipe, CI) a line per running task every
+    ``interval`` seconds (see :class:`LogProgress`).
+    """
     if not enabled:
         return NoProgress()
+    if not console.is_terminal:
+        return LogProgress(console=console, interval=interval)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -67,6 +118,11 @@ def track(
         for item in items:
             yield item
             progress.advance(task)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun in the number it takes: ``1 clip``, ``0 clips``, ``3 clips``."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def info(message: str) -> None:

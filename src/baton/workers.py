@@ -17,6 +17,63 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# The device kinds baton's commands run on, and how torch says whether this machine has one.
+DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
+
+
+def available_devices() -> list[str]:
+    """The devices this machine's torch can run on: ``cpu``, then ``cuda:N`` per GPU, ``mps``, ``xpu:N``."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    xpu = getattr(torch, "xpu", None)
+    if xpu is not None and xpu.is_available():
+        found += [f"xpu:{i}" for i in range(xpu.device_count())]
+    return found
+
+
+def check_device(device: str, *, field: str = "device") -> str:
+    """``device`` in torch's spelling if this machine can run on it, else an :class:`InputError`.
+
+    Every command that takes ``--device`` calls this before it does any work, so that a device torch
+    cannot parse (``potato``) or one this machine lacks (``cuda`` on a CPU-only torch, ``mps`` off a
+    Mac, ``cuda:3`` with one GPU) stops the run at once with the devices there are, instead of a
+    traceback from deep inside a model (or a run that quietly falls back to another device).
+    """
+    import torch
+
+    from baton.errors import InputError
+
+    available = available_devices()
+    where = f"this machine has {', '.join(available)}"
+    try:
+        parsed = torch.device(str(device))
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(
+            f"'{device}' is not a device: give {', '.join(DEVICE_KINDS)} or e.g. cuda:1 ({where})",
+            field=field,
+        ) from None
+    if parsed.type not in DEVICE_KINDS:
+        raise InputError(
+            f"baton does not run on '{device}': give {', '.join(DEVICE_KINDS)} ({where})", field=field
+        )
+    if parsed.type == "cpu":
+        return "cpu"  # torch ignores a CPU's index
+    kind = [d for d in available if d.split(":")[0] == parsed.type]
+    if not kind:
+        raise InputError(
+            f"'{device}' is not available: torch finds no {parsed.type} device ({where})", field=field
+        )
+    numbered = parsed.index is not None and parsed.index > 0  # mps (one device) is listed unnumbered
+    if numbered and f"{parsed.type}:{parsed.index}" not in kind:
+        raise InputError(f"'{device}' is not available: {where}", field=field)
+    return str(parsed)
+
 
 def resolve_jobs(jobs: int | None) -> int:
     """``jobs`` if given, else 2 where the machine has 2 cores or more, else 1."""

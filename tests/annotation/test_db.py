@@ -35,7 +35,7 @@ def test_sqlite_is_wal_with_full_sync_and_migrated(tmp_path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: fsync at commit
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
-    assert db.schema_revision() == "0001"
+    assert db.schema_revision() == "0002"
     db.dispose()
     with pytest.raises(InputError, match="folder does not exist"):
         Database(sqlite_url(tmp_path / "nowhere" / "a.db"))

@@ -133,6 +133,9 @@ def run_cli(*args, capsys):
 def test_the_commands(tmp_path, capsys):
     samples = make_samples(tmp_path / "run", prompts=2, per_prompt=2)
     db = f"sqlite:///{tmp_path / 'labels.db'}"
+    code, out = run_cli("annotate", "add-annotator", "ann", "--db", db, capsys=capsys)
+    assert code == 2 and "no such database" in out  # serve makes the database (see test_commands)
+    sqlite_store(tmp_path).db.dispose()
     code, out = run_cli(
         "annotate", "add-annotator", "ann", "--db", db, "--url", "http://lab:9000", capsys=capsys
     )

@@ -195,8 +195,16 @@ def test_rerun_uses_the_cached_clips(tmp_path, tones, tiny_world, prompts_file):
 def test_clips_of_another_model_are_not_reused(tmp_path, tones, tiny_world, prompts_file):
     out = tmp_path / "eval"
     run(config(prompts_file, out, ["base=tone"]), scorers_of(tiny_world))
-    with pytest.raises(InputError, match="other model") as error:
+    with pytest.raises(InputError, match="other settings.*model") as error:
         run(config(prompts_file, out, ["base=tone:elsewhere"]), scorers_of(tiny_world))
+    assert error.value.path == str(out / "base" / "samples.jsonl")
+
+
+def test_clips_of_another_seed_are_not_reused(tmp_path, tones, tiny_world, prompts_file):
+    out = tmp_path / "eval"
+    run(config(prompts_file, out, ["base=tone"]), scorers_of(tiny_world))
+    with pytest.raises(InputError, match="other settings.*seed") as error:
+        run(config(prompts_file, out, ["base=tone"], seed=1), scorers_of(tiny_world))
     assert error.value.path == str(out / "base" / "samples.jsonl")
 
 
@@ -281,3 +289,93 @@ def test_a_samples_file_as_reference_pairs_by_sample_id(tmp_path, tones, tiny_wo
         assert second["metrics"]["base"][metric] == first["metrics"]["base"][metric], metric
     assert second["metrics"]["reference"]["accuracy"] == first["metrics"]["reference"]["accuracy"]
     assert "fad" not in second["metrics"]["reference"]  # the floor needs the world's second set
+
+
+def _evaluate(args, capsys):
+    """`baton evaluate ARGS` as the command line runs it: (exit code, stderr on one line)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", *args, "--no-progress"])
+    return exit_.value.code, " ".join(capsys.readouterr().err.split())
+
+
+def test_a_run_that_cannot_be_judged_stops_before_any_clip_is_made(
+    tmp_path, tones, tiny_world, prompts_file, monkeypatch, capsys
+):
+    monkeypatch.setenv("BATON_CACHE", str(tmp_path / "empty-cache"))  # no cached world to judge with
+    out = tmp_path / "eval"
+    common = ["--model", "base=tone", "--model", "tuned=loudtone", "--prompts", str(prompts_file),
+              "--out", str(out), "--per-prompt", "1"]  # fmt: skip
+    code, err = _evaluate(common, capsys)
+    assert code == 2 and "nothing to judge the clips with" in err
+    assert tones.calls == [] and not list(out.rglob("samples.jsonl"))
+    # Each of these is found before the first model makes a clip, too.
+    code, err = _evaluate(
+        [*common, "--world", str(tiny_world), "--reward-model", str(tmp_path / "none")], capsys
+    )
+    assert code == 2 and "no such reward model folder" in err
+    code, err = _evaluate(
+        [*common, "--world", str(tiny_world), "--reference", str(tmp_path / "none")], capsys
+    )
+    assert code == 2 and "no such reference file or folder" in err
+    code, err = _evaluate(
+        ["--model", "base=tone", "--model", "tuned=world:" + str(tmp_path / "no-model"), *common[4:],
+         "--world", str(tiny_world), "--reference", "none"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "no world T2A model here" in err and "field 'models'" in err
+    code, err = _evaluate(
+        ["--model", "base=tone", "--model", "tuned=nope", *common[4:], "--world", str(tiny_world)], capsys
+    )
+    assert code == 2 and "unknown backend 'nope'" in err
+    assert tones.calls == [] and not list(out.rglob("samples.jsonl"))
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("device", ["cuda", "potato"])
+def test_a_device_this_machine_lacks_stops_the_run_at_once(
+    tmp_path, tones, tiny_world, prompts_file, capsys, device
+):
+    out = tmp_path / "eval"
+    code, err = _evaluate(
+        ["--model", "base=tone", "--prompts", str(prompts_file), "--out", str(out), "--world", str(tiny_world),
+         "--device", device],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "field 'device'" in err and "this machine has cpu" in err
+    assert "Traceback" not in err
+    assert tones.calls == [] and not out.exists()
+
+
+def test_one_clip_is_counted_as_one_clip(tmp_path, tones, tiny_world, prompts_file, capsys):
+    one = tmp_path / "one.jsonl"
+    write_records(one, read_records(prompts_file, PromptRecord)[:1])
+    code, err = _evaluate(
+        ["--model", "base=tone", "--prompts", str(one), "--out", str(tmp_path / "eval"), "--per-prompt", "1",
+         "--world", str(tiny_world), "--reference", "none"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and "base: 1 clip from tone" in err
+
+
+def test_the_table_stars_only_a_difference_whose_interval_excludes_zero_as_printed():
+    from rich.console import Console
+
+    from baton.evaluation.cli import summary_table
+
+    def summary(low, high):
+        figure = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 4}
+        # excludes_zero as an older baton wrote it for float noise: the table judges the interval.
+        diff = {"value": (low + high) / 2, "ci_low": low, "ci_high": high, "n": 4, "excludes_zero": True}
+        return {"base": "base", "order": ["base", "tuned"],
+                "metrics": {"base": {"accuracy": {"all": figure}}, "tuned": {"accuracy": {"all": figure}}},
+                "differences": {"tuned": {"accuracy": {"all": diff}}}}  # fmt: skip
+
+    def text(low, high):
+        console = Console(width=200, record=True)
+        console.print(summary_table(summary(low, high)))
+        return console.export_text()
+
+    assert "-0.000 [-0.000, -0.000]" in text(-2e-17, -1e-18)
+    assert "*" not in text(-2e-17, -1e-18).split("excludes 0")[1]
+    assert "+0.000 [+0.000, +0.000]" in text(0.0, 0.0) and "*" not in text(0.0, 0.0).split("excludes 0")[1]
+    assert "+0.100* [+0.050, +0.150]" in text(0.05, 0.15)

@@ -47,3 +47,20 @@ def test_errors():
         bootstrap_mean(np.array([]))
     with pytest.raises(ValueError, match="differ in length"):
         paired_difference(np.ones(3), np.ones(4))
+
+
+def test_an_interval_excludes_zero_only_when_it_does_as_printed():
+    from baton.evaluation.intervals import Estimate, difference_excludes_zero, excludes_zero
+
+    assert excludes_zero(0.01, 0.2) and excludes_zero(-0.2, -0.001)
+    assert not excludes_zero(-0.01, 0.2)
+    # [0, 0] and float noise around it (printed -0.000 [-0.000, -0.000]) are no difference.
+    for low, high in ((0.0, 0.0), (-1e-17, -1e-18), (1e-18, 1e-17), (-0.0003, -0.0001), (0.0004, 0.0004)):
+        assert not excludes_zero(low, high), (low, high)
+        assert not Estimate(low, low, high, 4).excludes_zero()
+    assert not excludes_zero(None, None)
+    # A recorded difference is judged by its interval, whatever flag an older file carries.
+    noise = {"value": -1e-17, "ci_low": -2e-17, "ci_high": -1e-18, "excludes_zero": True}
+    assert not difference_excludes_zero(noise)
+    assert difference_excludes_zero({"value": 0.1, "ci_low": 0.05, "ci_high": 0.2})
+    assert difference_excludes_zero({"value": 0.1, "excludes_zero": True})  # no interval: the flag

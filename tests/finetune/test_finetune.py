@@ -215,3 +215,48 @@ def test_tangos_weighting_takes_no_floor(tmp_path, feedback, base):
     with pytest.raises(InputError, match="no floor") as error:
         _config(tmp_path, feedback, base, snr_weighting="tango", snr_floor=1.0)
     assert error.value.field == "snr_floor"
+
+
+@pytest.mark.parametrize(
+    ("device", "says"), [("cuda", "torch finds no cuda device"), ("potato", "not a device")]
+)
+def test_the_command_refuses_a_device_this_machine_lacks_before_any_work(
+    tmp_path, feedback, base, capsys, device, says
+):
+    from baton.cli import main
+
+    labels, rewards = feedback
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "--method", "sft", "--backend", "world", "--model", base, "--labels", str(labels),
+              "--rewards", str(rewards), "--steps", "1", "--out", str(out), "--no-progress", "--device", device])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "field 'device'" in err and says in err and "this machine has cpu" in err
+    assert not out.exists()
+
+
+def test_a_device_accelerate_cannot_honour_is_refused_and_the_device_used_is_recorded(
+    tmp_path, feedback, base, monkeypatch
+):
+    import baton.workers
+    from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
+
+    finetune(_config(tmp_path, feedback, base, method="sft", steps=1, grad_accum=1))
+    record = json.loads((tmp_path / "out" / "finetune.json").read_text())
+    assert record["device"] == "cpu" and record["config"]["device"] == "cpu"
+
+    # On a machine with two GPUs: accelerate places each process itself, so an index is refused...
+    monkeypatch.setattr(baton.workers, "available_devices", lambda: ["cpu", "cuda:0", "cuda:1"])
+    assert check_device_for_accelerate("cuda") == "cuda"
+    with pytest.raises(InputError, match="each process takes its own cuda device") as error:
+        check_device_for_accelerate("cuda:1")
+    assert error.value.field == "device"
+    # ...and a run whose accelerator lands elsewhere than asked (here: this CPU-only torch) stops
+    # instead of training on the CPU while recording cuda.
+    with pytest.raises(InputError, match="accelerate runs this process on cpu") as error:
+        make_accelerator(_config(tmp_path / "b", feedback, base, device="cuda"))
+    assert error.value.field == "device"
+    accelerator = make_accelerator(_config(tmp_path / "c", feedback, base))  # the refused one was released
+    assert accelerator.device.type == "cpu"
+    release_accelerator(accelerator)

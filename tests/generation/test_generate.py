@@ -3,18 +3,8 @@ import pytest
 import soundfile as sf
 
 from baton.artifacts import PromptRecord, SampleRecord, read_records, write_records
-from baton.backends import BACKENDS
 from baton.errors import InputError
 from baton.generation.run import GenerateConfig, clip_seed, plan_clips, run
-
-from .fake_backend import ToneBackend
-
-
-@pytest.fixture
-def tone_backend(monkeypatch):
-    monkeypatch.setitem(BACKENDS, "tone", "tests.generation.fake_backend:ToneBackend")
-    ToneBackend.calls = []
-    return ToneBackend
 
 
 @pytest.fixture
@@ -139,3 +129,34 @@ def test_samples_file_validates(tmp_path, prompts_file, tone_backend):
         )
     )
     assert len(read_records(tmp_path / "gen" / "samples.jsonl", SampleRecord)) == 3
+
+
+@pytest.mark.parametrize(
+    ("device", "says"), [("cuda", "torch finds no cuda device"), ("potato", "not a device")]
+)
+def test_cli_refuses_a_device_this_machine_lacks_before_any_work(
+    tmp_path, prompts_file, tone_backend, capsys, device, says
+):
+    from baton.cli import main
+
+    out = tmp_path / "gen"
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--prompts", str(prompts_file), "--out", str(out), "--backend", "tone",
+              "--device", device, "--no-progress"])  # fmt: skip
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "field 'device'" in err and says in err and "this machine has cpu" in err
+    assert "Traceback" not in err
+    assert tone_backend.calls == [] and not (out / "samples.jsonl").exists()
+
+
+def test_cli_counts_one_clip_as_one_clip(tmp_path, tone_backend, capsys):
+    from baton.cli import main
+
+    prompts = tmp_path / "one.jsonl"
+    write_records(prompts, [PromptRecord(id="a", text="a beep", events=["beep"], task="integrity")])
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--prompts", str(prompts), "--out", str(tmp_path / "gen"), "--backend", "tone",
+              "--per-prompt", "1", "--no-progress"])  # fmt: skip
+    assert exit_.value.code in (0, None)
+    assert "1 clip in" in " ".join(capsys.readouterr().err.split())

@@ -81,7 +81,10 @@ def test_export_then_import_each_format(tmp_path, capsys):
     write_records(records, labels)
     for fmt, out in (("label-studio", tmp_path / "ls" / "tasks.json"), ("audiofolder", tmp_path / "hf")):
         code, text = run_cli(capsys, "data", "export", str(records), "--format", fmt, "--out", str(out))
-        assert code == 0 and text == f"3 labels from {records} -> {out} ({fmt})"
+        interface = (
+            f", its labelling interface -> {out.parent / 'label_config.xml'}" if fmt == "label-studio" else ""
+        )
+        assert code == 0 and text == f"3 labels from {records} -> {out} ({fmt}){interface}"
         back = tmp_path / f"back-{fmt}.jsonl"
         code, text = run_cli(capsys, "data", "import", str(out), "--out", str(back))  # the format is guessed
         assert code == 0 and text.startswith("3 labels over 2 prompts (1 ones, 1 zeros, 1 ties)")

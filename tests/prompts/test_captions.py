@@ -97,3 +97,15 @@ def test_cli_from_captions_without_a_task(tmp_path, capsys):
     records = read_records(out, PromptRecord)
     assert len(records) == 15 and all(r.task is None and r.source == "2label_HA" for r in records)
     assert "15 untyped prompts from the distinct captions" in " ".join(capsys.readouterr().err.split())
+
+
+def test_ids_from_captions_name_files():
+    from baton.artifacts import id_problem
+    from baton.errors import InputError
+
+    rows = [Row("a bell", "0012_A bell rings_4.wav"), Row("rain"), Row("wind", "\u0661\u0662_wind_0.wav")]
+    records = prompts_from_captions(rows, id_prefix="set.1")
+    assert [r.id for r in records] == ["set.1-0012", "set.1-0000", "set.1-0001"]
+    assert all(id_problem(r.id) is None for r in records)
+    with pytest.raises(InputError, match="id_prefix"):
+        prompts_from_captions(rows, id_prefix="../x")

@@ -55,3 +55,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, words):
     assert err.startswith("error:") and words in err
     assert "Traceback" not in err
     assert not (tmp_path / "p.jsonl").exists()
+
+
+@pytest.mark.parametrize("prefix", ["../up", "a b", "a/b", ".hidden", "x" * 200])
+def test_an_id_prefix_that_cannot_name_files_is_refused(tmp_path, capsys, prefix):
+    out = tmp_path / "p.jsonl"
+    assert _run(["--task", "integrity", "--n", "3", "--id-prefix", prefix, "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "field 'id_prefix'" in err and "names files" in err and "Traceback" not in err
+    assert not out.exists()

@@ -277,3 +277,20 @@ def test_reward_figures_say_how_the_reward_model_was_judged():
     assert "0.515" in html and "[0.379, 0.657]" in html
     assert "Held-out labelled clips." in reward_figures({"tasks": document["tasks"]})
     assert reward_figures({"accuracy": 0.8}) == ""
+
+
+def test_a_difference_is_coloured_only_when_its_interval_excludes_zero_as_printed():
+    from baton.report.html import results_tables
+
+    def page(low: float, high: float) -> str:
+        base = {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 4}
+        # excludes_zero as an older baton wrote it for float noise: the report judges the interval.
+        diff = {"value": (low + high) / 2, "ci_low": low, "ci_high": high, "n": 4, "excludes_zero": True}
+        summary = {"base": "base", "order": ["base", "baton"],
+                   "metrics": {"base": {"accuracy": {"all": base}}, "baton": {"accuracy": {"all": base}}},
+                   "differences": {"baton": {"accuracy": {"all": diff}}}}  # fmt: skip
+        return results_tables(summary)
+
+    for low, high in ((0.0, 0.0), (-2e-17, -1e-18), (-0.0003, -0.0001)):
+        assert 'class="num better"' not in page(low, high) and 'class="num worse"' not in page(low, high)
+    assert 'class="num better"' in page(0.05, 0.15) and 'class="num worse"' in page(-0.15, -0.05)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from baton.artifacts import LabelRecord, Vote, write_records
+from baton.artifacts import LabelRecord, SampleRecord, Vote, write_records
 from baton.audio import save_audio
 
 RATE = 16_000
@@ -51,3 +51,12 @@ def write_label_set(
     path = folder / "labels.jsonl"
     write_records(path, records)
     return path
+
+
+def first_prompt_samples() -> list[SampleRecord]:
+    """The four clips of ``write_label_set``'s first prompt, as a samples file lists them."""
+    return [
+        SampleRecord(id=f"p0-{k}", prompt_id="p0", text="a bell rings then a dog barks 0", task="integrity",
+                     index=k, path=f"audio/p0-{k}.wav")
+        for k in range(4)
+    ]  # fmt: skip

@@ -2,13 +2,14 @@ import json
 
 import pytest
 
-from baton.artifacts import RewardRecord, SampleRecord, read_records, write_records
+from baton.artifacts import RewardRecord, read_records, write_records
 from baton.cli import main
 from baton.errors import InputError
 from baton.report.run import find_reliability
 from baton.reward.config import RewardTrainConfig
 from baton.reward.model import RewardModel
 from baton.reward.train import train_reward
+from tests.reward.helpers import first_prompt_samples
 
 
 def _train(label_set, tiny_clap_dir, out, **overrides):
@@ -86,11 +87,7 @@ def test_eval_writes_figures_the_report_reads(label_set, tiny_clap_dir, tmp_path
 def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_path):
     out = _train(label_set, tiny_clap_dir, tmp_path / "reward", epochs=2)
     data = label_set.parent
-    samples = [
-        SampleRecord(id=f"p0-{k}", prompt_id="p0", text="a bell rings then a dog barks 0", task="integrity",
-                     index=k, path=f"audio/p0-{k}.wav")
-        for k in range(4)
-    ]  # fmt: skip
+    samples = first_prompt_samples()
     write_records(data / "samples.jsonl", samples)
     rewards = tmp_path / "rd" / "rewards.jsonl"
     with pytest.raises(SystemExit) as exit_:
@@ -161,3 +158,20 @@ def test_a_missing_input_is_named(args, missing, capsys):
         main(args)
     assert exit_.value.code == 2
     assert f"({missing})" in capsys.readouterr().err.replace("\n", "")
+
+
+@pytest.mark.parametrize("command", ["train", "cross-validate"])
+@pytest.mark.parametrize(
+    ("device", "says"), [("cuda", "torch finds no cuda device"), ("potato", "not a device")]
+)
+def test_a_device_this_machine_lacks_is_refused_before_any_work(
+    label_set, tiny_clap_dir, tmp_path, capsys, command, device, says
+):
+    out = tmp_path / "r"
+    with pytest.raises(SystemExit) as exit_:
+        main(["reward", command, "--labels", str(label_set), "--out", str(out), "--encoder",
+              f"clap:{tiny_clap_dir}", "--device", device])  # fmt: skip
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "field 'device'" in err and says in err and "this machine has cpu" in err
+    assert not out.exists()

@@ -72,6 +72,16 @@ def test_info_without_a_world_says_how_to_build_it(tmp_path, capsys):
     assert "baton world build" in capsys.readouterr().err
 
 
+def test_info_without_the_world_names_the_worlds_the_cache_holds(quick_world, capsys):
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["world", "info", "--cache", str(quick_world.parent)])
+    assert exit_.value.code == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "run `baton world build`" in said and "`baton world info --quick` shows world-quick" in said
+
+
 def test_info_prints_the_manifest(quick_world, capsys):
     from baton.cli import main
 

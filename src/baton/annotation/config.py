@@ -8,6 +8,8 @@ from pathlib import Path
 from baton.config import option
 
 DEFAULT_DB = "sqlite:///annotations.db"
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+DEFAULT_SERVER_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 TASK_CHOICES = ("labels", "ratings")
 EXPORT_FORMATS = ("baton", "tango", "label-studio")
 IMPORT_FORMATS = ("baton", "tango", "label-studio")
@@ -23,8 +25,8 @@ SAMPLES_HELP = (
 class ServeConfig:
     samples: list[str] = option([], SAMPLES_HELP)
     db: str = option(DEFAULT_DB, "Database URL: sqlite:///path.db (WAL mode) or postgresql://user@host/db.")
-    host: str = option("127.0.0.1", "Address to listen on (0.0.0.0 for every interface).")
-    port: int = option(8000, "Port to listen on.")
+    host: str = option(DEFAULT_HOST, "Address to listen on (0.0.0.0 for every interface).")
+    port: int = option(DEFAULT_PORT, "Port to listen on.")
     labels_per_clip: int = option(3, "Yes/no votes each clip gets, from that many different annotators.")
     raters_per_item: int = option(5, "Raters per listening-test item (one prompt's clips across models).")
     lease_minutes: float = option(
@@ -53,7 +55,11 @@ class AddAnnotatorConfig:
     db: str = option(DEFAULT_DB, "Database URL.")
     admin: bool = option(False, "Make an admin: the link also opens the dashboard.")
     reset: bool = option(False, "Give an existing annotator a new link; the old one stops working.")
-    url: str = option("http://127.0.0.1:8000", "The server's address, for the printed link.")
+    url: str | None = option(
+        None,
+        "The server's address, for the printed link (default: the one the last `baton annotate serve` of "
+        f"this database was reached at, else {DEFAULT_SERVER_URL}).",
+    )
 
 
 @dataclass

@@ -70,6 +70,12 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``--db`` URL (``None`` for PostgreSQL)."""
+    url = normalize_url(url)
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 class Database:
     """The engine, ``read()`` and ``write()`` sessions, and the schema's migrations."""
 

@@ -10,6 +10,7 @@ table                  one row is
 ``rating_items``       a listening-test item: one prompt's clip ``index``, across the models
 ``rating_assignments`` an item given to a rater, with the blind shuffled order of its clips
 ``ratings``            one rater's 1-5 score of one clip for one question (quality/faithfulness)
+``server_settings``    a setting ``serve`` keeps for the other commands (``url``: the links' address)
 =====================  ==========================================================================
 
 One counter is stored, ``clips.votes`` (the clip's yes/no labels), so that finding an open clip is
@@ -190,3 +191,13 @@ class Rating(Base):
     score: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServerSetting(Base):
+    """A value ``baton annotate serve`` records for the other commands, by key (``url``)."""
+
+    __tablename__ = "server_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

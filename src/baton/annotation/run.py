@@ -13,6 +13,7 @@ from pathlib import Path
 
 from baton.annotation.app import AppSettings, create_app, login_link
 from baton.annotation.config import (
+    DEFAULT_SERVER_URL,
     AddAnnotatorConfig,
     ExportConfig,
     ImportConfig,
@@ -20,9 +21,9 @@ from baton.annotation.config import (
     ServeConfig,
     SimulateConfig,
 )
-from baton.annotation.db import Database
-from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult
-from baton.artifacts import LabelRecord, MetricRecord, read_records, write_records
+from baton.annotation.db import Database, sqlite_file
+from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult, read_samples
+from baton.artifacts import LabelRecord, MetricRecord, SampleRecord, read_records, write_records
 from baton.console import console
 from baton.errors import InputError
 
@@ -53,17 +54,41 @@ def parse_samples_spec(spec: str | Path) -> tuple[str | None, Path]:
     return None, Path(text)
 
 
+NO_DATABASE = "no such database: `baton annotate serve --samples FILE --db URL` makes one"
+
+
 def open_store(
     db: str,
     *,
+    create: bool = True,
     labels_per_clip: int = 3,
     raters_per_item: int = 5,
     lease_minutes: float = 15.0,
     max_labels_per_annotator: int | None = None,
 ) -> AnnotationStore:
-    """A store over ``db``, migrated to the newest schema."""
+    """A store over ``db``, migrated to the newest schema.
+
+    With ``create=False`` (the commands that read a database ``serve`` made: export, mos,
+    add-annotator) a SQLite file that does not exist, or a database without baton's tables, is
+    refused instead of being made: a mistyped ``--db`` must not quietly give an empty export.
+    """
+    if not create:
+        path = sqlite_file(db)
+        if path is not None and not path.is_file():
+            raise InputError(NO_DATABASE, path=path, field="db")
     database = Database(db)
-    database.migrate()
+    try:
+        if not create and database.schema_revision() is None:
+            raise InputError(
+                "holds no annotations (baton's tables are not there): `baton annotate serve --samples "
+                "FILE` makes them",
+                path=database.describe(),
+                field="db",
+            )
+        database.migrate()
+    except BaseException:
+        database.dispose()
+        raise
     return AnnotationStore(
         database,
         labels_per_clip=labels_per_clip,
@@ -74,21 +99,35 @@ def open_store(
 
 
 @contextmanager
-def using_store(db: str, **settings: object) -> Iterator[AnnotationStore]:
+def using_store(db: str, *, create: bool = True, **settings: object) -> Iterator[AnnotationStore]:
     """:func:`open_store` for one command: its connections are closed at the end."""
-    store = open_store(db, **settings)  # type: ignore[arg-type]
+    store = open_store(db, create=create, **settings)  # type: ignore[arg-type]
     try:
         yield store
     finally:
         store.db.dispose()
 
 
-def load_all(store: AnnotationStore, samples: list[str]) -> list[LoadResult]:
-    results = []
+SamplesFile = tuple[str | None, Path, list[tuple[SampleRecord, int]]]
+
+
+def read_all(samples: list[str]) -> list[SamplesFile]:
+    """Each samples file's model name, path and records (with line numbers), every one checked."""
+    files = []
     for spec in samples:
         name, path = parse_samples_spec(spec)
-        results.append(store.load_samples(path, model=name))
-    return results
+        files.append((name, path, read_samples(path)))
+    return files
+
+
+def load_files(store: AnnotationStore, files: list[SamplesFile]) -> list[LoadResult]:
+    """Add the clips of samples files :func:`read_all` has read."""
+    return [store.load_samples(path, model=name, records=records) for name, path, records in files]
+
+
+def load_all(store: AnnotationStore, samples: list[str]) -> list[LoadResult]:
+    """Add the clips of samples files (``NAME=path`` or ``path``)."""
+    return load_files(store, read_all(samples))
 
 
 # --- serve -------------------------------------------------------------------------------------
@@ -102,8 +141,17 @@ class Prepared:
     admin_token: str | None  # set when this start made the first admin
 
 
+NO_CLIPS = "the database holds no clips yet: give a samples file with --samples"
+
+
 def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
-    """Migrate the database, load the samples, make the first admin: everything but listening."""
+    """Migrate the database, load the samples, make the first admin: everything but listening.
+
+    The samples files are read and checked first: a bad one leaves no database behind."""
+    files = read_all(config.samples)
+    new_file = sqlite_file(config.db)
+    if not files and new_file is not None and not new_file.exists():
+        raise InputError(NO_CLIPS, path=new_file, field="samples")
     store = open_store(
         config.db,
         labels_per_clip=config.labels_per_clip,
@@ -111,33 +159,51 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
         lease_minutes=config.lease_minutes,
         max_labels_per_annotator=config.max_labels_per_annotator,
     )
-    loaded = load_all(store, config.samples)
-    if store.count_clips() == 0:
-        raise InputError(
-            "the database holds no clips yet: give a samples file with --samples", field="samples"
-        )
+    try:
+        loaded = load_files(store, files)
+        if store.count_clips() == 0:
+            raise InputError(NO_CLIPS, field="samples")
+    except BaseException:
+        store.db.dispose()
+        raise
     settings = AppSettings(tasks=list(config.tasks), title=config.title, public_url=config.public_url)
     return Prepared(store, settings, loaded, store.ensure_admin() if make_admin else None)
 
 
 def serve(config: ServeConfig) -> None:
-    """Serve the app until interrupted (Ctrl-C)."""
+    """Serve the app until interrupted (Ctrl-C).
+
+    The port is bound first, so that a busy one is an error naming it before any link is printed;
+    uvicorn then serves on that very socket. The address the links use is kept in the database, for
+    ``add-annotator``'s links.
+    """
     import uvicorn
 
-    from baton.annotation.server import uvicorn_config
+    from baton.annotation.server import bind_socket, uvicorn_config
 
-    prepared = prepare(config)
-    for result in prepared.loaded:
-        console.print(result.summary())
-    base = config.public_url or f"http://{config.host}:{config.port}"
-    console.print(f"{prepared.store.count_clips()} clips in {prepared.store.db.describe()}")
-    if prepared.admin_token is not None:
-        console.print(f"admin link (shown once; keep it): [bold]{login_link(base, prepared.admin_token)}[/]")
-    console.print(
-        f"serving on {base} ; add annotators with: baton annotate add-annotator NAME --db {config.db} --url {base}"
-    )
-    app = create_app(prepared.store, prepared.settings)
-    uvicorn.Server(uvicorn_config(app, config.host, config.port, config.log_level)).run()
+    sock = bind_socket(config.host, config.port)
+    try:
+        prepared = prepare(config)
+        port = sock.getsockname()[1]  # the port given, or the one the system chose for --port 0
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        base = (config.public_url or f"http://{host}:{port}").rstrip("/")
+        prepared.store.remember_url(base)
+        for result in prepared.loaded:
+            console.print(result.summary())
+        console.print(f"{prepared.store.count_clips()} clips in {prepared.store.db.describe()}")
+        if prepared.admin_token is not None:
+            console.print(
+                f"admin link (shown once; keep it): [bold]{login_link(base, prepared.admin_token)}[/]"
+            )
+        console.print(
+            f"serving on {base} ; add annotators with: baton annotate add-annotator NAME --db {config.db}"
+        )
+        app = create_app(prepared.store, prepared.settings)
+        server = uvicorn.Server(uvicorn_config(app, config.host, port, config.log_level))
+    except BaseException:
+        sock.close()
+        raise
+    server.run(sockets=[sock])
 
 
 # --- annotators --------------------------------------------------------------------------------
@@ -147,9 +213,10 @@ def add_annotator(config: AddAnnotatorConfig) -> str:
     """Create an annotator (or a new secret for one) and return their personal login link."""
     if not config.name:
         raise InputError("give the annotator's name", field="name")
-    with using_store(config.db) as store:
+    with using_store(config.db, create=False) as store:
         _, token = store.add_annotator(config.name, admin=config.admin, reset=config.reset)
-    return login_link(config.url, token)
+        url = config.url or store.server_url() or DEFAULT_SERVER_URL
+    return login_link(url, token)
 
 
 # --- export and import -------------------------------------------------------------------------
@@ -172,8 +239,8 @@ def export(config: ExportConfig) -> ExportResult:
     from baton.interchange.common import Notes
 
     out = Path(config.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with using_store(config.db) as store:
+    with using_store(config.db, create=False) as store:
+        out.parent.mkdir(parents=True, exist_ok=True)
         records = [
             r for r in store.label_records(out.parent, model=config.model) if len(r.votes) >= config.min_votes
         ]
@@ -239,7 +306,7 @@ def mos(config: MosConfig) -> list[MetricRecord]:
     """MOS-Q and MOS-F per model (all tasks, then per task) with 95% intervals; optionally written."""
     from baton.annotation.mos import METRIC_NAMES, summarize
 
-    with using_store(config.db) as store:
+    with using_store(config.db, create=False) as store:
         rows = store.mos_rows()
     records = [
         MetricRecord(

@@ -9,9 +9,45 @@ annotators, the tests and the benchmark use it to talk HTTP to the real server::
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from typing import Any
+
+from baton.errors import InputError
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` for uvicorn to serve on (``Server.run(sockets=[...])``).
+
+    Bound before anything is printed or created, so that a port another program holds is one clear
+    error naming it, not a login link to a server that never starts.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, socket.gaierror):
+            raise InputError(f"cannot listen on '{host}': {exc.strerror or exc}", field="host") from None
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                f"port {port} on {host} is already in use (another server?): stop it or give another --port"
+            )
+        elif exc.errno == errno.EACCES:
+            reason = f"no permission to listen on port {port} on {host}: give another --port (1024 or above)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            raise InputError(
+                f"{host} is not an address of this machine: give another --host", field="host"
+            ) from None
+        else:
+            reason = f"cannot listen on port {port} on {host}: {exc.strerror or exc}"
+        raise InputError(reason, field="port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def uvicorn_config(app: Any, host: str, port: int, log_level: str = "warning") -> Any:

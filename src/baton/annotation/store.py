@@ -55,6 +55,7 @@ from baton.annotation.models import (
     Rating,
     RatingAssignment,
     RatingItem,
+    ServerSetting,
 )
 from baton.artifacts import LabelRecord, SampleRecord, Vote, parse_record
 from baton.errors import InputError
@@ -322,10 +323,18 @@ class AnnotationStore:
 
     # -- clips ------------------------------------------------------------------------------------
 
-    def load_samples(self, path: str | Path, model: str | None = None) -> LoadResult:
-        """Add a samples file's clips (a rerun adds only new ones). Audio must lie inside its folder."""
+    def load_samples(
+        self,
+        path: str | Path,
+        model: str | None = None,
+        *,
+        records: list[tuple[SampleRecord, int]] | None = None,
+    ) -> LoadResult:
+        """Add a samples file's clips (a rerun adds only new ones). Audio must lie inside its folder.
+
+        ``records``: the file's :func:`read_samples`, when the caller has read it already."""
         path = Path(path)
-        records = read_samples(path)
+        records = read_samples(path) if records is None else records
         root = path.parent.resolve()
         models = {model or record.backend for record, _ in records}
         result = LoadResult(path=path, model=", ".join(sorted(models)))
@@ -388,6 +397,27 @@ class AnnotationStore:
         if clip.root is None or clip.path is None:
             raise NotFound(f"clip '{uid}' has no audio in this database")
         return safe_audio_path(Path(clip.root), clip.path)
+
+    # -- what serve remembers ----------------------------------------------------------------------
+
+    def remember_url(self, url: str) -> None:
+        """Keep the address the server is reached at, for links made by the other commands."""
+        now = self.clock()
+
+        def work(session: Session) -> None:
+            setting = session.get(ServerSetting, "url", with_for_update=True)
+            if setting is None:
+                session.add(ServerSetting(key="url", value=url, updated_at=now))
+            else:
+                setting.value, setting.updated_at = url, now
+
+        self._write(work)
+
+    def server_url(self) -> str | None:
+        """The address the last ``serve`` of this database was reached at, if one ran."""
+        with self.db.read() as session:
+            setting = session.get(ServerSetting, "url")
+            return None if setting is None else setting.value
 
     # -- annotators and tokens ----------------------------------------------------------------------
 

@@ -178,9 +178,12 @@ def save_pipeline(
     pipe: Any, path: str | Path, backend: str, settings: GenerationSettings, **extra: Any
 ) -> None:
     """A diffusers pipeline folder (safetensors, ``from_pretrained`` reads it) plus our manifest."""
+    from baton.artifacts import give_safetensors_plain_mode
+
     folder = Path(path)
     with quiet_progress():
         pipe.save_pretrained(folder, safe_serialization=True)
+    give_safetensors_plain_mode(folder)
     write_manifest(folder, backend, settings, **extra)
 
 

@@ -283,6 +283,8 @@ class TangoBackend:
 
     def save(self, path: str | Path) -> None:
         """baton's layout: safetensors folders (``unet/`` loads with diffusers) + ``baton_backend.json``."""
+        from baton.artifacts import give_safetensors_plain_mode
+
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         with quiet_progress():
@@ -292,6 +294,7 @@ class TangoBackend:
             self.vae.save_pretrained(folder / "vae", safe_serialization=True)
             self.vocoder.save_pretrained(folder / "vocoder", safe_serialization=True)
             self.scheduler.save_pretrained(folder / "scheduler")
+        give_safetensors_plain_mode(folder)
         write_manifest(folder, self.name, self.default_settings, mel=asdict(self.mel))
 
     def save_original(self, path: str | Path) -> None:

@@ -24,7 +24,10 @@ def demo_command(
     reward_head: str = typer.Option(None, "--reward-head", help=field_help(H, "reward_head")),
     reward_folds: int = typer.Option(None, "--reward-folds", help=field_help(H, "reward_folds")),
     methods: list[str] = typer.Option(
-        None, "--method", help=field_help(H, "methods") + " Repeat for several."
+        None,
+        "--method",
+        "--methods",
+        help=field_help(H, "methods") + " Repeat, or separate with commas: --method baton,dpo,sft,control.",
     ),
     steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
     learning_rate: float = typer.Option(None, "--lr", "--learning-rate", help=field_help(H, "learning_rate")),
@@ -53,7 +56,7 @@ def demo_command(
             "noise": noise,
             "reward_head": reward_head,
             "reward_folds": reward_folds,
-            "methods": methods or None,
+            "methods": _listed(methods) or None,
             "steps": steps,
             "learning_rate": learning_rate,
             "beta": beta,
@@ -64,3 +67,8 @@ def demo_command(
         },
     )
     run(settings)
+
+
+def _listed(values: list[str] | None) -> list[str]:
+    """Repeated and comma-separated values as one list: ["a,b", "c"] -> ["a", "b", "c"]."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]

@@ -67,6 +67,8 @@ def summary_table(summary: dict) -> object:
     """The figures as a rich table: one row per metric and task, one column per model."""
     from rich.table import Table
 
+    from baton.evaluation.intervals import difference_excludes_zero
+
     rows: list[tuple[str, str]] = []
     for model in summary["order"]:
         for metric, tasks in summary["metrics"][model].items():
@@ -85,7 +87,7 @@ def summary_table(summary: dict) -> object:
             diff = summary["differences"].get(model, {}).get(metric, {}).get(task)
             text = "" if figure is None else f"{figure['value']:.3f}"
             if diff is not None:
-                mark = "*" if diff["excludes_zero"] else ""
+                mark = "*" if difference_excludes_zero(diff) else ""
                 text += f"\nΔ {diff['value']:+.3f}{mark} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
             cells.append(text)
         table.add_row(metric, task, *cells)

@@ -13,6 +13,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Figures are printed to 3 decimals: an interval whose ends both round to 0.000 (two identical models
+# differ by float noise such as -1e-17) tells nothing from zero.
+DIGITS = 3
+
+
+def excludes_zero(low: float | None, high: float | None, digits: int = DIGITS) -> bool:
+    """Whether the interval [low, high] excludes zero strictly once its ends are rounded to ``digits``
+    decimals as printed: ``low > 0`` or ``high < 0``. ``[0, 0]``, ``[-1e-17, -1e-18]`` or
+    ``[-0.0003, -0.0001]`` do not; an interval without ends does not either.
+
+    The one rule for "a difference that counts": ``baton evaluate`` records it (``excludes_zero``)
+    and stars it in its table, the report colours it, the demo's headline carries it.
+    """
+    if low is None or high is None:
+        return False
+    return round(float(low), digits) > 0 or round(float(high), digits) < 0
+
+
+def difference_excludes_zero(figure: dict) -> bool:
+    """:func:`excludes_zero` of a recorded difference (``ci_low``, ``ci_high``); a figure without
+    them keeps the ``excludes_zero`` it was written with."""
+    if figure.get("ci_low") is None or figure.get("ci_high") is None:
+        return bool(figure.get("excludes_zero"))
+    return excludes_zero(figure["ci_low"], figure["ci_high"])
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -24,7 +49,7 @@ class Estimate:
     n: int
 
     def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
+        return excludes_zero(self.low, self.high)
 
     def as_dict(self) -> dict[str, float | int]:
         return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "n": self.n}

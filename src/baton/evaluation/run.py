@@ -30,6 +30,10 @@
    accuracy on real clips is the ceiling a model can reach as this evaluator reads it, and the FAD
    between a second real set and the reference is FAD's floor at this number of clips.
 
+Everything but the clips (2 and 3: the judges, the reference) is loaded before the first clip is
+made, and each model checked as far as it can be (:func:`check_model`), so a run that cannot finish
+stops in seconds, not after generating every model's clips.
+
 Written: ``OUT/metrics.jsonl`` (one :class:`~baton.artifacts.MetricRecord` per model, metric and
 task; id ``model/metric/task``) and ``OUT/metrics.json``::
 
@@ -178,47 +182,82 @@ def planned_samples(prompts: list[PromptRecord], per_prompt: int, seed: int) -> 
     ]
 
 
+def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord]) -> None:
+    """What can be checked of a model before any clip is made: a backend baton knows, the clips
+    already in its folder made by this model and settings, and, when clips are missing, a world
+    model folder that holds a model (other backends' paths may be hub ids, read when they load)."""
+    from baton.backends import BACKENDS, extra_backends
+    from baton.generation.run import SAMPLES_FILE
+
+    known = {**BACKENDS, **extra_backends()}
+    if spec.backend not in known:
+        raise InputError(
+            f"unknown backend '{spec.backend}' in '{spec}'; choose one of: {', '.join(sorted(known))}",
+            field="models",
+        )
+    cached = Path(config.out) / spec.name / SAMPLES_FILE
+    done: set[str] = set()
+    if cached.exists():
+        from baton.generation.run import setting_differences
+
+        records = read_records(cached, SampleRecord)
+        texts = {s.prompt_id: s.text for s in plan}
+        differences = setting_differences(records, generation_config(spec, config), texts)
+        if differences:
+            raise InputError(
+                f"holds clips made with other settings than {spec} asks for "
+                f"({'; '.join(differences.values())}): remove the folder or name the model differently",
+                path=cached,
+                field="models",
+            )
+        done = {r.id for r in records}
+    if spec.backend == "world" and any(s.id not in done for s in plan):
+        from baton.backends.world import default_model_dir
+        from baton.world.model import CONFIG_FILE
+
+        folder = Path(spec.path) if spec.path else default_model_dir()
+        if not (folder / CONFIG_FILE).is_file():
+            hint = "" if spec.path else ": run `baton world build` first"
+            raise InputError(
+                f"no world T2A model here for '{spec}' ({CONFIG_FILE} is missing){hint}",
+                path=folder,
+                field="models",
+            )
+
+
 def generate_clips(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord]) -> list[SampleRecord]:
-    """The model's clips of the plan, in plan order (generating the missing ones)."""
-    from baton.generation.run import SAMPLES_FILE, GenerateConfig
+    """The model's clips of the plan, in plan order (generating the missing ones; see :func:`check_model`)."""
+    from baton.generation.run import SAMPLES_FILE
     from baton.generation.run import run as generate
 
     folder = Path(config.out) / spec.name
     cached = folder / SAMPLES_FILE
-    if cached.exists():
-        for record in read_records(cached, SampleRecord):
-            made_by = (record.backend, record.settings.get("model"))
-            requested = {"steps": config.steps, "guidance_scale": config.guidance_scale}
-            changed = [k for k, v in requested.items() if v is not None and record.settings.get(k) != v]
-            if made_by != (spec.backend, spec.path) or changed:
-                what = f"settings {', '.join(changed)}" if changed else f"model {made_by[0]}:{made_by[1]}"
-                raise InputError(
-                    f"holds clips made with other {what}, not {spec}: remove the folder or name the "
-                    "model differently",
-                    path=cached,
-                    field="models",
-                )
-    records = generate(
-        GenerateConfig(
-            prompts=config.prompts,
-            out=folder,
-            backend=spec.backend,
-            model=spec.path,
-            per_prompt=config.per_prompt,
-            seed=config.seed,
-            steps=config.steps,
-            guidance_scale=config.guidance_scale,
-            batch_size=config.batch_size,
-            save_latents=False,  # evaluation clips are judged, never trained on
-            device=config.device,
-            progress=config.progress,
-        )
-    )
+    records = generate(generation_config(spec, config))
     by_id = {r.id: r for r in records}
     missing = [s.id for s in plan if s.id not in by_id]
     if missing:
         raise InputError(f"clip '{missing[0]}' was not generated", path=cached)
     return [_absolute(by_id[s.id], folder) for s in plan]
+
+
+def generation_config(spec: ModelSpec, config: EvaluateConfig) -> Any:
+    """The :class:`~baton.generation.run.GenerateConfig` that makes the model's clips in ``OUT/<name>``."""
+    from baton.generation.run import GenerateConfig
+
+    return GenerateConfig(
+        prompts=config.prompts,
+        out=Path(config.out) / spec.name,
+        backend=spec.backend,
+        model=spec.path,
+        per_prompt=config.per_prompt,
+        seed=config.seed,
+        steps=config.steps,
+        guidance_scale=config.guidance_scale,
+        batch_size=config.batch_size,
+        save_latents=False,  # evaluation clips are judged, never trained on
+        device=config.device,
+        progress=config.progress,
+    )
 
 
 def _absolute(sample: SampleRecord, base: Path) -> SampleRecord:
@@ -684,33 +723,43 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     ``scorers`` (a :class:`baton.evaluation.scorers.Scorers`) replaces the world's evaluator and
     CLAP: this is where another classifier or embedder plugs in.
     """
-    from baton.console import console
+    from baton.console import console, counted
+    from baton.workers import check_device
 
     specs = parse_models(config.models)
     for name in ("per_prompt", "batch_size", "score_batch", "resamples", "set_resamples"):
         if getattr(config, name) < 1:
             raise InputError("must be at least 1", field=name)
+    check_device(config.device)
     prompts = read_records(config.prompts, PromptRecord, allow_empty=False)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     plan = planned_samples(prompts, config.per_prompt, config.seed)
     notes: list[str] = []
     seconds: dict[str, float] = {}
 
-    # 1. Clips of every model.
-    samples: dict[str, list[SampleRecord]] = {}
+    # Everything the run needs besides the clips comes first, so that a run that cannot be judged
+    # (no evaluator or CLAP in the world folder, a missing reward model or reference, a model
+    # folder that is not there) stops in seconds, not after generating every model's clips.
     for spec in specs:
-        console.print(f"[bold]{spec.name}[/]: {len(plan)} clips from {spec.backend} {spec.path or ''}")
-        start = time.perf_counter()
-        samples[spec.name] = generate_clips(spec, config, plan)
-        seconds[f"generate {spec.name}"] = round(time.perf_counter() - start, 2)
+        check_model(spec, config, plan)
+    out.mkdir(parents=True, exist_ok=True)
 
-    # 2. Scorers and the reference.
+    # 1. Scorers and the reference.
     start = time.perf_counter()
     if scorers is None:
         scorers = load_scorers(config, notes)
     reference = load_reference(config, specs, plan, notes)
     seconds["reference"] = round(time.perf_counter() - start, 2)
+
+    # 2. Clips of every model.
+    samples: dict[str, list[SampleRecord]] = {}
+    for spec in specs:
+        console.print(
+            f"[bold]{spec.name}[/]: {counted(len(plan), 'clip')} from {spec.backend} {spec.path or ''}"
+        )
+        start = time.perf_counter()
+        samples[spec.name] = generate_clips(spec, config, plan)
+        seconds[f"generate {spec.name}"] = round(time.perf_counter() - start, 2)
 
     # 3. Judge every clip.
     start = time.perf_counter()

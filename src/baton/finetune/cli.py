@@ -79,7 +79,7 @@ def finetune_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
-    """Fine-tune a text-to-audio model on human and reward-model feedback (BATON, DPO or SFT)."""
+    """Fine-tune a text-to-audio model on feedback: BATON, Diffusion-DPO, SFT or a label-blind control."""
     from baton.config import load_config
     from baton.console import console
     from baton.finetune.run import TRAIN_LOG, finetune

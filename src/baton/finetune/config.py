@@ -142,7 +142,11 @@ class FinetuneConfig:
         None, "Stop (with a checkpoint) after this many steps of this run, to resume later."
     )
     log_every: int = option(1, "Write a train_log.jsonl line every N steps (losses averaged over them).")
-    device: str = option("cpu", "Torch device (under `accelerate launch`: each process's own).")
+    device: str = option(
+        "cpu",
+        "Torch device: cpu, or cuda / mps / xpu without an index (accelerate gives each process its own "
+        "device of that kind).",
+    )
     progress: bool = option(True, "Show progress bars.")
 
     def __post_init__(self) -> None:

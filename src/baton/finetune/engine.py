@@ -74,13 +74,48 @@ RESUME_FIXED = (
 # --- processes ----------------------------------------------------------------------------------------
 
 
+def check_device_for_accelerate(device: str) -> str:
+    """``device`` as a fine-tuning run can honour it: one this machine has
+    (:func:`baton.workers.check_device`), named by its kind alone.
+
+    accelerate, not the run, places each process: ``cpu`` asks for CPU workers (its ``cpu`` flag);
+    any other kind is accelerate's own choice of accelerator, ``cuda:<local rank>`` for a process on
+    GPUs. So a numbered device (``cuda:1``) cannot be honoured and is refused rather than ignored.
+    """
+    from baton.workers import check_device
+
+    name = check_device(device)
+    kind, _, index = name.partition(":")
+    if index:
+        raise InputError(
+            f"'{device}': under accelerate each process takes its own {kind} device ({kind}:<local rank>);"
+            f" give --device {kind} and choose the devices when launching (e.g. CUDA_VISIBLE_DEVICES)",
+            field="device",
+        )
+    return name
+
+
 def make_accelerator(config: FinetuneConfig) -> Any:
-    """An ``Accelerator`` for this run: CPU workers (gloo) for ``device="cpu"``, else the launch's GPUs."""
+    """An ``Accelerator`` for this run: CPU workers (gloo) for ``device="cpu"``, else the launch's GPUs.
+
+    The device accelerate chose must be of the kind asked for (a launch with ``--cpu`` runs on CPUs
+    whatever ``--device`` says): a run never trains on another device than the one it records.
+    """
     from accelerate import Accelerator
 
-    if config.mixed_precision == "fp16" and config.device == "cpu":
+    device = check_device_for_accelerate(config.device)
+    if config.mixed_precision == "fp16" and device == "cpu":
         raise InputError("fp16 needs a GPU; on CPU use bf16 or no", field="mixed_precision")
-    return Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
+    if accelerator.device.type != device:
+        chosen = accelerator.device
+        release_accelerator(accelerator)
+        raise InputError(
+            f"'{device}' was asked for, but accelerate runs this process on {chosen} (how it was "
+            "launched decides): give that device, or launch otherwise",
+            field="device",
+        )
+    return accelerator
 
 
 def release_accelerator(accelerator: Any) -> None:
@@ -231,16 +266,16 @@ def save_checkpoint(
     keep: int,
 ) -> Path:
     """Write checkpoint ``step`` (into a temporary folder, renamed when complete); drop old ones."""
-    from safetensors.torch import save_file
+    from baton.artifacts import save_safetensors
 
     root = out / CHECKPOINTS
     final = root / f"step-{step:08d}"
     partial = root / f".step-{step:08d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    save_file(_tensors(params), str(partial / WEIGHTS_FILE))
+    save_safetensors(_tensors(params), partial / WEIGHTS_FILE)
     if ema is not None:
-        save_file(_tensors(ema.shadow), str(partial / EMA_FILE))
+        save_safetensors(_tensors(ema.shadow), partial / EMA_FILE)
     torch.save(optimizer.state_dict(), partial / OPTIMIZER_FILE)
     if scaler is not None:
         torch.save(scaler.state_dict(), partial / SCALER_FILE)
@@ -276,13 +311,13 @@ def load_checkpoint(
 
 def save_best(out: Path, step: int, val_loss: float, values: dict[str, torch.Tensor]) -> None:
     """Keep the weights of the best validation loss so far in ``checkpoints/best/``."""
-    from safetensors.torch import save_file
+    from baton.artifacts import save_safetensors
 
     folder = out / CHECKPOINTS / BEST
     partial = out / CHECKPOINTS / ".best.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    save_file(_tensors(values), str(partial / WEIGHTS_FILE))
+    save_safetensors(_tensors(values), partial / WEIGHTS_FILE)
     (partial / STATE_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)

@@ -19,7 +19,7 @@ Output folder::
 
     OUT/model/             the tuned model, loadable by the backend (`baton generate --model OUT/model`)
     OUT/train_log.jsonl    one JSON object per logged step: step, loss, lr, the method's parts, val_loss
-    OUT/finetune.json      settings, data counts, timing, which step model/ holds
+    OUT/finetune.json      settings, the device used, data counts, timing, which step model/ holds
     OUT/checkpoints/       step-NNNNNNNN/ (the newest few) and best/, for --resume
 """
 
@@ -159,9 +159,10 @@ def finetune(config: FinetuneConfig) -> Path:
     With ``stop_after`` the run stops early and returns its newest checkpoint; rerun with
     ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
     """
-    from baton.finetune.engine import make_accelerator, release_accelerator
+    from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
 
-    # 1. The data, checked before anything heavy.
+    # 1. The device and the data, checked before anything heavy.
+    check_device_for_accelerate(config.device)
     plan = plan_data(config)
     # 2. Processes.
     accelerator = make_accelerator(config)
@@ -342,7 +343,9 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         if resume_from is None:
             shutil.rmtree(out / engine.CHECKPOINTS / engine.BEST, ignore_errors=True)
         _keep_log_until(out / TRAIN_LOG, start)
-        _write_run_file(out, config, plan, processes.count, status="training", extra={"resumed_from": start})
+        _write_run_file(
+            out, config, plan, processes.count, str(device), status="training", extra={"resumed_from": start}
+        )
     accelerator.wait_for_everyone()
 
     # 6. Train.
@@ -417,7 +420,13 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     if stop < config.steps:
         if main:
             _write_run_file(
-                out, config, plan, processes.count, status="stopped", extra={"step": stop, **timing}
+                out,
+                config,
+                plan,
+                processes.count,
+                str(device),
+                status="stopped",
+                extra={"step": stop, **timing},
             )
         accelerator.wait_for_everyone()
         return engine.checkpoint_dirs(out)[-1]
@@ -441,7 +450,9 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         backend.save(partial)
         shutil.rmtree(model_dir, ignore_errors=True)
         partial.rename(model_dir)
-        _write_run_file(out, config, plan, processes.count, status="done", extra={"model": chosen, **timing})
+        _write_run_file(
+            out, config, plan, processes.count, str(device), status="done", extra={"model": chosen, **timing}
+        )
     accelerator.wait_for_everyone()
     return model_dir
 
@@ -521,8 +532,16 @@ def _keep_log_until(path: Path, step: int) -> None:
 
 
 def _write_run_file(
-    out: Path, config: FinetuneConfig, plan: DataPlan, processes: int, *, status: str, extra: dict[str, Any]
+    out: Path,
+    config: FinetuneConfig,
+    plan: DataPlan,
+    processes: int,
+    device: str,
+    *,
+    status: str,
+    extra: dict[str, Any],
 ) -> None:
+    """``finetune.json``; ``device``: the device the main process trains on (accelerate's choice)."""
     from baton import __version__
     from baton.artifacts import write_json
     from baton.config import config_to_dict
@@ -535,6 +554,7 @@ def _write_run_file(
             "baton": __version__,
             "status": status,
             "processes": processes,
+            "device": device,
             "config": config_to_dict(config),
             "data": plan.counts,
             **extra,

@@ -34,7 +34,7 @@ def generate_command(
 ) -> None:
     """Generate several clips per prompt with a text-to-audio backend (rerun skips finished clips)."""
     from baton.config import load_config
-    from baton.console import console
+    from baton.console import console, counted
     from baton.generation.run import SAMPLES_FILE, run
 
     settings = load_config(
@@ -59,4 +59,4 @@ def generate_command(
     )
     samples = run(settings)
     if os.environ.get("RANK", "0") == "0":  # under `accelerate launch`, one process reports
-        console.print(f"{len(samples)} clips in [bold]{settings.out / SAMPLES_FILE}[/]")
+        console.print(f"{counted(len(samples), 'clip')} in [bold]{settings.out / SAMPLES_FILE}[/]")

@@ -42,7 +42,7 @@ def write_latent(
     audio_path: str | Path, latent: torch.Tensor, *, space: str, sample_id: str, seed: int | None
 ) -> Path:
     """Write ``latent`` (one clip's, without a batch axis) beside the audio file already written."""
-    from safetensors.torch import save_file
+    from baton.artifacts import save_safetensors
 
     path = latent_path(audio_path)
     metadata = {
@@ -53,7 +53,7 @@ def write_latent(
         "audio_sha256": file_digest(audio_path),
     }
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"latent": latent.detach().float().cpu().contiguous()}, tmp, metadata=metadata)
+    save_safetensors({"latent": latent.detach().float().cpu().contiguous()}, tmp, metadata=metadata)
     tmp.replace(path)
     return path
 

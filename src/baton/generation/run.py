@@ -8,6 +8,12 @@ processes and merges one samples file with the same clips one process would have
     accelerate launch --multi_gpu --num_processes N -m baton generate ...   # N GPUs, or N CPU workers
     torchrun --nproc_per_node N -m baton generate ...                       # the same, without accelerate
 
+A folder holds the clips of one set of settings: a rerun with any setting that changes the audio
+(backend, model or its weights, seed, steps, guidance, duration, sample rate, audio format, a
+prompt's text) is refused, naming the folder and the settings, and leaves the folder as it was
+(:func:`setting_differences`, :func:`backend_differences`). The settings the backend resolves and
+its weights are checked once it loads, that is when clips are missing.
+
 (``accelerate launch --cpu --num_processes N`` starts one process unless MPI is set up: accelerate
 runs several CPU workers only through ``mpirun``. The ``--multi_gpu`` launcher is torchrun, which
 works on CPUs too; baton then joins a gloo process group.)
@@ -17,13 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
 
 from baton.artifacts import PromptRecord, RecordAppender, SampleRecord, read_records, write_records
 from baton.config import option
 from baton.errors import InputError
+from baton.workers import check_device
 
 SAMPLES_FILE = "samples.jsonl"
 AUDIO_DIR = "audio"
@@ -93,6 +101,7 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
         raise InputError("must be at least 1", field="per_prompt")
     if config.batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
+    device = check_device(config.device)
     prompts = read_records(config.prompts, PromptRecord, allow_empty=False)
     out = Path(config.out)
     samples_path = out / SAMPLES_FILE
@@ -100,7 +109,6 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
 
     rank, world = _distributed()
     state = None
-    device = config.device
     if world > 1:
         from accelerate import PartialState
 
@@ -120,13 +128,23 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
     if state is not None:
         state.wait_for_everyone()
     # Every record is in samples.jsonl now (the parts were folded in), so this is all that is missing.
-    done = {r.id for r in read_records(samples_path, SampleRecord)} if samples_path.exists() else set()
+    existing = read_records(samples_path, SampleRecord) if samples_path.exists() else []
+    refuse_other_settings(out, setting_differences(existing, config, {p.id: p.text for p in prompts}))
+    done = {r.id for r in existing}
     # Shard what is missing (not the whole plan), so that a resumed run stays balanced.
     todo = [j for j in jobs if j.sample_id not in done][rank::world]
     if todo:
         sink_path = samples_path if world == 1 else out / f"samples.part{rank}-of-{world}.jsonl"
         with RecordAppender(sink_path, SampleRecord) as sink:
-            _generate(config, todo, out, sink, device=device, show_progress=config.progress and rank == 0)
+            _generate(
+                config,
+                todo,
+                out,
+                sink,
+                existing=existing,
+                device=device,
+                show_progress=config.progress and rank == 0,
+            )
 
     if state is not None:
         state.wait_for_everyone()
@@ -142,6 +160,7 @@ def _generate(
     out: Path,
     sink: RecordAppender,
     *,
+    existing: list[SampleRecord],
     device: str,
     show_progress: bool,
 ) -> None:
@@ -163,7 +182,11 @@ def _generate(
         "guidance_scale": settings.guidance_scale,
         "duration": settings.duration,
         "model": None if config.model is None else str(config.model),
+        "seed": config.seed,
+        "fingerprint": model_fingerprint(backend),
     }
+    # What only the loaded backend knows (its defaults, sample rate, weights) must match too.
+    refuse_other_settings(out, backend_differences(existing, settings_record, backend.sample_rate))
     with make_progress() as progress:
         task = progress.add_task(f"generate ({config.backend})", total=len(todo), visible=show_progress)
         for start in range(0, len(todo), config.batch_size):
@@ -201,6 +224,111 @@ def _generate(
                     )
                 )
             progress.advance(task, len(batch))
+
+
+# --- a folder holds the clips of one set of settings -------------------------------------------------
+
+# The settings that `baton generate` takes and a clip's audio depends on, checked before the backend
+# loads. Those only a loaded backend can tell (its defaults, its sample rate, its weights) are checked
+# by backend_differences once it has loaded, that is when clips are missing: a folder whose clips are
+# all made is returned as it is.
+_REQUESTED_SETTINGS = ("steps", "guidance_scale", "duration")
+
+
+def setting_differences(
+    records: Iterable[SampleRecord], config: GenerateConfig, texts: Mapping[str, str]
+) -> dict[str, str]:
+    """Setting -> how ``records`` (a folder's clips) were made otherwise than ``config`` asks, for every
+    setting that changes the audio; ``texts`` are the prompts' texts by id. Empty: the run may resume."""
+    found: dict[str, str] = {}
+
+    def note(setting: str, recorded: Any, asked: Any) -> None:
+        found.setdefault(setting, f"{setting} {_shown(recorded)} (asked: {_shown(asked)})")
+
+    for record in records:
+        if record.backend != config.backend:
+            note("backend", record.backend, config.backend)
+        made_with = record.settings.get("model")
+        if not _same_model(made_with, config.model):
+            note("model", made_with, config.model)
+        for key in _REQUESTED_SETTINGS:
+            asked = getattr(config, key)
+            if asked is not None and record.settings.get(key) != asked:
+                note(key, record.settings.get(key), asked)
+        if record.seed != clip_seed(config.seed, record.prompt_id, record.index):
+            recorded = record.settings.get("seed")
+            made = "another seed" if recorded is None else f"seed {recorded}"
+            found.setdefault("seed", f"{made} (asked: {config.seed})")
+        made_as = PurePosixPath(record.path).suffix.lstrip(".").lower()
+        if made_as != config.audio_format:
+            note("audio_format", made_as, config.audio_format)
+        text = texts.get(record.prompt_id)
+        if text is not None and text != record.text:
+            found.setdefault(
+                "prompts", f"prompts: '{record.prompt_id}' read '{record.text}' (asked: '{text}')"
+            )
+    return found
+
+
+def backend_differences(
+    records: Iterable[SampleRecord], settings: Mapping[str, Any], sample_rate: int
+) -> dict[str, str]:
+    """Like :func:`setting_differences`, for what the loaded backend resolved: ``settings`` as a clip
+    of this run records them, and the backend's ``sample_rate``. A record without a value (made by an
+    older baton) is not held against the run."""
+    found: dict[str, str] = {}
+    for record in records:
+        for key in _REQUESTED_SETTINGS:
+            recorded, now = record.settings.get(key), settings.get(key)
+            if recorded is not None and now is not None and recorded != now:
+                found.setdefault(key, f"{key} {recorded} (this run: {now}, the backend's default)")
+        recorded, now = record.settings.get("fingerprint"), settings.get("fingerprint")
+        if recorded is not None and now is not None and recorded != now:
+            found.setdefault(
+                "model", f"model weights with fingerprint {recorded} (this run: {now}, same model setting)"
+            )
+        if record.sample_rate is not None and record.sample_rate != sample_rate:
+            found.setdefault("sample_rate", f"sample_rate {record.sample_rate} (this run: {sample_rate})")
+    return found
+
+
+def refuse_other_settings(out: Path, differences: Mapping[str, str]) -> None:
+    """Raise an error naming ``out`` and every differing setting, if there is one."""
+    if differences:
+        raise InputError(
+            f"holds clips made with other settings: {'; '.join(differences.values())}. Rerun with the "
+            "settings it was made with to resume it, or choose another --out",
+            path=out,
+            field=next(iter(differences)),
+        )
+
+
+def model_fingerprint(backend: Any) -> str | None:
+    """A digest of the weights a backend can be fine-tuned in (its denoiser, and its text encoder if it
+    has one): it tells a tuned or rebuilt model from the one before at the same path. ``None`` for a
+    backend without them."""
+    from baton.fingerprints import fingerprint_of, state_dict_digest
+
+    modules = [getattr(backend, name, None) for name in ("denoiser", "trainable_text_encoder")]
+    digests = [state_dict_digest(m) for m in modules if callable(getattr(m, "state_dict", None))]
+    return fingerprint_of(*digests) if digests else None
+
+
+def _same_model(recorded: str | None, asked: str | Path | None) -> bool:
+    """The same model text, or two spellings of one folder (``runs/m`` and ``./runs/m/``)."""
+    asked = None if asked is None else str(asked)
+    if recorded == asked:
+        return True
+    if recorded is None or asked is None:
+        return False
+    first, second = Path(recorded).expanduser(), Path(asked).expanduser()
+    return first.exists() and second.exists() and first.resolve() == second.resolve()
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "the backend's default"
+    return f"'{value}'" if isinstance(value, str) else str(value)
 
 
 def _fold_parts(samples_path: Path, out: Path, jobs: list[ClipJob]) -> None:

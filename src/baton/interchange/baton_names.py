@@ -17,8 +17,9 @@ from pathlib import PurePosixPath
 
 from baton.errors import InputError
 
-# id: digits; caption: anything non-empty (greedy, so it runs to the last "_"); index: digits.
-_BATON_NAME = re.compile(r"(?P<prompt_id>\d+)_(?P<caption>.+)_(?P<index>\d+)\.(?P<ext>[A-Za-z0-9]+)")
+# id: ASCII digits (it becomes a prompt id, which names files); caption: anything non-empty (greedy,
+# so it runs to the last "_"); index: digits.
+_BATON_NAME = re.compile(r"(?P<prompt_id>[0-9]+)_(?P<caption>.+)_(?P<index>[0-9]+)\.(?P<ext>[A-Za-z0-9]+)")
 # AudioSet/AudioCaps clips are named "<11-character YouTube id>_<start second>.wav"; an id such as
 # "0_ogYGDGDco" would otherwise read as prompt 0 with the caption "ogYGDGDco".
 _AUDIOSET_NAME = re.compile(r"[A-Za-z0-9_-]{11}_\d+\.[A-Za-z0-9]+")

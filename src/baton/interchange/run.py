@@ -58,7 +58,8 @@ class ExportConfig:
     input: Path | None = option(None, "The baton records file to export: labels, rewards or samples.")
     out: Path | None = option(
         None,
-        "Where to write: a JSON Lines file (tango), a folder (audiofolder) or a JSON task list (label-studio).",
+        "Where to write: a JSON Lines file (tango), a folder (audiofolder) or a JSON task list (label-studio,"
+        " with label_config.xml, the labelling interface, beside it).",
     )
     format: str | None = option(None, "tango, audiofolder or label-studio.")
     soft: bool = option(
@@ -120,6 +121,10 @@ class ExportResult:
 
     def summary(self) -> str:
         line = f"{self.count} {self.kind} from {self.input} -> {self.out} ({self.format})"
+        if self.format == "label-studio":
+            from baton.interchange.label_studio import CONFIG_FILE
+
+            line += f", its labelling interface -> {self.out.parent / CONFIG_FILE}"
         if self.warnings:
             line += f"; {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}"
         return line

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from baton.artifacts import PromptRecord, write_records
+from baton.artifacts import PromptRecord, id_problem, write_records
 from baton.config import option
 from baton.errors import InputError
 from baton.prompts.phrasing import compose_text
@@ -145,6 +145,7 @@ def curate_prompts(
     picker = BalancedPicker(vocabulary.events, size, rng)
     prefix = id_prefix or task
     width = max(4, len(str(n - 1)))
+    check_id_prefix(id_prefix, width)
     records = []
     for number, relation in enumerate(relations):
         events = picker.pick()
@@ -241,6 +242,7 @@ def prompts_from_captions(
     reserved = {_caption_id(number, id_prefix) for number in wanted if number is not None}
     counter = itertools.count()
     width = max(4, len(str(len(chosen) - 1)))
+    check_id_prefix(id_prefix, width)
     records = []
     for (text, row), number in zip(chosen, wanted, strict=True):
         prompt_id = _caption_id(number, id_prefix) if number is not None else ""
@@ -255,6 +257,14 @@ def prompts_from_captions(
             PromptRecord(id=prompt_id, text=text, events=[], task=task, source=row.dataset or None)
         )  # type: ignore[arg-type]
     return records
+
+
+def check_id_prefix(id_prefix: str | None, width: int) -> None:
+    """Refuse a prefix that would make ids that cannot name files (see :func:`baton.artifacts.id_problem`)."""
+    if id_prefix:
+        problem = id_problem(id_prefix) or id_problem(f"{id_prefix}-{0:0{width}d}")
+        if problem is not None:
+            raise InputError(problem, field="id_prefix")
 
 
 def _caption_id(number: str, id_prefix: str | None) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from baton import __version__
+from baton.evaluation.intervals import difference_excludes_zero
 from baton.report.config import ReportConfig
 
 AUDIO_RATE = 16000
@@ -144,7 +145,7 @@ def _figure_cell(figure: dict[str, Any] | None, diff: dict[str, Any] | None, hig
         text += f'<span class="ci">[{number(figure["ci_low"])}, {number(figure["ci_high"])}]</span>'
     css = ""
     if diff is not None:
-        if diff.get("excludes_zero"):
+        if difference_excludes_zero(diff):
             css = "better" if (diff["value"] > 0) == higher_is_better else "worse"
         text += (
             f'<span class="delta">Δ {signed(diff["value"])}</span>'

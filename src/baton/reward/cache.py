@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,14 +68,14 @@ class FeatureCache:
         return tensors
 
     def _write(self, kind: str, key: str, tensors: dict[str, torch.Tensor]) -> None:
-        from safetensors.torch import save_file
+        from baton.artifacts import save_safetensors, temp_file_beside
 
         path = self._path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temp_file_beside(path)  # the mode a plain open() gives, not mkstemp's 0600
         os.close(fd)
         try:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+            save_safetensors({k: v.contiguous() for k, v in tensors.items()}, tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -117,6 +117,9 @@ class RewardTrainConfig:
             raise InputError("must be one or more resolutions of at least 1", field="segments")
         if float(settings["learning_rate"]) <= 0:  # type: ignore[arg-type]
             raise InputError("must be positive", field="learning_rate")
+        from baton.workers import check_device
+
+        check_device(self.device)
 
 
 @dataclass

@@ -361,7 +361,10 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
         padding="repeatpad",
         frequency_max=14_000,
     )
+    from baton.artifacts import give_safetensors_plain_mode
+
     directory = Path(directory)
     model.save_pretrained(directory)
     ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(directory)
+    give_safetensors_plain_mode(directory)
     return directory

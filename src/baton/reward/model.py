@@ -152,6 +152,21 @@ class RewardModel:
         order = sorted(range(len(clips)), key=lambda i: (-float(probabilities[i]), i))
         return order, probabilities
 
+    @property
+    def fingerprint(self) -> str:
+        """What this model is, whatever its folder: a digest of the head (kind, settings, weights),
+        the calibration and the encoder's fingerprint. Equal fingerprints give equal scores."""
+        from baton.fingerprints import fingerprint_of, state_dict_digest
+
+        return fingerprint_of(
+            FORMAT,
+            self.head_kind,
+            self.head_settings,
+            list(self.calibration),
+            self.encoder_identity.get("fingerprint"),
+            state_dict_digest(self.head),
+        )
+
     # --- saving and loading ----------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
@@ -167,15 +182,13 @@ class RewardModel:
         }
 
     def save(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        from baton.artifacts import write_json
+        from baton.artifacts import save_safetensors, write_json
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
         tmp = directory / f".{WEIGHTS_FILE}.tmp"
-        save_file(state, tmp, metadata={"format": FORMAT})
+        save_safetensors(state, tmp, metadata={"format": FORMAT})
         tmp.replace(directory / WEIGHTS_FILE)
         write_json(directory / CONFIG_FILE, self.config())
         return directory

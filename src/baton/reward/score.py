@@ -3,6 +3,12 @@
 Each clip gets a RewardRecord: ``score`` (the calibrated logit) and ``probability`` (its sigmoid).
 Clips are encoded in batches through the feature cache; records are appended as they are made, so
 an interrupted run resumes with the clips not yet scored.
+
+Every record names the model's fingerprint (:attr:`RewardModel.fingerprint`). Resuming into a file
+that holds another model's scores is refused: one file, one reward model, or fine-tuning would
+train on a mix. So is resuming into a file whose records do not say their model (written by an
+older baton, or imported): its scores cannot be shown to be this model's, and rescoring into a new
+file costs minutes where a silent mix would cost a training run.
 """
 
 from __future__ import annotations
@@ -45,11 +51,13 @@ def score_samples(
             )
         audio_paths.append(path)
     model = RewardModel.load(model_dir)
-    encoder = model.encoder
-    feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])
+    fingerprint = model.fingerprint
     name = model_dir.resolve().name
 
     with RecordAppender(out, RewardRecord) as sink, make_progress() as bar:
+        check_same_model(sink.records, out, model_dir, fingerprint)
+        encoder = model.encoder
+        feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])
         todo = [i for i, r in enumerate(records) if not sink.has(r.id)]
         task = bar.add_task("scoring clips", total=len(todo), visible=progress)
         for start in range(0, len(todo), batch_size):
@@ -70,7 +78,32 @@ def score_samples(
                         score=float(logit),
                         probability=float(torch.sigmoid(torch.tensor(logit))),
                         model=name,
+                        model_fingerprint=fingerprint,
                     )
                 )
             bar.advance(task, len(rows))
     return out
+
+
+def check_same_model(records: list[RewardRecord], out: Path, model_dir: Path, fingerprint: str) -> None:
+    """Refuse to add the scores of the model in ``model_dir`` (``fingerprint``) to ``out`` when the
+    ``records`` already in it are not all that model's."""
+    others = {r.model_fingerprint for r in records} - {fingerprint}
+    if not others:
+        return
+    fix = "give another --out, or remove the file to score it again"
+    if None in others:
+        unknown = sum(r.model_fingerprint is None for r in records)
+        raise InputError(
+            f"{unknown} of its {len(records)} scores do not record which reward model made them "
+            f"(written by an older baton, or imported), so they cannot be resumed with '{model_dir}' "
+            f"(fingerprint {fingerprint}): {fix}",
+            path=out,
+        )
+    found = sorted({(r.model, r.model_fingerprint) for r in records if r.model_fingerprint in others})
+    listed = ", ".join(f"'{m}' (fingerprint {f})" for m, f in found)
+    raise InputError(
+        f"holds scores of another reward model, {listed}, not of '{model_dir}' (fingerprint "
+        f"{fingerprint}); one file holds one model's scores: {fix}",
+        path=out,
+    )

@@ -324,8 +324,14 @@ def train_reward(config: RewardTrainConfig) -> Path:
     atomic_write_text(out / TRAIN_LOG, "".join(json.dumps(row) + "\n" for row in result.history))
     write_json(out / TRAINING_FILE, summary)
     best = summary["best"] or {}
-    console.print(
-        f"reward model -> {out} (epoch {result.best_epoch} of {len(result.history)}; "
-        f"validation accuracy {best.get('val_accuracy')}, loss {best.get('val_loss')})"
+    if best.get("val_loss") is None:
+        judged = f"training loss {best.get('loss')}; no validation prompts"
+    else:
+        judged = f"validation accuracy {best.get('val_accuracy')}, loss {best.get('val_loss')}"
+    ran = (
+        f"{len(result.history)} of {settings.epochs}, stopped early"
+        if result.stopped_early
+        else len(result.history)
     )
+    console.print(f"reward model -> {out} (best epoch {result.best_epoch} of {ran}; {judged})")
     return out

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,6 +188,22 @@ def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None 
 def read_manifest(root: Path) -> dict[str, Any] | None:
     path = root / MANIFEST
     return read_json(path) if path.is_file() else None
+
+
+def world_flags(*, quick: bool = False, seed: int = 0) -> str:
+    """The command-line flags that name one world: `` --quick --seed 3`` (empty for the default)."""
+    return (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
+
+
+def built_worlds(cache: str | Path | None = None) -> dict[str, str]:
+    """The worlds in a cache with a manifest, as folder name -> the flags that name it."""
+    root = cache_dir(cache)
+    found = {}
+    for folder in sorted(root.glob("world*")) if root.is_dir() else []:
+        match = re.fullmatch(r"world(-quick)?(?:-seed(\d+))?", folder.name)
+        if match and (folder / MANIFEST).is_file():
+            found[folder.name] = world_flags(quick=bool(match[1]), seed=int(match[2] or 0))
+    return found
 
 
 def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def build_command(
 
     from baton.config import load_config
     from baton.console import console
-    from baton.world.build import build, world_dir
+    from baton.world.build import build, world_dir, world_flags
 
     settings = load_config(
         WorldBuildConfig,
@@ -50,10 +50,11 @@ def build_command(
     )
     started = time.perf_counter()
     manifest = build(settings)
+    flags = world_flags(quick=settings.quick, seed=settings.seed)
     console.print(
         f"world ready in [bold]{world_dir(settings.cache, quick=settings.quick, seed=settings.seed)}[/] "
         f"after {time.perf_counter() - started:.0f} s (its steps took {manifest['total_build_seconds']:.0f} s"
-        " of work in all); `baton world info` shows its figures"
+        f" of work in all); `baton world info{flags}` shows its figures"
     )
 
 
@@ -69,17 +70,21 @@ def info_command(
 
     from baton.console import console, warn
     from baton.errors import InputError
-    from baton.world.build import read_manifest, stale_steps, world_dir
+    from baton.world.build import built_worlds, read_manifest, stale_steps, world_dir, world_flags
     from baton.world.report import manifest_table
 
     root = world_dir(cache, quick=quick, seed=seed)
     manifest = read_manifest(root)
+    flags = world_flags(quick=quick, seed=seed)
     if manifest is None:
-        flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
-        raise InputError(f"no world is built here; run `baton world build{flags}`", path=root)
+        others = "; ".join(f"`baton world info{f}` shows {name}" for name, f in built_worlds(cache).items())
+        raise InputError(
+            f"no world is built here; run `baton world build{flags}`"
+            + (f" (this cache holds: {others})" if others else ""),
+            path=root,
+        )
     stale = stale_steps(manifest)
     if stale:
-        flags = (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
         warn(
             f"built by an older baton: {', '.join(stale)} will be rebuilt by `baton world build{flags}`"
             " (until then it may not load)"

@@ -731,11 +731,11 @@ def read_model_meta(path: Path, expected_format: str, version: int = FORMAT_VERS
 
 def save_weights(net: nn.Module, path: Path) -> None:
     """Write ``net``'s state dict as safetensors, atomically (a temporary file renamed over it)."""
-    from safetensors.torch import save_file
+    from baton.artifacts import save_safetensors
 
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp))
+    save_safetensors(state, tmp)
     tmp.replace(path)
 
 

@@ -577,7 +577,7 @@ class WorldT2A(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` (architecture, mel settings, scheduler, vocabulary) and ``model.safetensors``."""
-        from safetensors.torch import save_file
+        from baton.artifacts import save_safetensors
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -588,7 +588,7 @@ class WorldT2A(nn.Module):
             "vocabulary": self.tokenizer.to_json(),
         }
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        _write_atomic(directory / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
+        _write_atomic(directory / WEIGHTS_FILE, lambda path: save_safetensors(state, path))
         _write_atomic(directory / CONFIG_FILE, lambda path: path.write_text(json.dumps(meta, indent=2)))
         if self.report is not None:
             _write_atomic(

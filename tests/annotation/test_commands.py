@@ -1,0 +1,151 @@
+"""The commands' care with databases and ports: reading commands never make a database, ``serve``
+checks its inputs and its port before it makes or prints anything, and links name the real server."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from baton.cli import main
+
+from .helpers import make_samples, sqlite_store
+
+
+def run_cli(*args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return exit_.value.code, " ".join((captured.out + captured.err).split())
+
+
+def link_of(out: str) -> str:
+    return re.search(r"https?://\S+/login\?token=\S+", out).group(0)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "--out", "{tmp}/labels.jsonl"],
+        ["mos"],
+        ["add-annotator", "alice"],
+    ],
+)
+def test_a_command_that_needs_a_database_does_not_make_one(command, tmp_path, capsys):
+    missing = tmp_path / "missing.db"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code, out = run_cli("annotate", *args, "--db", f"sqlite:///{missing}", capsys=capsys)
+    assert code == 2
+    assert f"{missing}, field 'db': no such database" in out
+    assert list(tmp_path.iterdir()) == []  # no database, no -wal, no export
+
+
+def test_a_database_without_batons_tables_is_refused(postgres, capsys):
+    url = postgres.create_schema()
+    code, out = run_cli("annotate", "export", "--db", url, capsys=capsys)
+    assert code == 2 and "holds no annotations" in out
+
+
+def test_serve_checks_its_samples_before_making_the_database(tmp_path, capsys):
+    db = tmp_path / "labels.db"
+    code, out = run_cli(
+        "annotate", "serve", "--samples", tmp_path / "nofile.jsonl", "--db", f"sqlite:///{db}", "--port", "0",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 2 and "nofile.jsonl: no such samples file" in out
+    code, out = run_cli("annotate", "serve", "--db", f"sqlite:///{db}", "--port", "0", capsys=capsys)
+    assert code == 2 and "holds no clips" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_on_a_busy_port_says_so_before_printing_a_link(tmp_path, capsys):
+    samples = make_samples(tmp_path / "run", prompts=1, per_prompt=2)
+    db = tmp_path / "labels.db"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = run_cli(
+            "annotate", "serve", "--samples", samples, "--db", f"sqlite:///{db}", "--port", port, capsys=capsys
+        )  # fmt: skip
+    assert code == 2
+    assert f"field 'port': port {port} on 127.0.0.1 is already in use" in out
+    assert "login" not in out and "serving on" not in out
+    assert not db.exists()
+
+
+@pytest.fixture
+def serving(monkeypatch):
+    """``serve``'s uvicorn runs until it has answered one request, then stops; ``seen`` is what it did."""
+    from baton.console import console
+
+    monkeypatch.setattr(console, "soft_wrap", True)  # a link on one line, however long
+    seen: dict = {}
+    run = uvicorn.Server.run
+
+    def run_once(server, sockets=None):
+        port = sockets[0].getsockname()[1]
+        seen["port"] = port
+
+        def knock():
+            deadline = time.monotonic() + 30
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.01)
+            try:
+                seen["status"] = httpx.get(f"http://127.0.0.1:{port}/login-needed").status_code
+            finally:
+                server.should_exit = True
+
+        thread = threading.Thread(target=knock, daemon=True)
+        thread.start()
+        run(server, sockets=sockets)
+        thread.join(timeout=30)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run_once)
+    return seen
+
+
+def test_serve_serves_on_the_port_it_checked_and_add_annotator_links_to_it(tmp_path, capsys, serving):
+    samples = make_samples(tmp_path / "run", prompts=1, per_prompt=2)
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    code, out = run_cli("annotate", "serve", "--samples", samples, "--db", db, "--port", "0", capsys=capsys)
+    assert code in (0, None) and serving["status"] == 401  # the app answered: its "log in first" page
+    port = serving["port"]
+    admin = link_of(out)
+    assert admin.startswith(f"http://127.0.0.1:{port}/login?token=")
+    assert f"serving on http://127.0.0.1:{port}" in out
+    store = sqlite_store(tmp_path)
+    assert store.authenticate(admin.rpartition("=")[2]).is_admin
+    store.db.dispose()
+
+    # add-annotator's link names the server serve ran, not a default port; --url still decides.
+    code, out = run_cli("annotate", "add-annotator", "alice", "--db", db, capsys=capsys)
+    assert code in (0, None) and out.startswith(f"http://127.0.0.1:{port}/login?token=")
+    code, out = run_cli(
+        "annotate", "add-annotator", "bob", "--db", db, "--url", "https://lab.example/", capsys=capsys
+    )
+    assert code in (0, None) and out.startswith("https://lab.example/login?token=")
+
+
+def test_add_annotator_links_to_the_public_url_serve_was_given(tmp_path, capsys, serving):
+    samples = make_samples(tmp_path / "run", prompts=1, per_prompt=2)
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    code, out = run_cli(
+        "annotate", "serve", "--samples", samples, "--db", db, "--port", "0", "--public-url",
+        "https://labels.example.org/", capsys=capsys,
+    )  # fmt: skip
+    assert code in (0, None) and link_of(out).startswith("https://labels.example.org/login?token=")
+    code, out = run_cli("annotate", "add-annotator", "alice", "--db", db, capsys=capsys)
+    assert out.startswith("https://labels.example.org/login?token=")
+
+
+def test_add_annotator_without_a_serve_links_to_serves_default(tmp_path, capsys):
+    sqlite_store(tmp_path).db.dispose()  # a database made without serve (as import or a test does)
+    code, out = run_cli("annotate", "add-annotator", "alice", "--db", f"sqlite:///{tmp_path / 'labels.db'}",
+                        capsys=capsys)  # fmt: skip
+    assert code in (0, None) and out.startswith("http://127.0.0.1:8000/login?token=")
