@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from baton.errors import InputError
 from baton.workers import cpu_model
 from baton.world.build import (
     CODE_VERSIONS,
@@ -80,6 +81,19 @@ def test_info_without_the_world_names_the_worlds_the_cache_holds(quick_world, ca
     assert exit_.value.code == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "run `baton world build`" in said and "`baton world info --quick` shows world-quick" in said
+
+
+def test_commands_without_the_default_world_point_at_the_built_ones(quick_world, monkeypatch):
+    from baton.backends.world import WorldBackend
+    from baton.finetune.config import FinetuneConfig
+    from baton.finetune.run import _pretrain_clips
+
+    monkeypatch.setenv("BATON_CACHE", str(quick_world.parent))
+    with pytest.raises(InputError, match=f"this cache holds {quick_world}: point --model or --world"):
+        WorldBackend.load(None)
+    with pytest.raises(InputError, match="default world, whose corpus it would be, is not built") as err:
+        _pretrain_clips(FinetuneConfig(labels="labels.jsonl"))
+    assert str(quick_world) in str(err.value) and err.value.field == "pretrain"
 
 
 def test_info_prints_the_manifest(quick_world, capsys):

@@ -182,8 +182,12 @@ class WorldBackend:
         if path is None:
             folder = default_model_dir()
             if not (folder / CONFIG_FILE).exists():
+                from baton.world.build import other_worlds_note
+
                 raise InputError(
-                    "the world T2A model is not built yet: run `baton world build` first", path=folder
+                    "the world T2A model is not built yet: run `baton world build` first"
+                    + other_worlds_note(),
+                    path=folder,
                 )
             path = folder
         return cls(WorldT2A.load(path, device=device))

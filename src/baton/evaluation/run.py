@@ -213,11 +213,12 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
         done = {r.id for r in records}
     if spec.backend == "world" and any(s.id not in done for s in plan):
         from baton.backends.world import default_model_dir
+        from baton.world.build import other_worlds_note
         from baton.world.model import CONFIG_FILE
 
         folder = Path(spec.path) if spec.path else default_model_dir()
         if not (folder / CONFIG_FILE).is_file():
-            hint = "" if spec.path else ": run `baton world build` first"
+            hint = "" if spec.path else ": run `baton world build` first" + other_worlds_note()
             raise InputError(
                 f"no world T2A model here for '{spec}' ({CONFIG_FILE} is missing){hint}",
                 path=folder,

@@ -142,9 +142,15 @@ def _pretrain_clips(config: FinetuneConfig) -> list[Clip]:
     if path is None and config.backend == "world":
         path = default_world_pretrain(config.model)
     if path is None:
+        unbuilt = ""
+        if config.backend == "world" and config.model is None:
+            from baton.world.build import other_worlds_note
+
+            unbuilt = "; the default world, whose corpus it would be, is not built (`baton world build`)"
+            unbuilt += other_worlds_note()
         raise InputError(
             "BATON's objective needs a pretraining set (captions with audio): pass --pretrain FILE, "
-            "or --beta 0 to train on the feedback alone",
+            "or --beta 0 to train on the feedback alone" + unbuilt,
             field="pretrain",
         )
     return read_pretrain(path)

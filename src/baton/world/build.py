@@ -195,6 +195,14 @@ def world_flags(*, quick: bool = False, seed: int = 0) -> str:
     return (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
 
 
+def other_worlds_note(cache: str | Path | None = None) -> str:
+    """For an error about the default world missing: the worlds this cache does hold, if any."""
+    built = [cache_dir(cache) / name for name in built_worlds(cache) if name != "world"]
+    if not built:
+        return ""
+    return f" (this cache holds {', '.join(map(str, built))}: point --model or --world at one)"
+
+
 def built_worlds(cache: str | Path | None = None) -> dict[str, str]:
     """The worlds in a cache with a manifest, as folder name -> the flags that name it."""
     root = cache_dir(cache)
