@@ -95,3 +95,28 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "baton"
+
+
+def test_a_bad_value_names_the_option_or_the_file_it_came_from(tmp_path, capsys):
+    from baton.cli import main
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"schema": "prompt/1", "id": "a", "text": "a beep"}\n')
+
+    def error(*argv: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(list(argv))
+        assert exit_.value.code == 2
+        return " ".join(capsys.readouterr().err.split())
+
+    # The option's name differs from the setting's: both are named.
+    said = error("generate", "--prompts", str(prompts), "--format", "mp9", "--out", str(tmp_path / "g"))
+    assert "option --format, field 'audio_format': Input should be 'wav' or 'flac'" in said
+    # A config's own check (__post_init__) too, by its first long option.
+    said = error("finetune", "--lr=-1", "--labels", "x.jsonl", "--out", str(tmp_path / "f"))
+    assert "option --lr, field 'learning_rate': must be > 0" in said
+    config = tmp_path / "c.yaml"
+    config.write_text("learning_rate: -1\n")
+    said = error("finetune", "--config", str(config), "--labels", "x.jsonl", "--out", str(tmp_path / "f"))
+    assert f"{config}, field 'learning_rate': must be > 0" in said
+    assert not (tmp_path / "g").exists() and not (tmp_path / "f").exists()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import inspect
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +32,34 @@ def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) ->
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
     return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def documented(cls: type[C]) -> type[C]:
+    """Give a config dataclass a docstring that lists its settings, so that ``help(Config)`` shows them.
+
+    Apply it above ``@dataclass``. The class's own docstring is kept and a "Settings" section is added:
+    each field's name, type and default, with its help text as the command line shows it
+    (:func:`field_help`). A class without a docstring of its own gets a one-line summary instead of
+    the signature :func:`dataclasses.dataclass` writes.
+    """
+    doc = cls.__doc__ or ""
+    if not doc or doc.startswith(f"{cls.__name__}("):  # dataclass's generated signature
+        doc = f"The settings of ``{cls.__name__}``."
+    lines = [inspect.cleandoc(doc), "", "Settings", "--------"]
+    for f in dataclasses.fields(cls):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", repr(f.type))
+        head = f"{f.name} : {kind}"
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            head += " (required)"
+        elif _shown_default(f) is None:  # a switch or None: field_help does not show it
+            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            head += f" = {value!r}"
+        lines.append(head)
+        text = field_help(cls, f.name)
+        if text:
+            lines.append(f"    {text}")
+    cls.__doc__ = "\n".join(lines) + "\n"
+    return cls
 
 
 def field_help(cls: type, name: str) -> str:
@@ -125,18 +155,49 @@ def load_config(
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise InputError(f"unknown setting for {cls.__name__}{hint}", path=path, field=key)
+    given = set()
     for key, value in (overrides or {}).items():
         if key not in known:
             raise KeyError(f"{cls.__name__} has no field {key!r}")
         if value is not None:
             values[key] = value
+            given.add(key)
     try:
         return TypeAdapter(cls).validate_python(values)
+    except InputError as exc:  # a config's own check (__post_init__): say where the value came from
+        if exc.path is not None or exc.field is None or exc.line is not None:
+            raise
+        source = _source_of(exc.field, given, path)
+        raise InputError(exc.reason, path=source, field=exc.field) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        source = path if path is not None else "command line"
+        source = _source_of(str(first["loc"][0]) if first["loc"] else None, given, path)
         raise InputError(first["msg"], path=source, field=field) from None
+
+
+def _source_of(key: str | None, given: set[str], path: str | Path | None) -> str | Path:
+    """Where a setting's value came from: its command-line option, else the config file."""
+    if key in given:
+        flag = _option_of(key)
+        return f"option {flag}" if flag else "command line"
+    return path if path is not None else "command line"
+
+
+def _option_of(name: str) -> str | None:
+    """The command-line option that sets ``name`` in the command now running (its first long form)."""
+    context = None
+    # typer (0.29) runs commands on its own copy of click; plain click for older typer.
+    for module in ("typer._click.globals", "click"):
+        try:
+            context = importlib.import_module(module).get_current_context(silent=True)
+            break
+        except (ImportError, AttributeError):
+            continue
+    for param in context.command.params if context is not None else []:
+        if param.name == name:
+            return next((o for o in param.opts if o.startswith("--")), None)
+    return None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -104,6 +104,13 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     assert baton_run["config"]["reward_mode"] == demo_settings.reward_mode
     feedback = baton_run["data"]["feedback"]
     assert baton_run["data"]["targets"]["latent"] == feedback["human"] + feedback["reward"] > 0
+    # and says which reward model labelled RD
+    assert baton_run["data"]["reward_model"] == {
+        "fingerprint": rewards[0].model_fingerprint,
+        "names": ["reward"],
+        "rows": len(rewards),
+    }
+    assert rewards[0].model_fingerprint
 
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
     tuned = methods
@@ -121,6 +128,70 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     again = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False, methods=methods))
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert again["headline"] == summary["headline"]
+
+
+def _all_zero_feedback(world: Path, folder: Path) -> tuple[Path, Path]:
+    """labels.jsonl and rewards.jsonl over world clips, every clip labelled 0 (hard rewards all 0)."""
+    from baton.artifacts import Vote, write_records
+    from baton.audio import save_audio
+    from baton.world.corpus import Corpus
+
+    corpus = Corpus.load(world / "corpus" / "corpus")
+    labels, rewards = [], []
+    for n in range(8):
+        path = f"audio/{n}.wav"
+        save_audio(folder / path, corpus.audio[n], corpus.sample_rate)
+        common = {"prompt_id": f"p{n // 2}", "text": corpus.captions[n // 2], "path": path}
+        if n < 4:
+            labels.append(
+                LabelRecord.from_votes([Vote(annotator="a", value=0.0)], sample_id=f"h{n}", **common)
+            )
+        else:
+            rewards.append(
+                RewardRecord(
+                    sample_id=f"r{n}",
+                    score=-2.0,
+                    probability=0.1,
+                    model="reward",
+                    model_fingerprint="f1",
+                    **common,
+                )
+            )
+    write_records(folder / "labels.jsonl", labels)
+    write_records(folder / "rewards.jsonl", rewards)
+    return folder / "labels.jsonl", folder / "rewards.jsonl"
+
+
+def test_a_rerun_of_the_finetune_stage_skips_a_finished_run_before_reading_its_data(
+    quick_world: Path, tmp_path: Path, monkeypatch
+):
+    import baton.finetune.run
+    from baton.console import console
+    from baton.demo.run import finetune_all
+
+    labels, rewards = _all_zero_feedback(quick_world, tmp_path)
+    config = DemoConfig(out=tmp_path / "run", methods=["baton"], steps=2, jobs=1, progress=False)
+    with console.capture() as first:
+        tuned, skipped = finetune_all(config, config.out, quick_world, labels, rewards)
+    assert skipped == {} and tuned == {"baton": config.out / "finetune" / "baton" / "model"}
+    assert "every training clip has reward 0" in first.get()  # the data's warning, once
+    run_file = config.out / "finetune" / "baton" / "finetune.json"
+    trained = json.loads(run_file.read_text())
+    assert trained["data"]["reward_model"] == {"fingerprint": "f1", "names": ["reward"], "rows": 4}
+    before = {p: p.stat().st_mtime_ns for p in (config.out / "finetune").rglob("*")}
+
+    loads = []
+    real = baton.finetune.run.read_feedback
+    monkeypatch.setattr(baton.finetune.run, "read_feedback", lambda *a: loads.append(a) or real(*a))
+    with console.capture() as again:
+        assert finetune_all(config, config.out, quick_world, labels, rewards) == (tuned, skipped)
+    said = again.get()
+    assert loads == []  # the fine-tuning data were not read again
+    assert "warning" not in said and "reward 0" not in said
+    # One line, whatever the console's width wraps it into.
+    assert "".join(said.split()) == "".join(f"done before: baton in {config.out / 'finetune'}".split())
+    assert {p: p.stat().st_mtime_ns for p in (config.out / "finetune").rglob("*")} == before
+    assert json.loads(run_file.read_text()) == trained
 
 
 def test_the_demo_builds_every_world_step_it_uses_but_not_the_base_evaluation(monkeypatch, tmp_path: Path):

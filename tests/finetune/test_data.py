@@ -134,6 +134,69 @@ def test_missing_audio_is_named_before_training(tmp_path):
         read_feedback(FinetuneConfig(labels=no_path))
 
 
+def _scored_by(tmp_path, rewards, models, name="rewards.jsonl", version=2):
+    """``rewards`` rewritten with row i scored by ``models[i]`` (model name, fingerprint or None), audio
+    paths made absolute; ``version=1`` writes old rows, without the ``model_fingerprint`` field."""
+    rows = [json.loads(line) for line in rewards.read_text().splitlines()]
+    assert len(rows) == len(models)
+    for row, (model, fingerprint) in zip(rows, models, strict=True):
+        row["path"] = str(rewards.parent / row["path"])
+        row["model"], row["model_fingerprint"] = model, fingerprint
+        if version == 1:
+            row["schema"] = "reward/1"
+            del row["model_fingerprint"]
+    return _lines(tmp_path / name, rows)
+
+
+def test_a_rewards_file_of_two_reward_models_is_refused_before_any_model_loads(tmp_path, feedback):
+    labels, rewards = feedback
+    mixed = _scored_by(tmp_path, rewards, [("reward-a", "f-one")] * 8 + [("reward-b", "f-two")] * 4)
+    config = FinetuneConfig(labels=labels, rewards=mixed, out=tmp_path / "out", model="nowhere")
+    with pytest.raises(InputError) as caught:
+        finetune(config)
+    error = caught.value
+    assert error.path == str(mixed) and error.field == "rewards"
+    assert "2 reward models" in error.reason
+    assert "'reward-a' (fingerprint f-one): 8 rows" in error.reason
+    assert "'reward-b' (fingerprint f-two): 4 rows" in error.reason
+    assert not (tmp_path / "out").exists()
+    # One model under two folder names is still one model.
+    renamed = _scored_by(
+        tmp_path, rewards, [("reward-a", "f-one")] * 6 + [("copy", "f-one")] * 6, name="renamed.jsonl"
+    )
+    assert read_feedback(FinetuneConfig(rewards=renamed)).reward_model == {
+        "fingerprint": "f-one",
+        "names": ["reward-a", "copy"],
+        "rows": 12,
+    }
+
+
+def test_rows_without_a_fingerprint_among_rows_with_one_are_refused(tmp_path, feedback):
+    _, rewards = feedback
+    mixed = _scored_by(tmp_path, rewards, [("reward-a", "f-one")] * 11 + [("old", None)])
+    with pytest.raises(InputError) as caught:
+        plan_data(FinetuneConfig(rewards=mixed, beta=0.0))
+    error = caught.value
+    assert error.path == str(mixed) and error.field == "rewards"
+    assert "do not say which model made them" in error.reason
+    assert "'reward-a' (fingerprint f-one): 11 rows" in error.reason
+    assert "'old' (no fingerprint): 1 row" in error.reason
+
+
+def test_the_run_records_the_reward_model_and_accepts_an_old_file_without_fingerprints(tmp_path, feedback):
+    labels, rewards = feedback
+    one = _scored_by(tmp_path, rewards, [("reward-a", "f-one")] * 12)
+    plan = plan_data(FinetuneConfig(labels=labels, rewards=one, beta=0.0))
+    assert plan.counts["reward_model"] == {"fingerprint": "f-one", "names": ["reward-a"], "rows": 12}
+    # reward/1 rows (written before records named their model) have no fingerprint: accepted, unknown.
+    old = _scored_by(tmp_path, rewards, [("reward-a", None)] * 12, name="old.jsonl", version=1)
+    assert '"reward/1"' in old.read_text() and "model_fingerprint" not in old.read_text()
+    plan = plan_data(FinetuneConfig(labels=labels, rewards=old, beta=0.0))
+    assert plan.counts["reward_model"] == {"fingerprint": None, "names": ["reward-a"], "rows": 12}
+    assert plan.counts["feedback"]["reward"] == 12
+    assert plan_data(FinetuneConfig(labels=labels, beta=0.0)).counts["reward_model"] is None
+
+
 def test_sft_needs_a_clip_labelled_one(tmp_path, feedback):
     _, rewards = feedback
     with pytest.raises(InputError, match="no training clip is labelled 1"):

@@ -9,6 +9,7 @@ from baton.backends import load_backend
 from baton.errors import InputError
 from baton.finetune import FinetuneConfig, finetune
 from baton.finetune.engine import EMA, learning_rate
+from baton.finetune.run import finished_model
 from tests.finetune.helpers import finetune_config as _config
 
 
@@ -46,6 +47,8 @@ def test_baton_tunes_the_denoiser_only_and_saves_a_loadable_model(tmp_path, feed
         assert row["loss"] == pytest.approx(row["feedback_loss"] + 0.25 * row["pretrain_loss"], rel=1e-5)
     summary = json.loads((tmp_path / "out" / "finetune.json").read_text())
     assert summary["status"] == "done" and summary["data"]["feedback"]["human"] == 12
+    # the rewards file's rows do not name their model (as an older baton wrote them): recorded as unknown
+    assert summary["data"]["reward_model"] == {"fingerprint": None, "names": ["unknown"], "rows": 12}
     # the model kept is the best validation loss, as BATON
     val = {r["step"]: r["val_loss"] for r in rows if "val_loss" in r}
     assert summary["model"]["step"] == min(val, key=val.get)
@@ -78,6 +81,14 @@ def test_resume_rules(tmp_path, feedback, base):
     stamp = (tmp_path / "out" / "model" / "model.safetensors").stat().st_mtime_ns
     assert finetune(_config(tmp_path, feedback, base, steps=2, resume=True)) == tmp_path / "out" / "model"
     assert (tmp_path / "out" / "model" / "model.safetensors").stat().st_mtime_ns == stamp  # nothing redone
+    # finished_model tells the same without reading the data: a caller skips a finished run with it
+    assert (
+        finished_model(_config(tmp_path, feedback, base, steps=2, resume=True)) == tmp_path / "out" / "model"
+    )
+    assert finished_model(_config(tmp_path, feedback, base, steps=3, resume=True)) is None  # a step to go
+    assert finished_model(_config(tmp_path / "other", feedback, base, steps=2, resume=True)) is None
+    with pytest.raises(InputError, match="used seed=0, this one asks for 1"):
+        finished_model(_config(tmp_path, feedback, base, steps=2, seed=1, resume=True))
 
 
 @pytest.mark.parametrize("method", ["dpo", "sft", "control"])

@@ -81,6 +81,19 @@ def test_score_with_a_tiny_clap_model(tiny_clap):
     torch.testing.assert_close(alone, probabilities[1:2], atol=1e-5, rtol=1e-4)
 
 
+def test_score_refuses_one_string_and_unpaired_lists(tiny_clap):
+    model = _model(tiny_clap)
+    clips = [tone(220.0, 0.6, 16_000), tone(440.0, 0.6, 16_000)]
+    # A string as long as the clip list would otherwise be scored one character a clip.
+    for call in (model.score, model.logits):
+        with pytest.raises(ValueError, match="not one string"):
+            call("ab", clips, 16_000)
+        with pytest.raises(ValueError, match="got 1 texts but 2 clips"):
+            call(["a dog barks"], clips, 16_000)
+        with pytest.raises(ValueError, match="no clips given"):
+            call([], [], 16_000)
+
+
 def test_rank_orders_clips_best_first(tiny_clap):
     model = _model(tiny_clap)
     clips = [tone(f, 0.6, 16_000, seed=i) for i, f in enumerate((220.0, 440.0, 880.0, 660.0))]

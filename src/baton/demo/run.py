@@ -41,7 +41,7 @@ from baton.artifacts import (
     write_json,
     write_records,
 )
-from baton.config import config_to_dict, option, plain_help
+from baton.config import config_to_dict, documented, option, plain_help
 from baton.console import console
 from baton.errors import InputError
 from baton.finetune.config import METHODS, FinetuneConfig
@@ -63,6 +63,7 @@ TASKS: tuple[str, ...] = ("integrity", "temporal")
 WORLD_BATCH = 16
 
 
+@documented
 @dataclass
 class DemoConfig:
     out: Path = option(Path("runs/demo"), "Output folder of the run.")
@@ -444,8 +445,11 @@ def finetune_all(
     config: DemoConfig, out: Path, world: Path, labels: Path, rewards: Path
 ) -> tuple[dict[str, Path], dict[str, str]]:
     """Each method from the base model on the same data: (tuned model folders, methods that could not run
-    with the reason, e.g. SFT when no clip is labelled 1)."""
-    from baton.finetune.run import finetune
+    with the reason, e.g. SFT when no clip is labelled 1).
+
+    A method whose run is finished is skipped before the data are read (a rerun repeats none of the
+    data's warnings); the others run, or resume, side by side."""
+    from baton.finetune.run import finetune, finished_model
     from baton.workers import map_side_by_side
 
     jobs = config.parallel_jobs
@@ -467,12 +471,29 @@ def finetune_all(
         )
         for method in config.methods
     ]
-    console.print(f"    {', '.join(config.methods)}: {min(jobs, len(runs))} at a time")
-    results = map_side_by_side(finetune, [(run,) for run in runs], jobs, threads=1)
+    done: dict[str, Path] = {}
+    for method, settings in zip(config.methods, runs, strict=True):
+        try:
+            model = finished_model(settings)
+        except InputError:  # a run of other settings: finetune says so below, as it always has
+            model = None
+        if model is not None:
+            done[method] = model
+    if done:
+        console.print(f"    done before: {', '.join(done)} in {out / 'finetune'}")
+    todo = [(m, settings) for m, settings in zip(config.methods, runs, strict=True) if m not in done]
+    outcomes: dict[str, Path | BaseException] = dict(done)
+    if todo:
+        console.print(f"    {', '.join(m for m, _ in todo)}: {min(jobs, len(todo))} at a time")
+        results = map_side_by_side(finetune, [(settings,) for _, settings in todo], jobs, threads=1)
+        outcomes.update(zip([m for m, _ in todo], results, strict=True))
     tuned: dict[str, Path] = {}
     skipped: dict[str, str] = {}
-    for method, result in zip(config.methods, results, strict=True):
-        if isinstance(result, InputError):  # the data cannot feed this method: say so, go on
+    for method in config.methods:
+        result = outcomes[method]
+        if method in done:
+            tuned[method] = done[method]
+        elif isinstance(result, InputError):  # the data cannot feed this method: say so, go on
             skipped[method] = str(result)
             console.print(f"    [yellow]{method} skipped[/]: {result}")
         elif isinstance(result, BaseException):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from baton.console import counted
 from baton.errors import InputError
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class FeedbackSet:
     clips: list[Clip]
     dropped_ties: int = 0
     duplicates: int = 0
+    # The model that scored the rewards file (see reward_model_of); None without one.
+    reward_model: dict[str, Any] | None = None
 
     def counts(self) -> dict[str, int]:
         human = sum(c.source == "human" for c in self.clips)
@@ -135,7 +138,9 @@ def read_feedback(config: FinetuneConfig) -> FeedbackSet:
             )
             seen.add(record.sample_id)
     if config.rewards is not None:
-        for record in _read(Path(config.rewards), RewardRecord, "probability"):
+        records = _read(Path(config.rewards), RewardRecord, "probability")
+        out.reward_model = reward_model_of(records, Path(config.rewards))
+        for record in records:
             if record.sample_id in seen:
                 out.duplicates += 1
                 continue
@@ -157,6 +162,49 @@ def read_feedback(config: FinetuneConfig) -> FeedbackSet:
                 )
             )
     return out
+
+
+def reward_model_of(records: list[Any], path: Path) -> dict[str, Any]:
+    """The one reward model whose scores the rewards file ``path`` holds: its ``fingerprint``, the
+    ``names`` its rows give it (their ``model``), and the file's number of ``rows``.
+
+    A file whose rows name more than one model fingerprint is refused (an InputError naming each
+    model and its rows), and so is one that mixes rows with a fingerprint and rows without: fine-tuning
+    would train on two models' judgements as one. A file of fingerprint-less rows only (``reward/1``,
+    written before records named their model) is accepted, its model unknown (``fingerprint`` None).
+    """
+    rows: dict[str | None, int] = {}
+    names: dict[str | None, list[str]] = {}
+    for record in records:
+        fingerprint = record.model_fingerprint
+        rows[fingerprint] = rows.get(fingerprint, 0) + 1
+        its_names = names.setdefault(fingerprint, [])
+        if record.model not in its_names:
+            its_names.append(record.model)
+    if len(rows) > 1:
+
+        def described(fingerprint: str | None) -> str:
+            who = ", ".join(f"'{name}'" for name in names[fingerprint])
+            what = "no fingerprint" if fingerprint is None else f"fingerprint {fingerprint}"
+            return f"{who} ({what}): {counted(rows[fingerprint], 'row')}"
+
+        known = sorted(f for f in rows if f is not None)
+        listed = "; ".join(described(f) for f in [*known, *([None] if None in rows else [])])
+        models = "a reward model" if len(known) == 1 else f"{len(known)} reward models"
+        what = (
+            f"mixes the scores of {models} with scores that do not say which model made them (written "
+            "by an older baton, or imported), so may be another model's"
+            if None in rows
+            else f"holds the scores of {len(known)} reward models"
+        )
+        raise InputError(
+            f"{what}: {listed}. Fine-tuning would train on their judgements as one: score the clips "
+            "again with one model into a new file (`baton reward score`)",
+            path=path,
+            field="rewards",
+        )
+    fingerprint = next(iter(rows), None)
+    return {"fingerprint": fingerprint, "names": names.get(fingerprint, []), "rows": len(records)}
 
 
 def check_audio_exists(clips: list[Clip], what: str) -> None:

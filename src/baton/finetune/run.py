@@ -19,7 +19,8 @@ Output folder::
 
     OUT/model/             the tuned model, loadable by the backend (`baton generate --model OUT/model`)
     OUT/train_log.jsonl    one JSON object per logged step: step, loss, lr, the method's parts, val_loss
-    OUT/finetune.json      settings, the device used, data counts, timing, which step model/ holds
+    OUT/finetune.json      settings, the device used, data counts and the reward model that labelled
+                           the reward-labelled clips, timing, which step model/ holds
     OUT/checkpoints/       step-NNNNNNNN/ (the newest few) and best/, for --resume
 """
 
@@ -79,7 +80,12 @@ def plan_data(config: FinetuneConfig) -> DataPlan:
     if not clips:
         raise InputError("the feedback files hold no usable clips", path=config.labels or config.rewards)
     train, val = split_by_prompt(clips, config.val_fraction, config.seed)
-    plan = DataPlan(clips=list(clips), counts={"feedback": feedback.counts()})
+    # The reward model that labelled the reward-labelled clips (None without --rewards), so that the
+    # run's finetune.json says which one it was.
+    plan = DataPlan(
+        clips=list(clips),
+        counts={"feedback": feedback.counts(), "reward_model": feedback.reward_model},
+    )
 
     if config.method == "baton":
         for name, chosen in (("train", train), ("val", val)):
@@ -248,10 +254,10 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
             raise InputError(f"{size} does not split evenly over {processes.count} processes", field=name)
     resume_from = _resume_point(config, out)
     if resume_from is not None:
-        state = json.loads((resume_from / engine.STATE_FILE).read_text())
-        if state["step"] >= config.steps and _finished(out):
+        steps = _finished_steps(config, out, resume_from)
+        if steps is not None:
             if main:
-                warn(f"{out} already holds the finished run ({state['step']} steps): nothing to do")
+                warn(f"{out} already holds the finished run ({steps} steps): nothing to do")
             return out / MODEL_DIR
 
     # 2b. The backend, on this process's device.
@@ -478,6 +484,28 @@ def _trained_text_encoder(config: FinetuneConfig, backend: Any) -> Any:
             field="train_text_encoder",
         )
     return module
+
+
+def finished_model(config: FinetuneConfig) -> Path | None:
+    """``OUT/model`` when ``config.out`` holds this run finished, so that :func:`finetune` would return
+    it at once (``resume`` asked, no more ``steps`` than the run took); ``None`` when there is training
+    to do. Found without reading the data, so that a caller can skip a finished run before its
+    inputs are loaded. An InputError where :func:`finetune` would refuse the folder: a run of other
+    settings, or any run without ``resume``."""
+    out = Path(config.out)
+    resume_from = _resume_point(config, out)
+    if resume_from is None or _finished_steps(config, out, resume_from) is None:
+        return None
+    return out / MODEL_DIR
+
+
+def _finished_steps(config: FinetuneConfig, out: Path, resume_from: Path) -> int | None:
+    """The steps of the finished run in ``out`` (newest checkpoint ``resume_from``) when it leaves
+    nothing to do for ``config``, else ``None``."""
+    from baton.finetune.engine import STATE_FILE
+
+    steps = json.loads((resume_from / STATE_FILE).read_text())["step"]
+    return steps if steps >= config.steps and _finished(out) else None
 
 
 def _finished(out: Path) -> bool:

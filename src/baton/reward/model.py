@@ -94,13 +94,7 @@ class RewardModel:
     ) -> FeatureBatch:
         from baton.audio import load_audio
 
-        if isinstance(texts, str):
-            raise ValueError("texts must be a list of strings, not one string")
-        texts, audio = list(texts), list(audio)
-        if len(texts) != len(audio):
-            raise ValueError(f"got {len(texts)} texts but {len(audio)} clips")
-        if not texts:
-            raise ValueError("no clips given")
+        texts, audio = _paired(texts, audio)
         encoder = self.encoder
         clips = []
         for clip in audio:
@@ -126,19 +120,18 @@ class RewardModel:
         ``audio``: 1-D arrays or tensors at ``sample_rate`` (default: the encoder's rate), or paths
         of audio files (read at their own rate). Any rate is resampled to the encoder's.
         """
+        texts, audio = _paired(texts, audio)
         out = []
         for start in range(0, len(audio), self.batch_size):
             rows = slice(start, start + self.batch_size)
             out.append(self.logits_of(self._features(texts[rows], audio[rows], sample_rate)))
-        if not out:
-            raise ValueError("no clips given")
         return torch.cat(out)
 
     def score(
         self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None = None
     ) -> torch.Tensor:
         """Probabilities ``[B]`` in [0, 1] that clip i matches text i (the sigmoid of :meth:`logits`)."""
-        return torch.sigmoid(self.logits(list(texts), list(audio), sample_rate))
+        return torch.sigmoid(self.logits(texts, audio, sample_rate))
 
     probabilities = score
 
@@ -258,3 +251,15 @@ class RewardModel:
             encoder=encoder,
             training=meta.get("training") or {},
         )
+
+
+def _paired(texts: Sequence[str], audio: Sequence[AudioInput]) -> tuple[list[str], list[AudioInput]]:
+    """The texts and clips as two lists of one length, or a ValueError that says what is wrong."""
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of strings (one per clip), not one string")
+    texts, audio = list(texts), list(audio)
+    if len(texts) != len(audio):
+        raise ValueError(f"got {len(texts)} texts but {len(audio)} clips")
+    if not texts:
+        raise ValueError("no clips given")
+    return texts, audio
