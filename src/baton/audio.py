@@ -29,7 +29,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 
 # Formats we write, by file suffix, with the sample format used when none is asked for.
@@ -296,6 +296,7 @@ def loudness_normalize(
 # --- log-mel front end -----------------------------------------------------------------------------
 
 
+@documented
 @dataclass
 class MelConfig:
     """How to turn a waveform into a (log-)mel spectrogram, and back.

@@ -17,6 +17,7 @@ import difflib
 import importlib
 import inspect
 import re
+import textwrap
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,7 +58,7 @@ def documented(cls: type[C]) -> type[C]:
         lines.append(head)
         text = field_help(cls, f.name)
         if text:
-            lines.append(f"    {text}")
+            lines.append(textwrap.fill(text, 100, initial_indent="    ", subsequent_indent="    "))
     cls.__doc__ = "\n".join(lines) + "\n"
     return cls
 

@@ -122,3 +122,111 @@ def test_label_with_the_keyboard_undo_and_see_progress(browser, served, tmp_path
     page.wait_for_selector("#done:not([hidden])")
     assert page.inner_text("#done h1") == "Nothing left for you to label"
     assert errors == []
+
+
+# --- phone width, event names, stale tabs, the dashboard's new annotators ------------------------------
+
+
+def write_relation_samples(folder: Path, model: str) -> Path:
+    """Two prompts with one clip each: overlapping sounds with snake_case names, then a sequence."""
+    from baton.artifacts import SampleRecord, write_records
+
+    from .helpers import write_wav
+
+    prompts = [
+        ("p-overlap", "A noise burst while a dog barks", ["noise_burst", "dog_bark"], "integrity", "overlap"),
+        ("p-sequence", "A siren, then a door knock", ["siren", "door_knock"], "temporal", "sequence"),
+    ]
+    records = []
+    for n, (prompt_id, text, events, task, relation) in enumerate(prompts):
+        write_wav(folder / "audio" / f"{prompt_id}.wav", 1.0, freq=300 + 50 * n)
+        records.append(
+            SampleRecord(
+                id=f"{prompt_id}-0", prompt_id=prompt_id, text=text, events=events, task=task,
+                relation=relation, index=0, path=f"audio/{prompt_id}.wav", backend=model, sample_rate=8000,
+                duration=1.0,
+            )
+        )  # fmt: skip
+    write_records(folder / "samples.jsonl", records)
+    return folder / "samples.jsonl"
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    """Labels and a listening test (two models), an admin, an annotator with a flagged skip."""
+    from baton.annotation.store import Answer
+
+    store = sqlite_store(tmp_path, labels_per_clip=1, raters_per_item=1)
+    for model in ("alpha", "beta"):
+        store.load_samples(write_relation_samples(tmp_path / model, model), model=model)
+    _, admin = store.add_annotator("administrator-with-a-long-name", admin=True)
+    person, _ = store.add_annotator("annotator-with-a-long-name-too")
+    clip = store.next_clip(person)
+    store.answer(
+        person, clip.uid, Answer(value=None, skipped=True, flag="other", comment="cut " * 30), then_next=False
+    )
+    with BackgroundServer(create_app(store, AppSettings(tasks=["labels", "ratings"]))) as server:
+        yield store, server.url, admin
+
+
+def test_no_page_scrolls_sideways_at_phone_width(browser, campaign, tmp_path):
+    store, url, admin = campaign
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(f"{url}/login?token={admin}")
+    for name in ("label", "dashboard", "listen", ""):
+        page.goto(f"{url}/{name}")
+        page.screenshot(path=str(tmp_path / f"phone-{name or 'home'}.png"), full_page=True)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], (name, widths)
+
+    # The label page shows the prompt, the player, every answer button and the progress in one view.
+    page.goto(f"{url}/label")
+    for selector in ("#prompt-text", "#events", "#waveform", "#player", "#yes", "#no", "#skip", "#undo",
+                     "#campaign-bar", "#campaign-text", "#status"):  # fmt: skip
+        box = page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, (selector, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 740, (selector, box)
+    assert page.locator("#campaign-bar").bounding_box()["width"] > 200  # not shrunk to nothing
+    assert page.evaluate("parseFloat(getComputedStyle(document.getElementById('prompt-text')).fontSize)") < 24
+
+
+def test_event_names_overlaps_stale_tabs_and_new_annotators(browser, campaign):
+    from baton.annotation.store import Answer
+
+    store, url, admin = campaign
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/login?token={admin}")
+
+    # Overlapping sounds: readable names, not numbered (their order is not part of the prompt).
+    page.goto(f"{url}/label")
+    numbering = (
+        "[...document.querySelectorAll('#events li')].map((li) => getComputedStyle(li, '::before').content)"
+    )
+    assert page.inner_text("#prompt-text") == "A noise burst while a dog barks"
+    assert page.locator("#events li").all_inner_texts() == ["noise burst", "dog bark"]
+    assert page.evaluate(numbering) == ["none", "none"]
+
+    # Another tab answers this clip; this page's answer is then refused (409) in words, without the
+    # internal clip id, and the page moves on to the next clip, a sequence: numbered, readable.
+    person = next(a for a in store.annotators() if a.is_admin)
+    uid = store.next_clip(person).uid
+    store.answer(person, uid, Answer(value=1), then_next=False)
+    page.keyboard.press("2")
+    page.wait_for_function("() => document.getElementById('status').classList.contains('bad')")
+    status = page.inner_text("#status")
+    assert "another tab" in status and uid not in status
+    page.wait_for_function("() => document.getElementById('prompt-text').textContent.includes('siren')")
+    assert page.locator("#events li").all_inner_texts() == ["siren", "door knock"]
+    assert page.evaluate(numbering) == ['counter(ev) ". "'] * 2
+
+    # A new annotator made on the dashboard appears in its table at once.
+    page.goto(f"{url}/dashboard")
+    rows = "#annotators tbody tr"
+    before = page.locator(rows).count()
+    page.fill("#new-name", "carol")
+    page.click("#add-annotator button")
+    page.wait_for_function("() => document.getElementById('new-link').textContent.startsWith('carol:')")
+    assert page.locator(rows).count() == before + 1
+    assert page.locator(rows).last.locator("td").all_inner_texts()[:3] == ["carol", "0", "0"]
+    assert [a.name for a in store.annotators()][-1] == "carol"

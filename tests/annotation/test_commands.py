@@ -149,3 +149,55 @@ def test_add_annotator_without_a_serve_links_to_serves_default(tmp_path, capsys)
     code, out = run_cli("annotate", "add-annotator", "alice", "--db", f"sqlite:///{tmp_path / 'labels.db'}",
                         capsys=capsys)  # fmt: skip
     assert code in (0, None) and out.startswith("http://127.0.0.1:8000/login?token=")
+
+
+def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path, capsys, serving):
+    """--k, --raters-per-item and --task are stored by the first serve; a restart without them keeps
+    them, a restart with other values is refused (naming the database, the setting and both values)
+    unless --change-settings is given."""
+    from baton.annotation.run import open_store
+
+    samples = make_samples(tmp_path / "run", prompts=1, per_prompt=2)
+    path = tmp_path / "labels.db"
+    db = f"sqlite:///{path}"
+
+    def serve(*flags):
+        return run_cli("annotate", "serve", "--samples", samples, "--db", db, "--port", "0", *flags,
+                       capsys=capsys)  # fmt: skip
+
+    def stored():
+        store = open_store(db, create=False)
+        try:
+            return store.campaign_settings()
+        finally:
+            store.db.dispose()
+
+    code, out = serve("--k", "1", "--raters-per-item", "2", "--task", "labels", "--task", "ratings")
+    assert code in (0, None), out
+    assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
+    assert stored() == {"labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings"}
+
+    code, out = serve()  # no flags: the stored campaign, not the defaults (3, 5, labels)
+    assert code in (0, None), out
+    assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
+    code, out = serve("--k", "1", "--task", "ratings", "--task", "labels")  # the same values: fine
+    assert code in (0, None), out
+
+    for flags, field, before, after in [
+        (["--k", "3"], "labels_per_clip", "--k 1", "--k 3"),
+        (["--raters-per-item", "5"], "raters_per_item", "--raters-per-item 2", "--raters-per-item 5"),
+        (["--task", "labels"], "tasks", "--task labels,ratings", "--task labels"),
+    ]:
+        code, out = serve(*flags)
+        assert code == 2, out
+        assert f"{path}, field '{field}'" in out
+        assert before in out and after in out and "--change-settings" in out
+        assert "serving on" not in out
+    assert stored() == {"labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings"}
+
+    code, out = serve("--k", "3", "--change-settings")
+    assert code in (0, None), out
+    assert "campaign: 3 labels per clip, 2 raters per item" in out
+    assert stored()["labels_per_clip"] == "3"
+    code, out = serve()
+    assert code in (0, None) and "campaign: 3 labels per clip" in out

@@ -30,7 +30,7 @@ def call(client, method, url, token, body=None):
     return reply.status_code, reply.json()
 
 
-def test_items_are_blind_and_shuffled_and_give_mos_per_model(listening):
+def test_items_are_blind_and_shuffled_and_give_mos_per_model(listening, capsys):
     client, tokens, admin, db_url = listening
     _, clips = call(client, "GET", "/api/admin/clips", admin)
     model_of = {c["clip"]: c["model"] for c in clips["clips"]}
@@ -68,11 +68,18 @@ def test_items_are_blind_and_shuffled_and_give_mos_per_model(listening):
     assert all(set(order) == {"base", "tuned"} for order in seen_orders)
 
     records = {(r.model, r.metric, r.task): r for r in mos(MosConfig(db=db_url))}
-    # base MOS-F: ann 2, 2 and bob 3, 3 -> mean 2.5, s = sqrt(4 * 0.25 / 3) = 0.57735,
-    # half width t(0.975, 3) * s / 2 = 3.18245 * 0.288675 = 0.91870.
+    # base MOS-F: ann 2, 2 and bob 3, 3 -> mean 2.5. Each item holds one 2 and one 3, so every
+    # resample of the two items has mean 2.5: the bootstrap over items has no width.
     base_f = records[("base", "mos_f", None)]
     assert base_f.value == pytest.approx(2.5) and base_f.n == 4
-    assert base_f.ci_high - base_f.value == pytest.approx(3.182446 * 0.5773503 / 2, rel=1e-5)
+    assert (base_f.ci_low, base_f.ci_high) == pytest.approx((2.5, 2.5))
+    assert base_f.extra["items"] == 2 and base_f.extra["interval"] == "bootstrap over items 95%"
+    # Paired differences from 'base', item by item: MOS-F 4.5 - 2.5 = 2 on both items; MOS-Q 0.
+    diff_f = records[("tuned", "mos_f_diff", None)]
+    assert (diff_f.value, diff_f.ci_low, diff_f.ci_high, diff_f.n) == pytest.approx((2.0, 2.0, 2.0, 2))
+    assert diff_f.extra["base"] == "base" and diff_f.extra["excludes_zero"] is True
+    assert records[("tuned", "mos_q_diff", None)].value == pytest.approx(0.0)
+    assert ("base", "mos_f_diff", None) not in records
     assert records[("tuned", "mos_f", None)].value == pytest.approx(4.5)
     assert records[("tuned", "mos_q", None)].value == pytest.approx(3.5)
     # Per task: each prompt is one task (p000 integrity, p001 temporal).
@@ -81,6 +88,20 @@ def test_items_are_blind_and_shuffled_and_give_mos_per_model(listening):
     assert {(m["model"], m["metric"], m["task"]): m["mean"] for m in stats["mos"]}[
         ("tuned", "mos_f", None)
     ] == pytest.approx(4.5)
+    assert {(d["model"], d["metric"], d["task"]): d["difference"] for d in stats["mos_differences"]}[
+        ("tuned", "mos_f", None)
+    ] == pytest.approx(2.0)
+    # The command shows both tables; --base names the other model.
+    from baton.cli import main
+
+    capsys.readouterr()
+    for base, shown in ((None, "+2.00 – +2.00"), ("tuned", "-2.00 – -2.00")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["annotate", "mos", "--db", db_url] + (["--base", base] if base else []))
+        captured = capsys.readouterr()
+        out = captured.out + captured.err
+        assert exit_.value.code in (0, None) and "2.50 – 2.50" in out and shown in out
+        assert f"minus {base or 'base'}" in out
 
 
 def test_bad_ratings_are_refused_and_change_nothing(listening):

@@ -85,3 +85,21 @@ def test_fad_infinity_removes_the_small_sample_bias():
     intercept, slope = fad_infinity(evaluated, ref, min_n=100, steps=10)
     assert slope > 0
     assert abs(intercept) < frechet_distance(evaluated[:100], ref)
+
+
+def test_fewer_embeddings_than_dimensions_plus_one_warn_but_keep_the_value():
+    from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
+
+    rng = np.random.default_rng(0)
+    few, many = rng.normal(size=(4, 8)), rng.normal(size=(50, 8))
+    with pytest.warns(FewEmbeddingsWarning, match=r"4 embeddings of 8 dimensions.*at least 9"):
+        value = frechet_distance(few, many)
+    assert issubclass(FewEmbeddingsWarning, RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert frechet_distance(few, many, check=False) == pytest.approx(value)
+    with pytest.warns(FewEmbeddingsWarning, match="the second set has 8 embeddings"):
+        frechet_distance(many, many[:8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewEmbeddingsWarning)
+        frechet_distance(many[:9], many)  # D + 1 embeddings: a full-rank covariance is possible

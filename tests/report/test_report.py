@@ -154,7 +154,7 @@ def test_a_broken_log_is_noted_and_the_rest_is_shown(tmp_path):
     log = root / "finetune" / "dpo" / "train_log.jsonl"
     log.write_text('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": \n')
     page = render(root)
-    assert f"could not be read: {log}, line 2: not valid JSON" in page
+    assert "could not be read: finetune/dpo/train_log.jsonl, line 2: not valid JSON" in page
     assert '<section id="training">' in page  # baton's log is still plotted
 
 
@@ -216,6 +216,15 @@ def _chromium_missing() -> str | None:
     return None
 
 
+def _chromium(playwright):
+    """Headless chromium (Debian's), kept off the network."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"],
+    )  # fmt: skip
+
+
 @pytest.mark.skipif(_chromium_missing() is not None, reason=str(_chromium_missing()))
 def test_the_page_in_headless_chromium(tmp_path):
     from playwright.sync_api import sync_playwright
@@ -224,11 +233,7 @@ def test_the_page_in_headless_chromium(tmp_path):
     path = run(ReportConfig(run=root, out=tmp_path / "report.html"))
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = _chromium(p)
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))
@@ -294,3 +299,163 @@ def test_a_difference_is_coloured_only_when_its_interval_excludes_zero_as_printe
     for low, high in ((0.0, 0.0), (-2e-17, -1e-18), (-0.0003, -0.0001)):
         assert 'class="num better"' not in page(low, high) and 'class="num worse"' not in page(low, high)
     assert 'class="num better"' in page(0.05, 0.15) and 'class="num worse"' in page(-0.15, -0.05)
+
+
+def test_paired_differences_have_one_panel_per_metric_with_its_better_direction(tmp_path):
+    from baton.report import plots
+    from baton.report.html import difference_panels
+
+    write_evaluation(tmp_path / "ev")
+    summary = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    # KL is on another scale than accuracy; it gets its own panel too.
+    for model in MODELS:
+        summary["metrics"][model]["kl_softmax"] = {"all": figure(8.0, 1.0)}
+        if model != "base":
+            summary["differences"][model]["kl_softmax"] = {"all": figure(-3.0, 1.0)}
+    summary["metric_info"] = {k: METRIC_INFO[k] for k in METRIC_INFO if k in summary["metrics"]["base"]}
+    panels = difference_panels(summary)
+    assert list(panels) == ["accuracy", "reward", "kl_softmax", "fad"]
+    fig = plots.difference_figure(list(panels.values()), ["baton", "dpo", "sft"], [*MODELS, "reference"])
+    try:
+        axes = {ax.get_title(): ax for ax in fig.axes}
+        assert list(axes) == ["event accuracy", "reward", "KL (softmax)", "FAD"]  # one per metric, no spare
+        directions = {title: ax.get_xlabel() for title, ax in axes.items()}
+        assert directions == {
+            "event accuracy": "better →",
+            "reward": "better →",
+            "KL (softmax)": "← better",
+            "FAD": "← better",
+        }
+        # each panel on its own x scale, with the zero line inside it
+        kl_low, kl_high = axes["KL (softmax)"].get_xlim()
+        acc_low, acc_high = axes["event accuracy"].get_xlim()
+        assert kl_low < -3.5 and acc_low > -1.0 and acc_high < 1.0
+        for ax in axes.values():
+            low, high = ax.get_xlim()
+            assert low <= 0.0 <= high
+            assert any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.get_lines())
+        # the models are the shared y axis, the first on top
+        ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert ticks == ["baton", "dpo", "sft"]
+        assert all(ax.get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+@pytest.mark.skipif(_chromium_missing() is not None, reason=str(_chromium_missing()))
+def test_the_page_never_scrolls_sideways_on_a_phone_or_a_laptop(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    root = write_full_run(tmp_path / "run")
+    # a wide reward-model table too, and a long unbreakable name in the header
+    document = json.loads((root / "reward" / "eval.json").read_text())
+    document["tasks"]["integrity"].update(clips=40, ones=12, accuracy=figure(0.8), roc_auc=figure(0.7))
+    write_json(root / "reward" / "eval.json", document)
+    path = run(ReportConfig(run=root, out=tmp_path / "report.html", title="report_" * 12))
+    measured = {}
+    with sync_playwright() as p:
+        browser = _chromium(p)
+        try:
+            for width in (375, 1366):
+                page = browser.new_page(viewport={"width": width, "height": 800})
+                page.goto(path.resolve().as_uri())
+                page.wait_for_function(
+                    "Array.from(document.querySelectorAll('img')).every(i => i.complete)", timeout=20000
+                )
+                measured[width] = page.evaluate(
+                    """() => ({
+                        scroll: document.documentElement.scrollWidth,
+                        inner: innerWidth,
+                        images: Array.from(document.querySelectorAll('img')).map(
+                            i => [i.getBoundingClientRect().right, i.parentElement.getBoundingClientRect().right]),
+                        unwrapped: Array.from(document.querySelectorAll('table'))
+                            .filter(t => !t.parentElement.classList.contains('scroll')).length,
+                        examples: (w => [w.scrollWidth, w.clientWidth])(
+                            document.querySelector('#examples-table').parentElement),
+                    })"""
+                )
+                if width == 375:
+                    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    for width, m in measured.items():
+        assert m["scroll"] <= m["inner"] == width, (width, m)
+        assert all(right <= parent + 0.5 for right, parent in m["images"]), (width, m["images"])
+        assert m["unwrapped"] == 0  # every table scrolls inside its own wrapper
+    examples_scroll, examples_width = measured[1366]["examples"]
+    assert examples_scroll <= examples_width  # on a laptop the whole examples table is in view
+
+
+def test_training_curves_keep_losses_apart_from_other_quantities_and_overlaps_visible():
+    import matplotlib.pyplot as plt
+
+    from baton.report import plots
+
+    keys = ["loss", "feedback_loss", "grad_norm", "pretrain_loss", "implicit_accuracy", "lr", "val_loss"]
+    assert plots.curve_groups(keys) == [
+        ("losses", ["loss", "feedback_loss", "pretrain_loss", "val_loss"]),
+        ("grad_norm", ["grad_norm"]),
+        ("implicit_accuracy", ["implicit_accuracy"]),
+        ("learning rate", ["lr"]),
+    ]
+    steps = {k: np.arange(1, 31) for k in keys}
+    values = {k: np.linspace(1.0, 0.5, 30) for k in keys}  # every series the same: all overlap
+    values["lr"] = np.full(30, 1e-4)
+    fig = plots.training_figure("baton", steps, values)
+    try:
+        lines = {ax.get_title(): [line.get_label() for line in ax.get_lines()] for ax in fig.axes}
+        assert lines == {
+            "baton: losses": ["loss", "feedback_loss", "pretrain_loss", "val_loss"],
+            "baton: grad_norm": ["grad_norm"],
+            "baton: implicit_accuracy": ["implicit_accuracy"],
+            "baton: learning rate": ["lr"],
+        }
+        drawn = fig.axes[0].get_lines()
+        # the total loss is widest and drawn first, each later line thinner or dashed and on top
+        assert drawn[0].get_label() == "loss" and drawn[0].get_linestyle() == "-"
+        assert all(line.get_linewidth() < drawn[0].get_linewidth() for line in drawn[1:])
+        assert len({(line.get_linestyle(), line.get_color()) for line in drawn}) == len(drawn)
+        assert [line.get_zorder() for line in drawn] == sorted(line.get_zorder() for line in drawn)
+    finally:
+        plt.close(fig)
+
+
+def test_reward_histograms_are_small_multiples_so_equal_models_are_all_visible():
+    import matplotlib.pyplot as plt
+
+    from baton.report import plots
+
+    same = np.linspace(0.3, 0.6, 40)
+    series = {m: same for m in MODELS}  # four models with exactly the same rewards
+    fig = plots.histogram_figure("reward", series, MODELS)
+    try:
+        assert len(fig.axes) == 4
+        assert [ax.get_title().split("\n")[0] for ax in fig.axes] == MODELS
+        assert all(len(ax.patches) > 0 for ax in fig.axes)  # each model drawn on its own panel
+        assert all(ax.get_shared_x_axes().joined(fig.axes[0], ax) for ax in fig.axes)
+    finally:
+        plt.close(fig)
+
+
+def test_paths_inside_the_run_are_shown_relative_to_it(tmp_path):
+    root = write_full_run(tmp_path / "run")
+    info = json.loads((root / "run.json").read_text())
+    info.update(out=str(root), world="/cache/world-quick", model=str(root / "finetune" / "baton" / "model"),
+                sibling=f"{root}2/x", nested=f"/elsewhere{root}/y")  # fmt: skip
+    write_json(root / "run.json", info)
+    page = render(root)
+    text = re.sub(r'src="data:[^"]*"', "", page)
+    assert str(tmp_path) not in text.replace(f"{root}2/x", "").replace(f"/elsewhere{root}/y", "")
+    assert f"Run {root.name} ·" in page
+    assert "<h3>The run (run.json)</h3>" in page
+    assert "<h3>The evaluation (evaluation/metrics.json)</h3>" in page
+    assert "From reward/eval.json." in page
+    assert "&quot;out&quot;: &quot;.&quot;" in page
+    assert "&quot;model&quot;: &quot;finetune/baton/model&quot;" in page
+    # outside the run: absolute, as it is
+    assert "&quot;world&quot;: &quot;/cache/world-quick&quot;" in page
+    assert f"&quot;sibling&quot;: &quot;{root}2/x&quot;" in page
+    assert f"&quot;nested&quot;: &quot;/elsewhere{root}/y&quot;" in page

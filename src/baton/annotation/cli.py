@@ -55,9 +55,14 @@ def serve_command(
     public_url: str = typer.Option(None, "--public-url", help=field_help(ServeConfig, "public_url")),
     title: str = typer.Option(None, "--title", help=field_help(ServeConfig, "title")),
     log_level: str = typer.Option(None, "--log-level", help=field_help(ServeConfig, "log_level")),
+    change_settings: bool = typer.Option(
+        False, "--change-settings", help=field_help(ServeConfig, "change_settings")
+    ),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Serve the labelling app (loads the samples; the first start prints the admin's link)."""
+    """Serve the labelling app (loads the samples; the first start prints the admin's link).
+
+    The first start stores the campaign's --k, --raters-per-item and --task in the database; a restart uses them, and refuses different values unless --change-settings is given."""
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -77,6 +82,7 @@ def serve_command(
             "public_url": public_url,
             "title": title,
             "log_level": log_level,
+            "change_settings": True if change_settings else None,
         },
     )
     serve(settings)
@@ -224,24 +230,37 @@ def simulate_command(
 def mos_command(
     db: str = typer.Option(None, "--db", help=field_help(MosConfig, "db")),
     out: Path = typer.Option(None, "--out", help=field_help(MosConfig, "out")),
+    base: str = typer.Option(None, "--base", help=field_help(MosConfig, "base")),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Listening-test results: MOS-Q and MOS-F per model with 95% intervals."""
+    """Listening-test results: MOS-Q and MOS-F per model, and each model's paired difference from the
+    base, with 95% intervals (bootstrap over items)."""
     from rich.table import Table
 
     from baton.annotation.run import mos
     from baton.config import load_config
     from baton.console import console
 
-    settings = load_config(MosConfig, config, {"db": db, "out": out})
+    settings = load_config(MosConfig, config, {"db": db, "out": out, "base": base})
     records = mos(settings)
     if not records:
         console.print("no ratings yet")
         return
     table = Table("model", "metric", "task", "MOS", "95% interval", "ratings")
+    diffs = [r for r in records if r.metric.endswith("_diff")]
     for r in records:
+        if r.metric.endswith("_diff"):
+            continue
         table.add_row(
             r.model, r.metric.upper().replace("_", "-"), r.task or "all", f"{r.value:.2f}",
             f"{r.ci_low:.2f} – {r.ci_high:.2f}", str(r.n),
         )  # fmt: skip
     console.print(table)
+    if diffs:
+        table = Table("model", "metric", "task", f"minus {diffs[0].extra['base']}", "95% interval", "items")
+        for r in diffs:
+            table.add_row(
+                r.model, r.metric.removesuffix("_diff").upper().replace("_", "-"), r.task or "all",
+                f"{r.value:+.2f}", f"{r.ci_low:+.2f} – {r.ci_high:+.2f}", str(r.n),
+            )  # fmt: skip
+        console.print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton.config import option
+from baton.config import documented, option
 
 DEFAULT_DB = "sqlite:///annotations.db"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -14,6 +14,7 @@ TASK_CHOICES = ("labels", "ratings")
 EXPORT_FORMATS = ("baton", "tango", "label-studio")
 IMPORT_FORMATS = ("baton", "tango", "label-studio")
 JUDGES = ("auto", "settings", "world")
+DEFAULT_LABELS_PER_CLIP, DEFAULT_RATERS_PER_ITEM, DEFAULT_TASKS = 3, 5, ["labels"]
 
 SAMPLES_HELP = (
     "Samples file(s) to load (samples.jsonl; audio paths relative to its folder). NAME=FILE names the "
@@ -21,22 +22,33 @@ SAMPLES_HELP = (
 )
 
 
+@documented
 @dataclass
 class ServeConfig:
     samples: list[str] = option([], SAMPLES_HELP)
     db: str = option(DEFAULT_DB, "Database URL: sqlite:///path.db (WAL mode) or postgresql://user@host/db.")
     host: str = option(DEFAULT_HOST, "Address to listen on (0.0.0.0 for every interface).")
     port: int = option(DEFAULT_PORT, "Port to listen on.")
-    labels_per_clip: int = option(3, "Yes/no votes each clip gets, from that many different annotators.")
-    raters_per_item: int = option(5, "Raters per listening-test item (one prompt's clips across models).")
+    labels_per_clip: int | None = option(
+        None,
+        "Yes/no votes each clip gets, from that many different annotators (default: the value the "
+        f"database's first serve stored, else {DEFAULT_LABELS_PER_CLIP}).",
+    )
+    raters_per_item: int | None = option(
+        None,
+        "Raters per listening-test item (one prompt's clips across models) (default: the value the "
+        f"database's first serve stored, else {DEFAULT_RATERS_PER_ITEM}).",
+    )
     lease_minutes: float = option(
         15.0, "Minutes a clip stays reserved for the annotator it was given to before others may take it."
     )
     max_labels_per_annotator: int | None = option(
         None, "Stop giving clips to an annotator after this many answers (default: no limit)."
     )
-    tasks: list[str] = option(
-        ["labels"], "What the server offers: labels (yes/no per clip), ratings (MOS listening test), or both."
+    tasks: list[str] | None = option(
+        None,
+        "What the server offers: labels (yes/no per clip), ratings (MOS listening test), or both (default: "
+        "what the database's first serve stored, else labels).",
     )
     public_url: str | None = option(
         None,
@@ -44,11 +56,21 @@ class ServeConfig:
     )
     title: str = option("baton annotate", "Title shown on every page.")
     log_level: str = option("warning", "uvicorn's log level (info shows every request).")
+    change_settings: bool = option(
+        False,
+        "Allow --k, --raters-per-item and --task to change the settings the database's first serve "
+        "stored (without it a different value is refused, so a restart cannot quietly change the campaign).",
+    )
 
     def __post_init__(self) -> None:
-        check_tasks(self.tasks)
+        if self.tasks is not None:
+            check_tasks(self.tasks)
+        for name in ("labels_per_clip", "raters_per_item"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise_input("must be at least 1", name)
 
 
+@documented
 @dataclass
 class AddAnnotatorConfig:
     name: str = option("", "The annotator's name (unique).")
@@ -62,6 +84,7 @@ class AddAnnotatorConfig:
     )
 
 
+@documented
 @dataclass
 class ExportConfig:
     db: str = option(DEFAULT_DB, "Database URL.")
@@ -86,6 +109,7 @@ class ExportConfig:
         one_of(self.format, EXPORT_FORMATS, "format")
 
 
+@documented
 @dataclass
 class ImportConfig:
     input: Path | None = option(
@@ -106,6 +130,7 @@ class ImportConfig:
             one_of(self.format, IMPORT_FORMATS, "format")
 
 
+@documented
 @dataclass
 class SimulateConfig:
     samples: list[str] = option([], SAMPLES_HELP + " The judge reads these clips.")
@@ -152,10 +177,15 @@ class SimulateConfig:
             raise_input("must be from 0 to below 1", "skip_rate")
 
 
+@documented
 @dataclass
 class MosConfig:
     db: str = option(DEFAULT_DB, "Database URL.")
     out: Path | None = option(None, "Also write the scores as metric records (JSON Lines) to this file.")
+    base: str | None = option(
+        None,
+        "The model the others are compared with, item by item (default: 'base' if rated, else the first).",
+    )
 
 
 def raise_input(message: str, field: str) -> None:

@@ -16,7 +16,7 @@ from baton.annotation.agreement import (
     krippendorff_alpha_nominal,
     pairwise_cohen,
 )
-from baton.annotation.mos import METRIC_NAMES, summarize
+from baton.annotation.mos import METRIC_NAMES, differences, summarize
 from baton.annotation.store import AnnotationStore, LabelRow, iso, label_table
 
 RECENT_FLAGS = 50
@@ -139,6 +139,7 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         if row.label.skipped and (row.label.flag or row.label.comment)
     ][:RECENT_FLAGS]
 
+    ratings = store.mos_rows()
     mos = [
         {
             "model": r.model,
@@ -150,8 +151,24 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
             "ci_high": _round(r.estimate.high),
             "ratings": r.estimate.n,
             "raters": r.raters,
+            "items": r.items,
         }
-        for r in summarize(store.mos_rows())
+        for r in summarize(ratings)
+    ]
+    # Each other model's paired difference from the base, item by item.
+    mos_differences = [
+        {
+            "model": d.model,
+            "base": d.base,
+            "metric": METRIC_NAMES[d.question],
+            "question": d.question,
+            "task": d.task,
+            "difference": _round(d.estimate.value),
+            "ci_low": _round(d.estimate.low),
+            "ci_high": _round(d.estimate.high),
+            "items": d.estimate.n,
+        }
+        for d in differences(ratings)
     ]
 
     return {
@@ -161,4 +178,5 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         "agreement": [agreement_summary(rows, k)] + [agreement_summary(rows, k, t) for t in tasks],
         "flagged": flagged,
         "mos": mos,
+        "mos_differences": mos_differences,
     }

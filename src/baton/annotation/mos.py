@@ -1,16 +1,23 @@
-"""Listening tests: mean opinion scores (MOS) with their 95% interval, per model and per question.
+"""Listening tests: mean opinion scores (MOS) with their 95% interval, per model and per question,
+and every model's paired difference from a base model.
 
 BATON judges models by MOS-Q (audio quality) and MOS-F (faithfulness to the text), each a 1-5
-score. The interval is Student's t interval of the mean, as ITU-T P.800.2 reports MOS:
-``mean +- t_{0.975, n-1} * s / sqrt(n)``, with ``s`` the sample standard deviation (``n - 1`` in
-its denominator). One score has no interval; its bounds are the score itself.
+score. A listening-test item is one prompt's clip heard from every model; each rater rates all of an
+item's clips. Ratings of one item (and of one rater) are not independent, so the interval is a
+percentile bootstrap over items: items are drawn with replacement, each with all of its ratings, and
+the MOS of each resample is the mean of the ratings it holds. Every resample is a mean of 1-5 scores,
+so the bounds lie on the scale. One item has no interval; its bounds are the MOS itself.
+
+Since every model is rated on the same items, models are compared item by item: the paired
+difference of a model from the base is the mean, over the items both were rated on, of the model's
+item mean minus the base's, with its bootstrap interval over those items.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from baton.evaluation.intervals import Estimate
 
@@ -26,21 +33,76 @@ SCALE = {
     4: "Good",
     5: "Excellent",
 }
+BASE_NAME = "base"
+RESAMPLES = 2000
+INTERVAL = "bootstrap over items 95%"
 
 
-def mean_opinion_score(scores: Sequence[float], confidence: float = 0.95) -> Estimate:
-    """The mean of ``scores`` with its Student's t interval."""
+def _percentile_interval(resampled: Any, confidence: float) -> tuple[float, float]:
+    import numpy as np
+
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(resampled, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def mean_opinion_score(
+    scores: Sequence[float],
+    items: Sequence[Hashable] | None = None,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Estimate:
+    """The mean of ``scores`` with its bootstrap interval over ``items`` (the item of each score;
+    ``None``: every score its own item). ``n`` of the result is the number of scores."""
+    import numpy as np
+
     n = len(scores)
     if n == 0:
         raise ValueError("no scores to average")
+    if items is None:
+        items = range(n)
+    if len(items) != n:
+        raise ValueError(f"{n} scores but {len(items)} items")
+    groups: dict[Hashable, list[float]] = {}
+    for item, score in zip(items, scores, strict=True):
+        groups.setdefault(item, []).append(float(score))
     mean = sum(scores) / n
-    if n == 1:
-        return Estimate(mean, mean, mean, 1)
-    from scipy.stats import t
+    if len(groups) == 1:
+        return Estimate(mean, mean, mean, n)
+    sums = np.array([sum(g) for g in groups.values()])
+    counts = np.array([len(g) for g in groups.values()], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(groups), size=(n_resamples, len(groups)))
+    low, high = _percentile_interval(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1), confidence)
+    # Rounding may put a bound a hair outside the mean when every resample has the same mean.
+    return Estimate(mean, min(low, mean), max(high, mean), n)
 
-    variance = sum((s - mean) ** 2 for s in scores) / (n - 1)
-    half = float(t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
-    return Estimate(mean, mean - half, mean + half, n)
+
+def paired_mos_difference(
+    model: dict[Hashable, Sequence[float]],
+    base: dict[Hashable, Sequence[float]],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> Estimate | None:
+    """Mean over shared items of (model's item mean - base's item mean), with its bootstrap interval
+    over those items; ``n`` is their number. ``None`` if the two share no item."""
+    import numpy as np
+
+    shared = [item for item in model if item in base and model[item] and base[item]]
+    if not shared:
+        return None
+    diffs = np.array([np.mean(model[i]) - np.mean(base[i]) for i in shared], dtype=np.float64)
+    value = float(diffs.mean())
+    if len(shared) == 1:
+        return Estimate(value, value, value, 1)
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(shared), size=(n_resamples, len(shared)))].mean(axis=1)
+    low, high = _percentile_interval(means, confidence)
+    return Estimate(value, min(low, value), max(high, value), len(shared))
 
 
 @dataclass(frozen=True)
@@ -52,20 +114,89 @@ class MosRow:
     task: str | None
     estimate: Estimate
     raters: int
+    items: int = 0
 
 
-def summarize(rows: Iterable[tuple[str, str, str | None, str, int]]) -> list[MosRow]:
-    """MOS per (model, question), over all tasks and per task, from ``(model, question, task, rater,
-    score)`` tuples; sorted by model, question, then task (all tasks first)."""
-    groups: dict[tuple[str, str, str | None], list[tuple[str, int]]] = {}
-    for model, question, task, rater, score in rows:
-        groups.setdefault((model, question, None), []).append((rater, score))
+@dataclass(frozen=True)
+class MosDifference:
+    """One model's paired MOS difference from ``base`` for one question (and task, or ``None``)."""
+
+    model: str
+    base: str
+    question: str
+    task: str | None
+    estimate: Estimate  # n: the items both models were rated on
+
+
+Rating = tuple  # (model, question, task, rater, score[, item])
+
+
+def _groups(rows: Iterable[Rating]) -> dict[tuple[str, str, str | None], list[tuple[str, int, Hashable]]]:
+    """Ratings by (model, question, task) and (model, question, None): (rater, score, item) each.
+    A row without an item is its own item."""
+    groups: dict[tuple[str, str, str | None], list[tuple[str, int, Hashable]]] = {}
+    for k, row in enumerate(rows):
+        model, question, task, rater, score = row[:5]
+        item = row[5] if len(row) > 5 else ("rating", k)
+        groups.setdefault((model, question, None), []).append((rater, score, item))
         if task is not None:
-            groups.setdefault((model, question, task), []).append((rater, score))
+            groups.setdefault((model, question, task), []).append((rater, score, item))
+    return groups
+
+
+def _order(question: str, task: str | None) -> tuple[int, bool, str]:
+    return (list(QUESTIONS).index(question), task is not None, task or "")
+
+
+def summarize(rows: Iterable[Rating]) -> list[MosRow]:
+    """MOS per (model, question), over all tasks and per task, from ``(model, question, task, rater,
+    score, item)`` tuples (a tuple without ``item`` is its own item); sorted by model, question, then
+    task (all tasks first)."""
+    out = []
+    for (model, question, task), scored in _groups(rows).items():
+        estimate = mean_opinion_score([s for _, s, _ in scored], [i for _, _, i in scored])
+        raters = len({rater for rater, _, _ in scored})
+        out.append(MosRow(model, question, task, estimate, raters, len({i for _, _, i in scored})))
+    out.sort(key=lambda r: (r.model, *_order(r.question, r.task)))
+    return out
+
+
+def choose_base(models: Iterable[str], base: str | None = None) -> str:
+    """The model the others are compared with: ``base`` if given, else one named 'base', else the
+    first by name."""
+    names = sorted(set(models))
+    if base is not None:
+        if base not in names:
+            from baton.errors import InputError
+
+            known = ", ".join(names) or "none yet"
+            raise InputError(f"no ratings of a model named '{base}' (rated: {known})", field="base")
+        return base
+    if not names:
+        raise ValueError("no models")
+    return BASE_NAME if BASE_NAME in names else names[0]
+
+
+def differences(rows: Iterable[Rating], base: str | None = None) -> list[MosDifference]:
+    """Every other model's paired difference from the base (see :func:`choose_base`) per question,
+    over all tasks and per task; sorted like :func:`summarize`. Empty with fewer than two models."""
+    groups = _groups(rows)
+    models = {model for model, _, _ in groups}
+    if len(models) < 2:
+        return []
+    base = choose_base(models, base)
     out = []
     for (model, question, task), scored in groups.items():
-        estimate = mean_opinion_score([score for _, score in scored])
-        out.append(MosRow(model, question, task, estimate, len({rater for rater, _ in scored})))
-    order = list(QUESTIONS)
-    out.sort(key=lambda r: (r.model, order.index(r.question), r.task is not None, r.task or ""))
+        if model == base or (base, question, task) not in groups:
+            continue
+        by_item: dict[Hashable, list[float]] = {}
+        for _, score, item in scored:
+            by_item.setdefault(item, []).append(score)
+        base_items: dict[Hashable, list[float]] = {}
+        for _, score, item in groups[(base, question, task)]:
+            base_items.setdefault(item, []).append(score)
+        estimate = paired_mos_difference(by_item, base_items)
+        if estimate is not None:
+            out.append(MosDifference(model, base, question, task, estimate))
+    out.sort(key=lambda d: (d.model, *_order(d.question, d.task)))
     return out

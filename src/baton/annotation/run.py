@@ -13,7 +13,11 @@ from pathlib import Path
 
 from baton.annotation.app import AppSettings, create_app, login_link
 from baton.annotation.config import (
+    DEFAULT_LABELS_PER_CLIP,
+    DEFAULT_RATERS_PER_ITEM,
     DEFAULT_SERVER_URL,
+    DEFAULT_TASKS,
+    TASK_CHOICES,
     AddAnnotatorConfig,
     ExportConfig,
     ImportConfig,
@@ -154,20 +158,44 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
         raise InputError(NO_CLIPS, path=new_file, field="samples")
     store = open_store(
         config.db,
-        labels_per_clip=config.labels_per_clip,
-        raters_per_item=config.raters_per_item,
         lease_minutes=config.lease_minutes,
         max_labels_per_annotator=config.max_labels_per_annotator,
     )
     try:
+        campaign = fix_campaign(store, config)
         loaded = load_files(store, files)
         if store.count_clips() == 0:
             raise InputError(NO_CLIPS, field="samples")
     except BaseException:
         store.db.dispose()
         raise
-    settings = AppSettings(tasks=list(config.tasks), title=config.title, public_url=config.public_url)
+    tasks = campaign["tasks"].split(",")
+    settings = AppSettings(tasks=tasks, title=config.title, public_url=config.public_url)
     return Prepared(store, settings, loaded, store.ensure_admin() if make_admin else None)
+
+
+def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
+    """The campaign's labels per clip, raters per item and tasks: those the database's first serve
+    stored (given values are refused when they differ, unless ``change_settings``)."""
+
+    def text(value: object) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, list):  # tasks: the same set in any order is the same setting
+            return ",".join(t for t in TASK_CHOICES if t in value)
+        return str(value)
+
+    given = {
+        "labels_per_clip": text(config.labels_per_clip),
+        "raters_per_item": text(config.raters_per_item),
+        "tasks": text(config.tasks),
+    }
+    defaults = {
+        "labels_per_clip": str(DEFAULT_LABELS_PER_CLIP),
+        "raters_per_item": str(DEFAULT_RATERS_PER_ITEM),
+        "tasks": text(DEFAULT_TASKS),
+    }
+    return store.fix_campaign(given, defaults, change=config.change_settings)  # type: ignore[arg-type]
 
 
 def serve(config: ServeConfig) -> None:
@@ -191,6 +219,10 @@ def serve(config: ServeConfig) -> None:
         for result in prepared.loaded:
             console.print(result.summary())
         console.print(f"{prepared.store.count_clips()} clips in {prepared.store.db.describe()}")
+        console.print(
+            f"campaign: {prepared.store.k} labels per clip, {prepared.store.raters} raters per item, "
+            f"tasks: {', '.join(prepared.settings.tasks)}"
+        )
         if prepared.admin_token is not None:
             console.print(
                 f"admin link (shown once; keep it): [bold]{login_link(base, prepared.admin_token)}[/]"
@@ -303,8 +335,11 @@ def import_labels(config: ImportConfig) -> ImportCounts:
 
 
 def mos(config: MosConfig) -> list[MetricRecord]:
-    """MOS-Q and MOS-F per model (all tasks, then per task) with 95% intervals; optionally written."""
-    from baton.annotation.mos import METRIC_NAMES, summarize
+    """MOS-Q and MOS-F per model (all tasks, then per task) with 95% intervals, then each other model's
+    paired difference from the base (metric ``mos_q_diff``/``mos_f_diff``, ``n`` = shared items,
+    ``extra["base"]``); optionally written. Intervals: bootstrap over items (:mod:`baton.annotation.mos`)."""
+    from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
+    from baton.evaluation.intervals import excludes_zero
 
     with using_store(config.db, create=False) as store:
         rows = store.mos_rows()
@@ -318,9 +353,28 @@ def mos(config: MosConfig) -> list[MetricRecord]:
             ci_low=row.estimate.low,
             ci_high=row.estimate.high,
             n=row.estimate.n,
-            extra={"raters": row.raters, "scale": "1-5", "interval": "student-t 95%"},
+            extra={"raters": row.raters, "items": row.items, "scale": "1-5", "interval": INTERVAL},
         )
         for row in summarize(rows)
+    ]
+    records += [
+        MetricRecord(
+            id=f"{d.model}/{METRIC_NAMES[d.question]}_diff/{d.task or 'all'}",
+            model=d.model,
+            metric=f"{METRIC_NAMES[d.question]}_diff",
+            task=d.task,
+            value=d.estimate.value,
+            ci_low=d.estimate.low,
+            ci_high=d.estimate.high,
+            n=d.estimate.n,
+            extra={
+                "base": d.base,
+                "paired": "item means",
+                "interval": INTERVAL,
+                "excludes_zero": excludes_zero(d.estimate.low, d.estimate.high),
+            },
+        )
+        for d in differences(rows, config.base)
     ]
     if config.out is not None:
         write_records(config.out, records)

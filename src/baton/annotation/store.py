@@ -72,6 +72,14 @@ MAX_COMMENT = 2000
 MAX_SECONDS = 24 * 3600.0
 AUTH_CACHE_SECONDS = 5.0
 ADMIN_NAME = "admin"
+# The settings that define a campaign's work, kept in ``server_settings`` by the first ``serve``, and
+# the ``serve`` flag of each (for messages).
+CAMPAIGN_FLAGS: dict[str, str] = {
+    "labels_per_clip": "--k",
+    "raters_per_item": "--raters-per-item",
+    "tasks": "--task",
+}
+CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 
 
 class StoreError(Exception):
@@ -419,6 +427,53 @@ class AnnotationStore:
             setting = session.get(ServerSetting, "url")
             return None if setting is None else setting.value
 
+    def campaign_settings(self) -> dict[str, str]:
+        """The settings that define the campaign's work, as the first ``serve`` stored them."""
+        with self.db.read() as session:
+            rows = session.execute(select(ServerSetting).where(ServerSetting.key.in_(CAMPAIGN_KEYS)))
+            return {row.key: row.value for row in rows.scalars()}
+
+    def fix_campaign(
+        self, given: dict[str, str | None], defaults: dict[str, str], *, change: bool = False
+    ) -> dict[str, str]:
+        """The campaign's settings (``CAMPAIGN_KEYS``, as text): stored on the first start, kept after.
+
+        ``given`` holds the values asked for this time (``None``: not given): a setting not stored
+        yet takes the given value or its default; a stored one stays unless ``change`` is set, and a
+        different given value is refused, so that a restart cannot quietly change what the campaign
+        asks of its annotators. The store then works with the settings returned.
+        """
+        now = self.clock()
+
+        def work(session: Session) -> dict[str, str]:
+            settings = {}
+            for key in CAMPAIGN_KEYS:
+                row = session.get(ServerSetting, key, with_for_update=True)
+                wanted = given.get(key)
+                if row is None:
+                    settings[key] = wanted if wanted is not None else defaults[key]
+                    session.add(ServerSetting(key=key, value=settings[key], updated_at=now))
+                elif wanted is None or wanted == row.value:
+                    settings[key] = row.value
+                elif change:
+                    row.value, row.updated_at = wanted, now
+                    settings[key] = wanted
+                else:
+                    flag = CAMPAIGN_FLAGS[key]
+                    raise InputError(
+                        f"the campaign in this database was set up with {flag} {row.value}, and {flag} "
+                        f"{wanted} was given now: leave {flag} out (or give {row.value}) to go on as it "
+                        "is, or add --change-settings to change the campaign",
+                        path=self.db.describe(),
+                        field=key,
+                    )
+            return settings
+
+        settings = self._write(work)
+        self.k = int(settings["labels_per_clip"])
+        self.raters = int(settings["raters_per_item"])
+        return settings
+
     # -- annotators and tokens ----------------------------------------------------------------------
 
     def add_annotator(
@@ -681,14 +736,18 @@ class AnnotationStore:
         if done is not None:
             if (done.value, bool(done.skipped)) == (answer.value, answer.skipped):
                 return done.id, True, clip  # a retried request: the answer is already stored
-            raise Conflict(f"you already answered clip '{uid}'; undo that answer first to change it")
+            raise Conflict(
+                "you already answered this clip (in another tab or window?); undo that answer first to change it"
+            )
         lease = conn.execute(SQL.my_lease, mine).first()
         if lease is None:
-            raise Conflict(f"clip '{uid}' was not given to you; ask for your next clip")
+            raise Conflict(
+                "this clip was not given to you (another tab or window may have moved on); ask for your next clip"
+            )
         if lease.expires_at <= now and self._taken(conn, clip, annotator_id, now) >= self.k:
             raise Conflict(
-                f"your hold on clip '{uid}' ran out and the clip has since got all its "
-                f"{self.k} labels; your answer was not needed"
+                f"your hold on this clip ran out and it has since got all its {self.k} labels; "
+                "your answer was not needed"
             )
         seconds = answer.seconds
         if seconds is None:
@@ -759,7 +818,9 @@ class AnnotationStore:
         mine = {"clip": target.id, "annotator": annotator_id}
         if conn.execute(SQL.my_label, mine).first() is None and conn.execute(SQL.my_lease, mine).first():
             return self._clip_view(conn, target)
-        raise Conflict(f"your latest answer is not for clip '{uid}'; nothing was undone")
+        raise Conflict(
+            "your latest answer is for another clip (given in another tab or window?); nothing was undone"
+        )
 
     def last_answered(self, annotator: AnnotatorView) -> str | None:
         """The clip id of this annotator's latest answer given in the app (what undo would take back)."""
@@ -936,14 +997,17 @@ class AnnotationStore:
                     again[uid][question] = score
                 if dict(again) == scores:
                     return True
-                raise Conflict(f"you already rated item '{item_uid}'")
+                raise Conflict("you already rated this item (in another tab or window?)")
             lease = session.execute(
                 select(RatingAssignment).where(
                     RatingAssignment.item_id == item_id, RatingAssignment.annotator_id == annotator.id
                 )
             ).scalar_one_or_none()
             if lease is None:
-                raise Conflict(f"item '{item_uid}' was not given to you; ask for your next item")
+                raise Conflict(
+                    "this item was not given to you (another tab or window may have moved on); "
+                    "ask for your next item"
+                )
             if set(scores) != set(lease.order) or len(scores) != len(lease.order):
                 raise StoreError(f"rate exactly the clips of item '{item_uid}': {', '.join(lease.order)}")
             if (
@@ -951,7 +1015,7 @@ class AnnotationStore:
                 and self._raters_taken(session, item_id, annotator.id, now) >= self.raters
             ):
                 session.delete(lease)
-                raise Conflict(f"your hold on item '{item_uid}' ran out and it has all its raters")
+                raise Conflict("your hold on this item ran out and it has all its raters by now")
             clip_ids = dict(
                 session.execute(select(Clip.uid, Clip.id).where(Clip.uid.in_(list(scores)))).all()
             )
@@ -989,13 +1053,15 @@ class AnnotationStore:
             done = session.execute(select(func.coalesce(func.sum(capped), 0))).scalar()
         return {"mine": mine, "ratings": int(done or 0), "needed": items * self.raters}
 
-    def mos_rows(self) -> list[tuple[str, str, str | None, str, int]]:
-        """Every rating as (model, question, task, rater, score), for :func:`baton.annotation.mos.summarize`."""
+    def mos_rows(self) -> list[tuple[str, str, str | None, str, int, int]]:
+        """Every rating as (model, question, task, rater, score, item), for :mod:`baton.annotation.mos`."""
         with self.db.read() as session:
             return [
                 tuple(row)  # type: ignore[misc]
                 for row in session.execute(
-                    select(Clip.model, Rating.question, Clip.task, Annotator.name, Rating.score)
+                    select(
+                        Clip.model, Rating.question, Clip.task, Annotator.name, Rating.score, Rating.item_id
+                    )
                     .join(Clip, Clip.id == Rating.clip_id)
                     .join(Annotator, Annotator.id == Rating.annotator_id)
                     .order_by(Rating.id)

@@ -7,4 +7,44 @@ outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.
 :mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
 What judges clips: :mod:`.scorers`; what they are compared with: :mod:`.reference`. The stage:
 :mod:`.run` (``baton evaluate``), its settings :mod:`.config`, its per-clip file :mod:`.records`.
+
+The Python API (imported on first use, so that ``import baton.evaluation`` does not import numpy)::
+
+    from baton.evaluation import EvaluateConfig, evaluate, frechet_distance
+
+    metrics = evaluate(EvaluateConfig(models=["base=world", "tuned=world:ft/model"], prompts=Path("t.jsonl")))
+    fad = frechet_distance(embeddings_a, embeddings_b)
+
+(``inception_score`` and the other metric functions named like their modules are not exported
+here, since the submodule would shadow them; import them from their modules.)
 """
+
+from __future__ import annotations
+
+from baton.exports import lazy_exports
+
+# name -> (module, attribute); imported on first use.
+_EXPORTS = {
+    "EvaluateConfig": ("baton.evaluation.config", "EvaluateConfig"),
+    "evaluate": ("baton.evaluation.run", "run"),
+    "frechet_distance": ("baton.evaluation.fad", "frechet_distance"),
+    "fad_infinity": ("baton.evaluation.fad", "fad_infinity"),
+    "FrechetAudioDistance": ("baton.evaluation.fad", "FrechetAudioDistance"),
+    "FewEmbeddingsWarning": ("baton.evaluation.fad", "FewEmbeddingsWarning"),
+    "kl_divergence": ("baton.evaluation.kl", "kl_divergence"),
+    "KLDivergence": ("baton.evaluation.kl", "KLDivergence"),
+    "inception_score_from_logits": ("baton.evaluation.inception_score", "inception_score_from_logits"),
+    "InceptionScore": ("baton.evaluation.inception_score", "InceptionScore"),
+    "clap_scores": ("baton.evaluation.clap_score", "clap_scores"),
+    "ClapScore": ("baton.evaluation.clap_score", "ClapScore"),
+    "RewardScore": ("baton.evaluation.reward_score", "RewardScore"),
+    "EventAccuracy": ("baton.evaluation.event_accuracy", "EventAccuracy"),
+    "bootstrap_mean": ("baton.evaluation.intervals", "bootstrap_mean"),
+    "paired_difference": ("baton.evaluation.intervals", "paired_difference"),
+    "Scorers": ("baton.evaluation.scorers", "Scorers"),
+    "world_scorers": ("baton.evaluation.scorers", "world_scorers"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

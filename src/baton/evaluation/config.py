@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton.config import option
+from baton.config import documented, option
 
 
+@documented
 @dataclass
 class EvaluateConfig:
     models: list[str] = option(

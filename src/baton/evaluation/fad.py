@@ -70,12 +70,33 @@ def frechet_distance_from_stats(
     return max(value, 0.0)
 
 
+class FewEmbeddingsWarning(RuntimeWarning):
+    """A set has fewer embeddings than dimensions + 1: its covariance is singular and FAD biased upward."""
+
+
 def frechet_distance(emb_a: np.ndarray, emb_b: np.ndarray, *, check: bool = True) -> float:
-    """FAD between two sets of embeddings [N_a, D] and [N_b, D]."""
+    """FAD between two sets of embeddings [N_a, D] and [N_b, D].
+
+    With fewer than D + 1 embeddings in a set, its covariance is singular (rank at most N - 1 < D):
+    the value is still returned, but it is biased upward and comparable only with FADs over the same
+    number of embeddings; a :class:`FewEmbeddingsWarning` says so. FAD-infinity
+    (:func:`fad_infinity`) or more clips remove the bias.
+    """
     mu_a, sigma_a = gaussian_stats(emb_a)
     mu_b, sigma_b = gaussian_stats(emb_b)
     if mu_a.shape != mu_b.shape:
         raise ValueError(f"embedding sizes differ: {mu_a.shape[0]} vs {mu_b.shape[0]}")
+    dim = mu_a.shape[0]
+    for which, emb in (("first", emb_a), ("second", emb_b)):
+        n = len(emb)
+        if n < dim + 1:
+            warnings.warn(
+                f"FAD: the {which} set has {n} embeddings of {dim} dimensions; its covariance is singular "
+                f"and the FAD is biased upward (at least {dim + 1} are needed for a full-rank covariance; "
+                "compare FADs over the same number of clips only)",
+                FewEmbeddingsWarning,
+                stacklevel=2,
+            )
     return frechet_distance_from_stats(mu_a, sigma_a, mu_b, sigma_b, check=check)
 
 

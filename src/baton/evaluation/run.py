@@ -521,7 +521,7 @@ def _fad_statistic(embeddings: np.ndarray, reference: np.ndarray, pairs: list[in
     clips) the first call, the point estimate, uses the whole reference set and later calls a
     resample of it drawn independently.
     """
-    from baton.evaluation.fad import frechet_distance
+    from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
 
     paired = all(j is not None for j in pairs) and len(set(pairs)) == len(pairs) == len(reference)
     pair_array = np.asarray([j if j is not None else -1 for j in pairs], dtype=int)
@@ -536,7 +536,9 @@ def _fad_statistic(embeddings: np.ndarray, reference: np.ndarray, pairs: list[in
         else:
             ref = reference[rng.integers(0, len(reference), size=len(reference))]
         state["first"] = False
-        return frechet_distance(embeddings[idx], ref, check=False)
+        with warnings.catch_warnings():  # set_figures notes a set too small for its dimension once
+            warnings.simplefilter("ignore", FewEmbeddingsWarning)
+            return frechet_distance(embeddings[idx], ref, check=False)
 
     return statistic
 
@@ -550,7 +552,7 @@ def set_figures(
     label: str,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD (and FAD-inf) against the reference and IS, on all clips, prompts resampled."""
-    from baton.evaluation.fad import fad_infinity, frechet_distance
+    from baton.evaluation.fad import FewEmbeddingsWarning, fad_infinity, frechet_distance
     from baton.evaluation.inception_score import inception_score_from_logits
     from baton.evaluation.resampling import bootstrap_groups, group_indices
 
@@ -565,7 +567,8 @@ def set_figures(
                 warnings.simplefilter("always")
                 frechet_distance(scores.embeddings, reference.embeddings)  # cross-checked once
             for warning in caught:
-                notes.append(f"{label}: {warning.message}")
+                if not issubclass(warning.category, FewEmbeddingsWarning):  # noted below, in its words
+                    notes.append(f"{label}: {warning.message}")
             statistic = _fad_statistic(scores.embeddings, reference.embeddings, pairs, config.seed)
             estimate = bootstrap_groups(statistic, groups, n_resamples=config.set_resamples, seed=config.seed)
             figures["fad"] = {ALL: _figure(estimate, n, len(groups))}

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 
 Method = Literal["baton", "dpo", "sft", "control"]
 METHODS: tuple[str, ...] = ("baton", "dpo", "sft", "control")
 
 
+@documented
 @dataclass
 class FinetuneConfig:
     # --- what to tune, on what -------------------------------------------------------------------

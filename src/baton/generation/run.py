@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from baton.artifacts import PromptRecord, RecordAppender, SampleRecord, read_records, write_records
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 from baton.workers import check_device
 
@@ -37,6 +37,7 @@ SAMPLES_FILE = "samples.jsonl"
 AUDIO_DIR = "audio"
 
 
+@documented
 @dataclass
 class GenerateConfig:
     prompts: Path = option(Path("prompts.jsonl"), "Prompts file (from `baton prompts`).")

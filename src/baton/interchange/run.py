@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ KINDS = ("labels", "rewards", "samples")
 RECORD_KINDS = {"label": "labels", "reward": "rewards", "sample": "samples"}
 
 
+@documented
 @dataclass
 class ImportConfig:
     input: Path | None = option(
@@ -53,6 +54,7 @@ class ImportConfig:
     )
 
 
+@documented
 @dataclass
 class ExportConfig:
     input: Path | None = option(None, "The baton records file to export: labels, rewards or samples.")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from baton.artifacts import PromptRecord, id_problem, write_records
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 from baton.prompts.phrasing import compose_text
 from baton.prompts.vocabulary import VocabEvent, Vocabulary, load_vocabulary
@@ -42,6 +42,7 @@ DEFAULT_N = 200
 EVENTS_PER_PROMPT: dict[str, int] = {"single": 1, "integrity": 2, "temporal": 3}
 
 
+@documented
 @dataclass
 class PromptsConfig:
     vocab: str = option(

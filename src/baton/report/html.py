@@ -7,6 +7,7 @@ import html
 import io
 import json
 import random
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', sans-serif; color: #222; margin: 0;
        background: #fafafa; }
 main { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em 4em; background: white; }
+@media (max-width: 600px) { main { padding: 1em .8em 3em; } }
+p, dd, h1, h2, h3 { overflow-wrap: anywhere; }
+img { max-width: 100%; height: auto; box-sizing: border-box; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em;
      margin-top: 2em; } h3 { font-size: 1.05em; margin: 1.2em 0 .4em; }
 .meta, .absent, .note { color: #666; } .absent { font-style: italic; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: .5em 0 1em; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: .3em .55em; vertical-align: top; }
 th { background: #f3f3f3; font-weight: 600; } td.num { text-align: right; white-space: nowrap; }
@@ -37,8 +41,8 @@ th { background: #f3f3f3; font-weight: 600; } td.num { text-align: right; white-
 .figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .figures img { max-width: 100%; border: 1px solid #eee; }
 .ok { color: #1a7f37; font-weight: 600; } .bad { color: #c0392b; font-weight: 600; }
-#examples-table td:first-child { min-width: 15em; }
-audio { width: 210px; height: 32px; display: block; margin-bottom: .2em; }
+#examples-table td:first-child { min-width: 12em; }
+audio { width: 180px; height: 32px; display: block; margin-bottom: .2em; }
 .small { font-size: .85em; color: #555; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .85em; max-height: 32em; }
 dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0 0 .4em 1.5em; color: #444; }
@@ -211,17 +215,34 @@ def charts(summary: dict[str, Any]) -> str:
         models = [m for m in order if figures[m]]
         png = plots.metric_bars(_label(summary, metric), tasks, figures, models)
         images.append(png_tag(png, f"{_label(summary, metric)} per task and model"))
-    rows = []
+    body = f'<div class="figures">{"".join(images)}</div>'
+    panels = difference_panels(summary)
+    if panels:
+        tuned = [m for m in order if m in summary.get("differences", {})]
+        tuned += [m for m in summary.get("differences", {}) if m not in tuned]
+        png = plots.difference_forest(list(panels.values()), tuned, order)
+        body += (
+            "<h3>Paired differences from the base</h3>"
+            + png_tag(png, "paired differences from the base, one panel per metric")
+            + '<p class="note">One panel per metric, each on its own scale; the dashed line is no '
+            "difference, and the label under each panel points the way that is better.</p>"
+        )
+    return body
+
+
+def difference_panels(summary: dict[str, Any]) -> dict[str, tuple[str, bool, list[tuple[str, str, Any]]]]:
+    """Per metric (in table order): its label, whether higher is better, and its (task, model, Δ) rows."""
+    info = summary.get("metric_info", {})
+    panels: dict[str, tuple[str, bool, list[tuple[str, str, Any]]]] = {}
     for metric, task in _columns(summary):
         for model, diffs in summary.get("differences", {}).items():
             diff = diffs.get(metric, {}).get(task)
             if diff is not None and diff.get("ci_low") is not None:
-                rows.append((f"{_label(summary, metric)} · {task}", model, diff))
-    body = f'<div class="figures">{"".join(images)}</div>'
-    if rows:
-        png = plots.difference_forest(rows, list(summary.get("differences", {})), order)
-        body += "<h3>Paired differences from the base</h3>" + png_tag(png, "paired differences from the base")
-    return body
+                higher = info.get(metric, {}).get("higher_is_better", True)
+                panels.setdefault(metric, (_label(summary, metric), higher, []))[2].append(
+                    (task, model, diff)
+                )
+    return panels
 
 
 # --- rewards, training, reliability ------------------------------------------------------------------
@@ -312,7 +333,7 @@ def reward_figures(document: dict[str, Any]) -> str:
     else:
         how = "Held-out labelled clips."
     head = "<tr><th>task</th><th>clips</th><th>share labelled 1</th><th>accuracy</th><th>ROC AUC</th></tr>"
-    return f"<p>{how}</p><table>{head}{''.join(rows)}</table>"
+    return f'<p>{how}</p><div class="scroll"><table>{head}{"".join(rows)}</table></div>'
 
 
 # --- matched examples -----------------------------------------------------------------------------------
@@ -474,14 +495,37 @@ def render_report(data: Any, config: ReportConfig) -> str:
 
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     models = ", ".join(summary.get("order", [])) if summary else "–"
-    meta = f"Run {e(data.root)} · models: {e(models)} · baton {e(__version__)} · written {e(created)}"
+    meta = f"Run {e(data.root.resolve().name)} · models: {e(models)} · baton {e(__version__)} · written {e(created)}"
     if summary and summary.get("prompts"):
         p = summary["prompts"]
         meta += f" · {e(p.get('count'))} prompts × {e(p.get('per_prompt'))} clips per model"
-    return (
+    page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(config.title)}</title><style>{CSS}</style></head>\n"
         f'<body><main><h1>{e(config.title)}</h1><p class="meta">{meta}</p>\n'
         + "\n".join(body)
         + "\n</main></body></html>\n"
     )
+    return relative_paths(page, data.root)
+
+
+_DATA_URI = re.compile(r'((?:src|href)="data:[^"]*")')
+
+
+def relative_paths(page: str, root: Path) -> str:
+    """The page with absolute paths inside the run folder written relative to it (``/home/me/run/x``
+    -> ``x``, the folder itself -> ``.``), so that a shared report shows no more of the author's file
+    system than it must; paths outside the folder (the world cache, say) stay absolute. Data URIs are
+    left alone."""
+    prefixes = sorted({str(root.absolute()), str(root.resolve())}, key=len, reverse=True)
+    prefixes = [p for p in prefixes if p != "/"]
+    if not prefixes:
+        return page
+    pattern = re.compile(r"(?<![\w.\-/])(?:" + "|".join(re.escape(p) for p in prefixes) + r")(/|(?![\w.\-]))")
+
+    def replace(match: re.Match[str]) -> str:
+        return "" if match.group(1) == "/" else "."
+
+    parts = _DATA_URI.split(page)
+    return "".join(part if i % 2 else pattern.sub(replace, part) for i, part in enumerate(parts))

@@ -16,8 +16,9 @@ The run folder it reads (every part optional; a missing part leaves its section 
       finetune/<method>/train_log.jsonl
                                        one JSON object per line: ``{"step": 10, "loss": 0.21,
                                        "lr": 1e-4, ...}``; every numeric field is a curve (nested
-                                       objects are flattened as ``losses.total``), fields named
-                                       ``lr``/``learning_rate`` go on their own axis; lines
+                                       objects are flattened as ``losses.total``); fields named
+                                       ``*loss*`` share a panel, ``lr``/``learning_rate`` another,
+                                       any other field (``grad_norm``, ...) has its own; lines
                                        without a ``step`` are numbered in order
       reward/                          the reward model folder, with
         *.json                         its evaluation (``baton reward eval``): any JSON holding a

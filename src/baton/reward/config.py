@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton.config import option
+from baton.config import documented, option
 from baton.errors import InputError
 
 OBJECTIVES = ("bce", "bradley-terry")
@@ -35,6 +35,7 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 
+@documented
 @dataclass
 class RewardTrainConfig:
     labels: Path | None = option(
@@ -122,6 +123,7 @@ class RewardTrainConfig:
         check_device(self.device)
 
 
+@documented
 @dataclass
 class RewardEvalConfig:
     model: Path | None = option(None, "Reward model folder (from `baton reward train`).")
@@ -137,6 +139,7 @@ class RewardEvalConfig:
     progress: bool = option(True, "Show progress bars.")
 
 
+@documented
 @dataclass
 class RewardScoreConfig:
     model: Path | None = option(None, "Reward model folder (from `baton reward train`).")

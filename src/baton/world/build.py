@@ -38,7 +38,7 @@ from typing import Any
 from baton import __version__
 from baton.artifacts import read_json, write_json
 from baton.cache import cache_dir
-from baton.config import option
+from baton.config import documented, option
 from baton.console import console
 
 MANIFEST = "manifest.json"
@@ -68,6 +68,7 @@ SAMPLING_KEYS = tuple(SAMPLING_DEFAULTS)
 CODE_VERSIONS = {"corpus": 1, "t2a": 3, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
 
 
+@documented
 @dataclass
 class WorldBuildConfig:
     quick: bool = option(False, "A tiny world in seconds, for tests and smoke runs (not for real results).")

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baton.config import config_to_dict, option
+from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.world.spec import CLIP_SAMPLES, SAMPLE_RATE
 from baton.world.tokenizer import WordTokenizer
@@ -91,6 +91,7 @@ def world_texts() -> list[str]:
 # --- configuration ----------------------------------------------------------------------------------
 
 
+@documented
 @dataclass
 class ClapConfig:
     """How the world CLAP is built and trained."""

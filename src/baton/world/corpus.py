@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from baton.artifacts import atomic_write_text
-from baton.config import config_to_dict, option
+from baton.config import config_to_dict, documented, option
 from baton.console import track
 from baton.errors import InputError
 from baton.world.captions import caption
@@ -39,6 +39,7 @@ VERSION = 1
 _PLAN_STREAM, _CLIP_STREAM, _RENDER_STREAM = 1, 2, 3
 
 
+@documented
 @dataclass
 class CorpusConfig:
     """What corpus to build; the shares of singles, pairs and triples must add up to 1."""

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 
 from baton.artifacts import read_json, write_json
-from baton.config import config_to_dict, option
+from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.world.compose import Clip, compose, frame_targets
 from baton.world.spec import CLASSES, RELATION_SIZES, RELATIONS, SAMPLE_RATE
@@ -234,6 +234,7 @@ def probability_match(
 # --- configuration ----------------------------------------------------------------------------------
 
 
+@documented
 @dataclass
 class DetectorConfig:
     """How one event detector is built and trained. See :func:`annotator_config`, :func:`evaluator_config`."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from baton.config import config_to_dict, option
+from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.world.model import (
     DenoiserConfig,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from baton.world.corpus import Corpus
 
 
+@documented
 @dataclass
 class T2ATrainConfig:
     """How to build and train the world T2A model (defaults: the full world build)."""

@@ -38,9 +38,11 @@
     const events = $("events");
     events.replaceChildren(...clip.events.map((name) => {
       const li = document.createElement("li");
-      li.textContent = name;
+      li.textContent = name.replace(/_/g, " "); // noise_burst -> noise burst
       return li;
     }));
+    // Numbered only when the order is part of the prompt ("then"); overlapping sounds are not.
+    events.classList.toggle("ordered", clip.relation === "sequence" || (!clip.relation && clip.events.length > 1));
     $("question").textContent = questions[clip.task || ""] || questions[""];
     $("flag").value = "";
     $("comment").value = "";
