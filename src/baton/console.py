@@ -74,9 +74,10 @@ class LogProgress(Progress):
         for task in self.tasks:
             if task.finished or not task.visible:
                 continue
-            count = f"{task.completed:.0f}" + (
-                f"/{task.total:.0f} ({task.percentage:.0f}%)" if task.total else ""
-            )
+            if task.total:
+                count = f"{task.completed:.0f}/{task.total:.0f} ({task.percentage:.0f}%)"
+            else:  # work of unknown size, e.g. a world build step in its own process
+                count = "running"
             elapsed = task.elapsed or 0.0
             self.console.print(
                 f"  {task.description}: {count}, {elapsed:.0f} s", markup=False, highlight=False
