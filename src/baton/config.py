@@ -53,10 +53,9 @@ def documented(cls: type[C]) -> type[C]:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             head += " (required)"
         elif _shown_default(f) is None:  # a switch or None: field_help does not show it
-            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            head += f" = {value!r}"
+            head += f" = {_default_value(f)!r}"
         lines.append(head)
-        text = field_help(cls, f.name)
+        text = _help_of(f)
         if text:
             lines.append(textwrap.fill(text, 100, initial_indent="    ", subsequent_indent="    "))
     cls.__doc__ = "\n".join(lines) + "\n"
@@ -70,7 +69,10 @@ def field_help(cls: type, name: str) -> str:
     it is taken from the field here. Switches (booleans), fields without a default and those whose
     default is ``None`` (their help says what happens then) show none.
     """
-    f = _field(cls, name)
+    return _help_of(_field(cls, name))
+
+
+def _help_of(f: dataclasses.Field) -> str:
     notes = []
     choices = _choices(f)
     if choices:
@@ -101,14 +103,18 @@ def _choices(f: dataclasses.Field) -> list[str]:
     return re.findall(r"['\"]([^'\"]*)['\"]", match[1]) if match else []
 
 
-def _shown_default(f: dataclasses.Field) -> str | None:
+def _default_value(f: dataclasses.Field) -> Any:
+    """A field's default (a fresh one from its factory), or ``dataclasses.MISSING``."""
     if f.default is not dataclasses.MISSING:
-        value = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        value = f.default_factory()
-    else:
-        return None
-    if value is None or isinstance(value, bool):
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _shown_default(f: dataclasses.Field) -> str | None:
+    value = _default_value(f)
+    if value is dataclasses.MISSING or value is None or isinstance(value, bool):
         return None
     if isinstance(value, (list, tuple, set)):
         return ", ".join(str(v) for v in value) if value else "none"

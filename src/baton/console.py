@@ -84,16 +84,16 @@ class LogProgress(Progress):
             )
 
 
-def make_progress(enabled: bool = True, interval: float = 30.0) -> Progress | NoProgress:
+def make_progress(enabled: bool = True) -> Progress | NoProgress:
     """A progress display with count, elapsed and remaining time (a do-nothing one if not ``enabled``).
 
     On a terminal it is a live bar; otherwise (a log, a pipe, CI) a line per running task every
-    ``interval`` seconds (see :class:`LogProgress`).
+    30 seconds (see :class:`LogProgress`).
     """
     if not enabled:
         return NoProgress()
     if not console.is_terminal:
-        return LogProgress(console=console, interval=interval)
+        return LogProgress(console=console)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -83,7 +83,7 @@ class Database:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            path = Path(self.url.removeprefix("sqlite:///"))
+            path = sqlite_file(self.url)
             if not path.parent.exists():
                 raise InputError("the database's folder does not exist", path=path.parent, field="db")
             self.engine = create_engine(

@@ -10,7 +10,7 @@ table                  one row is
 ``rating_items``       a listening-test item: one prompt's clip ``index``, across the models
 ``rating_assignments`` an item given to a rater, with the blind shuffled order of its clips
 ``ratings``            one rater's 1-5 score of one clip for one question (quality/faithfulness)
-``server_settings``    a setting ``serve`` keeps for the other commands (``url``: the links' address)
+``server_settings``    what ``serve`` keeps: ``url`` (the links' address) and the campaign's settings
 =====================  ==========================================================================
 
 One counter is stored, ``clips.votes`` (the clip's yes/no labels), so that finding an open clip is
@@ -194,7 +194,8 @@ class Rating(Base):
 
 
 class ServerSetting(Base):
-    """A value ``baton annotate serve`` records for the other commands, by key (``url``)."""
+    """A value ``baton annotate serve`` records, by key: ``url`` (the address its links use) and the
+    campaign's settings (``labels_per_clip``, ``raters_per_item``, ``tasks``; see ``fix_campaign``)."""
 
     __tablename__ = "server_settings"
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from baton.evaluation.intervals import Estimate
+import numpy as np
+
+from baton.evaluation.intervals import Estimate, paired_difference
 
 QUESTIONS: dict[str, str] = {
     "quality": "How good is the audio quality?",
@@ -38,14 +39,6 @@ RESAMPLES = 2000
 INTERVAL = "bootstrap over items 95%"
 
 
-def _percentile_interval(resampled: Any, confidence: float) -> tuple[float, float]:
-    import numpy as np
-
-    alpha = (1.0 - confidence) / 2
-    low, high = np.quantile(resampled, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def mean_opinion_score(
     scores: Sequence[float],
     items: Sequence[Hashable] | None = None,
@@ -55,9 +48,10 @@ def mean_opinion_score(
     seed: int = 0,
 ) -> Estimate:
     """The mean of ``scores`` with its bootstrap interval over ``items`` (the item of each score;
-    ``None``: every score its own item). ``n`` of the result is the number of scores."""
-    import numpy as np
+    ``None``: every score its own item). ``n`` of the result is the number of scores.
 
+    This is :func:`baton.evaluation.resampling.bootstrap_groups` with the mean as the statistic,
+    vectorised: a resample's mean is the sum of its items' score sums over the sum of their counts."""
     n = len(scores)
     if n == 0:
         raise ValueError("no scores to average")
@@ -75,7 +69,8 @@ def mean_opinion_score(
     counts = np.array([len(g) for g in groups.values()], dtype=np.float64)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, len(groups), size=(n_resamples, len(groups)))
-    low, high = _percentile_interval(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1), confidence)
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(sums[drawn].sum(axis=1) / counts[drawn].sum(axis=1), [alpha, 1.0 - alpha])
     # Rounding may put a bound a hair outside the mean when every resample has the same mean.
     return Estimate(mean, min(low, mean), max(high, mean), n)
 
@@ -90,19 +85,19 @@ def paired_mos_difference(
 ) -> Estimate | None:
     """Mean over shared items of (model's item mean - base's item mean), with its bootstrap interval
     over those items; ``n`` is their number. ``None`` if the two share no item."""
-    import numpy as np
-
     shared = [item for item in model if item in base and model[item] and base[item]]
     if not shared:
         return None
-    diffs = np.array([np.mean(model[i]) - np.mean(base[i]) for i in shared], dtype=np.float64)
-    value = float(diffs.mean())
-    if len(shared) == 1:
-        return Estimate(value, value, value, 1)
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(shared), size=(n_resamples, len(shared)))].mean(axis=1)
-    low, high = _percentile_interval(means, confidence)
-    return Estimate(value, min(low, value), max(high, value), len(shared))
+    estimate = paired_difference(
+        [np.mean(model[i]) for i in shared],
+        [np.mean(base[i]) for i in shared],
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+    )
+    # Rounding may put a bound a hair outside the value when every resample has the same mean.
+    value = estimate.value
+    return Estimate(value, min(estimate.low, value), max(estimate.high, value), estimate.n)
 
 
 @dataclass(frozen=True)
@@ -189,14 +184,16 @@ def differences(rows: Iterable[Rating], base: str | None = None) -> list[MosDiff
     for (model, question, task), scored in groups.items():
         if model == base or (base, question, task) not in groups:
             continue
-        by_item: dict[Hashable, list[float]] = {}
-        for _, score, item in scored:
-            by_item.setdefault(item, []).append(score)
-        base_items: dict[Hashable, list[float]] = {}
-        for _, score, item in groups[(base, question, task)]:
-            base_items.setdefault(item, []).append(score)
-        estimate = paired_mos_difference(by_item, base_items)
+        estimate = paired_mos_difference(_by_item(scored), _by_item(groups[(base, question, task)]))
         if estimate is not None:
             out.append(MosDifference(model, base, question, task, estimate))
     out.sort(key=lambda d: (d.model, *_order(d.question, d.task)))
+    return out
+
+
+def _by_item(scored: Iterable[tuple[str, int, Hashable]]) -> dict[Hashable, list[float]]:
+    """(rater, score, item) ratings as each item's scores."""
+    out: dict[Hashable, list[float]] = {}
+    for _, score, item in scored:
+        out.setdefault(item, []).append(score)
     return out

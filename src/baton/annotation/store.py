@@ -278,6 +278,15 @@ class ImportCounts:
     new_annotators: int = 0
 
 
+def _put_setting(session: Session, key: str, value: str, now: datetime) -> None:
+    """Store one of serve's settings (``server_settings``), new or replacing the one there."""
+    row = session.get(ServerSetting, key, with_for_update=True)
+    if row is None:
+        session.add(ServerSetting(key=key, value=value, updated_at=now))
+    else:
+        row.value, row.updated_at = value, now
+
+
 # --- the store -----------------------------------------------------------------------------------
 
 
@@ -412,14 +421,7 @@ class AnnotationStore:
         """Keep the address the server is reached at, for links made by the other commands."""
         now = self.clock()
 
-        def work(session: Session) -> None:
-            setting = session.get(ServerSetting, "url", with_for_update=True)
-            if setting is None:
-                session.add(ServerSetting(key="url", value=url, updated_at=now))
-            else:
-                setting.value, setting.updated_at = url, now
-
-        self._write(work)
+        self._write(lambda session: _put_setting(session, "url", url, now))
 
     def server_url(self) -> str | None:
         """The address the last ``serve`` of this database was reached at, if one ran."""
@@ -450,14 +452,11 @@ class AnnotationStore:
             for key in CAMPAIGN_KEYS:
                 row = session.get(ServerSetting, key, with_for_update=True)
                 wanted = given.get(key)
-                if row is None:
+                if row is None or (change and wanted is not None and wanted != row.value):
                     settings[key] = wanted if wanted is not None else defaults[key]
-                    session.add(ServerSetting(key=key, value=settings[key], updated_at=now))
+                    _put_setting(session, key, settings[key], now)
                 elif wanted is None or wanted == row.value:
                     settings[key] = row.value
-                elif change:
-                    row.value, row.updated_at = wanted, now
-                    settings[key] = wanted
                 else:
                     flag = CAMPAIGN_FLAGS[key]
                     raise InputError(

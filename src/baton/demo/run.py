@@ -482,7 +482,7 @@ def finetune_all(
     if done:
         console.print(f"    done before: {', '.join(done)} in {out / 'finetune'}")
     todo = [(m, settings) for m, settings in zip(config.methods, runs, strict=True) if m not in done]
-    outcomes: dict[str, Path | BaseException] = dict(done)
+    outcomes: dict[str, Path | BaseException] = {}
     if todo:
         console.print(f"    {', '.join(m for m, _ in todo)}: {min(jobs, len(todo))} at a time")
         results = map_side_by_side(finetune, [(settings,) for _, settings in todo], jobs, threads=1)
@@ -490,10 +490,11 @@ def finetune_all(
     tuned: dict[str, Path] = {}
     skipped: dict[str, str] = {}
     for method in config.methods:
-        result = outcomes[method]
         if method in done:
             tuned[method] = done[method]
-        elif isinstance(result, InputError):  # the data cannot feed this method: say so, go on
+            continue
+        result = outcomes[method]
+        if isinstance(result, InputError):  # the data cannot feed this method: say so, go on
             skipped[method] = str(result)
             console.print(f"    [yellow]{method} skipped[/]: {result}")
         elif isinstance(result, BaseException):

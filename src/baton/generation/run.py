@@ -31,7 +31,6 @@ from typing import Any, Literal
 from baton.artifacts import PromptRecord, RecordAppender, SampleRecord, read_records, write_records
 from baton.config import documented, option
 from baton.errors import InputError
-from baton.workers import check_device
 
 SAMPLES_FILE = "samples.jsonl"
 AUDIO_DIR = "audio"
@@ -102,6 +101,8 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
         raise InputError("must be at least 1", field="per_prompt")
     if config.batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
+    from baton.workers import check_device
+
     device = check_device(config.device)
     prompts = read_records(config.prompts, PromptRecord, allow_empty=False)
     out = Path(config.out)

@@ -94,8 +94,7 @@ class RewardModel:
     ) -> FeatureBatch:
         from baton.audio import load_audio
 
-        texts, audio = _paired(texts, audio)
-        encoder = self.encoder
+        encoder = self.encoder  # texts and audio: lists of one length (logits paired them)
         clips = []
         for clip in audio:
             if isinstance(clip, (str, Path)):

@@ -1,4 +1,4 @@
-"""Server settings: what ``baton annotate serve`` remembers for the other commands (its public URL).
+"""Server settings: what ``baton annotate serve`` remembers (its public URL, the campaign's settings).
 
 Revision ID: 0002
 Revises: 0001
