@@ -36,6 +36,11 @@ $(STAMP): pyproject.toml
 	  $(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'; \
 	fi
+	@# soundfile's plain wheel (py3-none-any) holds no libsndfile; where an index offers it beside the
+	@# platform wheel of the same version, uv may take it. pip then takes the platform wheel.
+	@$(PY) -c 'import soundfile' 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check \
+	  --force-reinstall --no-deps "soundfile==$$($(PY) -c 'import importlib.metadata as m; print(m.version("soundfile"))')"
+	@$(PY) -c 'import soundfile' || { echo "soundfile cannot load libsndfile: install it (apt-get install libsndfile1)"; exit 1; }
 	@touch $(STAMP)
 
 demo: $(STAMP)

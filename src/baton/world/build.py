@@ -66,6 +66,17 @@ SAMPLING_KEYS = tuple(SAMPLING_DEFAULTS)
 # builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
 # older code is rebuilt on the next `baton world build` instead of failing to load.
 CODE_VERSIONS = {"corpus": 1, "t2a": 3, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
+# The recipes of the full world. v1: the T2A model trained for minutes on a fixed 2000-clip corpus
+# (8 % triples), inside the build. v2: pretrained at length on the endless stream of fresh clips of a
+# mix richer in pairs and triples, with checkpoints and exact resume (baton.world.pretrain), judged
+# every ``assess_every`` steps by the evaluator and CLAP, which it therefore waits for.
+RECIPES = ("v1", "v2")
+V2_MIX = {"single_share": 0.45, "pair_share": 0.30, "triple_share": 0.25}
+V2_T2A = {"steps": 30000, "warmup_steps": 500, "ema_decay": 0.999}
+V2_PRETRAIN = {"stats_clips": 2048, "vocabulary_clips": 20000, "assess_every": 2500, "assess_prompts": 100}
+V2_PRETRAIN_QUICK = {"stats_clips": 32, "vocabulary_clips": 256, "assess_every": 8, "assess_prompts": 2}
+# The long run's own keys in a v2 T2A step's settings, beside T2ATrainConfig's fields.
+PRETRAIN_KEYS = ("stream", *V2_PRETRAIN)
 
 
 @documented
@@ -92,6 +103,15 @@ class WorldBuildConfig:
         "Torch threads of each training step. Part of what the world is: the same seed and thread"
         " count give the same weights on the same kind of CPU, another count other, equally good ones.",
     )
+    recipe: str = option(
+        "v1",
+        "How the full world is trained: 'v1' (its T2A model for minutes on a fixed corpus) or 'v2' (for"
+        " hours on fresh clips, with checkpoints: see --resume); with --quick, v2 is the same machinery"
+        " at the quick world's size.",
+    )
+    resume: bool = option(
+        False, "Go on with a v2 T2A pretraining that an earlier build left unfinished (it continues exactly)."
+    )
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.only or () if name not in STEPS]
@@ -101,6 +121,8 @@ class WorldBuildConfig:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
 
     @property
     def parallel_jobs(self) -> int:
@@ -110,18 +132,33 @@ class WorldBuildConfig:
         return resolve_jobs(self.jobs)
 
 
-def steps_needed(only: list[str] | None) -> list[str]:
+def depends_on(settings: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Which steps each step needs: a v2 T2A pretraining also needs the judges of its assessments."""
+    if "stream" in settings["t2a"]:
+        return {**DEPENDS_ON, "t2a": ("corpus", "clap", "evaluator")}
+    return DEPENDS_ON
+
+
+def steps_needed(only: list[str] | None, needs: dict[str, tuple[str, ...]] = DEPENDS_ON) -> list[str]:
     """The steps to build for ``only``: those named and, recursively, what they depend on, in order."""
     if only is None:
-        return list(STEPS)
+        return in_dependency_order(needs)
     wanted: set[str] = set()
     pending = list(only)
     while pending:
         name = pending.pop()
         if name not in wanted:
             wanted.add(name)
-            pending.extend(DEPENDS_ON.get(name, ()))
-    return [name for name in STEPS if name in wanted]
+            pending.extend(needs.get(name, ()))
+    return [name for name in in_dependency_order(needs) if name in wanted]
+
+
+def in_dependency_order(needs: dict[str, tuple[str, ...]]) -> list[str]:
+    """The steps, each after the steps it needs (otherwise in the order of STEPS)."""
+    ordered: list[str] = []
+    while len(ordered) < len(STEPS):
+        ordered.append(next(n for n in STEPS if n not in ordered and set(needs.get(n, ())) <= set(ordered)))
+    return ordered
 
 
 def world_dir(cache: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> Path:
@@ -155,12 +192,20 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     from baton.world.t2a import T2ATrainConfig
 
     quick, seed = config.quick, config.seed
-    corpus = CorpusConfig(n_clips=120 if quick else 2000, seed=seed)
-    t2a = T2ATrainConfig.quick(seed) if quick else T2ATrainConfig(seed=seed)
+    v2 = config.recipe == "v2"
+    mix = V2_MIX if v2 else {}
+    corpus = CorpusConfig(n_clips=120 if quick else 2000, seed=seed, **mix)
+    t2a = config_to_dict(
+        T2ATrainConfig.quick(seed) if quick else T2ATrainConfig(seed=seed, **(V2_T2A if v2 else {}))
+    )
+    if v2:  # quick: the same long-run machinery at the quick world's size, for tests
+        pretrain = V2_PRETRAIN_QUICK if quick else V2_PRETRAIN
+        t2a.update(stream=config_to_dict(CorpusConfig(seed=seed, **mix)), **pretrain)
     n_eval = config.eval_prompts if config.eval_prompts is not None else (4 if quick else 100)
     return {
+        **({"recipe": "v2"} if v2 else {}),
         "corpus": config_to_dict(corpus),
-        "t2a": config_to_dict(t2a),
+        "t2a": t2a,
         "clap": config_to_dict(clap_config(seed, quick)),
         "annotator": config_to_dict(annotator_config(seed, quick)),
         "evaluator": config_to_dict(evaluator_config(seed + 1000, quick)),
@@ -172,16 +217,17 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
 def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None = None) -> dict[str, str]:
     """A hash per step of its code version, its settings and, recursively, the steps it depends on."""
     code_versions = CODE_VERSIONS if code_versions is None else code_versions
+    needs = depends_on(settings)
     out: dict[str, str] = {}
     t2a = settings["t2a"]
-    for name in STEPS:
+    for name in in_dependency_order(needs):
         own = {k: v for k, v in t2a.items() if k not in SAMPLING_KEYS} if name == "t2a" else settings[name]
         parts = [f"code {code_versions[name]}", json.dumps(own, sort_keys=True)]
         if name in TRAINED:
             parts.append(f"threads {settings.get('threads', 1)}")
         if name == "base_eval":
             parts.append(json.dumps({k: t2a.get(k) for k in SAMPLING_KEYS}, sort_keys=True))
-        parts += [out[dep] for dep in DEPENDS_ON.get(name, ())]
+        parts += [out[dep] for dep in needs.get(name, ())]
         out[name] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     return out
 
@@ -253,7 +299,8 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
 
     # 1. What is cached; the rest is to do.
     todo = []
-    for name in steps_needed(config.only):
+    needs = depends_on(settings)
+    for name in steps_needed(config.only, needs):
         # What another build of this world (other steps, run at the same time) recorded meanwhile.
         manifest = _with_steps_on_disk(manifest, paths.root)
         done = manifest["steps"].get(name)
@@ -291,7 +338,9 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
         for name, why in todo:
             console.print(f"{_number(name)} {name} ...{why}")
             start = time.perf_counter()
-            figures = run_step(str(paths.root), name, settings, config.threads, config.progress)
+            figures = run_step(
+                str(paths.root), name, settings, config.threads, config.progress, config.resume
+            )
             record(name, figures, time.perf_counter() - start)
     if todo:
         manifest["last_build"] = {
@@ -313,19 +362,25 @@ def _number(name: str) -> str:
     return f"[{STEPS.index(name) + 1}/{len(STEPS)}]"
 
 
-def run_step(root: str, name: str, settings: dict[str, Any], threads: int, progress: bool) -> dict[str, Any]:
+def run_step(
+    root: str, name: str, settings: dict[str, Any], threads: int, progress: bool, resume: bool = False
+) -> dict[str, Any]:
     """Build one step into the world folder ``root``; return its figures.
 
-    The step runs on ``threads`` torch threads, with torch's global random state left as it was.
-    Also the entry point of a build's worker processes.
+    The step runs on ``threads`` torch threads, with torch's global random state left as it was;
+    ``resume`` lets a v2 T2A pretraining go on from its checkpoints. Also the entry point of a build's
+    worker processes.
     """
+    import functools
+
     import torch
 
     from baton.workers import with_threads
 
     paths = WorldPaths(Path(root))
+    builder = functools.partial(_train_t2a, resume=resume) if name == "t2a" else _STEP_BUILDERS[name]
     with torch.random.fork_rng(devices=[]):
-        figures = with_threads(threads, _STEP_BUILDERS[name], paths, settings, progress)
+        figures = with_threads(threads, builder, paths, settings, progress)
     if name == "t2a":
         apply_sampling_defaults(paths.step("t2a"), settings["t2a"])
     return figures
@@ -350,6 +405,7 @@ def _run_side_by_side(
     from baton.workers import process_pool
 
     why = dict(todo)
+    needs = depends_on(settings)
     waiting = sorted(why, key=START_ORDER.index)
     done = {name for name in STEPS if name not in why}
     running: dict[Future, tuple[str, float, Any]] = {}
@@ -359,12 +415,14 @@ def _run_side_by_side(
         make_progress(config.progress) as bar,
     ):
         while waiting or running:
-            ready = [n for n in waiting if all(dep in done for dep in DEPENDS_ON.get(n, ()))]
+            ready = [n for n in waiting if all(dep in done for dep in needs.get(n, ()))]
             while failure is None and ready and len(running) < config.parallel_jobs:
                 name = ready.pop(0)
                 waiting.remove(name)
                 console.print(f"{_number(name)} {name} ...{why[name]} (in its own process)")
-                future = pool.submit(run_step, str(paths.root), name, settings, config.threads, False)
+                future = pool.submit(
+                    run_step, str(paths.root), name, settings, config.threads, False, config.resume
+                )
                 running[future] = (name, time.perf_counter(), bar.add_task(name, total=None))
             if not running:
                 break  # a failure stopped the rest
@@ -461,7 +519,7 @@ def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
     path = Path(model_dir) / "config.json"
     meta = read_json(path)
     model = meta["config"]
-    defaults = T2ATrainConfig(**t2a).model_config()
+    defaults = T2ATrainConfig(**{k: v for k, v in t2a.items() if k not in PRETRAIN_KEYS}).model_config()
     wanted = {field: getattr(defaults, field) for field in SAMPLING_DEFAULTS.values()}
     if all(model.get(k) == v for k, v in wanted.items()):
         return False
@@ -476,15 +534,55 @@ def load_corpus(paths: WorldPaths) -> Any:
     return Corpus.load(paths.corpus)
 
 
-def _train_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
+def _train_t2a(
+    paths: WorldPaths, settings: dict[str, Any], progress: bool, resume: bool = False
+) -> dict[str, Any]:
     from baton.world.t2a import T2ATrainConfig, train_t2a
 
-    config = T2ATrainConfig(**settings["t2a"])
-    model = train_t2a(load_corpus(paths), config, progress=progress)
+    if "stream" in settings["t2a"]:
+        model = _pretrain_t2a(paths, settings, progress, resume)
+    else:
+        model = train_t2a(load_corpus(paths), T2ATrainConfig(**settings["t2a"]), progress=progress)
     model.save(paths.step("t2a"))
     report = dict(model.report or {})
     report.pop("config", None)
     return report
+
+
+def _pretrain_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool, resume: bool) -> Any:
+    """The v2 T2A step: a long pretraining in ``t2a-run/`` (checkpoints, assessments), resumable."""
+    from baton.world.assess import assess_world_model
+    from baton.world.corpus import CorpusConfig
+    from baton.world.pretrain import T2APretrainConfig, pretrain_t2a
+    from baton.world.t2a import T2ATrainConfig
+
+    t2a = settings["t2a"]
+    config = T2APretrainConfig(
+        t2a=T2ATrainConfig(**{k: v for k, v in t2a.items() if k not in PRETRAIN_KEYS}),
+        data=CorpusConfig(**t2a["stream"]),
+        stats_clips=t2a["stats_clips"],
+        vocabulary_clips=t2a["vocabulary_clips"],
+        assess_every=t2a["assess_every"],
+    )
+
+    def assess(model_dir: Path, step: int) -> dict[str, Any]:
+        figures = assess_world_model(
+            model_dir,
+            paths.step("evaluator"),
+            paths.step("clap"),
+            prompts_per_task=t2a["assess_prompts"],
+            seed=settings["base_eval"]["seed"] + 1,  # other prompts than the base evaluation's
+            progress=False,
+        )
+        shown = ", ".join(
+            f"{k} {figures[f'{k}_accuracy']['value']:.3f}" for k in ("single", "integrity", "temporal")
+        )
+        console.print(f"    t2a step {step}: {shown}, FAD {figures['fad']:.3f}")
+        return figures
+
+    model = pretrain_t2a(config, paths.step("t2a-run"), resume=resume, assess=assess, progress=progress)
+    assert model is not None  # only stop_after ends a run early
+    return model
 
 
 def _train_clap(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:

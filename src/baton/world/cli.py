@@ -23,6 +23,8 @@ def build_command(
     only: list[str] = typer.Option(None, "--only", help=field_help(H, "only") + " Repeat for several."),
     jobs: int = typer.Option(None, "--jobs", help=field_help(H, "jobs")),
     threads: int = typer.Option(None, "--threads", help=field_help(H, "threads")),
+    recipe: str = typer.Option(None, "--recipe", help=field_help(H, "recipe")),
+    resume: bool = typer.Option(None, "--resume", help=field_help(H, "resume")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
@@ -45,6 +47,8 @@ def build_command(
             "only": only or None,
             "jobs": jobs,
             "threads": threads,
+            "recipe": recipe,
+            "resume": resume,
             "progress": False if no_progress else None,
         },
     )

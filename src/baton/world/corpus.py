@@ -35,8 +35,9 @@ from baton.world.spec import CLASSES, CLIP_SAMPLES, RELATION_SIZES, SAMPLE_RATE
 
 FORMAT = "baton-world-corpus"
 VERSION = 1
-# Independent random streams of one seed: the corpus plan, its clips, and held-out renders.
-_PLAN_STREAM, _CLIP_STREAM, _RENDER_STREAM = 1, 2, 3
+# Independent random streams of one seed: the corpus plan, its clips, held-out renders and the endless
+# stream of fresh clips that long pretraining draws from.
+_PLAN_STREAM, _CLIP_STREAM, _RENDER_STREAM, _FRESH_STREAM = 1, 2, 3, 4
 
 
 @documented
@@ -271,6 +272,39 @@ def build_corpus(config: CorpusConfig, *, progress: bool = False) -> Corpus:
         relations.append(relation)
         events.append(clip.events)
         captions.append(caption(labels, relation, random.Random(f"world-corpus:{config.seed}:{index}")))
+    return Corpus(audio=audio, captions=captions, relations=relations, events=events, config=config)
+
+
+def stream_clips(config: CorpusConfig, start: int, count: int) -> Corpus:
+    """Clips ``start .. start + count - 1`` of the endless stream of fresh clips of ``config``'s mix.
+
+    Each clip is a pure function of ``(config.seed, index)``: its kind is drawn with the mix's shares
+    (``n_clips`` is ignored), its classes uniformly, and its audio and caption from generators of its
+    own, so that any stretch of the stream can be made again, in any order, in any process. Long
+    pretraining reads clip ``i`` once: fresh data every batch instead of epochs over a fixed corpus.
+    A stream of its own: never a corpus clip nor a held-out :func:`render`.
+    """
+    _check_config(config)
+    if start < 0 or count < 0:
+        raise ValueError(f"start and count must be non-negative, got {start} and {count}")
+    pair_sequence = config.pair_share * (1.0 - config.overlap_share)
+    kinds = (  # (cumulative share, size, relation)
+        (config.single_share, 1, "single"),
+        (config.single_share + pair_sequence, 2, "sequence"),
+        (config.single_share + config.pair_share, 2, "overlap"),
+        (float("inf"), 3, "sequence"),
+    )
+    audio = np.empty((count, CLIP_SAMPLES), dtype=np.float32)  # [count, CLIP_SAMPLES]
+    captions, relations, events = [], [], []
+    for row, index in enumerate(range(start, start + count)):
+        rng = np.random.default_rng((_FRESH_STREAM, config.seed, index))
+        draw = rng.random()
+        size, relation = next((size, relation) for edge, size, relation in kinds if draw < edge)
+        labels = [CLASSES[c] for c in rng.permutation(len(CLASSES))[:size]]
+        clip = compose(labels, relation, rng, background_noise_db=config.background_noise_db, out=audio[row])
+        relations.append(relation)
+        events.append(clip.events)
+        captions.append(caption(labels, relation, random.Random(f"world-stream:{config.seed}:{index}")))
     return Corpus(audio=audio, captions=captions, relations=relations, events=events, config=config)
 
 
