@@ -11,6 +11,8 @@ from baton.artifacts import (
     Vote,
     read_json,
     read_records,
+    resolve_path,
+    store_path,
     write_records,
 )
 from baton.errors import InputError
@@ -162,3 +164,23 @@ def test_read_json_names_line(tmp_path):
     with pytest.raises(InputError) as err:
         read_json(path)
     assert err.value.line == 4
+
+
+def test_a_stored_path_is_relative_to_its_files_folder_whatever_the_working_folder(tmp_path, monkeypatch):
+    """The rule of every file: a path is absolute, or relative to the folder of the file holding it."""
+    (tmp_path / "run" / "generated" / "audio").mkdir(parents=True)
+    (tmp_path / "run" / "reward").mkdir()
+    (tmp_path / "run" / "generated" / "audio" / "c.wav").write_bytes(b"")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    clip = "../run/generated/audio/c.wav"  # as this process sees it
+    assert store_path(clip, "../run/generated") == "audio/c.wav"
+    assert store_path(clip, "../run/reward") == "../generated/audio/c.wav"  # a sibling folder
+    assert store_path(tmp_path / "run" / "generated" / "audio" / "c.wav", "../run/generated") == "audio/c.wav"
+    # read back from another working folder, through the file's folder
+    monkeypatch.chdir(tmp_path)
+    assert resolve_path("../generated/audio/c.wav", "run/reward").is_file()
+    assert resolve_path(str(tmp_path / "x.wav"), "run") == tmp_path / "x.wav"
+    # a symlinked folder: '..' climbs where the file system does
+    (tmp_path / "link").symlink_to(tmp_path / "run" / "generated")
+    assert store_path("link/audio/c.wav", "run/reward") == "../generated/audio/c.wav"

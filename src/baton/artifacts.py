@@ -15,7 +15,11 @@ missing or mistyped field, or a line of another kind raises :class:`~baton.error
 the file, the line number and the field. Writing a whole file is atomic (a temporary file, then a
 rename); :class:`RecordAppender` adds records one by one, durably, and on reopening after a crash
 drops a torn last line and knows which keys are already done, so a resumed stage duplicates nothing.
-Audio paths in a record are relative to the folder of the file that holds it (or absolute).
+One rule for paths in files: a path a record (or a run's JSON file) stores is absolute, or relative
+to the folder of the file that stores it; never relative to the folder a process ran in. Writers
+turn the paths they hold (absolute, or relative to the working folder) into that form with
+:func:`store_path`; readers turn them back with :func:`resolve_path`, given the file's folder. So a
+run folder can be moved as a whole, and a relative ``--out`` works from any working folder.
 """
 
 from __future__ import annotations
@@ -507,3 +511,21 @@ def resolve_path(record_path: str, base: str | Path) -> Path:
     """The audio file a record names: absolute as given, or relative to ``base`` (its file's folder)."""
     p = Path(record_path)
     return p if p.is_absolute() else Path(base) / p
+
+
+def store_path(path: str | Path, base: str | Path) -> str:
+    """How a file in folder ``base`` names ``path``, so that :func:`resolve_path` finds it again.
+
+    ``path`` and ``base`` are as this process sees them: absolute, or relative to its working
+    folder, which a record must never depend on (another command, run from another folder, reads
+    it). The result is relative to ``base`` (climbing with ``..`` when it must: a run's rewards file
+    names the clips of a sibling folder, and both move with the run folder), in ``/`` form; absolute
+    only when no relative path exists (another drive). The folders on both sides are resolved
+    first, so that ``..`` climbs where the file system will; a symlinked file keeps its own name.
+    """
+    absolute = Path(path).absolute()  # '..' left for resolve(), which climbs where the file system does
+    target = absolute.parent.resolve() / absolute.name
+    try:
+        return Path(os.path.relpath(target, Path(base).resolve())).as_posix()
+    except ValueError:  # Windows: no relative path from one drive to another
+        return target.as_posix()

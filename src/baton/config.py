@@ -207,12 +207,17 @@ def _option_of(name: str) -> str | None:
     return None
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """A config as plain JSON-able values (paths as strings), for manifests and logs."""
+def config_to_dict(config: Any, *, absolute_paths: bool = False) -> dict[str, Any]:
+    """A config as plain JSON-able values (paths as strings), for manifests and logs.
+
+    ``absolute_paths``: paths absolute (resolved), as a run's files record their settings (the rule
+    of :mod:`baton.artifacts`: no file names a path from the folder a process ran in, which its
+    reader, or a resumed run, does not know); without it, as given.
+    """
 
     def plain(value: Any) -> Any:
         if isinstance(value, Path):
-            return str(value)
+            return str(value.resolve() if absolute_paths else value)
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

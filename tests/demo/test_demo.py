@@ -52,10 +52,30 @@ def test_methods_are_repeated_or_comma_separated(monkeypatch, tmp_path: Path):
     assert seen[1].methods == DemoConfig().methods
 
 
-def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_path: Path):
+def _demo(out: str, cache: Path, methods: list[str]) -> dict:
+    """`baton demo --quick --out OUT` as the command line runs it; its summary (run.json)."""
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--quick", "--out", out, "--cache", str(cache), "--method", ",".join(methods),
+              "--no-progress"])  # fmt: skip
+    assert exit_.value.code == 0
+    return json.loads((Path(out) / "run.json").read_text())
+
+
+def _plays_every_clip(page: str, players: int) -> None:
+    """The report's matched examples play their clips: the judgements name them from their folder."""
+    assert "audio missing" not in page and "no audio path" not in page
+    assert page.count("<audio controls") == players > 0
+
+
+def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_path: Path, monkeypatch):
+    # A relative --out, run from another working folder: every file names paths from its own folder.
     out = tmp_path / "run"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     methods = ["baton", "dpo", "sft", "control"]
-    summary = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False, methods=methods))
+    summary = _demo("../run", quick_world_cache, methods)
 
     assert set(summary["seconds"]) >= {
         "world",
@@ -120,14 +140,24 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
         assert name in page
     assert list(summary["models"]) == ["base", *tuned, "reference"] and 'id="models"' in page
     assert summary["headline"]["accuracy"]["base"]
+    # 3 matched examples per task (of 3 test prompts, 1 clip each), heard from every model and the reference
+    _plays_every_clip(page, 2 * 3 * len(summary["models"]))
+    assert summary["report"] == "report.html" and summary["settings"]["out"] == str(out)
 
-    # A rerun finds every stage done and changes none of their outputs.
+    # A rerun, from another working folder through another relative path, finds every stage done
+    # and changes none of their outputs.
+    finished = [out / "finetune" / m / "finetune.json" for m in methods]
     before = {
-        p: p.stat().st_mtime_ns for p in (out / "annotation" / "labels.jsonl", out / "reward" / "config.json")
+        p: p.stat().st_mtime_ns
+        for p in (out / "annotation" / "labels.jsonl", out / "reward" / "config.json", *finished)
     }
-    again = run(DemoConfig(quick=True, out=out, cache=quick_world_cache, progress=False, methods=methods))
+    monkeypatch.chdir(tmp_path)
+    again = run(
+        DemoConfig(quick=True, out=Path("run"), cache=quick_world_cache, progress=False, methods=methods)
+    )
     assert {p: p.stat().st_mtime_ns for p in before} == before
-    assert again["headline"] == summary["headline"]
+    assert again["headline"] == summary["headline"] and again["skipped"] == {}
+    _plays_every_clip((out / "report.html").read_text(), 2 * 3 * len(summary["models"]))
 
 
 def _all_zero_feedback(world: Path, folder: Path) -> tuple[Path, Path]:

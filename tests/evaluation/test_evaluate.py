@@ -291,6 +291,41 @@ def test_a_samples_file_as_reference_pairs_by_sample_id(tmp_path, tones, tiny_wo
     assert "fad" not in second["metrics"]["reference"]  # the floor needs the world's second set
 
 
+def test_a_relative_out_plays_every_clip_in_the_report_from_any_working_folder(
+    tmp_path, tones, tiny_world, prompts_file, monkeypatch
+):
+    """A judgements file names its clips from its own folder, never from the folder `baton evaluate`
+    ran in: with a relative --out, the report (from that folder or another) once found no clip."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["evaluate", "--model", "base=tone", "--model", "loud=loudtone", "--prompts", str(prompts_file),
+             "--out", "runs/eval", "--per-prompt", "1", "--world", str(tiny_world), "--reference", "real",
+             "--no-progress"]
+        )  # fmt: skip
+    assert exit_.value.code == 0
+    out = elsewhere / "runs" / "eval"
+    for model in ("base", "loud", "reference"):
+        judged = read_records(out / model / "judgements.jsonl", JudgementRecord)
+        assert [j.path for j in judged] == [
+            f"audio/{j.sample_id}.{'flac' if model == 'reference' else 'wav'}" for j in judged
+        ]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["settings"]["out"] == str(out) and summary["prompts"]["file"] == str(prompts_file)
+
+    # 2 matched examples per task (all 4 prompts), each heard from base, loud and the reference.
+    for cwd, run_folder in ((elsewhere, "runs/eval"), (tmp_path, "elsewhere/runs/eval")):
+        monkeypatch.chdir(cwd)
+        with pytest.raises(SystemExit) as exit_:
+            main(["report", "--run", run_folder, "--examples", "2"])
+        assert exit_.value.code == 0
+        page = (out / "report.html").read_text()
+        assert page.count('<tr class="example-row">') == 4
+        assert "audio missing" not in page and page.count("<audio controls") == 4 * 3
+
+
 def _evaluate(args, capsys):
     """`baton evaluate ARGS` as the command line runs it: (exit code, stderr on one line)."""
     with pytest.raises(SystemExit) as exit_:

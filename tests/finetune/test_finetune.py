@@ -1,6 +1,8 @@
 """End to end on a tiny world model: outputs, exact resume, best checkpoint, LoRA, EMA, the command."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,6 +91,30 @@ def test_resume_rules(tmp_path, feedback, base):
     assert finished_model(_config(tmp_path / "other", feedback, base, steps=2, resume=True)) is None
     with pytest.raises(InputError, match="used seed=0, this one asks for 1"):
         finished_model(_config(tmp_path, feedback, base, steps=2, seed=1, resume=True))
+
+
+def test_a_run_resumes_from_any_working_folder_and_an_older_runs_file_from_its_own(
+    tmp_path, feedback, base, monkeypatch
+):
+    """finetune.json holds its file settings absolute (the rule of baton.artifacts): the same files,
+    named through other relative paths from another working folder, are the same settings. An older
+    baton wrote them as given; those are read from the working folder, as it compared them."""
+    labels, rewards = feedback
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    relative = (Path(os.path.relpath(labels)), Path(os.path.relpath(rewards)))
+    finetune(_config(Path("../run"), relative, base, steps=2))
+    saved = json.loads((tmp_path / "run" / "out" / "finetune.json").read_text())
+    assert saved["config"]["labels"] == str(labels.resolve())
+    monkeypatch.chdir(tmp_path)
+    again = (Path(os.path.relpath(labels)), Path(os.path.relpath(rewards)))
+    assert finished_model(_config(Path("run"), again, base, steps=2, resume=True)) == Path("run/out/model")
+    # as an older baton wrote it: labels and rewards as given, from the folder the run started in
+    saved["config"].update(labels=str(again[0]), rewards=str(again[1]))
+    (tmp_path / "run" / "out" / "finetune.json").write_text(json.dumps(saved))
+    assert finished_model(_config(Path("run"), again, base, steps=2, resume=True)) == Path("run/out/model")
+    with pytest.raises(InputError, match="used labels="):
+        finished_model(_config(Path("run"), (rewards, rewards), base, steps=2, resume=True))
 
 
 @pytest.mark.parametrize("method", ["dpo", "sft", "control"])

@@ -154,6 +154,25 @@ def test_a_model_rewritten_at_the_same_path_is_refused(tmp_path, prompts_file, t
     assert folder_state(out) == before
 
 
+def test_a_relative_model_path_resumes_from_another_working_folder(
+    tmp_path, prompts_file, tones, monkeypatch
+):
+    """A clip's record names a local model folder absolutely (a hub id as it is): the same model named
+    from another working folder, through another relative path, resumes the run."""
+    (tmp_path / "model.txt").write_text("1.0")
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    first = run(settings(prompts_file, Path("../gen"), backend="file-tone", model="../model.txt"))
+    assert first[0].settings["model"] == str((tmp_path / "model.txt").resolve())
+    monkeypatch.chdir(tmp_path)
+    tones.calls = []
+    assert run(settings(prompts_file, Path("gen"), backend="file-tone", model="model.txt")) == first
+    assert tones.calls == []  # nothing made again
+    assert run(settings(prompts_file, tmp_path / "hub", model="org/some-model"))[0].settings["model"] == (
+        "org/some-model"
+    )
+
+
 def test_a_prompt_whose_text_changed_is_refused(tmp_path, prompts_file, tones):
     out = tmp_path / "gen"
     run(settings(prompts_file, out))

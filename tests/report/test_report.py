@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baton.artifacts import RewardRecord, write_json, write_records
+from baton.artifacts import RewardRecord, read_records, write_json, write_records
 from baton.audio import save_audio
 from baton.cli import main
 from baton.errors import InputError
@@ -147,6 +147,23 @@ def test_an_evaluation_folder_alone_is_a_run(tmp_path):
     write_evaluation(tmp_path / "ev")
     page = render(tmp_path / "ev")
     assert page.count('<tr class="metric-row">') == 4
+
+
+def test_clips_are_found_from_the_judgements_folder_and_in_older_files_from_the_working_folder(
+    tmp_path, monkeypatch
+):
+    """Judgements name clips from their file's folder (or absolutely); an older baton named them from
+    the folder `baton evaluate` ran in (``runs/x/evaluation/base/audio/...``), which the report reads too."""
+    root = write_full_run(tmp_path / "run")
+    base = root / "evaluation" / "base"
+    records = list(read_records(base / "judgements.jsonl", JudgementRecord))
+    older = [r.model_copy(update={"path": f"runs/x/evaluation/base/{r.path}"}) for r in records[:2]]
+    absolute = [r.model_copy(update={"path": str(base / r.path)}) for r in records[2:3]]
+    write_records(base / "judgements.jsonl", [*older, *absolute, *records[3:]])
+    monkeypatch.chdir(tmp_path)
+    page = run(ReportConfig(run=Path("run"), examples=2)).read_text()
+    assert page.count('<tr class="example-row">') == 4
+    assert "audio missing" not in page and page.count("<audio ") == 4 * 5
 
 
 def test_a_broken_log_is_noted_and_the_rest_is_shown(tmp_path):

@@ -57,7 +57,7 @@ from baton.annotation.models import (
     RatingItem,
     ServerSetting,
 )
-from baton.artifacts import LabelRecord, SampleRecord, Vote, parse_record
+from baton.artifacts import LabelRecord, SampleRecord, Vote, parse_record, store_path
 from baton.errors import InputError
 
 T = TypeVar("T")
@@ -1125,7 +1125,7 @@ class AnnotationStore:
                 if out_dir is None:
                     audio = full.as_posix()
                 elif full.is_absolute():
-                    audio = Path(os.path.relpath(full, Path(out_dir).resolve())).as_posix()
+                    audio = store_path(full, out_dir)
             records.append(
                 LabelRecord.from_votes(
                     votes,

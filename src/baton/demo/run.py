@@ -38,6 +38,7 @@ from baton.artifacts import (
     RewardRecord,
     SampleRecord,
     read_records,
+    store_path,
     write_json,
     write_records,
 )
@@ -226,8 +227,9 @@ def run(config: DemoConfig) -> dict[str, Any]:
     metrics = stages.run("evaluate", lambda: evaluate(config, out, world, tuned))
 
     summary = {
-        "settings": config_to_dict(config),
-        "world": str(world),
+        # Paths as the rule of baton.artifacts has them: absolute, or from run.json's folder (OUT).
+        "settings": config_to_dict(config, absolute_paths=True),
+        "world": str(world.resolve()),
         "seconds": {**stages.seconds, "total": round(time.perf_counter() - started, 1)},
         "clips": {
             "train": len(samples),
@@ -237,7 +239,7 @@ def run(config: DemoConfig) -> dict[str, Any]:
         "headline": headline(metrics),
         "models": {name: MODEL_NOTES[name] for name in ("base", *tuned, "reference")},
         "skipped": skipped,
-        "report": str(out / "report.html"),
+        "report": store_path(out / "report.html", out),
     }
     write_json(out / "run.json", summary)  # the report shows it
     stages.run("report", lambda: write_report(out))

@@ -116,7 +116,8 @@ def second_world_set(plan: list[SampleRecord], seed: int, chunk: int = 64) -> It
 
 
 def _absolute(sample: SampleRecord, base: Path) -> SampleRecord:
-    return sample.model_copy(update={"path": str(resolve_path(sample.path, base))})
+    """The sample with its clip's path absolute (its record names it from ``base``, its file's folder)."""
+    return sample.model_copy(update={"path": str(resolve_path(sample.path, base).absolute())})
 
 
 def load_reference_file(path: str | Path) -> Reference:
@@ -132,8 +133,10 @@ def load_reference_file(path: str | Path) -> Reference:
             )
             for f in files
         ]
-        return Reference(kind="folder", source=str(path), samples=samples)
+        return Reference(kind="folder", source=str(path.resolve()), samples=samples)
     if not path.exists():
         raise InputError("no such reference file or folder", path=path)
     records = read_records(path, SampleRecord, allow_empty=False)
-    return Reference(kind="samples", source=str(path), samples=[_absolute(r, path.parent) for r in records])
+    return Reference(
+        kind="samples", source=str(path.resolve()), samples=[_absolute(r, path.parent) for r in records]
+    )

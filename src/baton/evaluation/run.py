@@ -58,7 +58,15 @@ from typing import Any
 
 import numpy as np
 
-from baton.artifacts import PromptRecord, SampleRecord, read_records, resolve_path, write_json, write_records
+from baton.artifacts import (
+    PromptRecord,
+    SampleRecord,
+    read_records,
+    resolve_path,
+    store_path,
+    write_json,
+    write_records,
+)
 from baton.config import config_to_dict
 from baton.errors import InputError
 from baton.evaluation.config import EvaluateConfig
@@ -262,7 +270,8 @@ def generation_config(spec: ModelSpec, config: EvaluateConfig) -> Any:
 
 
 def _absolute(sample: SampleRecord, base: Path) -> SampleRecord:
-    return sample.model_copy(update={"path": str(resolve_path(sample.path, base))})
+    """The sample with its clip's path absolute (its record names it from ``base``, its file's folder)."""
+    return sample.model_copy(update={"path": str(resolve_path(sample.path, base).absolute())})
 
 
 # --- 2. scorers and reference -----------------------------------------------------------------------
@@ -654,6 +663,8 @@ def _merge(*parts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
 def write_judgements(
     path: Path, scores: ClipScores, kl: dict[str, np.ndarray], pairs: list[int | None], reference: Any
 ) -> None:
+    """Write the judgements file ``path``; each names its clip from ``path``'s folder (or absolutely),
+    never from the working folder, so that ``baton report`` finds the clips from anywhere."""
     from baton.evaluation.records import JudgementRecord
 
     def number(array: np.ndarray, i: int) -> float | None:
@@ -664,11 +675,6 @@ def write_judgements(
 
     records = []
     for i, s in enumerate(scores.samples):
-        absolute = Path(s.path)
-        try:
-            relative = absolute.relative_to(path.parent.resolve()).as_posix()
-        except ValueError:
-            relative = str(absolute)
         records.append(
             JudgementRecord(
                 sample_id=s.id,
@@ -678,7 +684,8 @@ def write_judgements(
                 task=s.task,
                 index=s.index,
                 seed=s.seed,
-                path=relative,
+                # s.path is as this process sees it: the file names it from its own folder.
+                path=store_path(s.path, path.parent),
                 correct=flag(scores.correct, i),
                 presence=flag(scores.presence, i),
                 detected=scores.detected[i],
@@ -855,8 +862,12 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
             "paired": sum(j is not None for j in pairs),
         },
         "scorers": scorers.describe(),
-        "prompts": {"file": str(config.prompts), "count": len(prompts), "per_prompt": config.per_prompt},
-        "settings": config_to_dict(config),
+        "prompts": {
+            "file": str(Path(config.prompts).resolve()),
+            "count": len(prompts),
+            "per_prompt": config.per_prompt,
+        },
+        "settings": config_to_dict(config, absolute_paths=True),
         "seconds": seconds,
         "notes": notes,
     }

@@ -202,8 +202,24 @@ def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
     run_file = out / RUN_FILE
     if run_file.is_file():
         saved = json.loads(run_file.read_text()).get("config", {})
-        check_resumable(saved, config_to_dict(config), out)
+        check_resumable(
+            _older_paths_read_here(saved, config), config_to_dict(config, absolute_paths=True), out
+        )
     return existing[-1]
+
+
+def _older_paths_read_here(saved: dict[str, Any], config: FinetuneConfig) -> dict[str, Any]:
+    """``finetune.json``'s settings with their paths absolute, as this baton writes them (the rule of
+    :mod:`baton.artifacts`), so that a run resumes from any working folder. An older baton wrote them
+    as given, relative to the folder that run started in: they are read from this one, as that baton
+    compared them."""
+
+    def absolute(name: str, value: Any) -> Any:
+        if isinstance(getattr(config, name, None), Path) and isinstance(value, str):
+            return str(Path(value).resolve())
+        return value
+
+    return {name: absolute(name, value) for name, value in saved.items()}
 
 
 def _text_table(
@@ -589,7 +605,7 @@ def _write_run_file(
             "status": status,
             "processes": processes,
             "device": device,
-            "config": config_to_dict(config),
+            "config": config_to_dict(config, absolute_paths=True),  # resumable from any folder
             "data": plan.counts,
             **extra,
         },

@@ -183,7 +183,7 @@ def _generate(
         "steps": settings.steps,
         "guidance_scale": settings.guidance_scale,
         "duration": settings.duration,
-        "model": None if config.model is None else str(config.model),
+        "model": None if config.model is None else recorded_model(config.model),
         "seed": config.seed,
         "fingerprint": model_fingerprint(backend),
     }
@@ -316,8 +316,17 @@ def model_fingerprint(backend: Any) -> str | None:
     return fingerprint_of(*digests) if digests else None
 
 
+def recorded_model(model: str | Path) -> str:
+    """How a clip's record names its model: a local folder absolute (the rule of
+    :mod:`baton.artifacts`), so that a run resumed from another working folder, through another
+    relative path, is known to ask for the same one; anything else (a hub id) as it is."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else str(model)
+
+
 def _same_model(recorded: str | None, asked: str | Path | None) -> bool:
-    """The same model text, or two spellings of one folder (``runs/m`` and ``./runs/m/``)."""
+    """The same model text, or two spellings of one folder (``runs/m`` and ``./runs/m/``; a relative
+    one an older baton recorded is read from this working folder, as it was then)."""
     asked = None if asked is None else str(asked)
     if recorded == asked:
         return True

@@ -419,11 +419,12 @@ def examples(data: Any, config: ReportConfig) -> str | None:
 def _player(data: Any, model: str, judgement: Any) -> str:
     if judgement is None:
         return '<span class="small">no clip</span>'
-    if judgement.path is None:
+    from baton.evaluation.records import clip_file
+
+    # The judgements file data.evaluation/<model>/judgements.jsonl names its clips from its folder.
+    path = clip_file(judgement, data.evaluation / model)
+    if path is None:
         return '<span class="small">no audio path</span>' + _verdict(judgement)
-    path = Path(judgement.path)
-    if not path.is_absolute():
-        path = data.evaluation / model / path
     if not path.is_file():
         return f'<span class="small">audio missing: {e(path.name)}</span>' + _verdict(judgement)
     return f'<audio controls preload="auto" src="{audio_data_uri(path)}"></audio>' + _verdict(judgement)

@@ -153,7 +153,7 @@ def cross_validate(
     figures: dict[str, Any] = {
         "method": METHOD,
         "folds": folds,
-        "labels": str(config.labels),
+        "labels": str(Path(config.labels).resolve()),  # from any folder (baton.artifacts)
         "head": settings.head,
         "objective": settings.objective,
         "encoder": encoder.identity.get("kind"),

@@ -221,8 +221,9 @@ def evaluate_reward(
     probabilities = probabilities_of(model.logits_of, features, range(len(clips)))
 
     result: dict[str, Any] = {
-        "model": str(model_dir),
-        "labels": str(labels),
+        # Absolute: read from any folder (the rule of baton.artifacts).
+        "model": str(model_dir.resolve()),
+        "labels": str(Path(labels).resolve()),
         "head": model.head_kind,
         "objective": model.objective,
         "encoder": model.encoder_identity.get("kind"),

@@ -13,10 +13,16 @@ file costs minutes where a silent mix would cost a training run.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from baton.artifacts import RecordAppender, RewardRecord, SampleRecord, read_records, resolve_path
+from baton.artifacts import (
+    RecordAppender,
+    RewardRecord,
+    SampleRecord,
+    read_records,
+    resolve_path,
+    store_path,
+)
 from baton.errors import InputError
 
 
@@ -74,7 +80,7 @@ def score_samples(
                         text=record.text,
                         events=record.events,
                         task=record.task,
-                        path=Path(os.path.relpath(audio_paths[i].resolve(), out.parent.resolve())).as_posix(),
+                        path=store_path(audio_paths[i], out.parent),
                         score=float(logit),
                         probability=float(torch.sigmoid(torch.tensor(logit))),
                         model=name,

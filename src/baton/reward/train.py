@@ -292,7 +292,7 @@ def train_reward(config: RewardTrainConfig) -> Path:
     # 5. Save.
     out = Path(config.out)
     summary = {
-        "labels": str(config.labels),
+        "labels": str(Path(config.labels).resolve()),  # from any folder (baton.artifacts)
         "clips": len(clips),
         "train_clips": len(train_rows),
         "validation_clips": len(val_rows),
@@ -308,7 +308,7 @@ def train_reward(config: RewardTrainConfig) -> Path:
         "fit_seconds": round(result.seconds, 3),
         "total_seconds": round(time.perf_counter() - started, 3),
         "cache": {"hits": cache.hits, "misses": cache.misses, "folder": str(cache.folder)},
-        "config": config_to_dict(config),
+        "config": config_to_dict(config, absolute_paths=True),
     }
     model = RewardModel(
         result.head,
