@@ -144,4 +144,17 @@ def test_the_v2_recipe_builds_a_world_whose_t2a_step_is_resumable(tmp_path, caps
     assert [a["step"] for a in report["assessments"]] == [8, 16]
     assert (run / "assessments" / "step-00000008" / "figures.json").is_file()
     assert manifest["steps"]["t2a"]["figures"]["steps"] == 16
+    base = manifest["steps"]["base_eval"]["figures"]
+    assert base["clips_per_prompt"] == 2 and base["temporal_accuracy"]["n"] == 2  # intervals over prompts
     assert read_manifest(cache / "world-quick")["settings"]["recipe"] == "v2"
+
+
+def test_heldout_integrity_prompts_can_repeat_the_66_pairs_in_rounds():
+    from baton.world.assess import heldout_prompts
+
+    integrity = heldout_prompts(150, seed=0, repeat_sets=True)["integrity"]
+    assert len(integrity) == 150 and len({p.id for p in integrity}) == 150
+    rounds = [integrity[:66], integrity[66:132], integrity[132:]]
+    assert [len({frozenset(p.events) for p in r}) for r in rounds] == [66, 66, 18]
+    # Another round says a pair in another order, relation or phrasing.
+    assert len({p.text for p in integrity}) > 140

@@ -10,6 +10,7 @@ reference set for FAD, computed on world CLAP audio embeddings.
 
 from __future__ import annotations
 
+import math
 import random
 import warnings
 from pathlib import Path
@@ -20,8 +21,13 @@ import numpy as np
 from baton.artifacts import PromptRecord
 
 
-def heldout_prompts(n_per_task: int, seed: int) -> dict[str, list[PromptRecord]]:
-    """Single, integrity and temporal prompts of the world vocabulary, ``n_per_task`` each."""
+def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> dict[str, list[PromptRecord]]:
+    """Single, integrity and temporal prompts of the world vocabulary, ``n_per_task`` each.
+
+    The world has only C(12, 2) = 66 event pairs: integrity takes at most that many prompts, or, with
+    ``repeat_sets``, ``n_per_task`` in rounds of distinct pairs, each round with its own order,
+    relation and phrasing of every pair.
+    """
     from baton.prompts.curate import curate_prompts, max_prompts
     from baton.world.captions import caption, world_vocabulary
     from baton.world.spec import CLASSES
@@ -39,12 +45,18 @@ def heldout_prompts(n_per_task: int, seed: int) -> dict[str, list[PromptRecord]]
         for i in range(n_per_task)
     ]
     vocabulary = world_vocabulary()
-    # The world has only C(12, 2) = 66 distinct event pairs: integrity takes at most that many.
-    n_integrity = min(n_per_task, max_prompts(len(vocabulary.events), "integrity"))
+    pairs = max_prompts(len(vocabulary.events), "integrity")
+    integrity: list[PromptRecord] = []
+    for round_ in range(math.ceil(n_per_task / pairs) if repeat_sets else 1):
+        n = min(n_per_task - len(integrity), pairs)
+        batch = curate_prompts(vocabulary, task="integrity", n=n, seed=seed + 100 * round_)
+        integrity += [
+            p.model_copy(update={"id": f"integrity-{len(integrity) + i:04d}"}) for i, p in enumerate(batch)
+        ]
     n_temporal = min(n_per_task, max_prompts(len(vocabulary.events), "temporal"))
     return {
         "single": single,
-        "integrity": curate_prompts(vocabulary, task="integrity", n=n_integrity, seed=seed),
+        "integrity": integrity,
         "temporal": curate_prompts(vocabulary, task="temporal", n=n_temporal, seed=seed + 1),
     }
 
@@ -61,8 +73,14 @@ def assess_world_model(
     prompts_per_task: int = 100,
     seed: int = 0,
     progress: bool = True,
+    clips_per_prompt: int = 1,
 ) -> dict[str, Any]:
-    """Accuracy per task with 95% intervals, the detector's accuracy on real clips, FAD and CLAP score."""
+    """Accuracy per task with 95% intervals, the detector's accuracy on real clips, FAD and CLAP score.
+
+    With ``clips_per_prompt`` > 1 every prompt has that many clips (seeds of its own) and integrity
+    prompts repeat the world's 66 pairs up to ``prompts_per_task`` (:func:`heldout_prompts`); a
+    prompt's accuracy is the mean over its clips, and intervals are over prompts.
+    """
     from baton.backends.world import WorldBackend
     from baton.console import track
     from baton.evaluation.event_accuracy import EventAccuracy
@@ -76,12 +94,16 @@ def assess_world_model(
     backend = WorldBackend.load(model_dir)
     evaluator = EventDetector.load(evaluator_dir)
     clap = WorldClap.load(clap_dir)
-    prompt_sets = heldout_prompts(prompts_per_task, seed)
+    prompt_sets = heldout_prompts(prompts_per_task, seed, repeat_sets=clips_per_prompt > 1)
 
     figures: dict[str, Any] = {"prompts_per_task": prompts_per_task, "seed": seed}
+    if clips_per_prompt > 1:
+        figures["clips_per_prompt"] = clips_per_prompt
     generated_all, real_all, texts_all = [], [], []
-    for task, prompts in prompt_sets.items():
-        seeds = [clip_seed(seed, p.id, 0) for p in prompts]
+    for task, one_each in prompt_sets.items():
+        # Clip k of every prompt, k = 0 .. clips_per_prompt - 1: a prompt's clips sit side by side.
+        prompts = [p for p in one_each for _ in range(clips_per_prompt)]
+        seeds = [clip_seed(seed, p.id, k) for p in one_each for k in range(clips_per_prompt)]
         batch = backend.max_batch
         generated: list[np.ndarray] = []
         for start in track(range(0, len(prompts), batch), f"base model: {task}", enabled=progress):
@@ -94,10 +116,15 @@ def assess_world_model(
         for name, clips in (("", generated), ("_real", real)):
             accuracy = EventAccuracy()
             accuracy.update(evaluator.detect(np.stack(clips)), labels, [task] * len(prompts))
-            estimates = accuracy.compute(seed=seed)[task]
-            figures[f"{task}{name}_accuracy"] = estimates["accuracy"].as_dict()
-            if "presence" in estimates:
-                figures[f"{task}{name}_presence"] = estimates["presence"].as_dict()
+            kinds = {"accuracy": accuracy.correct[task]}
+            if task == "temporal":
+                kinds["presence"] = accuracy.presence[task]
+            for kind, flags in kinds.items():
+                # [prompts, clips]: each prompt's share of right clips, resampled over prompts.
+                per_prompt = (
+                    np.asarray(flags, dtype=float).reshape(len(one_each), clips_per_prompt).mean(axis=1)
+                )
+                figures[f"{task}{name}_{kind}"] = bootstrap_mean(per_prompt, seed=seed).as_dict()
         generated_all += generated
         real_all += real
         texts_all += [p.text for p in prompts]

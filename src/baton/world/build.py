@@ -201,7 +201,7 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     if v2:  # quick: the same long-run machinery at the quick world's size, for tests
         pretrain = V2_PRETRAIN_QUICK if quick else V2_PRETRAIN
         t2a.update(stream=config_to_dict(CorpusConfig(seed=seed, **mix)), **pretrain)
-    n_eval = config.eval_prompts if config.eval_prompts is not None else (4 if quick else 100)
+    n_eval = config.eval_prompts if config.eval_prompts is not None else (4 if quick else 200 if v2 else 100)
     return {
         **({"recipe": "v2"} if v2 else {}),
         "corpus": config_to_dict(corpus),
@@ -209,7 +209,12 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
         "clap": config_to_dict(clap_config(seed, quick)),
         "annotator": config_to_dict(annotator_config(seed, quick)),
         "evaluator": config_to_dict(evaluator_config(seed + 1000, quick)),
-        "base_eval": {"prompts_per_task": n_eval, "seed": seed + 2000},
+        # v2: 2 clips a prompt, integrity prompts repeating the 66 pairs in rounds (assess_world_model).
+        "base_eval": {
+            "prompts_per_task": n_eval,
+            "seed": seed + 2000,
+            **({"clips_per_prompt": 2} if v2 else {}),
+        },
         "threads": config.threads,
     }
 
@@ -610,6 +615,7 @@ def _evaluate_base(paths: WorldPaths, settings: dict[str, Any], progress: bool) 
         clap_dir=paths.step("clap"),
         prompts_per_task=settings["base_eval"]["prompts_per_task"],
         seed=settings["base_eval"]["seed"],
+        clips_per_prompt=settings["base_eval"].get("clips_per_prompt", 1),
         progress=progress,
     )
     paths.step("base_eval").mkdir(parents=True, exist_ok=True)

@@ -252,6 +252,10 @@ def pretrain_t2a(
     empty_ids, empty_mask = model.tokenize([""])
     num_timesteps = model.noise_scheduler.config.num_train_timesteps
 
+    def due(at: int) -> bool:
+        """Whether the moving average is assessed after step ``at``."""
+        return assess is not None and config.assess_every > 0 and at > 0 and at % config.assess_every == 0
+
     def checkpoint() -> None:
         state["seconds"] = round(state["seconds"] + time.perf_counter() - session_start, 1)
         _save_checkpoint(
@@ -278,6 +282,10 @@ def pretrain_t2a(
     session_start = last_checkpoint = time.perf_counter()
     if saved is None:
         checkpoint()  # step 0: the vocabulary, statistics and text pretraining are never redone
+    assessed = {a["step"] for a in state["assessments"]}
+    if due(step) and step not in assessed and step < t2a.steps:  # killed while assessing: assess again
+        state["assessments"].append({"step": step, **_assess(assess, ema or model, out, step)})
+        checkpoint()
     first_step = step
 
     # 2. Training: step s reads stream clips [s B, (s + 1) B) and draws from its own generator.
@@ -312,8 +320,7 @@ def pretrain_t2a(
             recent = float(np.mean(state["losses"][-50:]))
             bar.update(task, completed=step, description=f"world T2A pretraining  loss {recent:.4f}")
 
-            at_assessment = assess is not None and config.assess_every and step % config.assess_every == 0
-            if at_assessment and step < t2a.steps:
+            if due(step) and step < t2a.steps:
                 checkpoint()
                 state["assessments"].append({"step": step, **_assess(assess, ema or model, out, step)})
                 checkpoint()
