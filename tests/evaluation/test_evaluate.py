@@ -414,3 +414,43 @@ def test_the_table_stars_only_a_difference_whose_interval_excludes_zero_as_print
     assert "*" not in text(-2e-17, -1e-18).split("excludes 0")[1]
     assert "+0.000 [+0.000, +0.000]" in text(0.0, 0.0) and "*" not in text(0.0, 0.0).split("excludes 0")[1]
     assert "+0.100* [+0.050, +0.150]" in text(0.05, 0.15)
+
+
+def test_a_tuned_models_card_gets_the_figures_and_the_judges(tmp_path, tones, tiny_world, prompts_file):
+    from baton.config import config_to_dict
+    from baton.finetune import FinetuneConfig
+    from baton.finetune.card import EVALUATION_BEGIN, write_model_card
+
+    # A folder as baton finetune leaves it (finetune.json beside model/, the card in it), and a user's edit.
+    tuned = tmp_path / "ft" / "model"
+    tuned.mkdir(parents=True)
+    settings = FinetuneConfig(
+        method="dpo", backend="loudtone", labels=tmp_path / "l.jsonl", out=tmp_path / "ft"
+    )
+    run_file = {"format": "baton-finetune", "status": "done", "processes": 1, "baton": "0.1.0",
+                "config": config_to_dict(settings, absolute_paths=True), "model": {"select": "last", "step": 100},
+                "data": {"feedback": {"human": 8, "reward": 0}, "reward_model": None, "pairs": {"train": 3, "val": 1}}}  # fmt: skip
+    (tmp_path / "ft" / "finetune.json").write_text(json.dumps(run_file))
+    write_model_card(tuned, run_file)
+    (tuned / "README.md").write_text((tuned / "README.md").read_text() + "\nNotes of my own.\n")
+    other = tmp_path / "other"  # any other folder is left alone
+    other.mkdir()
+
+    models = ["base=tone:" + str(other), f"loud=loudtone:{tuned}"]
+    run(config(prompts_file, tmp_path / "eval", models), scorers_of(tiny_world))
+    card = (tuned / "README.md").read_text()
+    assert "Notes of my own." in card and "| DPO beta | 2000 |" in card
+    section = card[card.index(EVALUATION_BEGIN) :]
+    assert "Judged by `baton evaluate` as `loud`, against the base model `base`" in section
+    for judge in ("world evaluator detector", "loudness"):
+        assert judge in section.lower(), judge
+    assert str((tmp_path / "eval" / "metrics.json").resolve()) in section
+    # the reward gain (1.5 times louder tones) is a difference whose interval excludes zero
+    assert any(line.startswith("| reward (higher is better) | all |") and "**better**" in line
+               for line in section.splitlines())  # fmt: skip
+    assert not list(other.iterdir())
+
+    # A second evaluation replaces the section rather than adding one.
+    run(config(prompts_file, tmp_path / "eval2", models, per_prompt=1), scorers_of(tiny_world))
+    card = (tuned / "README.md").read_text()
+    assert card.count(EVALUATION_BEGIN) == 1 and "eval2" in card and "Notes of my own." in card

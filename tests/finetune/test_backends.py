@@ -85,15 +85,59 @@ def test_finetune_saves_the_backends_own_format(tmp_path, labels, name):
     after = tuned.denoiser.state_dict()
     assert set(after) == set(before)
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    if name == "tango":  # the UNet folder loads with diffusers alone
-        from diffusers import UNet2DConditionModel
-
-        unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
-        assert all(torch.equal(unet.state_dict()[k], after[k]) for k in after)
+    if name == "tango":
         text_before = load_backend(name, base).text_encoder.state_dict()
         assert all(torch.equal(v, tuned.text_encoder.state_dict()[k]) for k, v in text_before.items())
     clips = tuned.generate(TEXTS[:1], [3])  # and it still generates
     assert np.isfinite(clips[0]).all()
+
+
+def test_a_tuned_tango_is_a_hub_style_folder_that_diffusers_and_transformers_load_part_by_part(
+    tmp_path, labels
+):
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer, SpeechT5HifiGan, T5EncoderModel
+
+    from baton.finetune.card import front_matter_of
+
+    base = tmp_path / "base"
+    _tango(base)
+    (base / "README.md").write_text("---\nlicense: cc-by-nc-sa-4.0\n---\n# Tango\n")  # as Tango's card
+    model_dir = finetune(_config(tmp_path, labels, "tango", base, method="dpo", dpo_beta=500.0))
+    tuned = load_backend("tango", model_dir)  # baton's own loader
+    start = load_backend("tango", base).unet.state_dict()
+    assert any(not torch.equal(v, tuned.unet.state_dict()[k]) for k, v in start.items())  # it was tuned
+
+    # Each part as diffusers and transformers load a hub repository's subfolder, equal to the tuned model.
+    modules = {
+        "unet": (UNet2DConditionModel, tuned.unet),
+        "vae": (AutoencoderKL, tuned.vae),
+        "vocoder": (SpeechT5HifiGan, tuned.vocoder),
+        "text_encoder": (T5EncoderModel, tuned.text_encoder),
+    }
+    for subfolder, (cls, module) in modules.items():
+        loaded = cls.from_pretrained(model_dir, subfolder=subfolder).state_dict()
+        expected = module.state_dict()
+        assert set(loaded) == set(expected), subfolder
+        assert all(torch.equal(loaded[k], expected[k]) for k in expected), subfolder
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, subfolder="tokenizer")
+    assert tokenizer(TEXTS).input_ids == tuned.tokenizer(TEXTS).input_ids
+    scheduler = DDPMScheduler.from_pretrained(model_dir, subfolder="scheduler")
+
+    def public(config):  # diffusers' bookkeeping keys (_use_default_values...) aside
+        return {k: v for k, v in dict(config).items() if not k.startswith("_")}
+
+    assert public(scheduler.config) == public(tuned.scheduler.config)
+    assert tuned.scheduler.config.prediction_type == "v_prediction"
+
+    # The model card: the base model's licence carried over, the method's tags and settings.
+    front = front_matter_of(model_dir / "README.md")
+    assert front["base_model"] == str(base.resolve()) and front["license"] == "cc-by-nc-sa-4.0"
+    assert {"dpo", "tango", "text-to-audio"} <= set(front["tags"]) and front[
+        "pipeline_tag"
+    ] == "text-to-audio"
+    card = (model_dir / "README.md").read_text()
+    assert "| DPO beta | 500 |" in card and 'subfolder="text_encoder"' in card
 
 
 def test_a_backend_that_refuses_the_empty_prompt_names_the_setting_that_needs_it(tmp_path, labels):

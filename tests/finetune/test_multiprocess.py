@@ -16,6 +16,7 @@ import torch
 
 from baton.backends import load_backend
 from baton.finetune import FinetuneConfig, finetune
+from tests.tracking import logged_as_in, scalars
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,12 +49,17 @@ def test_two_cpu_processes_train_one_model(tmp_path, feedback, tiny_world):
         "-m", "baton", "finetune", "--method", "baton", "--backend", "world", "--model", base,
         "--labels", str(labels), "--rewards", str(rewards), "--out", str(tmp_path / "two"),
         "--steps", "3", "--batch-size", "4", "--pretrain-batch-size", "2", "--grad-accum", "2",
-        "--lr", "1e-3", "--select", "last", "--no-progress",
+        "--lr", "1e-3", "--select", "last", "--no-progress", "--report-to", "tensorboard",
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "two" / "finetune.json").read_text())
     assert summary["processes"] == 2 and summary["status"] == "done"
+    # The main process alone tracks: one writer, holding the (process-averaged) lines of train_log.jsonl.
+    rows = [json.loads(line) for line in (tmp_path / "two" / "train_log.jsonl").read_text().splitlines()]
+    run = tmp_path / "two" / "tracking" / "baton-finetune"
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1
+    assert scalars(run) == logged_as_in(rows, "step")
 
     finetune(
         FinetuneConfig(

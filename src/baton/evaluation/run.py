@@ -45,6 +45,9 @@ task; id ``model/metric/task``) and ``OUT/metrics.json``::
                                                           "n": .., "excludes_zero": true}}}},
      "metric_info": {"accuracy": {"label": .., "higher_is_better": true, "what": ..}},
      "reference": {...}, "scorers": {...}, "settings": {...}, "seconds": {...}, "notes": [...]}
+
+and, for each tuned model whose folder ``baton finetune`` wrote (``OUT/model``), an "Evaluation"
+section in its model card ``README.md`` (:func:`baton.finetune.card.update_model_card`).
 """
 
 from __future__ import annotations
@@ -872,6 +875,15 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
         "notes": notes,
     }
     write_json(out / SUMMARY_FILE, summary)
+
+    # 6. The model card of each tuned model that baton finetune wrote gets these figures.
+    from baton.finetune.card import update_model_card
+
+    for spec in specs[1:]:
+        if spec.path is not None:
+            card = update_model_card(Path(spec.path), summary, spec.name, source=out / SUMMARY_FILE)
+            if card is not None:
+                console.print(f"[bold]{spec.name}[/]: its model card {card} has these figures")
     return summary
 
 

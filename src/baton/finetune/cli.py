@@ -75,6 +75,9 @@ def finetune_command(
     resume: bool = typer.Option(False, "--resume", help=field_help(H, "resume")),
     stop_after: int = typer.Option(None, "--stop-after", help=field_help(H, "stop_after")),
     log_every: int = typer.Option(None, "--log-every", help=field_help(H, "log_every")),
+    report_to: list[str] = typer.Option(
+        None, "--report-to", help=field_help(H, "report_to") + " Repeat for several."
+    ),
     device: str = typer.Option(None, "--device", help=field_help(H, "device")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
@@ -133,6 +136,7 @@ def finetune_command(
             "resume": True if resume else None,
             "stop_after": stop_after,
             "log_every": log_every,
+            "report_to": list(report_to) if report_to else None,
             "device": device,
             "progress": False if no_progress else None,
         },

@@ -14,6 +14,7 @@ from typing import Literal
 
 from baton.config import documented, option
 from baton.errors import InputError
+from baton.tracking import parse_report_to
 
 Method = Literal["baton", "dpo", "sft", "control"]
 METHODS: tuple[str, ...] = ("baton", "dpo", "sft", "control")
@@ -143,6 +144,11 @@ class FinetuneConfig:
         None, "Stop (with a checkpoint) after this many steps of this run, to resume later."
     )
     log_every: int = option(1, "Write a train_log.jsonl line every N steps (losses averaged over them).")
+    report_to: str | list[str] = option(
+        "none",
+        "Also log train_log.jsonl's scalars and these settings to trackers (accelerate's): tensorboard,"
+        " wandb or none, or a list of them; their files go to OUT/tracking/ (see baton.tracking).",
+    )
     device: str = option(
         "cpu",
         "Torch device: cpu, or cuda / mps / xpu without an index (accelerate gives each process its own "
@@ -192,6 +198,8 @@ class FinetuneConfig:
             raise InputError("Tango's weighting has no floor: use --snr-weighting min-snr", field="snr_floor")
         if self.labels is None and self.rewards is None:
             raise InputError("give --labels, --rewards or both: the feedback to tune on", field="labels")
+        # One form from here on, whichever was given (a name, "a,b", a list): the trackers' names.
+        self.report_to = parse_report_to(self.report_to)
 
     @property
     def micro_pretrain_batch(self) -> int:

@@ -96,7 +96,8 @@ def check_device_for_accelerate(device: str) -> str:
 
 
 def make_accelerator(config: FinetuneConfig) -> Any:
-    """An ``Accelerator`` for this run: CPU workers (gloo) for ``device="cpu"``, else the launch's GPUs.
+    """An ``Accelerator`` for this run: CPU workers (gloo) for ``device="cpu"``, else the launch's GPUs,
+    with the trackers of ``report_to`` (:mod:`baton.tracking`).
 
     The device accelerate chose must be of the kind asked for (a launch with ``--cpu`` runs on CPUs
     whatever ``--device`` says): a run never trains on another device than the one it records.
@@ -106,7 +107,13 @@ def make_accelerator(config: FinetuneConfig) -> Any:
     device = check_device_for_accelerate(config.device)
     if config.mixed_precision == "fp16" and device == "cpu":
         raise InputError("fp16 needs a GPU; on CPU use bf16 or no", field="mixed_precision")
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
+    from baton.tracking import accelerator_kwargs
+
+    accelerator = Accelerator(
+        cpu=device == "cpu",
+        mixed_precision=config.mixed_precision,
+        **accelerator_kwargs(config.report_to, config.out),
+    )
     if accelerator.device.type != device:
         chosen = accelerator.device
         release_accelerator(accelerator)

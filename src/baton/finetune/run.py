@@ -13,15 +13,18 @@ The recipe, top to bottom:
 5. resume from the newest checkpoint if asked;
 6. train: gradient accumulation, gradients averaged over processes, clipping, AdamW, logging,
    validation at a fixed timestep, checkpoints;
-7. save the chosen weights (best validation loss, or last) in the backend's own format.
+7. save the chosen weights (best validation loss, or last) in the backend's own format, with a model
+   card (:mod:`baton.finetune.card`).
 
 Output folder::
 
-    OUT/model/             the tuned model, loadable by the backend (`baton generate --model OUT/model`)
+    OUT/model/             the tuned model, loadable by the backend (`baton generate --model OUT/model`),
+                           and its model card README.md (`baton evaluate` adds its figures)
     OUT/train_log.jsonl    one JSON object per logged step: step, loss, lr, the method's parts, val_loss
     OUT/finetune.json      settings, the device used, data counts and the reward model that labelled
                            the reward-labelled clips, timing, which step model/ holds
     OUT/checkpoints/       step-NNNNNNNN/ (the newest few) and best/, for --resume
+    OUT/tracking/          with --report-to: the trackers' files (:mod:`baton.tracking`)
 """
 
 from __future__ import annotations
@@ -171,16 +174,19 @@ def finetune(config: FinetuneConfig) -> Path:
     With ``stop_after`` the run stops early and returns its newest checkpoint; rerun with
     ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
     """
+    from baton import tracking
     from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
 
-    # 1. The device and the data, checked before anything heavy.
+    # 1. The device, the trackers and the data, checked before anything heavy.
     check_device_for_accelerate(config.device)
+    tracking.check_installed(config.report_to)
     plan = plan_data(config)
     # 2. Processes.
     accelerator = make_accelerator(config)
     try:
         return _train(config, plan, accelerator)
     finally:
+        tracking.finish(accelerator)
         release_accelerator(accelerator)
 
 
@@ -243,9 +249,13 @@ def _text_table(
 def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     import torch
 
+    from baton import tracking
+    from baton.artifacts import write_json
     from baton.backends import load_backend
+    from baton.config import config_to_dict
     from baton.console import make_progress
     from baton.finetune import engine
+    from baton.finetune.card import write_model_card
     from baton.finetune.encode import clip_targets
     from baton.finetune.objectives import (
         BatonObjective,
@@ -374,6 +384,15 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         _write_run_file(
             out, config, plan, processes.count, str(device), status="training", extra={"resumed_from": start}
         )
+    # The trackers (main process only): the settings as finetune.json records them.
+    tracking.start(
+        accelerator,
+        config.report_to,
+        "baton-finetune",
+        out,
+        config_to_dict(config, absolute_paths=True),
+        resumed_at=start,
+    )
     accelerator.wait_for_everyone()
 
     # 6. Train.
@@ -430,6 +449,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
                 if main:
                     with (out / TRAIN_LOG).open("a", encoding="utf-8") as handle:
                         handle.write(json.dumps(line) + "\n")
+                    tracking.log(accelerator, line, done)
                 bar.update(task, description=f"finetune ({config.method})  loss {line['loss']:.4f}")
             train_seconds += time.perf_counter() - began
             if done % checkpoint_every == 0 or done == stop:
@@ -476,11 +496,14 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         partial = out / f".{MODEL_DIR}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         backend.save(partial)
+        document = _run_document(
+            config, plan, processes.count, str(device), status="done", extra={"model": chosen, **timing}
+        )
+        # The card says what finetune.json says, so it is written from the same document.
+        write_model_card(partial, document)
         shutil.rmtree(model_dir, ignore_errors=True)
         partial.rename(model_dir)
-        _write_run_file(
-            out, config, plan, processes.count, str(device), status="done", extra={"model": chosen, **timing}
-        )
+        write_json(out / RUN_FILE, document)
     accelerator.wait_for_everyone()
     return model_dir
 
@@ -592,21 +615,32 @@ def _write_run_file(
     extra: dict[str, Any],
 ) -> None:
     """``finetune.json``; ``device``: the device the main process trains on (accelerate's choice)."""
-    from baton import __version__
     from baton.artifacts import write_json
+
+    write_json(out / RUN_FILE, _run_document(config, plan, processes, device, status=status, extra=extra))
+
+
+def _run_document(
+    config: FinetuneConfig,
+    plan: DataPlan,
+    processes: int,
+    device: str,
+    *,
+    status: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``finetune.json`` holds (see :func:`_write_run_file`)."""
+    from baton import __version__
     from baton.config import config_to_dict
 
-    write_json(
-        out / RUN_FILE,
-        {
-            "format": FORMAT,
-            "version": 1,
-            "baton": __version__,
-            "status": status,
-            "processes": processes,
-            "device": device,
-            "config": config_to_dict(config, absolute_paths=True),  # resumable from any folder
-            "data": plan.counts,
-            **extra,
-        },
-    )
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "baton": __version__,
+        "status": status,
+        "processes": processes,
+        "device": device,
+        "config": config_to_dict(config, absolute_paths=True),  # resumable from any folder
+        "data": plan.counts,
+        **extra,
+    }

@@ -28,11 +28,12 @@ TRAIN_OPTIONS = (
 )  # fmt: skip
 
 
-def _train_settings(options: dict[str, Any]) -> RewardTrainConfig:
-    """RewardTrainConfig from a command's ``--config`` file and its flags (``options``: its arguments)."""
+def _train_settings(options: dict[str, Any], **more: Any) -> RewardTrainConfig:
+    """RewardTrainConfig from a command's ``--config`` file and its flags (``options``: its arguments;
+    ``more``: the settings one command alone takes)."""
     from baton.config import load_config
 
-    overrides = {name: options[name] for name in TRAIN_OPTIONS}
+    overrides = {name: options[name] for name in TRAIN_OPTIONS} | more
     overrides["segments"] = list(options["segments"]) if options["segments"] else None
     overrides["progress"] = False if options["no_progress"] else None
     return load_config(RewardTrainConfig, options["config"], overrides)
@@ -95,6 +96,7 @@ def train_command(
     audio_root: AudioRoot = None,
     cache: Cache = None,
     device: Device = None,
+    report_to: Annotated[list[str], _option("report_to", "--report-to", more=" Repeat for several.")] = None,
     no_progress: NoProgress = False,
     config: Annotated[Path, typer.Option("--config", help=CONFIG_HELP)] = None,
 ) -> None:
@@ -102,7 +104,7 @@ def train_command(
     options = dict(locals())
     from baton.reward.train import train_reward
 
-    train_reward(_train_settings(options))
+    train_reward(_train_settings(options, report_to=list(report_to) if report_to else None))
 
 
 @reward_app.command("cross-validate")

@@ -87,6 +87,12 @@ class RewardTrainConfig:
     cache: Path | None = option(None, "Cache folder for encoder features (default: baton's cache).")
     device: str = option("cpu", "Torch device.")
     progress: bool = option(True, "Show progress bars.")
+    report_to: str | list[str] = option(
+        "none",
+        "Also log train_log.jsonl's scalars (each epoch's) and these settings to trackers (accelerate's):"
+        " tensorboard, wandb or none, or a list of them; their files go to OUT/tracking/ (`reward train`"
+        " only; see baton.tracking).",
+    )
 
     def resolved(self) -> dict[str, object]:
         """The optimiser settings: the preset's, overridden by the fields that are set."""
@@ -118,6 +124,9 @@ class RewardTrainConfig:
             raise InputError("must be one or more resolutions of at least 1", field="segments")
         if float(settings["learning_rate"]) <= 0:  # type: ignore[arg-type]
             raise InputError("must be positive", field="learning_rate")
+        from baton.tracking import parse_report_to
+
+        parse_report_to(self.report_to)  # an unknown tracker is named here, before any work
         from baton.workers import check_device
 
         check_device(self.device)

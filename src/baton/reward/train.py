@@ -6,7 +6,8 @@ PosixPath('reward')
 
 What it writes into ``out``: the model (``config.json``, ``model.safetensors``), ``train_log.jsonl``
 (one line per epoch: loss, validation loss and accuracy) and ``training.json`` (split, class
-balance, best epoch, timings, cache hits).
+balance, best epoch, timings, cache hits); with ``--report-to``, the trackers' files in
+``tracking/`` (:mod:`baton.tracking`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def fit_head(
     settings: FitSettings,
     *,
     progress: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
     """Fit a head on ``train_rows`` of precomputed features, with early stopping on ``val_rows``.
 
@@ -97,7 +99,8 @@ def fit_head(
     2. Epochs: shuffled batches (seeded), the objective, one optimiser step per batch.
     3. After each epoch: the validation loss and accuracy at 0.5; the best state is kept, and with
        ``patience`` > 0 training stops when it has not improved for ``patience`` epochs. With
-       ``patience`` 0 (BATON) the last epoch's weights are kept.
+       ``patience`` 0 (BATON) the last epoch's weights are kept. ``on_epoch`` is given each epoch's
+       history row as it is made (the trackers of ``--report-to``).
     4. Bradley-Terry scores are put on a probability scale by Platt scaling on the training clips.
     """
     from baton.console import track
@@ -179,6 +182,8 @@ def fit_head(
                 "val_accuracy": None if val_accuracy is None else round(val_accuracy, 4),
             }
         )
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if settings.patience > 0 and val_loss is not None:
             if val_loss < best_loss - 1e-6:
                 best_loss, best_epoch, stale = val_loss, epoch, 0
@@ -235,8 +240,32 @@ def encode_clips(
     return stack_features(audio, text, sequences=sequences)
 
 
+def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, settings: FitSettings) -> Any:
+    """An Accelerator that only logs, with ``report_to``'s trackers started; ``None`` for none.
+
+    Reward training is plain torch (one small head on cached features), not run under accelerate;
+    its trackers are still accelerate's, built the way fine-tuning builds them (:mod:`baton.tracking`)
+    rather than by hand. An Accelerator is the lightest way to that: nothing is prepared with it,
+    ``cpu=True`` keeps it off any GPU (the head trains where ``--device`` says, by itself), and it is
+    released afterwards so that a later Accelerator in this process (a fine-tuning run) starts clean.
+    """
+    if not report_to:
+        return None
+    from accelerate import Accelerator
+
+    from baton.config import config_to_dict
+    from baton.tracking import accelerator_kwargs, start
+
+    accelerator = Accelerator(cpu=True, **accelerator_kwargs(report_to, out))
+    # The settings as given, and the optimiser's as the preset and overrides resolved them.
+    hyperparameters = {**config_to_dict(config, absolute_paths=True), "resolved": {**settings.__dict__}}
+    start(accelerator, report_to, "baton-reward", out, hyperparameters)
+    return accelerator
+
+
 def train_reward(config: RewardTrainConfig) -> Path:
     """Train a reward model on ``config.labels``; return its folder ``config.out``."""
+    from baton import tracking
     from baton.artifacts import atomic_write_text, write_json
     from baton.cache import cache_dir
     from baton.config import config_to_dict
@@ -247,6 +276,8 @@ def train_reward(config: RewardTrainConfig) -> Path:
     from baton.reward.model import RewardModel
 
     config.check()
+    report_to = tracking.parse_report_to(config.report_to)
+    tracking.check_installed(report_to)
     settings = fit_settings(config)
     started = time.perf_counter()
 
@@ -278,19 +309,28 @@ def train_reward(config: RewardTrainConfig) -> Path:
     encode_seconds = time.perf_counter() - encode_started
     targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
 
-    # 4. Fit.
-    result = fit_head(
-        features,
-        targets,
-        [c.prompt_id for c in clips],
-        train_rows,
-        val_rows,
-        settings,
-        progress=config.progress,
-    )
+    # 4. Fit, each epoch's row also to the trackers.
+    out = Path(config.out)
+    logger = _start_tracking(report_to, out, config, settings)
+    try:
+        result = fit_head(
+            features,
+            targets,
+            [c.prompt_id for c in clips],
+            train_rows,
+            val_rows,
+            settings,
+            progress=config.progress,
+            on_epoch=None if logger is None else lambda row: tracking.log(logger, row, row["epoch"]),
+        )
+    finally:
+        if logger is not None:
+            from baton.finetune.engine import release_accelerator
+
+            tracking.finish(logger)
+            release_accelerator(logger)
 
     # 5. Save.
-    out = Path(config.out)
     summary = {
         "labels": str(Path(config.labels).resolve()),  # from any folder (baton.artifacts)
         "clips": len(clips),
