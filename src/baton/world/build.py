@@ -10,9 +10,13 @@ Steps, each saved in its own folder of the world's cache directory as soon as it
 5. ``base_eval``: the base T2A model judged by the evaluator on held-out prompts (single events,
    2-event integrity, 3-event temporal) with 95% intervals, and its FAD against real world clips.
 
-``manifest.json`` records versions, seeds, every step's settings, time and quality figures. A rerun
-skips the steps whose settings (and whose inputs' settings) are unchanged and whose files exist, so
-an interrupted build resumes at the step it was in.
+``manifest.json`` records versions, seeds, every step's settings, time and quality figures, and where
+the world came from (``origin``). A rerun skips the steps whose settings (and whose inputs' settings)
+are unchanged and whose files exist, so an interrupted build resumes at the step it was in.
+
+Without an explicit ``recipe``, a build of the world the package ships (the full world, seed 0:
+:mod:`baton.world.shipping`) installs the shipped models, pretrained at length, in seconds instead of
+training; without a shipped world it trains recipe v1. An explicit ``recipe`` always trains here.
 
 Steps run ``jobs`` at a time (default 2), each as soon as the steps it needs are done, in its own
 process on ``threads`` torch threads (default 1); see :mod:`baton.workers` for why. The thread count
@@ -103,11 +107,13 @@ class WorldBuildConfig:
         "Torch threads of each training step. Part of what the world is: the same seed and thread"
         " count give the same weights on the same kind of CPU, another count other, equally good ones.",
     )
-    recipe: str = option(
-        "v1",
-        "How the full world is trained: 'v1' (its T2A model for minutes on a fixed corpus) or 'v2' (for"
-        " hours on fresh clips, with checkpoints: see --resume); with --quick, v2 is the same machinery"
-        " at the quick world's size.",
+    recipe: str | None = option(
+        None,
+        "How the world is made. Not given: the models the package ships (pretrained at length) are"
+        " installed in seconds when it ships this world (the full one, seed 0), else the world is"
+        " trained as v1. Given, the world is always trained here from nothing: 'v1' (its T2A model for"
+        " minutes on a fixed corpus) or 'v2' (for hours on fresh clips, with checkpoints: see --resume);"
+        " with --quick, v2 is the same machinery at the quick world's size.",
     )
     resume: bool = option(
         False, "Go on with a v2 T2A pretraining that an earlier build left unfinished (it continues exactly)."
@@ -121,7 +127,7 @@ class WorldBuildConfig:
             raise ValueError(f"jobs must be at least 1, got {self.jobs}")
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
-        if self.recipe not in RECIPES:
+        if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
 
     @property
@@ -290,7 +296,13 @@ def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[
 
 
 def build(config: WorldBuildConfig) -> dict[str, Any]:
-    """Build (or finish building) the world; return its manifest."""
+    """Build (or finish building) the world, or install the shipped one; return its manifest."""
+    if config.recipe is None:
+        shipped = shipped_world_for(config)
+        if shipped is not None:
+            from baton.world.shipping import install_shipped
+
+            return install_shipped(shipped, config.cache, force=config.force, progress=config.progress)
     paths = WorldPaths(world_dir(config.cache, quick=config.quick, seed=config.seed))
     paths.root.mkdir(parents=True, exist_ok=True)
     settings = step_settings(config)
@@ -298,6 +310,14 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
     manifest = read_manifest(paths.root)
     if manifest is None or manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
         manifest = _fresh_manifest(config, settings)
+    elif world_origin(manifest)["kind"] == "shipped":
+        # A world installed from the shipped one, now trained here (an explicit recipe): this machine's
+        # versions from now on; its shipped steps are kept (and said so) until each is trained.
+        manifest = {
+            **_fresh_manifest(config, settings),
+            "steps": manifest["steps"],
+            "origin": manifest["origin"],
+        }
     manifest["settings"] = settings
     manifest["code_versions"] = dict(CODE_VERSIONS)
     console.print(f"[bold]world[/] {'(quick) ' if config.quick else ''}in {paths.root}")
@@ -313,6 +333,7 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
             not config.force
             and done is not None
             and done.get("fingerprint") == prints[name]
+            and not done.get("shipped")  # an explicit recipe trains the world here, from nothing
             and paths.step(name).exists()
         ):
             console.print(f"{_number(name)} {name}: cached ({done['seconds']:.0f} s when built)")
@@ -359,8 +380,54 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
     manifest = _with_steps_on_disk(manifest, paths.root)
     manifest["steps"] = {name: manifest["steps"][name] for name in STEPS if name in manifest["steps"]}
     manifest["total_build_seconds"] = round(sum(s["seconds"] for s in manifest["steps"].values()), 1)
+    shipped_left = [name for name, step in manifest["steps"].items() if step.get("shipped")]
+    if shipped_left:  # an installed world of which some steps were trained here since
+        trained_here = [name for name in manifest["steps"] if name not in shipped_left and name != "corpus"]
+        manifest["origin"] = {**manifest["origin"], "trained_here": trained_here}
+    else:
+        manifest["origin"] = {"kind": "built", "recipe": config.recipe or "v1"}
     write_json(paths.manifest, manifest)
     return manifest
+
+
+def shipped_world_for(config: WorldBuildConfig) -> Path | None:
+    """The shipped world folder to install for ``config`` (which gives no recipe), or None to train.
+
+    It is installed when it is the world asked for (its quick flag and seed) and this baton's code can
+    read it; a setting that only a training uses is refused rather than ignored.
+    """
+    from baton.console import warn
+    from baton.errors import InputError
+    from baton.world.shipping import read_shipped_manifest, shipped_dir, unusable_reason
+
+    folder = shipped_dir()
+    shipped = read_shipped_manifest(folder)
+    if shipped is None or (bool(shipped.get("quick")), shipped.get("seed")) != (config.quick, config.seed):
+        return None
+    reason = unusable_reason(shipped)
+    if reason is not None:
+        warn(f"the shipped world in {folder} is not installed, {reason}: training the world here (v1)")
+        return None
+    for name, given in (
+        ("resume", config.resume),
+        ("eval_prompts", config.eval_prompts is not None),
+        ("threads", config.threads != 1),
+    ):
+        if given:
+            raise InputError(
+                f"a training's setting (--{name.replace('_', '-')}), but without --recipe the shipped world"
+                " is installed, not trained: give --recipe v1 or v2 to train the world here",
+                field=name,
+            )
+    return folder
+
+
+def world_origin(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Where a world came from: its manifest's ``origin``, or (a manifest of older code) built here."""
+    return manifest.get("origin") or {
+        "kind": "built",
+        "recipe": (manifest.get("settings") or {}).get("recipe") or "v1",
+    }
 
 
 def _number(name: str) -> str:
@@ -469,6 +536,8 @@ def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool, fingerprin
         return ""
     if force:
         return " (--force)"
+    if done.get("shipped"):
+        return " (installed from the shipped world: trained here, as the recipe asks)"
     if done.get("code_version", 1) != CODE_VERSIONS[name]:
         return f" (cached copy was built by older code, version {done.get('code_version', 1)}: rebuilding)"
     if done.get("fingerprint") == fingerprint:

@@ -1,4 +1,4 @@
-"""``baton world build|info|examples``: the built-in sound world."""
+"""``baton world build|info|ship|examples``: the built-in sound world."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 
 from baton.config import field_help
 from baton.world.build import WorldBuildConfig
+from baton.world.shipping import ShipConfig
 
 world_app = typer.Typer(help="Build and inspect the built-in sound world.", no_args_is_help=True)
 H = WorldBuildConfig
@@ -28,12 +29,16 @@ def build_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
-    """Build the sound world (corpus, T2A model, CLAP, two detectors, base evaluation); cached, resumable."""
+    """Build the sound world (corpus, T2A model, CLAP, two detectors, base evaluation); cached, resumable.
+
+    Without --recipe, the models the package ships are installed (in seconds) when it ships this world.
+    """
     import time
 
     from baton.config import load_config
     from baton.console import console
-    from baton.world.build import build, world_dir, world_flags
+    from baton.world.build import build, world_dir, world_flags, world_origin
+    from baton.world.report import origin_text
 
     settings = load_config(
         WorldBuildConfig,
@@ -55,10 +60,13 @@ def build_command(
     started = time.perf_counter()
     manifest = build(settings)
     flags = world_flags(quick=settings.quick, seed=settings.seed)
+    if world_origin(manifest)["kind"] == "shipped":
+        how = origin_text(manifest)
+    else:
+        how = f"its steps took {manifest['total_build_seconds']:.0f} s of work in all"
     console.print(
         f"world ready in [bold]{world_dir(settings.cache, quick=settings.quick, seed=settings.seed)}[/] "
-        f"after {time.perf_counter() - started:.0f} s (its steps took {manifest['total_build_seconds']:.0f} s"
-        f" of work in all); `baton world info{flags}` shows its figures"
+        f"after {time.perf_counter() - started:.0f} s ({how}); `baton world info{flags}` shows its figures"
     )
 
 
@@ -68,15 +76,45 @@ def info_command(
     seed: int = typer.Option(0, "--seed", help="The world's seed."),
     cache: Path = typer.Option(None, "--cache", help=field_help(H, "cache")),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
+    shipped: bool = typer.Option(
+        False,
+        "--shipped",
+        help="The world the package ships ($BATON_SHIPPED_WORLD, else its own), not installed: how it was"
+        " made, its figures.",
+    ),
 ) -> None:
-    """Print the world's manifest: versions, seeds, settings and every quality figure."""
+    """Print the world's manifest: where it came from, versions, seeds, settings and every quality figure."""
     import json
 
     from baton.console import console, warn
     from baton.errors import InputError
-    from baton.world.build import built_worlds, read_manifest, stale_steps, world_dir, world_flags
+    from baton.world.build import (
+        built_worlds,
+        read_manifest,
+        stale_steps,
+        world_dir,
+        world_flags,
+        world_origin,
+    )
     from baton.world.report import manifest_table
 
+    if shipped:
+        from baton.world.shipping import read_shipped_manifest, shipped_dir, shipped_summary
+
+        folder = shipped_dir()
+        found = read_shipped_manifest(folder)
+        if found is None:
+            raise InputError(
+                "this baton ships no world (manifest.json is missing): `baton world build` trains one",
+                path=folder,
+            )
+        if as_json:
+            typer.echo(json.dumps(found, indent=2))
+            return
+        for line in shipped_summary(found, folder):
+            console.print(line, soft_wrap=True, markup=False)
+        console.print(manifest_table(found, folder, title="its figures, measured before shipping"))
+        return
     root = world_dir(cache, quick=quick, seed=seed)
     manifest = read_manifest(root)
     flags = world_flags(quick=quick, seed=seed)
@@ -94,9 +132,26 @@ def info_command(
             " (until then it may not load)"
         )
     if as_json:
-        typer.echo(json.dumps(manifest, indent=2))
+        typer.echo(json.dumps({**manifest, "origin": world_origin(manifest)}, indent=2))
         return
     console.print(manifest_table(manifest, root))
+
+
+@world_app.command("ship")
+def ship_command(
+    world: Path = typer.Option(None, "--world", help=field_help(ShipConfig, "world")),
+    to: Path = typer.Option(None, "--to", help=field_help(ShipConfig, "to")),
+    dtype: str = typer.Option(None, "--dtype", help=field_help(ShipConfig, "dtype")),
+    cache: Path = typer.Option(None, "--cache", help=field_help(ShipConfig, "cache")),
+) -> None:
+    """Write a built world's models (fp16), figures, manifest and notice into the package, to ship.
+
+    `baton world build` then installs them, in seconds, instead of training the world.
+    """
+    from baton.config import load_config
+    from baton.world.shipping import ship_world
+
+    ship_world(load_config(ShipConfig, None, {"world": world, "to": to, "dtype": dtype, "cache": cache}))
 
 
 @world_app.command("examples")

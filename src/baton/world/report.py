@@ -40,9 +40,42 @@ SHOWN = {
 }
 
 
-def manifest_table(manifest: dict[str, Any], root: Path) -> Table:
+def duration(seconds: float) -> str:
+    """A training's time for people: hours once it is an hour or more, else minutes or seconds."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def origin_text(manifest: dict[str, Any]) -> str:
+    """Where a world came from, in a few words: ``shipped (recipe v2, trained 11.2 h on <cpu>, commit
+    abc1234)`` or ``built here (recipe v1)``. Takes a world's manifest or a shipped world's."""
+    from baton.world.build import world_origin
+    from baton.world.shipping import SHIPPED_FORMAT
+
+    if manifest.get("format") == SHIPPED_FORMAT:
+        origin = {"kind": "shipped", **manifest}
+    else:
+        origin = world_origin(manifest)
+    recipe = origin.get("recipe") or "v1"
+    if origin.get("kind") != "shipped":
+        return f"built here (recipe {recipe})"
+    commit = origin.get("git_commit")
+    hours = origin.get("hours")
+    trained = f"trained {duration(float(hours) * 3600)}" if hours is not None else "trained"
+    cpu = origin.get("cpu") or "an unknown CPU"
+    text = f"shipped (recipe {recipe}, {trained} on {cpu}, commit {commit[:7] if commit else 'unknown'})"
+    if origin.get("trained_here"):
+        text += f"; trained here since: {', '.join(origin['trained_here'])}"
+    return text
+
+
+def manifest_table(manifest: dict[str, Any], root: Path, title: str | None = None) -> Table:
     table = Table(
-        title=f"world at {root} (baton {manifest.get('baton')}, seed {manifest.get('seed')}"
+        title=title
+        or f"world at {root} (baton {manifest.get('baton')}, seed {manifest.get('seed')}"
         f"{', quick' if manifest.get('quick') else ''}"
         f"{', built on ' + manifest['cpu'] if manifest.get('cpu') else ''})"
     )
@@ -60,12 +93,14 @@ def manifest_table(manifest: dict[str, Any], root: Path) -> Table:
                 name,
                 _figure(figures.get(name, "")),
             )
+    captions = [f"origin: {origin_text(manifest)}"]
     last = manifest.get("last_build")
     if last:
-        table.caption = (
+        captions.append(
             f"last build: {', '.join(last['steps'])} in {last['wall_seconds']:.0f} s"
             f" ({last['jobs']} at a time, {last['threads']} torch thread(s) each)"
         )
+    table.caption = "\n".join(captions)
     return table
 
 
