@@ -11,8 +11,10 @@ forked: a forked child of a process whose torch already holds threads can hang.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -138,3 +140,22 @@ def _outcome(get: Callable[[], T]) -> T | BaseException:
         return get()
     except Exception as error:  # noqa: BLE001 - handed back in the call's place
         return error
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this baton runs from, or None (no git, or not a checkout)."""
+    import baton
+
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(baton.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) == 40 else None

@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from baton import __version__
 from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
+from baton.workers import cpu_model, git_commit
 from baton.world.corpus import CorpusConfig, stream_clips
 from baton.world.model import WordTokenizer, WorldT2A
 from baton.world.t2a import (
@@ -242,7 +244,9 @@ def pretrain_t2a(
         folder = checkpoint_dirs(out)[-1]
         model = WorldT2A.load(folder / "model")
         ema = WorldT2A.load(folder / "ema") if t2a.ema_decay > 0 else None
-        state = {k: saved[k] for k in ("losses", "seconds", "assessments", "text_losses")}
+        state = {
+            k: saved[k] for k in ("losses", "seconds", "assessments", "text_losses", "sessions") if k in saved
+        }
         step = saved["step"]
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -280,6 +284,10 @@ def pretrain_t2a(
         session_start = last_checkpoint = time.perf_counter()
 
     session_start = last_checkpoint = time.perf_counter()
+    # Which code trained which steps (a long run may span several commits of the code).
+    state.setdefault("sessions", []).append(
+        {"from_step": step, "baton": __version__, "git_commit": git_commit(), "cpu": cpu_model()}
+    )
     if saved is None:
         checkpoint()  # step 0: the vocabulary, statistics and text pretraining are never redone
     assessed = {a["step"] for a in state["assessments"]}
@@ -371,6 +379,7 @@ def _report(config: T2APretrainConfig, state: dict[str, Any], model: WorldT2A) -
         ],
         "clips_seen": len(losses) * config.t2a.batch_size,
         "assessments": state["assessments"],
+        "sessions": state["sessions"],
         "vocabulary": len(model.tokenizer),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": config.weight_settings(),

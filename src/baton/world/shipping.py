@@ -37,7 +37,6 @@ import os
 import platform
 import secrets
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,6 +48,7 @@ from baton.artifacts import atomic_write_text, read_json, save_safetensors, writ
 from baton.config import documented, option
 from baton.console import console, warn
 from baton.errors import InputError
+from baton.workers import git_commit
 from baton.world.build import (
     CODE_VERSIONS,
     FORMAT,
@@ -283,25 +283,6 @@ def training_hours(steps: dict[str, Any]) -> float:
         own = record.get("figures", {}).get("seconds") if name == "t2a" else None
         seconds += max(float(record.get("seconds", 0.0)), float(own or 0.0))
     return round(seconds / 3600, 3)
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout this baton runs from, or None (no git, or not a checkout)."""
-    import baton
-
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(baton.__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
 # --- reading and checking a shipped world ----------------------------------------------------------
