@@ -50,7 +50,7 @@ def test_a_stopped_run_resumes_to_the_same_weights_as_one_never_stopped(tmp_path
     whole = pretrain_t2a(config, tmp_path / "whole", progress=False)
     assert pretrain_t2a(config, tmp_path / "parts", progress=False, stop_after=5) is None
     assert read_checkpoint_state(tmp_path / "parts")["step"] == 5
-    with pytest.raises(InputError, match="step 5 of 12.*resume"):
+    with pytest.raises(InputError, match="at step 5: pass resume"):
         pretrain_t2a(config, tmp_path / "parts", progress=False)
     assert pretrain_t2a(config, tmp_path / "parts", progress=False, resume=True, stop_after=4) is None
     resumed = pretrain_t2a(config, tmp_path / "parts", progress=False, resume=True)
@@ -158,3 +158,31 @@ def test_heldout_integrity_prompts_can_repeat_the_66_pairs_in_rounds():
     assert [len({frozenset(p.events) for p in r}) for r in rounds] == [66, 66, 18]
     # Another round says a pair in another order, relation or phrasing.
     assert len({p.text for p in integrity}) > 140
+
+
+def test_a_constant_schedule_run_can_be_extended_or_finished_at_an_assessed_step(tmp_path):
+    """Under the constant schedule the weights at step s do not depend on the number of steps."""
+
+    def assess(model_dir, step):
+        return {"looked_at": step}
+
+    def config(steps):
+        return tiny_config(steps=steps, lr_schedule="constant", assess_every=3)
+
+    six = pretrain_t2a(config(6), tmp_path / "six", progress=False, assess=assess)
+    # Extended: the six-step run, resumed with 12 steps, is a 12-step run.
+    twelve = pretrain_t2a(config(12), tmp_path / "twelve", progress=False, assess=assess)
+    extended = pretrain_t2a(config(12), tmp_path / "six", progress=False, resume=True, assess=assess)
+    assert same_weights(extended, twelve) and not same_weights(six, twelve)
+    # Finished early: the 12-step run ended at its assessed step 6 is the six-step run.
+    ended = pretrain_t2a(config(6), tmp_path / "twelve", progress=False, resume=True, assess=assess)
+    assert same_weights(ended, six)
+    report = json.loads((tmp_path / "twelve" / "model" / "training.json").read_text())
+    assert report["steps"] == 6 and report["ended_early_from_step"] == 12
+    assert [a["step"] for a in report["assessments"]] == [3, 6]
+    with pytest.raises(InputError, match="no weights of step 5 are kept.*\\[3, 6, 9, 12\\]"):
+        pretrain_t2a(config(5), tmp_path / "twelve", progress=False, resume=True, assess=assess)
+    # The cosine schedule's weights depend on the number of steps: it cannot end early.
+    pretrain_t2a(tiny_config(steps=8), tmp_path / "cosine", progress=False)
+    with pytest.raises(InputError, match="t2a.steps"):
+        pretrain_t2a(tiny_config(steps=4), tmp_path / "cosine", progress=False, resume=True)

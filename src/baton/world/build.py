@@ -76,9 +76,23 @@ CODE_VERSIONS = {"corpus": 1, "t2a": 3, "clap": 1, "annotator": 1, "evaluator": 
 # every ``assess_every`` steps by the evaluator and CLAP, which it therefore waits for.
 RECIPES = ("v1", "v2")
 V2_MIX = {"single_share": 0.45, "pair_share": 0.30, "triple_share": 0.25}
-V2_T2A = {"steps": 30000, "warmup_steps": 500, "ema_decay": 0.999}
-V2_PRETRAIN = {"stats_clips": 2048, "vocabulary_clips": 20000, "assess_every": 2500, "assess_prompts": 100}
-V2_PRETRAIN_QUICK = {"stats_clips": 32, "vocabulary_clips": 256, "assess_every": 8, "assess_prompts": 2}
+V2_T2A = {"steps": 20000, "warmup_steps": 500, "ema_decay": 0.999}
+# The constant schedule: the weights at a step do not depend on the number of steps, so one run's
+# assessments say where to stop, and stopping there is the recipe's model (baton.world.pretrain).
+V2_PRETRAIN = {
+    "lr_schedule": "constant",
+    "stats_clips": 2048,
+    "vocabulary_clips": 20000,
+    "assess_every": 1000,
+    "assess_prompts": 100,
+}
+V2_PRETRAIN_QUICK = {
+    **V2_PRETRAIN,
+    "stats_clips": 32,
+    "vocabulary_clips": 256,
+    "assess_every": 8,
+    "assess_prompts": 2,
+}
 # The long run's own keys in a v2 T2A step's settings, beside T2ATrainConfig's fields.
 PRETRAIN_KEYS = ("stream", *V2_PRETRAIN)
 
@@ -637,6 +651,7 @@ def _pretrain_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool, r
         stats_clips=t2a["stats_clips"],
         vocabulary_clips=t2a["vocabulary_clips"],
         assess_every=t2a["assess_every"],
+        lr_schedule=t2a.get("lr_schedule", "cosine"),
     )
 
     def assess(model_dir: Path, step: int) -> dict[str, Any]:

@@ -76,6 +76,12 @@ class T2APretrainConfig:
     checkpoint_minutes: float = option(10.0, "Minutes between checkpoints (also written at each assessment).")
     keep_checkpoints: int = option(2, "Checkpoints kept on disk (the newest).")
     assess_every: int = option(0, "Steps between assessments of the moving average (0 = only at the end).")
+    lr_schedule: str = option(
+        "cosine",
+        "'cosine': warm-up, then cosine decay to 10% at the last step. 'constant': warm-up, then the peak"
+        " rate to the end: the weights at step s then do not depend on the number of steps, so a run can"
+        " be extended (resume with more steps) or finished at any assessed step (resume with fewer).",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.t2a, dict):
@@ -85,13 +91,25 @@ class T2APretrainConfig:
         for name in ("stats_clips", "vocabulary_clips", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.assess_every < 0 or self.checkpoint_minutes <= 0:
             raise ValueError("assess_every must be >= 0 and checkpoint_minutes > 0")
 
     def weight_settings(self) -> dict[str, Any]:
-        """What decides the weights (a resumed run must match them); not when to checkpoint or assess."""
+        """What decides the weights (a resumed run must match them); not when to checkpoint or assess.
+
+        Under the constant schedule the number of steps decides only where the run ends, not the weights
+        on the way: it is left out, so that a run may be extended or finished early.
+        """
+        t2a = config_to_dict(self.t2a)
+        if self.lr_schedule == "constant":
+            del t2a["steps"]
+            return {"t2a": t2a, "lr_schedule": "constant", **self._data_settings()}
+        return {"t2a": t2a, **self._data_settings()}
+
+    def _data_settings(self) -> dict[str, Any]:
         return {
-            "t2a": config_to_dict(self.t2a),
             "data": config_to_dict(self.data),
             "stats_clips": self.stats_clips,
             "vocabulary_clips": self.vocabulary_clips,
@@ -214,14 +232,19 @@ def pretrain_t2a(
     t2a = config.t2a
     weight_settings = config.weight_settings()
     saved = read_checkpoint_state(out)
-    finished = (
-        saved is not None and saved["step"] >= t2a.steps and (out / "model" / "training.json").is_file()
-    )
-    if finished and not settings_differences(saved["settings"], weight_settings):
-        return WorldT2A.load(out / "model")
+    if (
+        saved is not None
+        and saved["step"] >= t2a.steps
+        and not settings_differences(saved["settings"], weight_settings)
+    ):
+        report = _read_report(out)
+        if report is not None and report["steps"] == t2a.steps:
+            return WorldT2A.load(out / "model")  # finished before
+        if saved["step"] > t2a.steps:
+            return _finish_early(config, out, saved)
     if saved is not None and not resume:
         raise InputError(
-            f"this folder holds a pretraining at step {saved['step']} of {saved['settings']['t2a']['steps']}: "
+            f"this folder holds a pretraining at step {saved['step']}: "
             "pass resume (--resume) to go on with it, or choose another folder",
             path=out,
         )
@@ -292,7 +315,8 @@ def pretrain_t2a(
         checkpoint()  # step 0: the vocabulary, statistics and text pretraining are never redone
     assessed = {a["step"] for a in state["assessments"]}
     if due(step) and step not in assessed and step < t2a.steps:  # killed while assessing: assess again
-        state["assessments"].append({"step": step, **_assess(assess, ema or model, out, step)})
+        figures = _assess(assess, ema or model, out, step, keep=config.lr_schedule == "constant")
+        state["assessments"].append({"step": step, "seconds": state["seconds"], **figures})
         checkpoint()
     first_step = step
 
@@ -312,7 +336,7 @@ def pretrain_t2a(
             timesteps = torch.randint(0, num_timesteps, (len(ids),), generator=generator)
             noise = torch.randn(x0.shape, generator=generator)
             for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(step, t2a)
+                group["lr"] = learning_rate(step, config)
             loss = diffusion_loss(model, x0, ids, mask, timesteps, noise, t2a.snr_gamma, t2a.snr_floor)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -330,7 +354,8 @@ def pretrain_t2a(
 
             if due(step) and step < t2a.steps:
                 checkpoint()
-                state["assessments"].append({"step": step, **_assess(assess, ema or model, out, step)})
+                figures = _assess(assess, ema or model, out, step, keep=config.lr_schedule == "constant")
+                state["assessments"].append({"step": step, "seconds": state["seconds"], **figures})
                 checkpoint()
             elif time.perf_counter() - last_checkpoint > 60 * config.checkpoint_minutes:
                 checkpoint()
@@ -339,7 +364,8 @@ def pretrain_t2a(
     final = _copy(ema or model)
     final.eval()
     if assess is not None and not any(a["step"] == step for a in state["assessments"]):
-        state["assessments"].append({"step": step, **_assess(assess, final, out, step)})
+        figures = _assess(assess, final, out, step, keep=config.lr_schedule == "constant")
+        state["assessments"].append({"step": step, "seconds": state["seconds"], **figures})
     checkpoint()
     final.report = _report(config, state, final)
     final.save(out / "model")
@@ -352,15 +378,65 @@ def _copy(model: WorldT2A) -> WorldT2A:
     return copy.deepcopy(model).requires_grad_(False)
 
 
-def _assess(assess: Assess, model: WorldT2A, out: Path, step: int) -> dict[str, Any]:
+def _assess(assess: Assess, model: WorldT2A, out: Path, step: int, keep: bool) -> dict[str, Any]:
+    """Judge ``model`` (the moving average at ``step``) saved in ``out/assessments/step-N``; ``keep`` its
+    weights there (under the constant schedule the run may be finished at this step), else only the figures."""
     folder = out / "assessments" / f"step-{step:08d}"
     report, model.report = model.report, None
     model.save(folder)
     model.report = report
     figures = assess(folder, step)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
-    (folder / "model.safetensors").unlink(missing_ok=True)  # the figures stay; the weights are in checkpoints
+    if not keep:
+        (folder / "model.safetensors").unlink(missing_ok=True)
     return figures
+
+
+def learning_rate(step: int, config: T2APretrainConfig) -> float:
+    """The schedule's rate at ``step``: cosine as :mod:`baton.world.t2a`'s, or warm-up then constant."""
+    if config.lr_schedule == "cosine":
+        return _learning_rate(step, config.t2a)
+    t2a = config.t2a
+    return t2a.learning_rate * min(1.0, (step + 1) / max(1, t2a.warmup_steps))
+
+
+def _read_report(out: Path) -> dict[str, Any] | None:
+    path = out / "model" / "training.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _finish_early(config: T2APretrainConfig, out: Path, saved: dict[str, Any]) -> WorldT2A:
+    """A constant-schedule run past ``config.t2a.steps`` ends there: its moving average at that step
+    (kept by a checkpoint or an assessment) is the model a run of exactly that many steps makes."""
+    steps = config.t2a.steps
+    if config.lr_schedule != "constant":
+        raise InputError(
+            f"the run in this folder is at step {saved['step']}, past the {steps} steps asked for: under the"
+            " cosine schedule it cannot end earlier (the constant schedule can)",
+            path=out,
+        )
+    name = f"step-{steps:08d}"
+    kept = [out / CHECKPOINTS / name / "ema", out / CHECKPOINTS / name / "model", out / "assessments" / name]
+    source = next((p for p in kept if (p / "model.safetensors").is_file()), None)
+    if source is None:
+        assessed = sorted(a["step"] for a in saved["assessments"])
+        raise InputError(
+            f"no weights of step {steps} are kept in this run (it can end at an assessed step: {assessed})",
+            path=out,
+        )
+    final = WorldT2A.load(source)
+    assessments = [a for a in saved["assessments"] if a["step"] <= steps]
+    seconds = next((a["seconds"] for a in assessments if a["step"] == steps and "seconds" in a), None)
+    state = {
+        **saved,
+        "losses": saved["losses"][:steps],
+        "assessments": assessments,
+        "seconds": saved["seconds"] if seconds is None else seconds,
+    }
+    final.report = _report(config, state, final)
+    final.report["ended_early_from_step"] = saved["step"]
+    final.save(out / "model")
+    return final
 
 
 def _report(config: T2APretrainConfig, state: dict[str, Any], model: WorldT2A) -> dict[str, Any]:
@@ -379,7 +455,7 @@ def _report(config: T2APretrainConfig, state: dict[str, Any], model: WorldT2A) -
         ],
         "clips_seen": len(losses) * config.t2a.batch_size,
         "assessments": state["assessments"],
-        "sessions": state["sessions"],
+        "sessions": state.get("sessions", []),
         "vocabulary": len(model.tokenizer),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": config.weight_settings(),
