@@ -1,7 +1,7 @@
 """Train a world T2A model on the stream of fresh clips with a learning curve, for choosing the recipe.
 
     python experiments/pretrain_t2a.py --out runs/pretrain-a --world ~/.cache/baton/world \
-        --steps 30000 --assess-every 2500 [--channels 192 384] [--mix 0.45 0.30 0.25] [--resume]
+        --steps 20000 --assess-every 1000 [--channels 192 384] [--mix 0.45 0.30 0.25] [--resume]
 
 The evaluator detector and the CLAP of ``--world`` (any built world) judge the moving average every
 ``--assess-every`` steps on held-out prompts (``--assess-prompts`` per task, one clip each): single-event,
@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument(
         "--world", type=Path, required=True, help="A built world: its evaluator and CLAP judge."
     )
-    parser.add_argument("--steps", type=int, default=30000)
-    parser.add_argument("--assess-every", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--assess-every", type=int, default=1000)
     parser.add_argument("--assess-prompts", type=int, default=100)
     parser.add_argument("--channels", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--blocks", type=int, default=1)
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="constant")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -62,6 +63,7 @@ def main() -> None:
         ),
         data=CorpusConfig(single_share=single, pair_share=pair, triple_share=triple, seed=args.seed),
         assess_every=args.assess_every,
+        lr_schedule=args.lr_schedule,
     )
 
     def assess(model_dir: Path, step: int) -> dict:

@@ -28,7 +28,9 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -529,3 +531,28 @@ def store_path(path: str | Path, base: str | Path) -> str:
         return Path(os.path.relpath(target, Path(base).resolve())).as_posix()
     except ValueError:  # Windows: no relative path from one drive to another
         return target.as_posix()
+
+
+@contextmanager
+def folder_written_whole(final: str | Path) -> Iterator[Path]:
+    """A hidden folder beside ``final`` to write its files into, renamed over ``final`` when the block
+    ends without error (and removed when it fails): a reader, or a run resumed after a kill, finds the
+    old folder or the whole new one, never half of one. Checkpoints are written this way."""
+    final = Path(final)
+    partial = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+
+
+def step_folders(root: str | Path, marker: str) -> list[Path]:
+    """The ``step-N`` folders in ``root`` that hold ``marker`` (a file written last), oldest first."""
+    root = Path(root)
+    found = [p for p in root.glob("step-*") if (p / marker).is_file()] if root.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))

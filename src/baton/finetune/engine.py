@@ -251,11 +251,9 @@ def copy_into(params: dict[str, torch.nn.Parameter], values: dict[str, torch.Ten
 
 def checkpoint_dirs(out: Path) -> list[Path]:
     """Complete checkpoints (their state.json is written last), oldest first."""
-    root = out / CHECKPOINTS
-    if not root.is_dir():
-        return []
-    found = [p for p in root.glob("step-*") if (p / STATE_FILE).is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+    from baton.artifacts import step_folders
+
+    return step_folders(out / CHECKPOINTS, STATE_FILE)
 
 
 def _tensors(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -273,22 +271,17 @@ def save_checkpoint(
     keep: int,
 ) -> Path:
     """Write checkpoint ``step`` (into a temporary folder, renamed when complete); drop old ones."""
-    from baton.artifacts import save_safetensors
+    from baton.artifacts import folder_written_whole, save_safetensors
 
-    root = out / CHECKPOINTS
-    final = root / f"step-{step:08d}"
-    partial = root / f".step-{step:08d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_safetensors(_tensors(params), partial / WEIGHTS_FILE)
-    if ema is not None:
-        save_safetensors(_tensors(ema.shadow), partial / EMA_FILE)
-    torch.save(optimizer.state_dict(), partial / OPTIMIZER_FILE)
-    if scaler is not None:
-        torch.save(scaler.state_dict(), partial / SCALER_FILE)
-    (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2))
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+    final = out / CHECKPOINTS / f"step-{step:08d}"
+    with folder_written_whole(final) as partial:
+        save_safetensors(_tensors(params), partial / WEIGHTS_FILE)
+        if ema is not None:
+            save_safetensors(_tensors(ema.shadow), partial / EMA_FILE)
+        torch.save(optimizer.state_dict(), partial / OPTIMIZER_FILE)
+        if scaler is not None:
+            torch.save(scaler.state_dict(), partial / SCALER_FILE)
+        (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2))
     for old in checkpoint_dirs(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -318,16 +311,11 @@ def load_checkpoint(
 
 def save_best(out: Path, step: int, val_loss: float, values: dict[str, torch.Tensor]) -> None:
     """Keep the weights of the best validation loss so far in ``checkpoints/best/``."""
-    from baton.artifacts import save_safetensors
+    from baton.artifacts import folder_written_whole, save_safetensors
 
-    folder = out / CHECKPOINTS / BEST
-    partial = out / CHECKPOINTS / ".best.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_safetensors(_tensors(values), partial / WEIGHTS_FILE)
-    (partial / STATE_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    with folder_written_whole(out / CHECKPOINTS / BEST) as partial:
+        save_safetensors(_tensors(values), partial / WEIGHTS_FILE)
+        (partial / STATE_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
 
 
 def read_best(out: Path) -> dict[str, Any] | None:

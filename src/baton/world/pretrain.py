@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from baton import __version__
+from baton.artifacts import folder_written_whole, step_folders
 from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.workers import cpu_model, git_commit
@@ -46,6 +47,7 @@ from baton.world.t2a import (
     T2ATrainConfig,
     _learning_rate,
     corpus_frames,
+    descend,
     diffusion_loss,
     pretrain_text_encoder,
     text_pretraining_captions,
@@ -127,9 +129,7 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 def checkpoint_dirs(out: Path) -> list[Path]:
     """Complete checkpoints (their state.json is written last, then the folder is renamed), oldest first."""
-    root = out / CHECKPOINTS
-    found = [p for p in root.glob("step-*") if (p / STATE_FILE).is_file()] if root.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+    return step_folders(out / CHECKPOINTS, STATE_FILE)
 
 
 def _save_checkpoint(
@@ -141,18 +141,13 @@ def _save_checkpoint(
     state: dict[str, Any],
     keep: int,
 ) -> Path:
-    root = out / CHECKPOINTS
-    final = root / f"step-{step:08d}"
-    partial = root / f".step-{step:08d}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    model.save(partial / "model")
-    if ema is not None:
-        ema.save(partial / "ema")
-    torch.save(optimizer.state_dict(), partial / OPTIMIZER_FILE)
-    (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
+    final = out / CHECKPOINTS / f"step-{step:08d}"
+    with folder_written_whole(final) as partial:
+        model.save(partial / "model")
+        if ema is not None:
+            ema.save(partial / "ema")
+        torch.save(optimizer.state_dict(), partial / OPTIMIZER_FILE)
+        (partial / STATE_FILE).write_text(json.dumps({"step": step, **state}), encoding="utf-8")
     for old in checkpoint_dirs(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -338,15 +333,7 @@ def pretrain_t2a(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
             loss = diffusion_loss(model, x0, ids, mask, timesteps, noise, t2a.snr_gamma, t2a.snr_floor)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, t2a.grad_clip)
-            optimizer.step()
-            if ema is not None:
-                decay = min(t2a.ema_decay, (1.0 + step) / (10.0 + step))
-                with torch.no_grad():
-                    for average, current in zip(ema.parameters(), model.parameters(), strict=True):
-                        average.lerp_(current, 1.0 - decay)
+            descend(loss, optimizer, trainable, t2a, model, ema, step)
             state["losses"].append(round(loss.item(), 6))
             step += 1
             recent = float(np.mean(state["losses"][-50:]))

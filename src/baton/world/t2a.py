@@ -306,6 +306,28 @@ def _learning_rate(step: int, config: T2ATrainConfig) -> float:
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def descend(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    trainable: list[torch.nn.Parameter],
+    config: T2ATrainConfig,
+    model: WorldT2A,
+    ema: WorldT2A | None,
+    step: int,
+) -> None:
+    """One optimisation step on ``loss`` (gradient clipped to ``grad_clip``), then the moving average."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+    optimizer.step()
+    if ema is not None:
+        # Early on the average follows the weights closely (decay warms up like 1 - 1/(step+1)).
+        decay = min(config.ema_decay, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            for average, current in zip(ema.parameters(), model.parameters(), strict=True):
+                average.lerp_(current, 1.0 - decay)
+
+
 def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> WorldT2A:
     """Train a world T2A model on ``corpus``; the model's ``report`` holds steps, time and losses."""
     from baton.console import make_progress
@@ -376,16 +398,7 @@ def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> 
             loss = diffusion_loss(
                 model, x0_all[rows], ids, mask, timesteps, noise, config.snr_gamma, config.snr_floor
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-            optimizer.step()
-            if ema is not None:
-                # Early on the average follows the weights closely (decay warms up like 1 - 1/(step+1)).
-                decay = min(config.ema_decay, (1.0 + step) / (10.0 + step))
-                with torch.no_grad():
-                    for average, current in zip(ema.parameters(), model.parameters(), strict=True):
-                        average.lerp_(current, 1.0 - decay)
+            descend(loss, optimizer, trainable, config, model, ema, step)
             losses.append(loss.item())
             bar.update(task, advance=1, description=f"world T2A  loss {np.mean(losses[-50:]):.4f}")
 
