@@ -250,7 +250,7 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     import torch
 
     from baton import tracking
-    from baton.artifacts import write_json
+    from baton.artifacts import folder_written_whole, write_json
     from baton.backends import load_backend
     from baton.config import config_to_dict
     from baton.console import make_progress
@@ -381,8 +381,11 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         if resume_from is None:
             shutil.rmtree(out / engine.CHECKPOINTS / engine.BEST, ignore_errors=True)
         _keep_log_until(out / TRAIN_LOG, start)
-        _write_run_file(
-            out, config, plan, processes.count, str(device), status="training", extra={"resumed_from": start}
+        write_json(
+            out / RUN_FILE,
+            _run_document(
+                config, plan, processes.count, str(device), status="training", extra={"resumed_from": start}
+            ),
         )
     # The trackers (main process only): the settings as finetune.json records them.
     tracking.start(
@@ -467,14 +470,16 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     }
     if stop < config.steps:
         if main:
-            _write_run_file(
-                out,
-                config,
-                plan,
-                processes.count,
-                str(device),
-                status="stopped",
-                extra={"step": stop, **timing},
+            write_json(
+                out / RUN_FILE,
+                _run_document(
+                    config,
+                    plan,
+                    processes.count,
+                    str(device),
+                    status="stopped",
+                    extra={"step": stop, **timing},
+                ),
             )
         accelerator.wait_for_everyone()
         return engine.checkpoint_dirs(out)[-1]
@@ -493,16 +498,13 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
         module.eval()
     model_dir = out / MODEL_DIR
     if main:
-        partial = out / f".{MODEL_DIR}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        backend.save(partial)
         document = _run_document(
             config, plan, processes.count, str(device), status="done", extra={"model": chosen, **timing}
         )
-        # The card says what finetune.json says, so it is written from the same document.
-        write_model_card(partial, document)
-        shutil.rmtree(model_dir, ignore_errors=True)
-        partial.rename(model_dir)
+        with folder_written_whole(model_dir) as partial:
+            backend.save(partial)
+            # The card says what finetune.json says, so it is written from the same document.
+            write_model_card(partial, document)
         write_json(out / RUN_FILE, document)
     accelerator.wait_for_everyone()
     return model_dir
@@ -604,22 +606,6 @@ def _keep_log_until(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def _write_run_file(
-    out: Path,
-    config: FinetuneConfig,
-    plan: DataPlan,
-    processes: int,
-    device: str,
-    *,
-    status: str,
-    extra: dict[str, Any],
-) -> None:
-    """``finetune.json``; ``device``: the device the main process trains on (accelerate's choice)."""
-    from baton.artifacts import write_json
-
-    write_json(out / RUN_FILE, _run_document(config, plan, processes, device, status=status, extra=extra))
-
-
 def _run_document(
     config: FinetuneConfig,
     plan: DataPlan,
@@ -629,7 +615,7 @@ def _run_document(
     status: str,
     extra: dict[str, Any],
 ) -> dict[str, Any]:
-    """What ``finetune.json`` holds (see :func:`_write_run_file`)."""
+    """What ``finetune.json`` holds; ``device``: the device the main process trains on (accelerate's choice)."""
     from baton import __version__
     from baton.config import config_to_dict
 
