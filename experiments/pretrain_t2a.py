@@ -44,6 +44,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--assess-seed",
+        type=int,
+        default=2001,
+        help="Seed of the assessments' prompts (2001: the v2 build's).",
+    )
     parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="constant")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -72,7 +78,7 @@ def main() -> None:
             args.world / "evaluator",
             args.world / "clap",
             args.assess_prompts,
-            seed=7,
+            seed=args.assess_seed,
             progress=False,
         )
         shown = {
