@@ -32,8 +32,10 @@ def state_dict_digest(module: torch.nn.Module) -> bytes:
     return digest.digest()
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (the audio's content, whatever its name)."""
+def file_digest(path: str | Path, what: str = "audio") -> str:
+    """SHA-256 of a file's bytes (an audio file's content, whatever its name; a shipped weights file).
+
+    ``what`` names the file's kind in the error when it cannot be read."""
     from baton.errors import InputError
 
     digest = hashlib.sha256()
@@ -42,7 +44,7 @@ def file_digest(path: str | Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except FileNotFoundError:
-        raise InputError("audio file not found", path=path) from None
+        raise InputError(f"{what} file not found", path=path) from None
     except OSError as exc:
-        raise InputError(f"cannot read audio: {exc.strerror}", path=path) from None
+        raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from None
     return digest.hexdigest()

@@ -13,7 +13,7 @@ import torch
 
 from baton.errors import InputError
 from baton.world.build import WorldBuildConfig, build, fingerprints, read_manifest, step_settings
-from baton.world.corpus import CorpusConfig, stream_clips
+from baton.world.corpus import CorpusConfig, stream_captions, stream_clips
 from baton.world.pretrain import T2APretrainConfig, checkpoint_dirs, pretrain_t2a, read_checkpoint_state
 from baton.world.t2a import T2ATrainConfig
 
@@ -39,6 +39,7 @@ def test_stream_clips_are_a_pure_function_of_their_index():
     part = stream_clips(config, 25, 10)
     assert np.array_equal(whole.audio[25:35], part.audio)
     assert whole.captions[25:35] == part.captions and whole.events[25:35] == part.events
+    assert stream_captions(config, 25, 10) == part.captions  # the same captions, no audio composed
     # Another seed, another stream; the mix's shares hold roughly.
     assert whole.captions != stream_clips(CorpusConfig(**MIX, seed=4), 0, 40).captions
     sizes = [len(labels) for labels in stream_clips(config, 0, 400).labels]

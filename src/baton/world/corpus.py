@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,25 @@ def stream_clips(config: CorpusConfig, start: int, count: int) -> Corpus:
     pretraining reads clip ``i`` once: fresh data every batch instead of epochs over a fixed corpus.
     A stream of its own: never a corpus clip nor a held-out :func:`render`.
     """
+    audio = np.empty((count, CLIP_SAMPLES), dtype=np.float32)  # [count, CLIP_SAMPLES]
+    captions, relations, events = [], [], []
+    for row, (labels, relation, text, rng) in enumerate(_stream_plan(config, start, count)):
+        clip = compose(labels, relation, rng, background_noise_db=config.background_noise_db, out=audio[row])
+        relations.append(relation)
+        events.append(clip.events)
+        captions.append(text)
+    return Corpus(audio=audio, captions=captions, relations=relations, events=events, config=config)
+
+
+def stream_captions(config: CorpusConfig, start: int, count: int) -> list[str]:
+    """The captions of :func:`stream_clips`' clips, without composing their audio."""
+    return [text for _, _, text, _ in _stream_plan(config, start, count)]
+
+
+def _stream_plan(
+    config: CorpusConfig, start: int, count: int
+) -> Iterator[tuple[list[str], str, str, np.random.Generator]]:
+    """Each stream clip's labels, relation and caption, and the generator its audio is composed from."""
     _check_config(config)
     if start < 0 or count < 0:
         raise ValueError(f"start and count must be non-negative, got {start} and {count}")
@@ -294,18 +314,13 @@ def stream_clips(config: CorpusConfig, start: int, count: int) -> Corpus:
         (config.single_share + config.pair_share, 2, "overlap"),
         (float("inf"), 3, "sequence"),
     )
-    audio = np.empty((count, CLIP_SAMPLES), dtype=np.float32)  # [count, CLIP_SAMPLES]
-    captions, relations, events = [], [], []
-    for row, index in enumerate(range(start, start + count)):
+    for index in range(start, start + count):
         rng = np.random.default_rng((_FRESH_STREAM, config.seed, index))
         draw = rng.random()
         size, relation = next((size, relation) for edge, size, relation in kinds if draw < edge)
         labels = [CLASSES[c] for c in rng.permutation(len(CLASSES))[:size]]
-        clip = compose(labels, relation, rng, background_noise_db=config.background_noise_db, out=audio[row])
-        relations.append(relation)
-        events.append(clip.events)
-        captions.append(caption(labels, relation, random.Random(f"world-stream:{config.seed}:{index}")))
-    return Corpus(audio=audio, captions=captions, relations=relations, events=events, config=config)
+        text = caption(labels, relation, random.Random(f"world-stream:{config.seed}:{index}"))
+        yield labels, relation, text, rng
 
 
 def render(

@@ -24,6 +24,7 @@ vocabulary come from the first clips of the stream.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -41,7 +42,7 @@ from baton.artifacts import folder_written_whole, step_folders
 from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.workers import cpu_model, git_commit
-from baton.world.corpus import CorpusConfig, stream_clips
+from baton.world.corpus import CorpusConfig, stream_captions, stream_clips
 from baton.world.model import WordTokenizer, WorldT2A
 from baton.world.t2a import (
     T2ATrainConfig,
@@ -180,7 +181,7 @@ Assess = Callable[[Path, int], dict[str, Any]]
 def _fresh_model(config: T2APretrainConfig) -> tuple[WorldT2A, list[float]]:
     """Vocabulary, initial weights, text pretraining and corpus statistics: the run's step 0."""
     t2a = config.t2a
-    captions = _stream_captions(config.data, config.vocabulary_clips)
+    captions = stream_captions(config.data, 0, config.vocabulary_clips)
     n_text = min(t2a.text_pretrain_steps * t2a.text_pretrain_batch, 8192)
     text_texts, text_targets = text_pretraining_captions(n_text, t2a.seed)
     tokenizer = WordTokenizer.build([*captions, *text_texts])
@@ -194,14 +195,6 @@ def _fresh_model(config: T2APretrainConfig) -> tuple[WorldT2A, list[float]]:
     model.mel_mean.fill_(float(log_mels.mean()))
     model.mel_std.fill_(max(float(log_mels.std()), 1e-3) / t2a.x0_std)
     return model, text_losses
-
-
-def _stream_captions(data: CorpusConfig, n: int) -> list[str]:
-    """The captions of the stream's first ``n`` clips (composing their audio is the cost; done in chunks)."""
-    captions: list[str] = []
-    for start in range(0, n, 1024):
-        captions += stream_clips(data, start, min(1024, n - start)).captions
-    return captions
 
 
 def pretrain_t2a(
@@ -360,8 +353,6 @@ def pretrain_t2a(
 
 
 def _copy(model: WorldT2A) -> WorldT2A:
-    import copy
-
     return copy.deepcopy(model).requires_grad_(False)
 
 
@@ -369,9 +360,7 @@ def _assess(assess: Assess, model: WorldT2A, out: Path, step: int, keep: bool) -
     """Judge ``model`` (the moving average at ``step``) saved in ``out/assessments/step-N``; ``keep`` its
     weights there (under the constant schedule the run may be finished at this step), else only the figures."""
     folder = out / "assessments" / f"step-{step:08d}"
-    report, model.report = model.report, None
     model.save(folder)
-    model.report = report
     figures = assess(folder, step)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     if not keep:

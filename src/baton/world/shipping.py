@@ -31,7 +31,6 @@ ambiguous.)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -48,6 +47,7 @@ from baton.artifacts import atomic_write_text, read_json, save_safetensors, writ
 from baton.config import documented, option
 from baton.console import console, warn
 from baton.errors import InputError
+from baton.fingerprints import file_digest
 from baton.workers import git_commit
 from baton.world.build import (
     CODE_VERSIONS,
@@ -358,11 +358,8 @@ def verify_shipped_files(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 a shipped manifest records of a file."""
+    return file_digest(path, what="shipped world")
 
 
 def _file_record(path: Path) -> dict[str, Any]:
