@@ -349,3 +349,17 @@ def test_the_packages_own_shipped_world_is_whole_and_readable_by_this_code():
     verify_shipped_files(package_shipped_dir(), manifest)
     assert manifest["code_versions"] == CODE_VERSIONS
     assert manifest["quick"] is False and manifest["seed"] == 0
+
+
+def test_the_shipped_world_is_what_its_recipe_trains():
+    """`baton world build --recipe v2` trains the shipped world again: the recipe's settings today are
+    the ones it was trained with, so a change to the recipe must ship anew."""
+    from baton.world.build import WorldBuildConfig, step_settings
+    from baton.world.shipping import package_shipped_dir
+
+    manifest = read_shipped_manifest(package_shipped_dir())
+    if manifest is None:
+        pytest.skip("this checkout ships no world yet")
+    settings = step_settings(WorldBuildConfig(recipe=manifest["recipe"]))
+    for name in manifest["steps"]:
+        assert manifest["settings"][name] == settings[name], f"{name}: the recipe changed since it shipped"
