@@ -202,6 +202,8 @@ def _settings(config: dict[str, Any], processes: int) -> list[tuple[str, Any]]:
     if config["train_guidance"] != 1.0:
         rows.append(("guided fitting", f"scale {config['train_guidance']}, rescale "
                      f"{config['train_guidance_rescale']}"))  # fmt: skip
+    if config.get("dtype", "float32") != "float32":
+        rows.append(("frozen parts' weights", config["dtype"]))
     rows += [
         ("mixed precision", config["mixed_precision"]),
         ("processes", processes),

@@ -288,8 +288,15 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
 
     # 2b. The backend, on this process's device.
     device = accelerator.device
-    backend = load_backend(config.backend, config.model, device=str(device))
+    backend = load_backend(config.backend, config.model, device=str(device), dtype=config.dtype)
     text_encoder = _trained_text_encoder(config, backend)
+    if config.gradient_checkpointing:
+        engine.enable_gradient_checkpointing(backend, config.backend)
+    # The weights that train do so in float32, whatever dtype the frozen parts load in (--dtype).
+    if not config.lora_rank:
+        backend.denoiser.float()
+    if text_encoder is not None:
+        text_encoder.float()
 
     # 3. Frozen encodings of every clip and caption, once.
     # Every caption once, and the empty prompt when text dropout or guided fitting needs it.
@@ -326,6 +333,9 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     lora_layers = None
     if config.lora_rank:
         lora_layers = engine.add_lora(denoiser, config)
+        for p in denoiser.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()  # the adapters, in float32 beside a half base
     else:
         denoiser.requires_grad_(True)
     if config.method == "dpo" and reference is None:
