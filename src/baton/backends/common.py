@@ -70,6 +70,43 @@ def _snapshot(repo_id: str) -> str:
     return snapshot_download(repo_id=repo_id)
 
 
+def load_pretrained(
+    load: Callable[[str], Any], source: str | Path, what: str, *, model_type: str | None = None
+) -> Any:
+    """``load(source)`` (a transformers ``from_pretrained``) for a folder or hub id, or one line that says
+    what to download.
+
+    ``model_type`` (``"clap"``, ``"audio-spectrogram-transformer"``) is checked against the folder's
+    ``config.json`` first, so that a folder of another model is named as such rather than loaded with
+    random weights where its keys do not fit. A hub id is read from the Hugging Face cache (or fetched,
+    unless ``HF_HUB_OFFLINE=1``).
+    """
+    path = Path(source).expanduser()
+    local = path.exists()
+    if not local and not _HUB_ID.match(str(source)):
+        raise InputError(f"no such folder for the {what} (nor is it a hub id, owner/name)", path=path)
+    name = str(path.resolve()) if local else str(source)
+    try:
+        with quiet_progress():
+            if model_type is not None:
+                from transformers import AutoConfig
+
+                found = AutoConfig.from_pretrained(name).model_type
+                if found != model_type:
+                    raise InputError(
+                        f"this is a '{found}' model; the {what} is a '{model_type}' one", path=name
+                    )
+            return load(name)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if local:
+            raise InputError(f"cannot load the {what} from this folder ({reason})", path=path) from None
+        raise InputError(
+            f"the {what} '{source}' is neither a folder here nor in the Hugging Face cache: download it "
+            f"first (hf download {source}) or give the folder that holds it",
+        ) from None
+
+
 def require_entries(folder: Path, names: Sequence[str], what: str) -> None:
     """Raise one error listing every file or subfolder of ``names`` that ``folder`` lacks."""
     missing = [name for name in names if not (folder / name).exists()]

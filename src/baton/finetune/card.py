@@ -38,7 +38,8 @@ PIPELINES = {"audioldm2": "AudioLDM2Pipeline", "stable-audio": "StableAudioPipel
 JUDGES = {
     "events": "event reader (event accuracy)",
     "classifier": "classifier (KL, Inception Score)",
-    "embedder": "audio-text embedder (FAD, CLAP score)",
+    "embedder": "audio-text embedder (CLAP score)",
+    "fad": "embedding of FAD",
     "reward": "reward model (reward)",
 }
 
@@ -310,7 +311,14 @@ def evaluation_values(metrics: dict[str, Any], name: str, source: str | Path | N
                 }
             )
     scorers = metrics.get("scorers") or {}
-    judges = [(JUDGES.get(role, role), judge) for role, judge in scorers.items() if judge]
+    identities = metrics.get("judges") or {}  # name, source and weights' digest of each
+    judges = []
+    for role, judge in scorers.items():
+        if judge:
+            digest = (identities.get(role) or {}).get("weights_sha256")
+            judges.append(
+                (JUDGES.get(role, role), f"{judge} (weights sha256 {digest[:12]})" if digest else judge)
+            )
     prompts = metrics.get("prompts") or {}
     return {
         "name": name,
