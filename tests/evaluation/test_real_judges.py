@@ -129,6 +129,18 @@ def test_a_judge_that_is_not_here_stops_the_run_before_any_clip_is_made(
     assert code == 2 and "field 'fad_embedding'" in err and "needs an AST classifier" in err
 
 
+def test_a_model_that_loads_in_float32_only_is_refused_half_weights_at_once(
+    tmp_path, prompts, monkeypatch, capsys
+):
+    monkeypatch.setitem(BACKENDS, "tone", "tests.generation.fake_backend:ToneBackend")
+    out = tmp_path / "eval"
+    code, err = _evaluate(
+        ["--model", "base=tone", "--prompts", str(prompts), "--out", str(out), "--dtype", "bfloat16"], capsys
+    )
+    assert code == 2 and "the tone backend loads in float32 only, not bfloat16" in err
+    assert not out.exists()
+
+
 class GivenProbabilities:
     """A classifier stub: quiet clips (the reference) get ``REFERENCE``, loud ones ``GENERATED``."""
 

@@ -54,14 +54,8 @@ def extra_backends() -> dict[str, str]:
     return found
 
 
-def load_backend(
-    name: str, model: str | Path | None = None, *, device: str = "cpu", dtype: str = "float32"
-) -> T2ABackend:
-    """Load backend ``name`` from ``model`` (a folder, a hub id, or ``None`` for its default), its
-    weights in ``dtype`` (float32, float16, bfloat16)."""
-    from baton.backends.common import torch_dtype
-
-    torch_dtype(dtype)  # a name it knows, or an error naming the choices
+def backend_class(name: str) -> type:
+    """The class of backend ``name`` (imported on first use), or an error naming the backends there are."""
     plugins = extra_backends()
     known = {**BACKENDS, **plugins}
     if name not in known:
@@ -70,7 +64,7 @@ def load_backend(
         )
     module_name, _, class_name = known[name].partition(":")
     try:
-        backend_cls = getattr(importlib.import_module(module_name), class_name)
+        return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         if name not in plugins:
             raise
@@ -78,8 +72,25 @@ def load_backend(
         raise InputError(
             f"backend '{name}' = '{known[name]}' cannot be loaded: {exc}", field=EXTRA_BACKENDS_ENV
         ) from None
+
+
+def check_dtype(name: str, dtype: str) -> None:
+    """``dtype`` is one baton knows and backend ``name`` loads in (float32, or any if its ``load`` takes
+    a ``dtype``), else an error naming the setting."""
+    from baton.backends.common import torch_dtype
+
+    torch_dtype(dtype)  # a name it knows, or an error naming the choices
+    if dtype != "float32" and "dtype" not in inspect.signature(backend_class(name).load).parameters:
+        raise InputError(f"the {name} backend loads in float32 only, not {dtype}", field="dtype")
+
+
+def load_backend(
+    name: str, model: str | Path | None = None, *, device: str = "cpu", dtype: str = "float32"
+) -> T2ABackend:
+    """Load backend ``name`` from ``model`` (a folder, a hub id, or ``None`` for its default), its
+    weights in ``dtype`` (float32, float16, bfloat16)."""
+    check_dtype(name, dtype)
+    backend_cls = backend_class(name)
     if dtype == "float32":
         return backend_cls.load(model, device=device)
-    if "dtype" not in inspect.signature(backend_cls.load).parameters:
-        raise InputError(f"the {name} backend loads in float32 only, not {dtype}", field="dtype")
     return backend_cls.load(model, device=device, dtype=dtype)

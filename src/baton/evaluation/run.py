@@ -203,10 +203,11 @@ def planned_samples(prompts: list[PromptRecord], per_prompt: int, seed: int) -> 
 
 
 def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord]) -> None:
-    """What can be checked of a model before any clip is made: a backend baton knows, the clips
+    """What can be checked of a model before any clip is made: a backend baton knows and that loads
+    in ``--dtype``, the clips
     already in its folder made by this model and settings, and, when clips are missing, a world
     model folder that holds a model (other backends' paths may be hub ids, read when they load)."""
-    from baton.backends import BACKENDS, extra_backends
+    from baton.backends import BACKENDS, check_dtype, extra_backends
     from baton.generation.run import SAMPLES_FILE
 
     known = {**BACKENDS, **extra_backends()}
@@ -215,6 +216,7 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
             f"unknown backend '{spec.backend}' in '{spec}'; choose one of: {', '.join(sorted(known))}",
             field="models",
         )
+    check_dtype(spec.backend, config.dtype)
     cached = Path(config.out) / spec.name / SAMPLES_FILE
     done: set[str] = set()
     if cached.exists():
