@@ -68,3 +68,9 @@ def test_a_denoiser_without_gradient_checkpointing_is_refused_by_name():
     ) as error:
         enable_gradient_checkpointing(WorldLike(), "world")
     assert error.value.field == "gradient_checkpointing"
+
+
+def test_half_weights_of_a_backend_that_loads_in_float32_only_are_refused_before_any_work(tmp_path, labels):  # noqa: F811
+    with pytest.raises(InputError, match="the world backend loads in float32 only, not bfloat16") as error:
+        finetune(_config(tmp_path, labels, "world", tmp_path / "no-model", dtype="bfloat16"))
+    assert error.value.field == "dtype" and not (tmp_path / "out").exists()

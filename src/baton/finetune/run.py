@@ -175,10 +175,12 @@ def finetune(config: FinetuneConfig) -> Path:
     ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
     """
     from baton import tracking
+    from baton.backends import check_dtype
     from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
 
-    # 1. The device, the trackers and the data, checked before anything heavy.
+    # 1. The device, the weights' dtype, the trackers and the data, checked before anything heavy.
     check_device_for_accelerate(config.device)
+    check_dtype(config.backend, config.dtype)
     tracking.check_installed(config.report_to)
     plan = plan_data(config)
     # 2. Processes.
