@@ -25,10 +25,15 @@ def fingerprint_of(*parts: Any) -> str:
 
 def state_dict_digest(module: torch.nn.Module) -> bytes:
     """SHA-256 of every parameter and buffer, by name: what the weights are, wherever they came from."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16: the same bytes, read as int16
+            tensor = tensor.view(torch.int16)
         digest.update(name.encode())
-        digest.update(memoryview(tensor.detach().to("cpu").contiguous().numpy()).cast("B"))  # no copy
+        digest.update(memoryview(tensor.numpy()).cast("B"))  # no copy
     return digest.digest()
 
 

@@ -444,6 +444,10 @@ def test_a_tuned_models_card_gets_the_figures_and_the_judges(tmp_path, tones, ti
     assert "Judged by `baton evaluate` as `loud`, against the base model `base`" in section
     for judge in ("world evaluator detector", "loudness"):
         assert judge in section.lower(), judge
+    digest = json.loads((tmp_path / "eval" / "metrics.json").read_text())["judges"]["events"][
+        "weights_sha256"
+    ]
+    assert f"world evaluator detector (weights sha256 {digest[:12]})" in section
     assert str((tmp_path / "eval" / "metrics.json").resolve()) in section
     # the reward gain (1.5 times louder tones) is a difference whose interval excludes zero
     assert any(line.startswith("| reward (higher is better) | all |") and "**better**" in line

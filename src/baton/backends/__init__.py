@@ -4,6 +4,10 @@
 ``audioldm2``, ``stable-audio``) is one module here. The mapping below only names modules, so that
 nothing heavy is imported until a backend is asked for.
 
+A real backend loads its weights in float32 by default, or in float16 / bfloat16 with
+``load_backend(..., dtype="bfloat16")`` (``--dtype``): half the memory. A backend whose ``load`` takes
+no ``dtype`` (the world's) loads in float32 only.
+
 Your own backend plugs in without editing baton: write a class that implements
 :class:`baton.backends.base.T2ABackend` (with a ``load(path, *, device)`` classmethod) and name it in
 the environment variable ``BATON_EXTRA_BACKENDS`` as ``name=module:Class`` pairs separated by commas::
@@ -17,6 +21,7 @@ The variable is read on every :func:`load_backend` call, so it also reaches the 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,8 +54,8 @@ def extra_backends() -> dict[str, str]:
     return found
 
 
-def load_backend(name: str, model: str | Path | None = None, *, device: str = "cpu") -> T2ABackend:
-    """Load backend ``name`` from ``model`` (a folder, a hub id, or ``None`` for its default)."""
+def backend_class(name: str) -> type:
+    """The class of backend ``name`` (imported on first use), or an error naming the backends there are."""
     plugins = extra_backends()
     known = {**BACKENDS, **plugins}
     if name not in known:
@@ -59,7 +64,7 @@ def load_backend(name: str, model: str | Path | None = None, *, device: str = "c
         )
     module_name, _, class_name = known[name].partition(":")
     try:
-        backend_cls = getattr(importlib.import_module(module_name), class_name)
+        return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         if name not in plugins:
             raise
@@ -67,4 +72,25 @@ def load_backend(name: str, model: str | Path | None = None, *, device: str = "c
         raise InputError(
             f"backend '{name}' = '{known[name]}' cannot be loaded: {exc}", field=EXTRA_BACKENDS_ENV
         ) from None
-    return backend_cls.load(model, device=device)
+
+
+def check_dtype(name: str, dtype: str) -> None:
+    """``dtype`` is one baton knows and backend ``name`` loads in (float32, or any if its ``load`` takes
+    a ``dtype``), else an error naming the setting."""
+    from baton.backends.common import torch_dtype
+
+    torch_dtype(dtype)  # a name it knows, or an error naming the choices
+    if dtype != "float32" and "dtype" not in inspect.signature(backend_class(name).load).parameters:
+        raise InputError(f"the {name} backend loads in float32 only, not {dtype}", field="dtype")
+
+
+def load_backend(
+    name: str, model: str | Path | None = None, *, device: str = "cpu", dtype: str = "float32"
+) -> T2ABackend:
+    """Load backend ``name`` from ``model`` (a folder, a hub id, or ``None`` for its default), its
+    weights in ``dtype`` (float32, float16, bfloat16)."""
+    check_dtype(name, dtype)
+    backend_cls = backend_class(name)
+    if dtype == "float32":
+        return backend_cls.load(model, device=device)
+    return backend_cls.load(model, device=device, dtype=dtype)

@@ -29,6 +29,7 @@ from baton.backends.base import GenerationSettings, TextConditioning
 from baton.backends.common import (
     check_batch,
     check_prompt_lengths,
+    checkpoint_modules,
     clip_generators,
     load_pipeline,
     prepare_waveforms,
@@ -133,6 +134,7 @@ class AudioLDM2Backend:
         self.mel_spectrogram = MelSpectrogram(self.mel).to(self.device)
         self.default_settings = (default_settings or GenerationSettings()).resolved(AUDIOLDM2_SETTINGS)
         self._noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        self.gradient_checkpointing = False
 
     @property
     def sample_rate(self) -> int:
@@ -228,6 +230,21 @@ class AudioLDM2Backend:
     def denoiser(self) -> torch.nn.Module:
         return self.pipe.unet
 
+    def enable_gradient_checkpointing(self) -> None:
+        """Checkpoint the UNet's ResNet and transformer blocks (``baton finetune --gradient-checkpointing``).
+
+        Not diffusers' own switch: ``AudioLDM2UNet2DConditionModel``'s checkpointed path calls each
+        ``Transformer2DModel`` with positional arguments that skip its ``added_cond_kwargs``, so the
+        cross-attention mask lands on the self-attention (diffusers 0.42). The same blocks are
+        wrapped here, called with their keyword arguments.
+        """
+        from diffusers.models.resnet import ResnetBlock2D
+        from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+        if not self.gradient_checkpointing:
+            checkpoint_modules(self.pipe.unet, (ResnetBlock2D, Transformer2DModel))
+            self.gradient_checkpointing = True
+
     @property
     def noise_scheduler(self) -> Any:
         """A DDPM with the pipeline scheduler's betas and prediction type (training's forward process)."""
@@ -263,16 +280,20 @@ class AudioLDM2Backend:
             peak=TRAINING_PEAK,
         ).to(self.device)
         mel = fit_frames(self.mel_spectrogram(waves), frames)  # [B, M, T]
-        posterior = self.pipe.vae.encode(mel.transpose(1, 2)[:, None]).latent_dist
+        posterior = self.pipe.vae.encode(mel.transpose(1, 2)[:, None].to(self.pipe.vae.dtype)).latent_dist
         return posterior.mean * self.pipe.vae.config.scaling_factor
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
+        """The UNet's output, in its dtype (its inputs are cast to it: a trained UNet may be float32
+        beside half parts)."""
         extra = text.extra or {}
+        dtype = self.pipe.unet.dtype
+        t5_states = extra.get("encoder_hidden_states_1")
         return self.pipe.unet(
-            noisy,
+            noisy.to(dtype),
             timesteps,
-            encoder_hidden_states=text.hidden_states,
-            encoder_hidden_states_1=extra.get("encoder_hidden_states_1"),
+            encoder_hidden_states=text.hidden_states.to(dtype),
+            encoder_hidden_states_1=None if t5_states is None else t5_states.to(dtype),
             encoder_attention_mask_1=extra.get("encoder_attention_mask_1"),
         ).sample
 
@@ -283,12 +304,17 @@ class AudioLDM2Backend:
         save_pipeline(self.pipe, path, self.name, self.default_settings, mel=asdict(self.mel))
 
     @classmethod
-    def load(cls, path: str | Path | None, *, device: str = "cpu") -> AudioLDM2Backend:
-        """A pipeline folder or hub id (``cvssp/audioldm2``, ``cvssp/audioldm2-large``, ...; default the first)."""
+    def load(
+        cls, path: str | Path | None, *, device: str = "cpu", dtype: str = "float32"
+    ) -> AudioLDM2Backend:
+        """A pipeline folder or hub id (``cvssp/audioldm2``, ``cvssp/audioldm2-large``, ...; default the
+        first), its weights in ``dtype`` (float32, float16, bfloat16)."""
         from diffusers import AudioLDM2Pipeline
 
         model = DEFAULT_MODEL if path is None else path
-        pipe, folder, manifest = load_pipeline(model, AudioLDM2Pipeline, cls.name, "the AudioLDM 2 pipeline")
+        pipe, folder, manifest = load_pipeline(
+            model, AudioLDM2Pipeline, cls.name, "the AudioLDM 2 pipeline", dtype=dtype
+        )
         mel = None
         if manifest and manifest.get("mel"):
             try:

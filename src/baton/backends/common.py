@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+# Weights a real backend loads in (--dtype): float32, or half the memory in float16 / bfloat16.
+DTYPES = ("float32", "float16", "bfloat16")
 MANIFEST_FILE = "baton_backend.json"
 MANIFEST_VERSION = 1
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,12 +70,58 @@ def _snapshot(repo_id: str) -> str:
     return snapshot_download(repo_id=repo_id)
 
 
+def load_pretrained(
+    load: Callable[[str], Any], source: str | Path, what: str, *, model_type: str | None = None
+) -> Any:
+    """``load(source)`` (a transformers ``from_pretrained``) for a folder or hub id, or one line that says
+    what to download.
+
+    ``model_type`` (``"clap"``, ``"audio-spectrogram-transformer"``) is checked against the folder's
+    ``config.json`` first, so that a folder of another model is named as such rather than loaded with
+    random weights where its keys do not fit. A hub id is read from the Hugging Face cache (or fetched,
+    unless ``HF_HUB_OFFLINE=1``).
+    """
+    path = Path(source).expanduser()
+    local = path.exists()
+    if not local and not _HUB_ID.match(str(source)):
+        raise InputError(f"no such folder for the {what} (nor is it a hub id, owner/name)", path=path)
+    name = str(path.resolve()) if local else str(source)
+    try:
+        with quiet_progress():
+            if model_type is not None:
+                from transformers import AutoConfig
+
+                found = AutoConfig.from_pretrained(name).model_type
+                if found != model_type:
+                    raise InputError(
+                        f"this is a '{found}' model; the {what} is a '{model_type}' one", path=name
+                    )
+            return load(name)
+    except (OSError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if local:
+            raise InputError(f"cannot load the {what} from this folder ({reason})", path=path) from None
+        raise InputError(
+            f"the {what} '{source}' is neither a folder here nor in the Hugging Face cache: download it "
+            f"first (hf download {source}) or give the folder that holds it",
+        ) from None
+
+
 def require_entries(folder: Path, names: Sequence[str], what: str) -> None:
     """Raise one error listing every file or subfolder of ``names`` that ``folder`` lacks."""
     missing = [name for name in names if not (folder / name).exists()]
     if missing:
         listed = ", ".join(f"'{name}'" for name in missing)
         raise InputError(f"{what} is missing {listed}", path=folder)
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a ``--dtype`` name (one of :data:`DTYPES`)."""
+    import torch
+
+    if name not in DTYPES:
+        raise InputError(f"choose one of {', '.join(DTYPES)}, got '{name}'", field="dtype")
+    return getattr(torch, name)
 
 
 # --- the manifest -----------------------------------------------------------------------------------
@@ -155,19 +203,21 @@ def check_pipeline_folder(folder: Path, pipeline_class: str, backend: str) -> No
 
 
 def load_pipeline(
-    model: str | Path, pipeline_cls: Any, backend: str, what: str
+    model: str | Path, pipeline_cls: Any, backend: str, what: str, dtype: str = "float32"
 ) -> tuple[Any, Path, dict[str, Any] | None]:
     """A diffusers pipeline from a folder or hub id, checked first: ``(pipeline, folder, manifest)``.
 
     ``what`` names the pipeline in errors ("the AudioLDM 2 pipeline"); a folder written by another
     backend, a folder of another pipeline class or one missing a part is refused before loading.
+    Every part's weights are loaded in ``dtype`` (one of :data:`DTYPES`).
     """
+    torch_type = torch_dtype(dtype)
     folder = resolve_model_dir(model, download=pipeline_cls.download)
     manifest = read_manifest(folder, backend)
     check_pipeline_folder(folder, pipeline_cls.__name__, backend)
     try:
         with quiet_progress():
-            pipe = pipeline_cls.from_pretrained(folder)
+            pipe = pipeline_cls.from_pretrained(folder, dtype=torch_type)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot load {what}: {reason}", path=folder) from None
@@ -206,6 +256,27 @@ def quiet_progress() -> Iterator[None]:
             diffusers_logging.enable_progress_bar()
         if was[1]:
             transformers_logging.enable_progress_bar()
+
+
+def checkpoint_modules(root: torch.nn.Module, types: tuple[type, ...]) -> int:
+    """Gradient checkpointing by hand: every submodule of ``root`` of one of ``types`` recomputes its
+    activations in the backward pass instead of keeping them (``torch.utils.checkpoint``, non-reentrant,
+    so keyword arguments pass through). Without gradients it runs as before. Returns how many."""
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    def checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if torch.is_grad_enabled():
+                return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+            return forward(*args, **kwargs)
+
+        return run
+
+    modules = [m for m in root.modules() if isinstance(m, types)]
+    for module in modules:
+        module.forward = checkpointed(module.forward)
+    return len(modules)
 
 
 def load_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -200,7 +200,7 @@ class StableAudioBackend:
         ).to(self.device)
         if waves.ndim == 2:
             waves = waves[:, None]
-        return vae.encode(waves).latent_dist.mode()
+        return vae.encode(waves.to(vae.dtype)).latent_dist.mode()
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
         """The DiT's v for noisy latents [B, C, N] at grid steps k [B] (continuous t = (k + 1) / 1000)."""
@@ -214,11 +214,12 @@ class StableAudioBackend:
             repeat_interleave_real=False,
         )
         t = (timesteps.to(noisy.device).float() + 1) / self._noise_scheduler.config.num_train_timesteps
+        dtype = self.pipe.transformer.dtype  # inputs in it: a trained DiT may be float32 beside half parts
         return self.pipe.transformer(
-            noisy,
+            noisy.to(dtype),
             t,
-            encoder_hidden_states=text.hidden_states,
-            global_hidden_states=global_states,
+            encoder_hidden_states=text.hidden_states.to(dtype),
+            global_hidden_states=global_states.to(dtype),
             rotary_embedding=rotary,
         ).sample
 
@@ -229,14 +230,16 @@ class StableAudioBackend:
         save_pipeline(self.pipe, path, self.name, self.default_settings)
 
     @classmethod
-    def load(cls, path: str | Path | None, *, device: str = "cpu") -> StableAudioBackend:
+    def load(
+        cls, path: str | Path | None, *, device: str = "cpu", dtype: str = "float32"
+    ) -> StableAudioBackend:
         """A pipeline folder or hub id; ``None`` is ``stabilityai/stable-audio-open-1.0`` (gated: accept
-        its licence on the hub and log in first)."""
+        its licence on the hub and log in first). Its weights in ``dtype`` (float32, float16, bfloat16)."""
         from diffusers import StableAudioPipeline
 
         model = DEFAULT_MODEL if path is None else path
         pipe, folder, manifest = load_pipeline(
-            model, StableAudioPipeline, cls.name, "the Stable Audio pipeline"
+            model, StableAudioPipeline, cls.name, "the Stable Audio pipeline", dtype=dtype
         )
         settings = settings_from_manifest(manifest, STABLE_AUDIO_SETTINGS)
         return cls(pipe, default_settings=settings, device=device, source=folder)

@@ -46,6 +46,7 @@ from baton.backends.common import (
     resolve_model_dir,
     settings_from_manifest,
     to_numpy_clips,
+    torch_dtype,
     write_manifest,
 )
 from baton.errors import InputError
@@ -180,16 +181,18 @@ class TangoBackend:
         scheduler.set_timesteps(settings.steps, device=self.device)
         latents = latents * scheduler.init_noise_sigma
 
-        # 3. Denoising loop: guidance in one batched UNet pass.
+        # 3. Denoising loop: guidance in one batched UNet pass; the latents and the scheduler's
+        #    arithmetic stay float32 whatever dtype the UNet runs in.
         was_training = self.unet.training
         self.unet.eval()
+        hidden = hidden.to(self.unet.dtype)
         try:
             for t in scheduler.timesteps:
                 model_input = torch.cat([latents, latents]) if guided else latents
-                model_input = scheduler.scale_model_input(model_input, t)
+                model_input = scheduler.scale_model_input(model_input, t).to(self.unet.dtype)
                 output = self.unet(
                     model_input, t, encoder_hidden_states=hidden, encoder_attention_mask=mask
-                ).sample
+                ).sample.float()
                 if guided:
                     uncond, cond_out = output.chunk(2)
                     output = uncond + settings.guidance_scale * (cond_out - uncond)
@@ -198,7 +201,7 @@ class TangoBackend:
             self.unet.train(was_training)
 
         # 4. Latents -> log-mel [B, 1, T, M] -> waveform [B, T * hop].
-        mel = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        mel = self.vae.decode((latents / self.vae.config.scaling_factor).to(self.vae.dtype)).sample
         audio = self.vocoder(mel[:, 0])
         return to_numpy_clips(audio, num_samples), latents.float().cpu()
 
@@ -267,15 +270,17 @@ class TangoBackend:
             peak=TRAINING_PEAK,
         ).to(self.device)
         mel = fit_frames(self.mel_spectrogram(waves), frames)  # [B, M, T]
-        posterior = self.vae.encode(mel.transpose(1, 2)[:, None]).latent_dist
+        posterior = self.vae.encode(mel.transpose(1, 2)[:, None].to(self.vae.dtype)).latent_dist
         return posterior.mean * self.vae.config.scaling_factor
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
-        """The UNet's v-prediction for noisy latents [B, C, H, W] at integer ``timesteps`` [B]."""
+        """The UNet's v-prediction for noisy latents [B, C, H, W] at integer ``timesteps`` [B], in the
+        UNet's dtype (its inputs are cast to it: a trained UNet may be float32 beside half parts)."""
+        dtype = self.unet.dtype
         return self.unet(
-            noisy,
+            noisy.to(dtype),
             timesteps,
-            encoder_hidden_states=text.hidden_states,
+            encoder_hidden_states=text.hidden_states.to(dtype),
             encoder_attention_mask=text.attention_mask,
         ).sample
 
@@ -342,31 +347,35 @@ class TangoBackend:
         torch.save(tc.tacotron_stft_state_dict(self.mel), folder / tc.STFT_WEIGHTS)
 
     @classmethod
-    def load(cls, path: str | Path | None, *, device: str = "cpu") -> TangoBackend:
-        """A folder or hub id in baton's layout or Tango's; ``None`` is ``declare-lab/tango-full-ft-audiocaps``."""
+    def load(cls, path: str | Path | None, *, device: str = "cpu", dtype: str = "float32") -> TangoBackend:
+        """A folder or hub id in baton's layout or Tango's; ``None`` is ``declare-lab/tango-full-ft-audiocaps``.
+        Every part's weights in ``dtype`` (float32, float16, bfloat16)."""
         folder = resolve_model_dir(DEFAULT_MODEL if path is None else path)
         manifest = read_manifest(folder, cls.name)
         if manifest is not None:
-            return cls._load_saved(folder, manifest, device)
+            return cls._load_saved(folder, manifest, device, dtype)
         if (folder / tc.MAIN_CONFIG).exists():
-            return cls.from_original(folder, device=device)
+            return cls.from_original(folder, device=device, dtype=dtype)
         raise InputError(
             f"neither a baton tango folder ({MANIFEST_FILE}) nor Tango's hub layout ({tc.MAIN_CONFIG} ...)",
             path=folder,
         )
 
     @classmethod
-    def _load_saved(cls, folder: Path, manifest: dict[str, Any], device: str) -> TangoBackend:
+    def _load_saved(
+        cls, folder: Path, manifest: dict[str, Any], device: str, dtype: str = "float32"
+    ) -> TangoBackend:
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import AutoTokenizer, SpeechT5HifiGan, T5EncoderModel
 
         require_entries(folder, PARTS, "this tango folder")
+        weights = torch_dtype(dtype)
         loaders = {
-            "unet": lambda p: UNet2DConditionModel.from_pretrained(p),
-            "text_encoder": lambda p: T5EncoderModel.from_pretrained(p),
+            "unet": lambda p: UNet2DConditionModel.from_pretrained(p, dtype=weights),
+            "text_encoder": lambda p: T5EncoderModel.from_pretrained(p, dtype=weights),
             "tokenizer": lambda p: AutoTokenizer.from_pretrained(p),
-            "vae": lambda p: AutoencoderKL.from_pretrained(p),
-            "vocoder": lambda p: SpeechT5HifiGan.from_pretrained(p),
+            "vae": lambda p: AutoencoderKL.from_pretrained(p, dtype=weights),
+            "vocoder": lambda p: SpeechT5HifiGan.from_pretrained(p, dtype=weights),
             "scheduler": lambda p: DDPMScheduler.from_pretrained(p),
         }
         parts = {}
@@ -385,7 +394,9 @@ class TangoBackend:
         return cls(**parts, mel=mel, default_settings=settings, device=device, source=folder)
 
     @classmethod
-    def from_original(cls, folder: str | Path, *, device: str = "cpu") -> TangoBackend:
+    def from_original(
+        cls, folder: str | Path, *, device: str = "cpu", dtype: str = "float32"
+    ) -> TangoBackend:
         """Tango's hub layout, through baton's key converter (see :mod:`baton.backends.tango_convert`)."""
         from accelerate import init_empty_weights
         from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -425,20 +436,20 @@ class TangoBackend:
         unet_state, text_state = tc.split_main_state_dict(main_weights, folder / tc.MAIN_WEIGHTS)
         check_state_dict(unet_state, unet.state_dict(), folder / tc.MAIN_WEIGHTS, "UNet")
         check_state_dict(text_state, text_encoder.state_dict(), folder / tc.MAIN_WEIGHTS, "text encoder")
-        unet.load_state_dict(_float32(unet_state), assign=True)
-        text_encoder.load_state_dict(_float32(text_state), assign=True)
+        weights = torch_dtype(dtype)
+        unet.load_state_dict(_cast(unet_state, weights), assign=True)
+        text_encoder.load_state_dict(_cast(text_state, weights), assign=True)
         text_encoder.tie_weights()
 
         vae_weights = load_torch_state_dict(folder / tc.VAE_WEIGHTS)
-        vae.load_state_dict(
-            _float32(tc.vae_state_dict_to_diffusers(vae_weights, vae.state_dict(), folder / tc.VAE_WEIGHTS)),
-            assign=True,
-        )
+        vae_state = tc.vae_state_dict_to_diffusers(vae_weights, vae.state_dict(), folder / tc.VAE_WEIGHTS)
+        vae.load_state_dict(_cast(vae_state, weights), assign=True)
         vocoder_state = {k[len("vocoder.") :]: v for k, v in vae_weights.items() if k.startswith("vocoder.")}
         tc.check_vocoder_weights(vocoder_settings, vocoder_state, folder / tc.VAE_WEIGHTS)
         converted = tc.vocoder_state_dict_to_transformers(vae_weights, vocoder_settings["model_in_dim"])
         check_state_dict(converted, vocoder.state_dict(), folder / tc.VAE_WEIGHTS, "vocoder")
-        vocoder.load_state_dict(_float32(converted))
+        vocoder.load_state_dict(converted)
+        vocoder.to(weights)
 
         tc.check_stft_weights(load_torch_state_dict(folder / tc.STFT_WEIGHTS), mel, folder / tc.STFT_WEIGHTS)
         scheduler = _scheduler(folder, main, main_path)
@@ -458,8 +469,8 @@ class TangoBackend:
 # --- pieces of the original layout ------------------------------------------------------------------
 
 
-def _float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
 def _same_scheduler(config: Any, reference: dict[str, Any]) -> bool:

@@ -5,7 +5,8 @@ One metric per module, each a pure function and an accumulator with ``update``/`
 outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.reward_score`,
 :mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Intervals:
 :mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
-What judges clips: :mod:`.scorers`; what they are compared with: :mod:`.reference`. The stage:
+What judges clips: :mod:`.scorers` (the world's judges), :mod:`.pretrained` (LAION-CLAP and an
+AudioSet AST for real audio); what they are compared with: :mod:`.reference`. The stage:
 :mod:`.run` (``baton evaluate``), its settings :mod:`.config`, its per-clip file :mod:`.records`.
 
 The Python API (imported on first use, so that ``import baton.evaluation`` does not import numpy)::
@@ -43,6 +44,8 @@ _EXPORTS = {
     "paired_difference": ("baton.evaluation.intervals", "paired_difference"),
     "Scorers": ("baton.evaluation.scorers", "Scorers"),
     "world_scorers": ("baton.evaluation.scorers", "world_scorers"),
+    "ClapJudge": ("baton.evaluation.pretrained", "ClapJudge"),
+    "AudioSetClassifier": ("baton.evaluation.pretrained", "AudioSetClassifier"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,10 +23,14 @@ def evaluate_command(
     reference: str = typer.Option(None, "--reference", help=field_help(H, "reference")),
     reward_model: Path = typer.Option(None, "--reward-model", help=field_help(H, "reward_model")),
     world: Path = typer.Option(None, "--world", help=field_help(H, "world")),
+    clap: str = typer.Option(None, "--clap", help=field_help(H, "clap")),
+    classifier: str = typer.Option(None, "--classifier", help=field_help(H, "classifier")),
+    fad_embedding: str = typer.Option(None, "--fad-embedding", help=field_help(H, "fad_embedding")),
     steps: int = typer.Option(None, "--steps", help=field_help(H, "steps")),
     guidance_scale: float = typer.Option(None, "--guidance-scale", help=field_help(H, "guidance_scale")),
     batch_size: int = typer.Option(None, "--batch-size", help=field_help(H, "batch_size")),
     device: str = typer.Option(None, "--device", help=field_help(H, "device")),
+    dtype: str = typer.Option(None, "--dtype", help=field_help(H, "dtype")),
     fad_infinity: bool = typer.Option(None, "--fad-infinity", help=field_help(H, "fad_infinity")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
@@ -48,16 +52,24 @@ def evaluate_command(
             "reference": reference,
             "reward_model": reward_model,
             "world": world,
+            "clap": clap,
+            "classifier": classifier,
+            "fad_embedding": fad_embedding,
             "steps": steps,
             "guidance_scale": guidance_scale,
             "batch_size": batch_size,
             "device": device,
+            "dtype": dtype,
             "fad_infinity": fad_infinity,
             "progress": False if no_progress else None,
         },
     )
     summary = run(settings)
     console.print(summary_table(summary))
+    for role, judge in summary["judges"].items():
+        if judge is not None:
+            digest = judge.get("weights_sha256") or judge.get("fingerprint") or "no digest"
+            console.print(f"[dim]judge ({role}): {judge['name']}, weights {digest[:12]}[/]")
     for note in summary["notes"]:
         console.print(f"[dim]note: {note}[/]")
     console.print(f"figures in [bold]{Path(settings.out) / SUMMARY_FILE}[/]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from baton.config import documented, option
 
@@ -30,11 +31,33 @@ class EvaluateConfig:
     world: Path | None = option(
         None, "World folder whose evaluator detector and CLAP judge the clips (default: the cached world)."
     )
+    clap: str | None = option(
+        None,
+        "CLAP for the CLAP score: a transformers ClapModel folder or hub id (laion/clap-htsat-unfused, "
+        "48 kHz), or 'world' (the world CLAP, the default).",
+    )
+    classifier: str | None = option(
+        None,
+        "Classifier for KL and IS: an ASTForAudioClassification folder or hub id "
+        "(MIT/ast-finetuned-audioset-10-10-0.4593, AudioSet's 527 classes, 16 kHz), or 'world' (the "
+        "world's evaluator detector, the default).",
+    )
+    fad_embedding: Literal["clap", "ast", "world"] = option(
+        "clap",
+        "FAD's embedding: clap (the --clap judge's audio embeddings), ast (the --classifier AST's pooled"
+        " embeddings) or world (the world CLAP's). FADs in different embeddings do not compare; every"
+        " output names the one used.",
+    )
     steps: int | None = option(None, "Sampling steps (default: each backend's).")
     guidance_scale: float | None = option(None, "Classifier-free guidance scale (default: each backend's).")
     batch_size: int = option(8, "Clips generated together.")
     score_batch: int = option(32, "Clips judged together.")
-    device: str = option("cpu", "Torch device for generation.")
+    device: str = option("cpu", "Torch device for generation and the pretrained judges.")
+    dtype: Literal["float32", "float16", "bfloat16"] = option(
+        "float32",
+        "Weights of the generating models (real backends): float16 and bfloat16 take half the memory "
+        "of float32 (float16 is for GPUs). The judges run in float32.",
+    )
     resamples: int = option(2000, "Bootstrap resamples for per-clip figures.")
     set_resamples: int = option(
         200, "Bootstrap resamples for set figures (FAD, IS), each a full recomputation."

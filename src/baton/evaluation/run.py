@@ -8,7 +8,10 @@
    for the same prompts and seeds, or a samples file / audio folder, or none.
 3. **Judging** (:mod:`baton.evaluation.scorers`): the evaluator detector reads events (accuracy)
    and gives class logits (KL, IS), the CLAP embeds audio and text (FAD, CLAP score), the reward
-   model gives probabilities. Per clip, written to ``OUT/<name>/judgements.jsonl``.
+   model gives probabilities. Per clip, written to ``OUT/<name>/judgements.jsonl``. The world's
+   judges are the default; ``--clap`` and ``--classifier`` put pretrained judges of real audio in
+   their place (:mod:`baton.evaluation.pretrained`: LAION-CLAP, an AudioSet AST), and
+   ``--fad-embedding`` chooses FAD's embedding (clap, ast, world).
 4. **Figures**, per model and task, each with a bootstrap 95% interval that resamples prompts
    (:mod:`baton.evaluation.resampling`), and each tuned model's paired difference from the base on
    the same prompts and seeds:
@@ -44,7 +47,13 @@ task; id ``model/metric/task``) and ``OUT/metrics.json``::
      "differences": {"baton": {"accuracy": {"integrity": {"value": .., "ci_low": .., "ci_high": ..,
                                                           "n": .., "excludes_zero": true}}}},
      "metric_info": {"accuracy": {"label": .., "higher_is_better": true, "what": ..}},
-     "reference": {...}, "scorers": {...}, "settings": {...}, "seconds": {...}, "notes": [...]}
+     "reference": {...}, "scorers": {...}, "judges": {...}, "settings": {...}, "seconds": {...},
+     "notes": [...]}
+
+Every figure names its ``judge``, and FAD's its ``embedding`` too: FADs in different embeddings do
+not compare. ``scorers`` names each role's judge (events, classifier, embedder, fad, reward);
+``judges`` says what each is: its name, its source (hub id or folder) and ``weights_sha256``, a
+digest of its weights (:func:`baton.evaluation.scorers.judge_identity`).
 
 and, for each tuned model whose folder ``baton finetune`` wrote (``OUT/model``), an "Evaluation"
 section in its model card ``README.md`` (:func:`baton.finetune.card.update_model_card`).
@@ -194,10 +203,11 @@ def planned_samples(prompts: list[PromptRecord], per_prompt: int, seed: int) -> 
 
 
 def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord]) -> None:
-    """What can be checked of a model before any clip is made: a backend baton knows, the clips
+    """What can be checked of a model before any clip is made: a backend baton knows and that loads
+    in ``--dtype``, the clips
     already in its folder made by this model and settings, and, when clips are missing, a world
     model folder that holds a model (other backends' paths may be hub ids, read when they load)."""
-    from baton.backends import BACKENDS, extra_backends
+    from baton.backends import BACKENDS, check_dtype, extra_backends
     from baton.generation.run import SAMPLES_FILE
 
     known = {**BACKENDS, **extra_backends()}
@@ -206,6 +216,7 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
             f"unknown backend '{spec.backend}' in '{spec}'; choose one of: {', '.join(sorted(known))}",
             field="models",
         )
+    check_dtype(spec.backend, config.dtype)
     cached = Path(config.out) / spec.name / SAMPLES_FILE
     done: set[str] = set()
     if cached.exists():
@@ -268,6 +279,7 @@ def generation_config(spec: ModelSpec, config: EvaluateConfig) -> Any:
         batch_size=config.batch_size,
         save_latents=False,  # evaluation clips are judged, never trained on
         device=config.device,
+        dtype=config.dtype,
         progress=config.progress,
     )
 
@@ -280,30 +292,95 @@ def _absolute(sample: SampleRecord, base: Path) -> SampleRecord:
 # --- 2. scorers and reference -----------------------------------------------------------------------
 
 
+FAD_EMBEDDINGS = ("clap", "ast", "world")
+WORLD = "world"
+
+
 def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
+    """The judges of every role: the world's by default, pretrained ones where the settings name them."""
     from baton.evaluation.scorers import Scorers, load_reward_scorer, world_scorers
     from baton.world.build import world_dir
 
+    if config.fad_embedding not in FAD_EMBEDDINGS:
+        raise InputError(
+            f"choose one of {', '.join(FAD_EMBEDDINGS)}, got '{config.fad_embedding}'", field="fad_embedding"
+        )
+    # 1. The world's judges: its evaluator detector (events, classifier) and CLAP, where built.
     world = Path(config.world) if config.world is not None else world_dir()
     if config.world is not None and not world.is_dir():
         raise InputError("no such world folder", path=world, field="world")
-    scorers = world_scorers(world) if world.is_dir() else Scorers()
+    own = world_scorers(world) if world.is_dir() else Scorers()
+    scorers = Scorers(classifier=own.classifier, embedder=own.embedder)
+
+    # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained).
+    if config.clap not in (None, WORLD):
+        from baton.evaluation.pretrained import ClapJudge
+
+        scorers.embedder = ClapJudge.load(config.clap, device=config.device)
+    if config.classifier not in (None, WORLD):
+        from baton.evaluation.pretrained import AudioSetClassifier
+
+        scorers.classifier = AudioSetClassifier.load(config.classifier, device=config.device)
+
+    # 3. The event reader (accuracy).
+    scorers.events = event_reader(config, scorers, own)
+
+    # 4. FAD's embedding, named in every output: FADs in different embeddings do not compare.
+    scorers.fad = fad_embedder(config, scorers, own, world)
+
+    # 5. The reward model.
     if config.reward_model is not None:
         scorers.reward = load_reward_scorer(config.reward_model)
+
     if scorers.empty():
         raise InputError(
             "nothing to judge the clips with: no evaluator detector or CLAP in this world folder "
-            "(run `baton world build` or pass --world) and no --reward-model",
+            "(run `baton world build` or pass --world), no --clap or --classifier and no --reward-model",
             path=world,
             field="world",
         )
     if scorers.events is None:
-        notes.append(f"no evaluator detector in {world}: accuracy, KL and IS left out")
+        notes.append(f"no evaluator detector in {world}: accuracy left out")
+    if scorers.classifier is None:
+        notes.append(f"no classifier (no evaluator detector in {world}, no --classifier): KL and IS left out")
     if scorers.embedder is None:
-        notes.append(f"no CLAP in {world}: FAD and CLAP score left out")
+        notes.append(f"no CLAP (none in {world}, no --clap): CLAP score left out")
+    if scorers.fad is None:
+        notes.append(f"no {config.fad_embedding} embedding for FAD: FAD left out")
     if scorers.reward is None:
         notes.append("no reward model given (--reward-model): reward left out")
     return scorers
+
+
+def event_reader(config: EvaluateConfig, scorers: Any, world_judges: Any) -> Any:
+    """The judge of which events sound and in what order (accuracy): the world's evaluator detector,
+    which knows the world's classes. Another :class:`~baton.evaluation.scorers.EventReader` is chosen
+    here (one over real audio may use the CLAP judge, ``scorers.embedder``); ``metrics.json`` names
+    whichever it is."""
+    return world_judges.events
+
+
+def fad_embedder(config: EvaluateConfig, scorers: Any, world_judges: Any, world: Path) -> Any:
+    """The judge whose audio embeddings FAD is computed in, as ``--fad-embedding`` chooses."""
+    choice = config.fad_embedding
+    if choice == "clap":
+        return scorers.embedder
+    if choice == WORLD:
+        if world_judges.embedder is None:
+            raise InputError(
+                f"FAD in the world CLAP's embedding needs a world CLAP, and {world} has none",
+                field="fad_embedding",
+            )
+        return world_judges.embedder
+    from baton.evaluation.pretrained import AudioSetClassifier
+
+    if not isinstance(scorers.classifier, AudioSetClassifier):
+        raise InputError(
+            "FAD in AST's embedding needs an AST classifier: give --classifier "
+            "(e.g. MIT/ast-finetuned-audioset-10-10-0.4593)",
+            field="fad_embedding",
+        )
+    return scorers.classifier
 
 
 def load_reference(
@@ -336,7 +413,7 @@ class ClipScores:
     clap: np.ndarray  # [N]
     reward: np.ndarray  # [N]
     logits: np.ndarray | None  # [N, C]
-    embeddings: np.ndarray | None  # [N, D]
+    embeddings: np.ndarray | None  # [N, D], in FAD's embedding
 
     @property
     def prompt_ids(self) -> list[str]:
@@ -365,18 +442,24 @@ def score_clips(
     clap, reward = np.full(n, np.nan), np.full(n, np.nan)
     detected: list[list[str] | None] = [None] * n
     logits, embeddings = [], []
+    fad = scorers.fad_embedder
     starts = range(0, n, batch)
     for start in track(starts, description, total=len(starts), enabled=progress):
         chunk = samples[start : start + batch]
         audio, rate = _load_chunk(chunk)
         texts = [s.text for s in chunk]
-        read = None
-        one_pass = scorers.classifier is scorers.events and hasattr(scorers.classifier, "analyse")
-        if scorers.classifier is not None and one_pass:
-            chunk_logits, read = scorers.classifier.analyse(audio, rate)  # logits and events at once
+        read, fad_emb = None, None
+        # A judge that serves two roles is run once: the world detector (logits and events), an
+        # AST that is also FAD's embedding (logits and embeddings).
+        if scorers.classifier is not None:
+            classifier = scorers.classifier
+            if classifier is scorers.events and hasattr(classifier, "analyse"):
+                chunk_logits, read = classifier.analyse(audio, rate)
+            elif classifier is fad and hasattr(classifier, "logits_and_embeddings"):
+                chunk_logits, fad_emb = classifier.logits_and_embeddings(audio, rate)
+            else:
+                chunk_logits = classifier.clip_logits(audio, rate)
             logits.append(np.asarray(chunk_logits, dtype=np.float64))
-        elif scorers.classifier is not None:
-            logits.append(np.asarray(scorers.classifier.clip_logits(audio, rate), dtype=np.float64))
         if scorers.events is not None and judge:
             known = set(scorers.events.classes)
             read = read if read is not None else scorers.events.read(audio, rate)
@@ -386,12 +469,17 @@ def score_clips(
                     verdict = judge_clip(found, sample.events, sample.task, sample.relation)
                     correct[start + offset] = float(verdict.correct)
                     presence[start + offset] = float(verdict.presence)
-        if scorers.embedder is not None:
+        if scorers.embedder is not None and (judge or scorers.embedder is fad):
             audio_emb = np.asarray(scorers.embedder.embed_audio(audio, rate), dtype=np.float64)
-            embeddings.append(audio_emb)
+            if scorers.embedder is fad:
+                fad_emb = audio_emb
             if judge:
                 text_emb = np.asarray(scorers.embedder.embed_text(texts), dtype=np.float64)
                 clap[start : start + len(chunk)] = clap_scores(text_emb, audio_emb)
+        if fad is not None:
+            if fad_emb is None:
+                fad_emb = fad.embed_audio(audio, rate)
+            embeddings.append(np.asarray(fad_emb, dtype=np.float64))
         if scorers.reward is not None and judge:
             values = np.asarray(scorers.reward.probabilities(texts, audio, rate), dtype=np.float64)
             reward[start : start + len(chunk)] = values
@@ -652,6 +740,22 @@ def set_differences(
     return out
 
 
+def name_judges(figures: dict[str, dict[str, dict[str, dict[str, Any]]]], scorers: Any) -> None:
+    """Name in every figure (model -> metric -> task -> figure) the judge that made it (``judge``), and
+    in FAD's the embedding it was computed in (``embedding``), in place."""
+    from baton.evaluation.scorers import ROLE_METRICS
+
+    names = scorers.describe()
+    role_of = {metric: role for role, metrics in ROLE_METRICS.items() for metric in metrics}
+    for by_metric in figures.values():
+        for metric, tasks in by_metric.items():
+            role = role_of.get(metric)
+            for figure in tasks.values():
+                figure["judge"] = names.get(role)
+                if role == "fad":
+                    figure["embedding"] = names["fad"]
+
+
 def _merge(*parts: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for part in parts:
@@ -810,6 +914,12 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
         metrics, differences, order, kls = _all_figures(
             specs, scored, ref_scores, reference, scorers, plan, pairs, config, notes
         )
+    name_judges(metrics, scorers)
+    name_judges(differences, scorers)
+    if any("fad" in m for m in metrics.values()):
+        notes.append(
+            f"FAD in the embedding of {scorers.fad_embedder.name}: it compares only with FAD in the same one"
+        )
     seconds["figures"] = round(time.perf_counter() - start, 2)
 
     # 5. Files.
@@ -865,6 +975,7 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
             "paired": sum(j is not None for j in pairs),
         },
         "scorers": scorers.describe(),
+        "judges": scorers.judges(),
         "prompts": {
             "file": str(Path(config.prompts).resolve()),
             "count": len(prompts),
@@ -963,14 +1074,14 @@ def _world_floor(
 
     if (
         reference.kind != "world"
-        or scorers.embedder is None
+        or scorers.fad_embedder is None
         or ref_scores.embeddings is None
         or len(plan) < 2
     ):
         return {}
     second = np.concatenate(
         [
-            np.asarray(scorers.embedder.embed_audio(chunk, SAMPLE_RATE))
+            np.asarray(scorers.fad_embedder.embed_audio(chunk, SAMPLE_RATE))
             for chunk in second_world_set(plan, config.seed)
         ]
     )

@@ -1,15 +1,22 @@
-"""What judges a clip, behind four small interfaces, and their implementations for the sound world.
+"""What judges a clip, behind five small interfaces, and their implementations for the sound world.
 
 * :class:`ClipClassifier`: clip-level class logits ``[N, C]``, for KL and the Inception Score
   (audioldm_eval uses PANNs CNN14's; a PANNs-like classifier plugs in by implementing this).
 * :class:`EventReader`: the timed events in each clip, for integrity and temporal accuracy.
-* :class:`AudioTextEmbedder`: audio and text embeddings in one space, for FAD and the CLAP score.
+* :class:`AudioTextEmbedder`: audio and text embeddings in one space, for the CLAP score (and FAD,
+  unless another embedding is chosen).
+* :class:`AudioEmbedder`: audio embeddings alone, for FAD.
 * :class:`RewardScorer`: a reward model's probability that a clip matches its prompt.
 
 On the world: the **evaluator** detector (never the annotator detector the reward model learned
 from) is both the classifier, its clip-level probability of a class being the highest frame
 probability, and the event reader; the **world CLAP** is the embedder. They accept audio at any
-sample rate (it is resampled to the world's 16 kHz).
+sample rate (it is resampled to the world's 16 kHz). Pretrained judges of real audio (LAION-CLAP,
+an AudioSet classifier) are in :mod:`baton.evaluation.pretrained`.
+
+Every judge says what it is in ``identity`` (:func:`judge_identity`): its name, where it was loaded
+from (a folder or hub id) and a digest of its weights, which ``metrics.json`` records for every
+figure's judge.
 """
 
 from __future__ import annotations
@@ -62,6 +69,15 @@ class AudioTextEmbedder(Protocol):
 
 
 @runtime_checkable
+class AudioEmbedder(Protocol):
+    name: str
+
+    def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Audio embeddings ``[N, D]``."""
+        ...
+
+
+@runtime_checkable
 class RewardScorer(Protocol):
     name: str
 
@@ -72,25 +88,74 @@ class RewardScorer(Protocol):
         ...
 
 
+def judge_identity(name: str, source: str | Path | None, weights: Any = None, **extra: Any) -> dict[str, Any]:
+    """What a judge is: ``name``, ``source`` (a hub id, or a folder made absolute) and ``weights_sha256``,
+    the SHA-256 of every parameter and buffer of the module ``weights`` by name
+    (:func:`baton.fingerprints.state_dict_digest`): two runs with the same digest judged with the
+    same weights, wherever they came from."""
+    from baton.fingerprints import state_dict_digest
+
+    if source is not None and Path(source).exists():
+        source = str(Path(source).resolve())
+    digest = state_dict_digest(weights).hex() if weights is not None else None
+    return {
+        "name": name,
+        "source": None if source is None else str(source),
+        "weights_sha256": digest,
+        **extra,
+    }
+
+
+# The judges' roles, in the order metrics.json lists them, and the metrics each one makes.
+ROLES = ("events", "classifier", "embedder", "fad", "reward")
+ROLE_METRICS = {
+    "events": ("accuracy", "presence"),
+    "classifier": ("kl_softmax", "kl_sigmoid", "inception_score"),
+    "embedder": ("clap_score",),
+    "fad": ("fad", "fad_inf"),
+    "reward": ("reward",),
+}
+
+
 @dataclass
 class Scorers:
-    """Whatever is available to judge clips; a metric whose scorer is missing is left out."""
+    """Whatever is available to judge clips; a metric whose scorer is missing is left out.
+
+    ``fad`` is FAD's embedding; when it is not given, FAD uses the embedder's audio embeddings.
+    """
 
     classifier: ClipClassifier | None = None
     events: EventReader | None = None
     embedder: AudioTextEmbedder | None = None
     reward: RewardScorer | None = None
+    fad: AudioEmbedder | None = None
+
+    @property
+    def fad_embedder(self) -> AudioEmbedder | None:
+        return self.fad if self.fad is not None else self.embedder
+
+    def _by_role(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "classifier": self.classifier,
+            "embedder": self.embedder,
+            "fad": self.fad_embedder,
+            "reward": self.reward,
+        }
 
     def describe(self) -> dict[str, str | None]:
+        """Each role's judge by name (``None``: no judge, its metrics left out)."""
+        return {role: getattr(judge, "name", None) for role, judge in self._by_role().items()}
+
+    def judges(self) -> dict[str, dict[str, Any] | None]:
+        """Each role's judge by :func:`judge_identity` (a judge without one by its name alone)."""
         return {
-            "classifier": getattr(self.classifier, "name", None),
-            "events": getattr(self.events, "name", None),
-            "embedder": getattr(self.embedder, "name", None),
-            "reward": getattr(self.reward, "name", None),
+            role: None if judge is None else dict(getattr(judge, "identity", None) or {"name": judge.name})
+            for role, judge in self._by_role().items()
         }
 
     def empty(self) -> bool:
-        return not any((self.classifier, self.events, self.embedder, self.reward))
+        return not any((self.classifier, self.events, self.embedder, self.reward, self.fad))
 
 
 # --- the sound world --------------------------------------------------------------------------------
@@ -99,10 +164,13 @@ class Scorers:
 class WorldDetectorScorer:
     """The world's evaluator detector as a clip classifier and an event reader."""
 
-    def __init__(self, detector: Any, name: str = "world evaluator detector") -> None:
+    def __init__(
+        self, detector: Any, name: str = "world evaluator detector", source: str | Path | None = None
+    ) -> None:
         self.detector = detector
         self.name = name
         self.classes = tuple(detector.classes)
+        self.identity = judge_identity(name, source, detector.net)
 
     def _frame_probs(self, audio: Sequence[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
         from baton.world.detectors import as_audio_batch
@@ -146,9 +214,10 @@ class WorldDetectorScorer:
 class WorldClapEmbedder:
     """The world CLAP's L2-normalised audio and text embeddings."""
 
-    def __init__(self, clap: Any, name: str = "world CLAP") -> None:
+    def __init__(self, clap: Any, name: str = "world CLAP", source: str | Path | None = None) -> None:
         self.clap = clap
         self.name = name
+        self.identity = judge_identity(name, source, clap.net)
 
     def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         return self.clap.embed_audio(list(audio), sample_rate).numpy().astype(np.float64)
@@ -164,13 +233,13 @@ def world_scorers(world: str | Path) -> Scorers:
     if (world / "evaluator" / "config.json").is_file():
         from baton.world.detectors import EventDetector
 
-        detector = WorldDetectorScorer(EventDetector.load(world / "evaluator"))
+        detector = WorldDetectorScorer(EventDetector.load(world / "evaluator"), source=world / "evaluator")
         scorers.classifier = detector
         scorers.events = detector
     if (world / "clap" / "config.json").is_file():
         from baton.world.clap import WorldClap
 
-        scorers.embedder = WorldClapEmbedder(WorldClap.load(world / "clap"))
+        scorers.embedder = WorldClapEmbedder(WorldClap.load(world / "clap"), source=world / "clap")
     return scorers
 
 
@@ -185,9 +254,11 @@ class RewardModelScorer:
     a logit and passed through a sigmoid.
     """
 
-    def __init__(self, model: Any, name: str) -> None:
+    def __init__(self, model: Any, name: str, source: str | Path | None = None) -> None:
         self.model = model
         self.name = name
+        # A baton reward model's fingerprint covers its head, calibration and encoder's weights.
+        self.identity = judge_identity(name, source, fingerprint=getattr(model, "fingerprint", None))
 
     def probabilities(
         self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
@@ -216,4 +287,4 @@ def load_reward_scorer(directory: str | Path) -> RewardModelScorer:
         raise InputError(
             "this baton has no reward model package (baton.reward) to load it with", path=directory
         ) from None
-    return RewardModelScorer(RewardModel.load(directory), name=f"reward model {directory}")
+    return RewardModelScorer(RewardModel.load(directory), name=f"reward model {directory}", source=directory)

@@ -38,7 +38,8 @@ PIPELINES = {"audioldm2": "AudioLDM2Pipeline", "stable-audio": "StableAudioPipel
 JUDGES = {
     "events": "event reader (event accuracy)",
     "classifier": "classifier (KL, Inception Score)",
-    "embedder": "audio-text embedder (FAD, CLAP score)",
+    "embedder": "audio-text embedder (CLAP score)",
+    "fad": "embedding of FAD",
     "reward": "reward model (reward)",
 }
 
@@ -202,6 +203,8 @@ def _settings(config: dict[str, Any], processes: int) -> list[tuple[str, Any]]:
     if config["train_guidance"] != 1.0:
         rows.append(("guided fitting", f"scale {config['train_guidance']}, rescale "
                      f"{config['train_guidance_rescale']}"))  # fmt: skip
+    if config.get("dtype", "float32") != "float32":
+        rows.append(("frozen parts' weights", config["dtype"]))
     rows += [
         ("mixed precision", config["mixed_precision"]),
         ("processes", processes),
@@ -308,7 +311,14 @@ def evaluation_values(metrics: dict[str, Any], name: str, source: str | Path | N
                 }
             )
     scorers = metrics.get("scorers") or {}
-    judges = [(JUDGES.get(role, role), judge) for role, judge in scorers.items() if judge]
+    identities = metrics.get("judges") or {}  # name, source and weights' digest of each
+    judges = []
+    for role, judge in scorers.items():
+        if judge:
+            digest = (identities.get(role) or {}).get("weights_sha256")
+            judges.append(
+                (JUDGES.get(role, role), f"{judge} (weights sha256 {digest[:12]})" if digest else judge)
+            )
     prompts = metrics.get("prompts") or {}
     return {
         "name": name,

@@ -78,6 +78,12 @@ def finetune_command(
     report_to: list[str] = typer.Option(
         None, "--report-to", help=field_help(H, "report_to") + " Repeat for several."
     ),
+    dtype: str = typer.Option(None, "--dtype", help=field_help(H, "dtype")),
+    gradient_checkpointing: bool = typer.Option(
+        None,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help=field_help(H, "gradient_checkpointing"),
+    ),
     device: str = typer.Option(None, "--device", help=field_help(H, "device")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
@@ -137,6 +143,8 @@ def finetune_command(
             "stop_after": stop_after,
             "log_every": log_every,
             "report_to": list(report_to) if report_to else None,
+            "dtype": dtype,
+            "gradient_checkpointing": gradient_checkpointing,
             "device": device,
             "progress": False if no_progress else None,
         },

@@ -113,6 +113,17 @@ class FinetuneConfig:
     mixed_precision: Literal["no", "bf16", "fp16"] = option(
         "no", "Mixed precision of the forward passes (fp16 needs a GPU)."
     )
+    dtype: Literal["float32", "float16", "bfloat16"] = option(
+        "float32",
+        "Weights of a real backend's frozen parts (text encoders, VAE, vocoder) as loaded and as saved: "
+        "float16 and bfloat16 take half the memory. The trained weights stay float32 (with --mixed-"
+        "precision for half-precision passes). The world backend is float32 only.",
+    )
+    gradient_checkpointing: bool = option(
+        False,
+        "Recompute the denoiser's activations in the backward pass instead of keeping them: much less "
+        "memory, about a third more time a step (UNet and DiT backends; the world's denoiser has none).",
+    )
     ema_decay: float = option(
         0.0, "Keep an exponential moving average of the weights with this decay (0 = off); it is saved."
     )

@@ -66,6 +66,7 @@ RESUME_FIXED = (
     "lora_rank",
     "lora_alpha",
     "lora_targets",
+    "dtype",
     "val_fraction",
     "val_timestep",
 )
@@ -167,6 +168,23 @@ def learning_rate(step: int, config: FinetuneConfig) -> float:
         return config.learning_rate
     remaining = config.steps - step
     return config.learning_rate * max(0.0, remaining / max(1, config.steps - config.warmup_steps))
+
+
+def enable_gradient_checkpointing(backend: Any, name: str) -> None:
+    """Gradient checkpointing of the denoiser (``--gradient-checkpointing``): the backend's own
+    ``enable_gradient_checkpointing`` if it has one, else the diffusers denoiser's; a denoiser with
+    neither is refused by name."""
+    hook = getattr(backend, "enable_gradient_checkpointing", None)
+    if callable(hook):
+        hook()
+        return
+    denoiser = backend.denoiser
+    if not getattr(denoiser, "_supports_gradient_checkpointing", False):
+        raise InputError(
+            f"the {name} backend's denoiser ({type(denoiser).__name__}) has no gradient checkpointing",
+            field="gradient_checkpointing",
+        )
+    denoiser.enable_gradient_checkpointing()
 
 
 # --- LoRA -------------------------------------------------------------------------------------------

@@ -175,10 +175,12 @@ def finetune(config: FinetuneConfig) -> Path:
     ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
     """
     from baton import tracking
+    from baton.backends import check_dtype
     from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
 
-    # 1. The device, the trackers and the data, checked before anything heavy.
+    # 1. The device, the weights' dtype, the trackers and the data, checked before anything heavy.
     check_device_for_accelerate(config.device)
+    check_dtype(config.backend, config.dtype)
     tracking.check_installed(config.report_to)
     plan = plan_data(config)
     # 2. Processes.
@@ -288,8 +290,15 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
 
     # 2b. The backend, on this process's device.
     device = accelerator.device
-    backend = load_backend(config.backend, config.model, device=str(device))
+    backend = load_backend(config.backend, config.model, device=str(device), dtype=config.dtype)
     text_encoder = _trained_text_encoder(config, backend)
+    if config.gradient_checkpointing:
+        engine.enable_gradient_checkpointing(backend, config.backend)
+    # The weights that train do so in float32, whatever dtype the frozen parts load in (--dtype).
+    if not config.lora_rank:
+        backend.denoiser.float()
+    if text_encoder is not None:
+        text_encoder.float()
 
     # 3. Frozen encodings of every clip and caption, once.
     # Every caption once, and the empty prompt when text dropout or guided fitting needs it.
@@ -326,6 +335,9 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
     lora_layers = None
     if config.lora_rank:
         lora_layers = engine.add_lora(denoiser, config)
+        for p in denoiser.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()  # the adapters, in float32 beside a half base
     else:
         denoiser.requires_grad_(True)
     if config.method == "dpo" and reference is None:

@@ -29,6 +29,7 @@ def generate_command(
         None, "--save-latents/--no-save-latents", help=field_help(H, "save_latents")
     ),
     device: str = typer.Option(None, "--device", help=field_help(H, "device")),
+    dtype: str = typer.Option(None, "--dtype", help=field_help(H, "dtype")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
@@ -54,6 +55,7 @@ def generate_command(
             "audio_format": audio_format,
             "save_latents": save_latents,
             "device": device,
+            "dtype": dtype,
             "progress": False if no_progress else None,
         },
     )

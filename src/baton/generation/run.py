@@ -9,8 +9,8 @@ processes and merges one samples file with the same clips one process would have
     torchrun --nproc_per_node N -m baton generate ...                       # the same, without accelerate
 
 A folder holds the clips of one set of settings: a rerun with any setting that changes the audio
-(backend, model or its weights, seed, steps, guidance, duration, sample rate, audio format, a
-prompt's text) is refused, naming the folder and the settings, and leaves the folder as it was
+(backend, model or its weights, their dtype, seed, steps, guidance, duration, sample rate, audio
+format, a prompt's text) is refused, naming the folder and the settings, and leaves the folder as it was
 (:func:`setting_differences`, :func:`backend_differences`). The settings the backend resolves and
 its weights are checked once it loads, that is when clips are missing.
 
@@ -57,6 +57,11 @@ class GenerateConfig:
         "its audio encoded again.",
     )
     device: str = option("cpu", "Torch device.")
+    dtype: Literal["float32", "float16", "bfloat16"] = option(
+        "float32",
+        "Weights of a real backend (tango, audioldm2, stable-audio): float16 and bfloat16 take half the "
+        "memory of float32 (float16 is for GPUs). The world model runs in float32 only.",
+    )
     progress: bool = option(True, "Show a progress bar.")
 
 
@@ -172,7 +177,7 @@ def _generate(
     from baton.console import make_progress
     from baton.generation.latents import latent_path, write_latent
 
-    backend = load_backend(config.backend, config.model, device=device)
+    backend = load_backend(config.backend, config.model, device=device, dtype=config.dtype)
     keep_latents = config.save_latents and isinstance(backend, SamplesLatents)
     space = backend.latent_space if keep_latents else None
     requested = GenerationSettings(
@@ -185,6 +190,7 @@ def _generate(
         "duration": settings.duration,
         "model": None if config.model is None else recorded_model(config.model),
         "seed": config.seed,
+        "dtype": config.dtype,
         "fingerprint": model_fingerprint(backend),
     }
     # What only the loaded backend knows (its defaults, sample rate, weights) must match too.
@@ -261,6 +267,9 @@ def setting_differences(
             recorded = record.settings.get("seed")
             made = "another seed" if recorded is None else f"seed {recorded}"
             found.setdefault("seed", f"{made} (asked: {config.seed})")
+        made_in = record.settings.get("dtype", "float32")  # a record without one: an older, float32 baton
+        if made_in != config.dtype:
+            note("dtype", made_in, config.dtype)
         made_as = PurePosixPath(record.path).suffix.lstrip(".").lower()
         if made_as != config.audio_format:
             note("audio_format", made_as, config.audio_format)

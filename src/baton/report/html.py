@@ -449,7 +449,7 @@ def settings(data: Any) -> str | None:
             f"<h3>The run ({e(data.root / 'run.json')})</h3><pre>{e(json.dumps(data.run_info, indent=2))}</pre>"
         )
     if data.summary is not None:
-        keys = ("prompts", "reference", "scorers", "models", "settings", "seconds")
+        keys = ("prompts", "reference", "scorers", "judges", "models", "settings", "seconds")
         shown = {k: data.summary[k] for k in keys if k in data.summary}
         parts.append(
             f"<h3>The evaluation ({e(data.evaluation / 'metrics.json')})</h3><pre>{e(json.dumps(shown, indent=2))}</pre>"

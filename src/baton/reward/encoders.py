@@ -32,6 +32,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -149,17 +150,15 @@ class HFClapEncoder:
     def load(cls, source: str | Path, device: str = "cpu") -> HFClapEncoder:
         from transformers import ClapModel, ClapProcessor
 
+        from baton.backends.common import load_pretrained
+
         # A local folder is recorded absolute, so a saved reward model finds it from anywhere.
         source = str(Path(source).resolve()) if Path(source).exists() else str(source)
-        try:
-            model = ClapModel.from_pretrained(source).to(device)
-            processor = ClapProcessor.from_pretrained(source)
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                f"cannot load a CLAP model and processor from here ({str(exc).splitlines()[0]})",
-                path=source,
-            ) from None
-        return cls(model, processor, source)
+        # float32 whatever the checkpoint holds (transformers would take its dtype): features compare.
+        load = partial(ClapModel.from_pretrained, dtype=torch.float32)
+        model = load_pretrained(load, source, "CLAP model", model_type="clap")
+        processor = load_pretrained(ClapProcessor.from_pretrained, source, "CLAP processor")
+        return cls(model.to(device), processor, source)
 
     def encode_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> list[AudioFeatures]:
         from baton.audio import resample
