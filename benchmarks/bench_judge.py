@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -229,37 +228,41 @@ def run(
     per_prompt: int | None = None,
 ) -> dict[str, Any]:
     """All three parts; sizes default to 8 / 3 x 1 (quick) and 200 / 50 x 2 (full)."""
+    from baton.workers import with_threads
+
+    # One torch thread: on a shared 2-core machine it is faster for these small models.
+    return with_threads(1, _measure, quick, truth_clips, prompts_per_task, per_prompt)
+
+
+def _measure(
+    quick: bool, truth_clips: int | None, prompts_per_task: int | None, per_prompt: int | None
+) -> dict[str, Any]:
     from baton.evaluation.event_judge import EventJudge, judge_vocabulary, load_embedder
     from baton.world.detectors import EventDetector
     from baton.world.spec import CLASSES
     from benchmarks.bench_reward import world_folder
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster for these small models
-    try:
-        world = world_folder(quick)
-        truth_clips = truth_clips or (8 if quick else 200)
-        prompts_per_task = prompts_per_task or (3 if quick else 50)
-        per_prompt = per_prompt or (1 if quick else 2)
-        judge = EventJudge(load_embedder(f"world:{world}"), judge_vocabulary(CLASSES))
-        detector = EventDetector.load(world / "evaluator")
-        truth = against_truth(judge, detector, truth_clips)
-        with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
-            generated = on_generated_clips(judge, detector, world, Path(tmp), prompts_per_task, per_prompt)
-        return {
-            "world": str(world),
-            "quick": quick,
-            "judge": judge.identity,
-            "against_truth": truth,
-            "generated_clips": generated,
-            "targets": {
-                f"truth_agreement_at_least_{TARGET}": all(
-                    truth[task]["agreement"]["value"] >= TARGET for task in ("integrity", "temporal")
-                )
-            },
-        }
-    finally:
-        torch.set_num_threads(threads)
+    world = world_folder(quick)
+    truth_clips = truth_clips or (8 if quick else 200)
+    prompts_per_task = prompts_per_task or (3 if quick else 50)
+    per_prompt = per_prompt or (1 if quick else 2)
+    judge = EventJudge(load_embedder(f"world:{world}"), judge_vocabulary(CLASSES))
+    detector = EventDetector.load(world / "evaluator")
+    truth = against_truth(judge, detector, truth_clips)
+    with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
+        generated = on_generated_clips(judge, detector, world, Path(tmp), prompts_per_task, per_prompt)
+    return {
+        "world": str(world),
+        "quick": quick,
+        "judge": judge.identity,
+        "against_truth": truth,
+        "generated_clips": generated,
+        "targets": {
+            f"truth_agreement_at_least_{TARGET}": all(
+                truth[task]["agreement"]["value"] >= TARGET for task in ("integrity", "temporal")
+            )
+        },
+    }
 
 
 if __name__ == "__main__":

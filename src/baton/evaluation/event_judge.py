@@ -308,7 +308,10 @@ class EventJudge:
         return [self.read_reading(r) for r in self.window_probabilities(list(audio), sample_rate)]
 
     # 3. Judgements and rewards.
-    def _check_named(self, events: Sequence[Sequence[str]], n_clips: int) -> None:
+    def _relations(
+        self, n_clips: int, events: Sequence[Sequence[str]], relations: Sequence[str | None] | None
+    ) -> Sequence[str | None]:
+        """``relations`` (None for each clip when not given), once every named event is one the judge knows."""
         if len(events) != n_clips:
             raise ValueError(f"got {n_clips} clips but {len(events)} event lists")
         for named in events:
@@ -319,6 +322,7 @@ class EventJudge:
                     "that holds it (judge_vocabulary)",
                     field="events",
                 )
+        return relations if relations is not None else [None] * n_clips
 
     def judge(
         self,
@@ -331,8 +335,7 @@ class EventJudge:
         """Whether each clip holds its named events (and, for temporal prompts, in order)."""
         from baton.evaluation.event_accuracy import judge_clip
 
-        self._check_named(events, len(audio))
-        relations = relations if relations is not None else [None] * len(audio)
+        relations = self._relations(len(audio), events, relations)
         return [
             judge_clip(found, named, task, relation)
             for found, named, task, relation in zip(
@@ -352,8 +355,7 @@ class EventJudge:
         from baton.evaluation.event_accuracy import judgement_for
         from baton.world.detectors import probability_match
 
-        self._check_named(events, len(audio))
-        relations = relations if relations is not None else [None] * len(audio)
+        relations = self._relations(len(audio), events, relations)
         readings = self.window_probabilities(list(audio), sample_rate)
         return np.array(
             [
