@@ -180,7 +180,7 @@ def on_generated_clips(
     """Parts 2 and 3: the judge against the evaluator on the world T2A model's clips; the judges'
     rewards against the evaluator's verdicts."""
     from baton.artifacts import write_records
-    from baton.evaluation.clap_score import ClapJudge
+    from baton.evaluation.clap_score import ClapScoreJudge
     from baton.reward.evaluate import roc_auc
     from benchmarks.bench_reward import _generate_with_t2a, world_prompts
 
@@ -198,7 +198,7 @@ def on_generated_clips(
     evaluator = _evaluator_verdicts(detector, audio, events, tasks, relations)
     rewards = {
         "events": judge.sample_rewards(samples, audio, 16_000),
-        "clap": ClapJudge(judge.encoder).sample_rewards(samples, audio, 16_000),
+        "clap": ClapScoreJudge(judge.encoder).sample_rewards(samples, audio, 16_000),
     }
     out: dict[str, Any] = {
         "prompts_per_task": prompts_per_task,

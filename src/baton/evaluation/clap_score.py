@@ -7,7 +7,7 @@ same contrastive audio-text model (the world CLAP here, a real CLAP for real mod
 [-1, 1], higher is better. Some papers report ``100 * cos`` or clip it at 0 (as CLIPScore does); this
 is the plain mean cosine, so multiply by 100 to compare with those.
 
-:class:`ClapJudge` turns the same cosine into a reward per clip (AI feedback, ``baton reward score
+:class:`ClapScoreJudge` turns the same cosine into a reward per clip (AI feedback, ``baton reward score
 --judge clap``).
 """
 
@@ -59,7 +59,7 @@ class ClapScore:
         return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)
 
 
-class ClapJudge:
+class ClapScoreJudge:
     """The CLAP score as a judge of clips, for AI feedback as Tango 2 draws it from CLAP.
 
     A clip's reward is the cosine of its prompt's and its own embeddings, clipped at 0 (as CLIPScore
@@ -69,14 +69,16 @@ class ClapJudge:
     """
 
     def __init__(self, encoder: Any) -> None:
-        from baton.evaluation.scorers import embedder_identity
+        from baton.evaluation.scorers import identity_of, judge_identity
         from baton.fingerprints import fingerprint_of
 
         self.encoder = encoder
-        encoder_identity = embedder_identity(encoder)
+        encoder_identity = identity_of(encoder)
         self.fingerprint = fingerprint_of("clap-judge", JUDGE_VERSION, encoder_identity)
         self.name = f"CLAP judge over {encoder.name} ({self.fingerprint[:12]})"
-        self.identity = {"kind": "clap", "fingerprint": self.fingerprint, "encoder": encoder_identity}
+        self.identity = judge_identity(
+            self.name, None, kind="clap", fingerprint=self.fingerprint, encoder=encoder_identity
+        )
 
     def rewards(self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         """``max(cos(t_i, a_i), 0)`` of each text and its clip, ``[N]``."""

@@ -18,7 +18,7 @@ T2A-Feedback scores event occurrence and order:
   soft score that the prompt's events sound (in order, for temporal prompts); needs the events each
   prompt names;
 * ``clap``: the CLAP score of the prompt and the clip, clipped at 0
-  (:class:`baton.evaluation.clap_score.ClapJudge`).
+  (:class:`baton.evaluation.clap_score.ClapScoreJudge`).
 
 The file is the same: ``probability`` is the judge's reward, ``score`` its logit, and ``model`` /
 ``model_fingerprint`` name the judge (its encoder, settings and vocabulary), so that a resumed run
@@ -144,7 +144,7 @@ def load_judge(
 ) -> Any:
     """The judge ``kind`` (``events`` or ``clap``) over the encoder ``encoder`` (``world``,
     ``world:DIR``, ``clap:SOURCE``), ready to score ``records`` (read from ``samples``)."""
-    from baton.evaluation.clap_score import ClapJudge
+    from baton.evaluation.clap_score import ClapScoreJudge
     from baton.evaluation.event_judge import EventJudge, judge_vocabulary, load_embedder
 
     if kind not in JUDGES:
@@ -162,7 +162,7 @@ def load_judge(
                 )
     embedder = load_embedder(encoder, device=device)
     if kind == "clap":
-        return ClapJudge(embedder)
+        return ClapScoreJudge(embedder)
     return EventJudge(embedder, judge_vocabulary([e for r in records for e in r.events], vocabulary))
 
 
