@@ -14,6 +14,7 @@ CONFIGS = [
     ("baton.generation.run", "GenerateConfig"),
     ("baton.finetune.config", "FinetuneConfig"),
     ("baton.evaluation.config", "EvaluateConfig"),
+    ("baton.evaluation.event_judge", "EventJudgeConfig"),
     ("baton.prompts.curate", "PromptsConfig"),
     ("baton.reward.config", "RewardTrainConfig"),
     ("baton.reward.config", "RewardEvalConfig"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -65,6 +66,12 @@ def load_audio(path: str | Path, sample_rate: int | None = None, mono: bool = Tr
         audio = resample(audio, sr, sample_rate)
         sr = sample_rate
     return audio, int(sr)
+
+
+def load_clips(paths: Sequence[str | Path]) -> tuple[list[np.ndarray], int]:
+    """Mono clips at one sample rate, the first file's (the others are resampled to it)."""
+    first, rate = load_audio(paths[0])
+    return [first] + [load_audio(path, sample_rate=rate)[0] for path in paths[1:]], rate
 
 
 def save_audio(

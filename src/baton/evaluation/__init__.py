@@ -3,7 +3,9 @@
 One metric per module, each a pure function and an accumulator with ``update``/``compute``:
 :mod:`.fad` (Fréchet Audio Distance, FAD-infinity), :mod:`.kl` (KL of paired clips' classifier
 outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.reward_score`,
-:mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Intervals:
+:mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Judges that need
+only a CLAP, for any backend's clips and as AI feedback: :mod:`.event_judge` (which named events
+sound, and when) and :class:`.clap_score.ClapScoreJudge`. Intervals:
 :mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
 What judges clips: :mod:`.scorers` (the world's judges), :mod:`.pretrained` (LAION-CLAP and an
 AudioSet AST for real audio); what they are compared with: :mod:`.reference`. The stage:
@@ -42,6 +44,11 @@ _EXPORTS = {
     "EventAccuracy": ("baton.evaluation.event_accuracy", "EventAccuracy"),
     "bootstrap_mean": ("baton.evaluation.intervals", "bootstrap_mean"),
     "paired_difference": ("baton.evaluation.intervals", "paired_difference"),
+    "EventJudge": ("baton.evaluation.event_judge", "EventJudge"),
+    "EventJudgeConfig": ("baton.evaluation.event_judge", "EventJudgeConfig"),
+    "judge_vocabulary": ("baton.evaluation.event_judge", "judge_vocabulary"),
+    "load_embedder": ("baton.evaluation.event_judge", "load_embedder"),
+    "ClapScoreJudge": ("baton.evaluation.clap_score", "ClapScoreJudge"),
     "Scorers": ("baton.evaluation.scorers", "Scorers"),
     "world_scorers": ("baton.evaluation.scorers", "world_scorers"),
     "ClapJudge": ("baton.evaluation.pretrained", "ClapJudge"),

@@ -28,6 +28,12 @@ class EvaluateConfig:
         "world model, else none.",
     )
     reward_model: Path | None = option(None, "Reward model folder: adds the reward score.")
+    judge: str | None = option(
+        None,
+        "'events': read the prompts' events with the open-vocabulary event judge (CLAP similarity over "
+        "sliding windows, through the evaluation's CLAP) instead of the world's evaluator detector, so "
+        "that accuracy and presence can be measured on any backend's clips.",
+    )
     world: Path | None = option(
         None, "World folder whose evaluator detector and CLAP judge the clips (default: the cached world)."
     )

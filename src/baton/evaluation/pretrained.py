@@ -61,6 +61,12 @@ class ClapJudge:
         self.sample_rate = encoder.sample_rate
         self.identity = judge_identity(self.name, source, encoder.model, sample_rate=self.sample_rate)
 
+    @property
+    def temperature(self) -> float:
+        """The model's learned audio-to-text softmax temperature, ``1 / exp(logit_scale_a)`` (what the
+        event judge uses)."""
+        return 1.0 / float(self.encoder.model.logit_scale_a.detach().exp())
+
     @classmethod
     def load(cls, source: str | Path = DEFAULT_CLAP, device: str = "cpu") -> ClapJudge:
         from baton.reward.encoders import HFClapEncoder

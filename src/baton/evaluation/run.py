@@ -354,10 +354,22 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
 
 def event_reader(config: EvaluateConfig, scorers: Any, world_judges: Any) -> Any:
     """The judge of which events sound and in what order (accuracy): the world's evaluator detector,
-    which knows the world's classes. Another :class:`~baton.evaluation.scorers.EventReader` is chosen
-    here (one over real audio may use the CLAP judge, ``scorers.embedder``); ``metrics.json`` names
+    which knows the world's classes, or with ``--judge events`` the open-vocabulary event judge
+    (:mod:`baton.evaluation.event_judge`) through the evaluation's CLAP (``scorers.embedder``: the
+    world's, or ``--clap``'s), knowing the events the test prompts name; ``metrics.json`` names
     whichever it is."""
-    return world_judges.events
+    if config.judge is None:
+        return world_judges.events
+    from baton.evaluation.event_judge import EventJudge, judge_vocabulary
+
+    if config.judge != "events":
+        raise InputError(f"unknown judge '{config.judge}': the one judge is 'events'", field="judge")
+    if scorers.embedder is None:
+        raise InputError(
+            "the events judge reads through a CLAP: give --clap, or a world with one", field="judge"
+        )
+    named = [event for prompt in read_records(config.prompts, PromptRecord) for event in prompt.events]
+    return EventJudge(scorers.embedder, judge_vocabulary(named))
 
 
 def fad_embedder(config: EvaluateConfig, scorers: Any, world_judges: Any, world: Path) -> Any:
@@ -422,11 +434,9 @@ class ClipScores:
 
 def _load_chunk(samples: list[SampleRecord]) -> tuple[list[np.ndarray], int]:
     """The clips of a chunk at one sample rate (the first clip's; others are resampled to it)."""
-    from baton.audio import load_audio
+    from baton.audio import load_clips
 
-    first, rate = load_audio(samples[0].path)
-    audio = [first] + [load_audio(s.path, sample_rate=rate)[0] for s in samples[1:]]
-    return audio, rate
+    return load_clips([s.path for s in samples])
 
 
 def score_clips(

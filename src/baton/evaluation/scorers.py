@@ -106,6 +106,11 @@ def judge_identity(name: str, source: str | Path | None, weights: Any = None, **
     }
 
 
+def identity_of(judge: Any) -> dict[str, Any]:
+    """A judge's :func:`judge_identity` (one without it by its name alone)."""
+    return dict(getattr(judge, "identity", None) or {"name": judge.name})
+
+
 # The judges' roles, in the order metrics.json lists them, and the metrics each one makes.
 ROLES = ("events", "classifier", "embedder", "fad", "reward")
 ROLE_METRICS = {
@@ -148,10 +153,9 @@ class Scorers:
         return {role: getattr(judge, "name", None) for role, judge in self._by_role().items()}
 
     def judges(self) -> dict[str, dict[str, Any] | None]:
-        """Each role's judge by :func:`judge_identity` (a judge without one by its name alone)."""
+        """Each role's judge by :func:`identity_of`."""
         return {
-            role: None if judge is None else dict(getattr(judge, "identity", None) or {"name": judge.name})
-            for role, judge in self._by_role().items()
+            role: None if judge is None else identity_of(judge) for role, judge in self._by_role().items()
         }
 
     def empty(self) -> bool:
@@ -218,6 +222,13 @@ class WorldClapEmbedder:
         self.clap = clap
         self.name = name
         self.identity = judge_identity(name, source, clap.net)
+
+    @property
+    def temperature(self) -> float:
+        """The CLAP's learned softmax temperature, ``1 / exp(logit_scale)`` (what the event judge uses)."""
+        from baton.world.clap import MAX_LOGIT_SCALE
+
+        return 1.0 / min(float(self.clap.net.logit_scale.detach().exp()), MAX_LOGIT_SCALE)
 
     def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
         return self.clap.embed_audio(list(audio), sample_rate).numpy().astype(np.float64)

@@ -7,8 +7,8 @@ Modules: :mod:`.encoders` (frozen CLAP encoders behind one interface), :mod:`.ca
 on disk), :mod:`.data` (labels, audio, split by prompt), :mod:`.losses` (BCE on soft labels,
 Bradley-Terry), :mod:`.heads` (BATON's MLP, the temporal head), :mod:`.model` (:class:`RewardModel`:
 load, score, rank, save), :mod:`.train`, :mod:`.crossval` (out-of-fold figures), :mod:`.evaluate`,
-:mod:`.score` (the stage's commands, :mod:`.cli`). Names are imported lazily, so that
-``baton --help`` does not import torch.
+:mod:`.score` (a reward model's, or a judge's, rewards for every clip), the stage's commands
+(:mod:`.cli`). Names are imported lazily, so that ``baton --help`` does not import torch.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = [
     "cross_validate",
     "evaluate_reward",
     "score_samples",
+    "score_with_judge",
     "train_reward",
 ]
 
@@ -50,4 +51,8 @@ def __getattr__(name: str) -> Any:
         from baton.reward.score import score_samples
 
         return score_samples
+    if name == "score_with_judge":
+        from baton.reward.score import score_with_judge
+
+        return score_with_judge
     raise AttributeError(f"module 'baton.reward' has no attribute {name!r}")

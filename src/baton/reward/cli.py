@@ -256,15 +256,21 @@ def score_command(
     model: Path = typer.Option(None, "--model", help=field_help(S, "model")),
     samples: Path = typer.Option(None, "--samples", help=field_help(S, "samples")),
     out: Path = typer.Option(None, "--out", help=field_help(S, "out")),
+    judge: str = typer.Option(None, "--judge", help=field_help(S, "judge")),
+    encoder: str = typer.Option(None, "--encoder", help=field_help(S, "encoder")),
+    vocab: str = typer.Option(None, "--vocab", help=field_help(S, "vocab")),
     batch_size: int = typer.Option(None, "--batch-size", help=field_help(S, "batch_size")),
     cache: Path = typer.Option(None, "--cache", help=field_help(S, "cache")),
+    device: str = typer.Option(None, "--device", help=field_help(S, "device")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Write a RewardRecord (raw score and probability) for every clip of a samples file."""
+    """Write a RewardRecord (raw score and probability) for every clip of a samples file, from a reward
+    model (--model) or a judge (--judge events|clap: AI feedback)."""
     from baton.config import load_config
     from baton.console import console
-    from baton.reward.score import score_samples
+    from baton.errors import InputError
+    from baton.reward.score import score_samples, score_with_judge
 
     settings = load_config(
         RewardScoreConfig,
@@ -273,22 +279,37 @@ def score_command(
             "model": model,
             "samples": samples,
             "out": out,
+            "judge": judge,
+            "encoder": encoder,
+            "vocab": vocab,
             "batch_size": batch_size,
             "cache": cache,
+            "device": device,
             "progress": False if no_progress else None,
         },
     )
-    _require(
-        settings,
-        model="give the reward model folder (--model)",
-        samples="give the samples to score (--samples)",
-    )
-    path = score_samples(
-        settings.model,
-        settings.samples,
-        settings.out,
-        batch_size=settings.batch_size,
-        cache=settings.cache,
-        progress=settings.progress,
-    )
+    _require(settings, samples="give the samples to score (--samples)")
+    if settings.model is not None and settings.judge is not None:
+        raise InputError("give a reward model (--model) or a judge (--judge), not both", field="judge")
+    if settings.judge is not None:
+        path = score_with_judge(
+            settings.judge,
+            settings.samples,
+            settings.out,
+            encoder=settings.encoder,
+            vocabulary=settings.vocab,
+            batch_size=settings.batch_size,
+            device=settings.device,
+            progress=settings.progress,
+        )
+    else:
+        _require(settings, model="give the reward model folder (--model) or a judge (--judge events|clap)")
+        path = score_samples(
+            settings.model,
+            settings.samples,
+            settings.out,
+            batch_size=settings.batch_size,
+            cache=settings.cache,
+            progress=settings.progress,
+        )
     console.print(f"rewards in [bold]{path}[/]")

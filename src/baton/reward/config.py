@@ -154,6 +154,23 @@ class RewardScoreConfig:
     model: Path | None = option(None, "Reward model folder (from `baton reward train`).")
     samples: Path | None = option(None, "samples.jsonl of the clips to score (from `baton generate`).")
     out: Path = option(Path("rewards.jsonl"), "Where to write the RewardRecords (resumes if it exists).")
+    judge: str | None = option(
+        None,
+        "Score with a judge instead of a reward model (AI feedback): 'events' (whether the prompt's "
+        "events sound, in order for temporal prompts, read by CLAP over sliding windows) or 'clap' (the "
+        "CLAP score of prompt and clip).",
+    )
+    encoder: str = option(
+        "world",
+        "The judge's CLAP: 'world' (the built sound world's), 'world:DIR', or 'clap:SOURCE' (a transformers "
+        "ClapModel from a folder or hub id, e.g. clap:laion/clap-htsat-unfused).",
+    )
+    vocab: str | None = option(
+        None,
+        "Events judge: the events it tells apart, a vocabulary name or YAML file (default: a built-in one "
+        "that holds every event the samples name).",
+    )
     batch_size: int = option(32, "Clips encoded and scored together.")
     cache: Path | None = option(None, "Cache folder for encoder features (default: baton's cache).")
+    device: str = option("cpu", "Torch device of a judge's CLAP.")
     progress: bool = option(True, "Show a progress bar.")
