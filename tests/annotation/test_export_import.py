@@ -49,9 +49,13 @@ def test_baton_export_has_every_vote_the_majority_and_the_mean(tmp_path):
     assert export_labels(db, tmp_path / "few.jsonl", min_votes=4).clips == 0
 
 
-def test_tango_export_writes_baton_json_lines(tmp_path):
+def test_tango_export_writes_baton_json_lines(tmp_path, capsys):
     _, db = labelled_store(tmp_path)
     export_labels(db, tmp_path / "labels.json", format="tango")
+    # Still written, with a warning: other tools' formats are `baton data export`'s.
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--format tango is deprecated in `baton annotate export`" in said
+    assert "baton data export labels.jsonl --format tango" in said
     rows = [json.loads(line) for line in (tmp_path / "labels.json").read_text().splitlines()]
     assert len(rows) == 3
     assert {"dataset", "location", "captions", "feedback"} <= set(rows[0])
@@ -134,7 +138,7 @@ def test_the_commands(tmp_path, capsys):
     samples = make_samples(tmp_path / "run", prompts=2, per_prompt=2)
     db = f"sqlite:///{tmp_path / 'labels.db'}"
     code, out = run_cli("annotate", "add-annotator", "ann", "--db", db, capsys=capsys)
-    assert code == 2 and "no such database" in out  # serve makes the database (see test_commands)
+    assert code == 1 and "no such database" in out  # serve makes the database (see test_commands)
     sqlite_store(tmp_path).db.dispose()
     code, out = run_cli(
         "annotate", "add-annotator", "ann", "--db", db, "--url", "http://lab:9000", capsys=capsys
@@ -154,6 +158,6 @@ def test_the_commands(tmp_path, capsys):
     code, out = run_cli("annotate", "mos", "--db", db, capsys=capsys)
     assert code in (0, None) and "no ratings yet" in out
     code, out = run_cli("annotate", "serve", "--db", f"sqlite:///{tmp_path / 'empty.db'}", capsys=capsys)
-    assert code == 2 and "holds no clips" in out
+    assert code == 1 and "holds no clips" in out
     code, out = run_cli("annotate", "import", str(tmp_path / "nope.json"), "--db", db, capsys=capsys)
-    assert code == 2 and "no such file" in out
+    assert code == 1 and "no such file" in out

@@ -117,7 +117,7 @@ def test_cli_reports_missing_prompts_without_traceback(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_:
         main(["generate", "--prompts", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "none.jsonl" in err and "Traceback" not in err
 

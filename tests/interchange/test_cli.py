@@ -51,7 +51,7 @@ def test_kind_and_task_flags(tmp_path, capsys):
 def test_captions_only_file_is_one_clear_error(tmp_path, capsys):
     source = baton_file("data/Audiocaps/train_audiocaps.json")
     code, text = run_cli(capsys, "data", "import", str(source), "--out", str(tmp_path / "x.jsonl"))
-    assert code == 2
+    assert code == 1  # bad input
     assert text.startswith(f"error: {source}: holds captions without feedback or scores")
     assert "Traceback" not in text
     assert not (tmp_path / "x.jsonl").exists()
@@ -63,7 +63,7 @@ def test_bad_line_is_one_clear_error(tmp_path, capsys):
         '{"captions": "a", "feedback": 1}\n{"captions": "b", "feedback": 2}\n', encoding="utf-8"
     )
     code, text = run_cli(capsys, "data", "import", str(source), "--out", str(tmp_path / "x.jsonl"))
-    assert code == 2
+    assert code == 1  # bad input
     assert text == f"error: {source}, line 2, field 'feedback': must be from 0 to 1, got 2"
 
 
@@ -117,7 +117,7 @@ def test_export_refuses_a_prompts_file(tmp_path, capsys):
     code, text = run_cli(
         capsys, "data", "export", str(prompts), "--format", "tango", "--out", str(tmp_path / "t.json")
     )
-    assert code == 2
+    assert code == 1  # bad input
     assert (
         text
         == f"error: {prompts}, line 1, field 'schema': export takes labels, rewards or samples; this line's schema is 'prompt/1'"

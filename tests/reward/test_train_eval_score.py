@@ -63,7 +63,7 @@ def test_eval_writes_figures_the_report_reads(label_set, tiny_clap_dir, tmp_path
             [
                 "reward",
                 "eval",
-                "--model",
+                "--reward-model",
                 str(out),
                 "--labels",
                 str(label_set),
@@ -91,7 +91,7 @@ def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_p
     write_records(data / "samples.jsonl", samples)
     rewards = tmp_path / "rd" / "rewards.jsonl"
     with pytest.raises(SystemExit) as exit_:
-        main(["reward", "score", "--model", str(out), "--samples", str(data / "samples.jsonl"),
+        main(["reward", "score", "--reward-model", str(out), "--samples", str(data / "samples.jsonl"),
               "--out", str(rewards), "--batch-size", "3", "--no-progress"])  # fmt: skip
     assert exit_.value.code in (0, None)
     records = read_records(rewards, RewardRecord)
@@ -101,7 +101,7 @@ def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_p
     for record, probability in zip(records, expected.tolist(), strict=True):
         assert record.probability == pytest.approx(probability, abs=1e-5)
         assert (tmp_path / "rd" / record.path).resolve() == (data / f"audio/{record.sample_id}.wav").resolve()
-    # A rerun scores nothing again and keeps the file as it is.
+    # A rerun scores nothing again and keeps the file as it is (through the old spelling of the option).
     before = rewards.read_text()
     main_args = [
         "reward",
@@ -135,7 +135,7 @@ def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, caps
                 f"clap:{tiny_clap_dir}",
             ]
         )
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1  # bad input
     assert "empty.jsonl: the labels file is empty" in capsys.readouterr().err.replace("\n", "")
     with pytest.raises(InputError, match="must be one of: mlp, temporal"):
         _train(label_set, tiny_clap_dir, tmp_path / "r", head="transformer")
@@ -147,17 +147,22 @@ def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, caps
 @pytest.mark.parametrize(
     ("args", "missing"),
     [
-        (["reward", "eval", "--labels", "labels.jsonl"], "--model"),
-        (["reward", "eval", "--model", "reward"], "--labels"),
-        (["reward", "score", "--samples", "samples.jsonl"], "--model"),
-        (["reward", "score", "--model", "reward"], "--samples"),
+        (["reward", "eval", "--labels", "labels.jsonl"], "--reward-model"),
+        (["reward", "eval", "--reward-model", "reward"], "--labels"),
+        (["reward", "score", "--samples", "samples.jsonl"], "--reward-model"),
+        (["reward", "score", "--reward-model", "reward"], "--samples"),
+        (["reward", "score", "--model", "reward"], "--samples"),  # the old spelling: a warning
     ],
 )
 def test_a_missing_input_is_named(args, missing, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(args)
-    assert exit_.value.code == 2
-    assert f"({missing})" in capsys.readouterr().err.replace("\n", "")
+    assert exit_.value.code == 2  # a usage error
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"({missing})" in err
+    assert ("--model is deprecated here and will be removed: use --reward-model" in err) == (
+        "--model" in args
+    )
 
 
 @pytest.mark.parametrize("command", ["train", "cross-validate"])

@@ -33,9 +33,11 @@ def score_samples(
     *,
     batch_size: int = 32,
     cache: str | Path | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> Path:
-    """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it."""
+    """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it.
+    ``device``: where the encoder runs."""
     import torch
 
     from baton.cache import cache_dir
@@ -43,9 +45,11 @@ def score_samples(
     from baton.reward.cache import FeatureCache, audio_features, text_features
     from baton.reward.heads import stack_features
     from baton.reward.model import RewardModel
+    from baton.workers import check_device
 
     if batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
+    device = check_device(device)
     samples, out, model_dir = Path(samples), Path(out), Path(model_dir)
     records = read_records(samples, SampleRecord, allow_empty=False)
     audio_paths = []
@@ -56,7 +60,7 @@ def score_samples(
                 f"audio of sample '{record.id}' not found: {path}", path=samples, line=line, field="path"
             )
         audio_paths.append(path)
-    model = RewardModel.load(model_dir)
+    model = RewardModel.load(model_dir, device=device)
     fingerprint = model.fingerprint
     name = model_dir.resolve().name
 
