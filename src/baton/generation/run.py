@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from baton.artifacts import PromptRecord, RecordAppender, SampleRecord, read_records, write_records
-from baton.errors import InputError
+from baton.errors import InputError, Interrupted
 from baton.generation.config import GenerateConfig
 
 SAMPLES_FILE = "samples.jsonl"
@@ -114,15 +114,22 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
     if todo:
         sink_path = samples_path if world == 1 else out / f"samples.part{rank}-of-{world}.jsonl"
         with RecordAppender(sink_path, SampleRecord) as sink:
-            _generate(
-                config,
-                todo,
-                out,
-                sink,
-                existing=existing,
-                device=device,
-                show_progress=config.progress and rank == 0,
-            )
+            try:
+                _generate(
+                    config,
+                    todo,
+                    out,
+                    sink,
+                    existing=existing,
+                    device=device,
+                    show_progress=config.progress and rank == 0,
+                )
+            except KeyboardInterrupt:
+                # Every clip made so far is on disk and recorded: a rerun goes on from there.
+                made = sum(j.sample_id in done or sink.has(j.sample_id) for j in jobs)
+                raise Interrupted(
+                    f"interrupted after {made} of {len(jobs)} clips; rerun the same command to go on"
+                ) from None
 
     if state is not None:
         state.wait_for_everyone()
