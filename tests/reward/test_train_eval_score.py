@@ -180,3 +180,70 @@ def test_a_device_this_machine_lacks_is_refused_before_any_work(
     err = " ".join(capsys.readouterr().err.split())
     assert "field 'device'" in err and says in err and "this machine has cpu" in err
     assert not out.exists()
+
+
+def _one_class(label_set, value):
+    """``label_set`` with every vote ``value``: all clips labelled 1, or all 0."""
+    from baton.artifacts import LabelRecord, Vote
+
+    records = read_records(label_set, LabelRecord)
+    path = label_set.parent / f"all-{int(value)}.jsonl"
+    write_records(
+        path,
+        [
+            LabelRecord.from_votes(
+                [Vote(annotator=v.annotator, value=value) for v in r.votes],
+                **r.model_dump(include={"sample_id", "prompt_id", "text", "task", "index", "path"}),
+            )
+            for r in records
+        ],
+    )
+    return path
+
+
+@pytest.mark.parametrize(("value", "counts"), [(0.0, "0 ones, 24 zeros"), (1.0, "24 ones, 0 zeros")])
+def test_labels_of_one_class_are_refused_naming_the_counts(
+    label_set, tiny_clap_dir, tmp_path, capsys, value, counts
+):
+    labels = _one_class(label_set, value)
+    with pytest.raises(
+        InputError, match=rf"{labels.name}: its 24 clips are labelled {int(value)} only \({counts}\)"
+    ):
+        _train(labels, tiny_clap_dir, tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # refused before any work
+    for command in (["reward", "train"], ["reward", "cross-validate", "--folds", "2"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--labels", str(labels), "--out", str(tmp_path / "r"), "--encoder",
+                  f"clap:{tiny_clap_dir}", "--no-progress"])  # fmt: skip
+        assert exit_.value.code == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert (
+            f"({counts}): a reward model learns right from wrong only from clips labelled both ways" in said
+        )
+
+
+def test_a_split_that_trains_on_one_class_is_warned_about(label_set, tiny_clap_dir, tmp_path, capsys):
+    from baton.artifacts import LabelRecord, Vote
+
+    # Every prompt's clips are 0 but one prompt's, which the split may hold out: then training would see
+    # zeros only, and the run says so loudly (the file itself has both labels, so it goes on).
+    records = read_records(label_set, LabelRecord)
+    mixed = [
+        LabelRecord.from_votes(
+            [Vote(annotator="a0", value=float(r.prompt_id == "p0" and r.index % 2 == 0))],
+            **r.model_dump(include={"sample_id", "prompt_id", "text", "task", "index", "path"}),
+        )
+        for r in records
+    ]
+    labels = label_set.parent / "mostly-0.jsonl"
+    write_records(labels, mixed)
+    for seed in range(20):  # the first seed whose split holds p0 out
+        out = tmp_path / f"r{seed}"
+        _train(labels, tiny_clap_dir, out, epochs=1, seed=seed)
+        training = json.loads((out / "training.json").read_text())
+        if "p0" in training["validation_prompts"]:
+            break
+    else:
+        pytest.fail("no seed held p0 out")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the training prompts'" in said and "are labelled 0 only" in said and "another --seed" in said

@@ -271,7 +271,13 @@ def train_reward(config: RewardTrainConfig) -> Path:
     from baton.config import config_to_dict
     from baton.console import console, warn
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+    from baton.reward.data import (
+        class_balance,
+        labelled_clips,
+        read_labels,
+        require_both_labels,
+        split_by_prompt,
+    )
     from baton.reward.encoders import load_encoder
     from baton.reward.model import RewardModel
 
@@ -284,9 +290,14 @@ def train_reward(config: RewardTrainConfig) -> Path:
     # 1. Labels and their audio.
     records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
     clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
+    require_both_labels(clips, config.labels)  # type: ignore[arg-type]
 
     # 2. Split by prompt.
     train_rows, val_rows = split_by_prompt(clips, config.val_fraction, config.seed)
+    try:  # the file has both labels; a split that leaves training one of them is a loud warning
+        require_both_labels(clips, config.labels, train_rows, what="the training prompts'")  # type: ignore[arg-type]
+    except InputError as exc:
+        warn(f"{exc.reason}; another --seed or --val-fraction splits the prompts otherwise")
     balance = {"train": class_balance(clips, train_rows), "validation": class_balance(clips, val_rows)}
     for side, groups in balance.items():
         for task, counts in groups.items():
