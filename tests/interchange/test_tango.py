@@ -348,6 +348,27 @@ def test_repeated_clip_is_an_error(tmp_path):
         tango_to_labels(read_tango_file(path))
 
 
+def test_a_clip_captioned_several_times_is_a_sample_per_caption(tmp_path):
+    def row(caption):
+        return f'{{"dataset": "audiocaps", "location": "clips/abcdefghijk_30.wav", "captions": "{caption}"}}'
+
+    path = write_lines(tmp_path, row("A dog barks"), row("A hound yelps"), row("A dog barks"), row("Barking"))
+    tango = read_tango_file(path)
+    samples = tango_to_samples(tango)
+    assert [(s.id, s.text) for s in samples] == [
+        ("abcdefghijk_30", "A dog barks"),
+        ("abcdefghijk_30-c2", "A hound yelps"),
+        ("abcdefghijk_30-c3", "Barking"),
+    ]
+    assert tango.notes.messages == [
+        f"{path}: 1 rows repeat an earlier row's clip and caption (first at line 3); left out"
+    ]
+    # With scores, a clip twice under one caption is still an error: which score would it be?
+    scored = write_lines(tmp_path, GOOD, GOOD.replace('"feedback": 1', '"feedback": 0'), name="scored.json")
+    with pytest.raises(InputError, match="appears again"):
+        tango_to_labels(read_tango_file(scored))
+
+
 @pytest.mark.parametrize(
     ("text", "message"), [("", "the file is empty"), ("hello\n", "line 1: not a Tango/BATON file")]
 )
