@@ -112,6 +112,22 @@ def test_baton_import_matches_clips_counts_duplicates_and_conflicts(tmp_path):
         import_labels(ImportConfig(input=tmp_path / "missing.jsonl", db=db))
 
 
+@pytest.mark.parametrize(
+    ("relative", "counts"),
+    [("data/HA/2label_HA.json", (7, 4, 3)), ("src/rewardmodel/human_3label_test.json", (3, 1, 2))],
+)
+def test_importing_the_shapes_of_batons_human_labels(relative, counts, tmp_path):
+    from tests.shapes import shape_file
+
+    store = sqlite_store(tmp_path)
+    result = import_labels(ImportConfig(input=shape_file(relative), db=f"sqlite:///{tmp_path / 'labels.db'}"))
+    assert (result.votes, result.new_clips) == (counts[0], counts[0])
+    values = [row.label.value for row in store.all_labels()]
+    assert (values.count(1), values.count(0)) == counts[1:]
+    person, _ = store.add_annotator("ann")
+    assert store.next_clip(person) is None  # no audio here: never handed out for labelling
+
+
 def test_importing_batons_released_human_labels(baton_data, tmp_path):
     store = sqlite_store(tmp_path)
     path = baton_data / "data" / "HA" / "2label_HA.json"
