@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test bench lint venv clean browser
+.PHONY: demo test bench lint venv clean browser postgres
 
 venv: $(STAMP)
 
@@ -56,7 +56,19 @@ browser:
 	  else echo "chromium is not installed (needs root and apt): the browser tests will say so"; fi; \
 	fi
 
-test: $(STAMP) browser
+# The database tests run a real PostgreSQL 15 server (tests/annotation/postgres.py); install it when we
+# can (root + apt).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing PostgreSQL 15 for the database tests ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null) \
+	      || echo "PostgreSQL 15 could not be installed: the database tests will say so"; \
+	  else echo "PostgreSQL 15 is not installed (needs root and apt): the database tests will say so"; fi; \
+	fi
+
+# Under CI=true (.ci/run sets it) a test whose browser or database is missing fails instead of skipping.
+test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
