@@ -462,3 +462,16 @@ def test_paths_inside_the_run_are_shown_relative_to_it(tmp_path):
     assert "&quot;world&quot;: &quot;/cache/world-quick&quot;" in page
     assert f"&quot;sibling&quot;: &quot;{root}2/x&quot;" in page
     assert f"&quot;nested&quot;: &quot;/elsewhere{root}/y&quot;" in page
+
+
+def test_a_relative_run_and_out_from_another_working_folder_play_every_clip(tmp_path, monkeypatch, capsys):
+    write_full_run(tmp_path / "runs" / "r1")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--run", "../runs/r1", "--out", "../pages/report.html", "--examples", "2"])
+    assert exit_.value.code == 0
+    assert "report in ../pages/report.html" in " ".join(capsys.readouterr().err.split())
+    page = (tmp_path / "pages" / "report.html").read_text()
+    assert page.count('<tr class="example-row">') == 4
+    assert "audio missing" not in page and page.count("<audio ") == 4 * 5  # every model's clip plays
