@@ -2,6 +2,8 @@
 
 The same import paths as test_tango.py's checks of the real release (skipped where it is absent), on
 files small enough to count by eye: each expected figure below can be read off the file it names.
+Where one test serves both, it is parametrized over the miniatures and the release instead: the human
+labels of every shape (test_tango.py) and the command line's imports (test_cli.py).
 """
 
 import math
@@ -9,8 +11,6 @@ from collections import Counter
 
 import pytest
 
-from baton.artifacts import LabelRecord, RewardRecord, SampleRecord, Vote, read_records
-from baton.cli import main
 from baton.errors import InputError
 from baton.interchange.baton_names import parse_baton_filename
 from baton.interchange.common import PROBABILITY_EPS
@@ -24,65 +24,18 @@ from baton.interchange.tango import (
 )
 from tests.shapes import shape_file
 
-
-def label_counts(records):
-    """(clips, prompts, ones, zeros)."""
-    labels = Counter(r.label for r in records)
-    return len(records), len({r.prompt_id for r in records}), labels[1], labels[0]
+# --- human labels -----------------------------------------------------------------------------------
 
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    captured = capsys.readouterr()
-    return exit_.value.code, " ".join((captured.out + captured.err).split())
-
-
-# --- human labels in every shape ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("relative", "shape", "task", "counts"),
-    [
-        ("data/HA/2label_HA.json", "json-lines", "integrity", (7, 3, 4, 3)),
-        ("data/HA/3label_HA.json", "json-lines", "temporal", (4, 2, 1, 3)),
-        ("data/RM/grouped_ratings_2label.json", "grouped-ratings", "integrity", (7, 3, 4, 3)),
-        ("data/RM/grouped_ratings_3label.json", "grouped-ratings", "temporal", (6, 3, 2, 4)),
-        ("src/rewardmodel/human_2label_test.json", "human-ratings", "integrity", (5, 3, 2, 3)),
-        ("src/rewardmodel/human_3label_test.json", "human-ratings", "temporal", (3, 2, 1, 2)),
-    ],
-)
-def test_human_labels_in_each_shape(relative, shape, task, counts):
-    tango = read_tango_file(shape_file(relative))
-    labels = tango_to_labels(tango)
-    assert tango.shape == shape and label_counts(labels) == counts
-    assert {r.task for r in labels} == {task}
-    assert all(len(r.votes) == 1 and r.mean == r.label for r in labels)
-    assert len(tango.notes) == 0
-
-
-def test_a_ha_row_becomes_a_label():
-    first = tango_to_labels(read_tango_file(shape_file("data/HA/2label_HA.json")))[0]
-    assert first == LabelRecord(
-        sample_id="0007-0",
-        prompt_id="0007",
-        text="A dog barks, then a door slams",
-        task="integrity",
-        index=0,
-        path="Baton/data/Audio/2label_Integrity_HD_Audio/0007_A dog barks, then a door slams_0.wav",
-        votes=[Vote(annotator="2label_HA", value=1.0)],
-        label=1,
-        mean=1.0,
-        source="2label_HA.json",
-    )
-
-
-def test_grouped_files_name_clips_by_their_line_but_give_no_path():
-    tango = read_tango_file(shape_file("data/RM/grouped_ratings_2label.json"))
-    first = tango_to_labels(tango)[0]
-    assert (first.sample_id, first.prompt_id, first.index, first.path) == ("0007-0", "0007", 0, None)
-    assert first.votes == [Vote(annotator="baton", value=1.0)]
-    assert [row.line for row in tango.rows] == [4, 5, 6, 9, 10, 13, 14]  # each file name's line
+def test_each_shape_is_told_apart():
+    shapes = {
+        "data/HA/2label_HA.json": "json-lines",
+        "data/RM/grouped_ratings_2label.json": "grouped-ratings",
+        "src/rewardmodel/human_2label_test.json": "human-ratings",
+        "src/rewardmodel/2label_RA.json": "pre-scores",
+        "data/Audiocaps/test_audiocaps_3label.json": "json-array",
+    }
+    assert {relative: read_tango_file(shape_file(relative)).shape for relative in shapes} == shapes
 
 
 def test_a_human_test_file_reads_every_page():
@@ -239,52 +192,3 @@ def test_a_clip_with_several_captions_is_a_sample_per_caption():
 def test_captions_without_scores_are_not_labels():
     with pytest.raises(InputError, match="holds captions without feedback or scores"):
         tango_to_labels(read_tango_file(shape_file("data/Audiocaps/valid_audiocaps.json")))
-
-
-# --- the command line ---------------------------------------------------------------------------------
-
-
-def test_import_ha_labels(tmp_path, capsys):
-    source = shape_file("data/HA/2label_HA.json")
-    out = tmp_path / "labels.jsonl"
-    code, text = run_cli(capsys, "data", "import", str(source), "--format", "tango", "--out", str(out))
-    assert code == 0 and f"7 labels over 3 prompts (4 ones, 3 zeros) from {source} -> {out}" in text
-    assert [r.sample_id for r in read_records(out, LabelRecord)][:2] == ["0007-0", "0007-1"]
-
-
-def test_import_3label_ra_as_rewards_with_its_warning(tmp_path, capsys):
-    out = tmp_path / "rewards.jsonl"
-    code, text = run_cli(
-        capsys, "data", "import", str(shape_file("data/RM/3label_RA.json")), "--out", str(out)
-    )
-    assert code == 0 and "3 rewards over 2 prompts (2 with probability >= 0.5, 1 below)" in text
-    assert text.endswith("; 1 warning") and len(read_records(out, RewardRecord)) == 3
-
-
-def test_kind_and_task_flags(tmp_path, capsys):
-    out = tmp_path / "labels.jsonl"
-    source = shape_file("data/RM/2label_RA.json")
-    code, _ = run_cli(
-        capsys, "data", "import", str(source), "--out", str(out), "--kind", "labels", "--task", "single"
-    )
-    labels = read_records(out, LabelRecord)
-    assert code == 0 and labels[0].votes[0].value == 0.882 and {r.task for r in labels} == {"single"}
-
-
-def test_a_captions_file_imports_as_samples_and_refuses_to_be_labels(tmp_path, capsys):
-    source = shape_file("data/Audiocaps/valid_audiocaps.json")
-    code, text = run_cli(capsys, "data", "import", str(source), "--out", str(tmp_path / "x.jsonl"))
-    assert code == 1 and text.startswith(f"error: {source}: holds captions without feedback or scores")
-    assert not (tmp_path / "x.jsonl").exists()
-    out = tmp_path / "samples.jsonl"
-    code, text = run_cli(capsys, "data", "import", str(source), "--kind", "samples", "--out", str(out))
-    assert code == 0 and "4 samples over 4 prompts" in text and "1 warning" in text
-    assert len(read_records(out, SampleRecord)) == 4
-
-
-def test_a_config_file_names_the_input(tmp_path, capsys):
-    config = tmp_path / "import.yaml"
-    out = tmp_path / "labels.jsonl"
-    config.write_text(f"input: {shape_file('src/rewardmodel/human_3label_test.json')}\nout: {out}\n")
-    code, text = run_cli(capsys, "data", "import", "--config", str(config))
-    assert code == 0 and "3 labels over 2 prompts (1 ones, 2 zeros)" in text
