@@ -1,9 +1,10 @@
 """Errors that the command line reports as one clear message, without a traceback.
 
-Exit statuses (docs/cli.md): 2 for a usage error (the command line asks for something it cannot
-be: an unknown or missing option, or an option's value the settings refuse), 1 for bad input (a
-file, line or field that is wrong, a path that cannot be read or written) or a failed run, 130 for
-a run stopped with Ctrl-C.
+Exit statuses (docs/cli.md): 2 for a usage error, the command line wrong by itself (a
+:class:`UsageError`: a missing option or one whose value the settings refuse; or an
+:class:`InputError` that names a setting and no file); 1 for bad input (a file, line or field of it
+that is wrong, a path that cannot be read or written) or a failed run; 130 for a run stopped with
+Ctrl-C (:class:`Interrupted`).
 """
 
 from __future__ import annotations
