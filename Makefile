@@ -4,15 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BATON := $(VENV)/bin/baton
-# The stamp is newer than pyproject.toml once the environment matches it, so a ready machine
-# reinstalls nothing.
+# The stamp is newer than pyproject.toml and constraints.txt once the environment matches them, so a
+# ready machine reinstalls nothing.
 STAMP := $(VENV)/.baton-installed
+# pyproject.toml asks for ranges (an existing environment keeps its versions); the project's own venv
+# takes the versions the tests and the demo's table were run with.
+CONSTRAINTS := constraints.txt
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test bench lint venv clean browser
+.PHONY: demo test bench lint venv clean browser postgres
 
 venv: $(STAMP)
 
@@ -22,19 +25,19 @@ venv: $(STAMP)
 USE_UV ?= 1
 UV_SPEC := uv~=0.13.9
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing torch 2.13.0 (CPU) and baton into $(VENV) ..."
 	@# pip: torch first, so the project's torch range then installs nothing more. uv resolves both at once.
 	@if [ "$(USE_UV)" = 1 ] \
 	    && $(PY) -m pip install --quiet --disable-pip-version-check '$(UV_SPEC)' \
-	    && $(PY) tools/uv_install.py $(VENV)/bin/uv --quiet torch==2.13.0 -e '.[dev]'; then \
+	    && $(PY) tools/uv_install.py $(VENV)/bin/uv --quiet -c $(CONSTRAINTS) torch==2.13.0 -e '.[dev]'; then \
 	  echo "Installed with uv."; \
 	else \
 	  if [ "$(USE_UV)" = 1 ]; then echo "uv could not install: installing with pip instead ..."; fi; \
 	  set -e; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0; \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[dev]'; \
 	fi
 	@# soundfile's plain wheel (py3-none-any) holds no libsndfile; where an index offers it beside the
 	@# platform wheel of the same version, uv may take it. pip then takes the platform wheel.
@@ -56,7 +59,19 @@ browser:
 	  else echo "chromium is not installed (needs root and apt): the browser tests will say so"; fi; \
 	fi
 
-test: $(STAMP) browser
+# The database tests run a real PostgreSQL 15 server (tests/annotation/postgres.py); install it when we
+# can (root + apt).
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing PostgreSQL 15 for the database tests ..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null) \
+	      || echo "PostgreSQL 15 could not be installed: the database tests will say so"; \
+	  else echo "PostgreSQL 15 is not installed (needs root and apt): the database tests will say so"; fi; \
+	fi
+
+# Under CI=true (.ci/run sets it) a test whose browser or database is missing fails instead of skipping.
+test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 

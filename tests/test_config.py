@@ -103,10 +103,10 @@ def test_a_bad_value_names_the_option_or_the_file_it_came_from(tmp_path, capsys)
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"schema": "prompt/1", "id": "a", "text": "a beep"}\n')
 
-    def error(*argv: str) -> str:
+    def error(*argv: str, code: int = 2) -> str:
         with pytest.raises(SystemExit) as exit_:
             main(list(argv))
-        assert exit_.value.code == 2
+        assert exit_.value.code == code  # 2: a usage error (a flag); 1: bad input (a file)
         return " ".join(capsys.readouterr().err.split())
 
     # The option's name differs from the setting's: both are named.
@@ -117,6 +117,8 @@ def test_a_bad_value_names_the_option_or_the_file_it_came_from(tmp_path, capsys)
     assert "option --lr, field 'learning_rate': must be > 0" in said
     config = tmp_path / "c.yaml"
     config.write_text("learning_rate: -1\n")
-    said = error("finetune", "--config", str(config), "--labels", "x.jsonl", "--out", str(tmp_path / "f"))
+    said = error(
+        "finetune", "--config", str(config), "--labels", "x.jsonl", "--out", str(tmp_path / "f"), code=1
+    )
     assert f"{config}, field 'learning_rate': must be > 0" in said
     assert not (tmp_path / "g").exists() and not (tmp_path / "f").exists()

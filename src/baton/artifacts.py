@@ -327,6 +327,8 @@ def temp_file_beside(path: str | Path) -> tuple[int, Path]:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as exc:  # named by the file the user asked for, not the hidden one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def new_file_mode() -> int:
@@ -541,7 +543,10 @@ def folder_written_whole(final: str | Path) -> Iterator[Path]:
     final = Path(final)
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:  # named by the folder the user asked for, not the hidden one
+        raise OSError(exc.errno, exc.strerror, str(final)) from None
     try:
         yield partial
     except BaseException:

@@ -1,15 +1,10 @@
-"""Audio in and out, levels, loudness, and the log-mel front end every stage shares.
+"""Audio in and out, resampling, and the log-mel front end every stage shares.
 
 Conventions used throughout:
 
 - Waveforms are float32 numpy arrays, ``[N]`` for mono or ``[C, N]`` (channels first) otherwise;
   the mel front end works on torch tensors ``[B, N]``.
 - Bad files and bad arrays raise :class:`baton.errors.InputError` naming the path.
-- Levels are in dB relative to full scale (a full-scale sine has an RMS of -3.01 dB).
-- Silence has no level to normalise: :func:`peak_normalize` and :func:`loudness_normalize` return
-  all-zero (or unmeasurably quiet) audio unchanged instead of applying an infinite gain, so that one
-  silent clip from a generator does not stop a batch; :func:`rms_db` and :func:`loudness_lufs` report
-  ``-inf`` for it.
 
 This module imports numpy, scipy and torch at the top; it is not on the ``baton --help`` path.
 """
@@ -179,125 +174,6 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     common = math.gcd(int(orig_sr), int(target_sr))
     up, down = int(target_sr) // common, int(orig_sr) // common
     return scipy.signal.resample_poly(audio, up, down, axis=-1).astype(np.float32)
-
-
-# --- levels and loudness ---------------------------------------------------------------------------
-
-
-def peak_normalize(audio: np.ndarray, peak_db: float = -1.0) -> np.ndarray:
-    """Scale ``audio`` so that its largest absolute sample is ``peak_db`` dB full scale.
-
-    All-zero audio is returned unchanged (there is no gain that would give it a peak).
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak == 0.0:
-        return audio.copy()
-    return (audio * (10.0 ** (peak_db / 20.0) / peak)).astype(np.float32)
-
-
-def rms_db(audio: np.ndarray) -> float:
-    """Root-mean-square level over all samples and channels, in dB full scale (``-inf`` for silence)."""
-    audio = np.asarray(audio, dtype=np.float64)
-    mean_square = float(np.mean(audio**2)) if audio.size else 0.0
-    return 10.0 * math.log10(mean_square) if mean_square > 0.0 else -math.inf
-
-
-def k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """The two K-weighting biquads of ITU-R BS.1770-4 for ``sample_rate``, as scipy ``sos`` [2, 6].
-
-    Stage 1 is a high shelf (about +4 dB above 2 kHz, modelling the head), stage 2 the RLB high-pass.
-    The standard tabulates the coefficients at 48 kHz only; here they are computed for any rate
-    from the analogue prototypes behind that table (bilinear transform with frequency warping:
-    shelf f0 1681.97 Hz, gain 3.99984 dB, Q 0.70718; high-pass f0 38.1355 Hz, Q 0.50033), which
-    reproduces the standard's 48 kHz values to about 1e-8 (checked in the tests).
-    """
-    # Stage 1: high shelf.
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = math.tan(math.pi * f0 / sample_rate)
-    v_high = 10.0 ** (gain_db / 20.0)
-    v_band = v_high**0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    shelf_b = [
-        (v_high + v_band * k / q + k * k) / a0,
-        2.0 * (k * k - v_high) / a0,
-        (v_high - v_band * k / q + k * k) / a0,
-    ]
-    shelf_a = [1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    # Stage 2: second-order high-pass ("revised low-frequency B-curve").
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = math.tan(math.pi * f0 / sample_rate)
-    a0 = 1.0 + k / q + k * k
-    highpass_b = [1.0, -2.0, 1.0]
-    highpass_a = [1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    return np.array([shelf_b + shelf_a, highpass_b + highpass_a], dtype=np.float64)
-
-
-def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS (LKFS) after ITU-R BS.1770-4.
-
-    ``L = -0.691 + 10 log10(sum_c G_c * mean_square_c)`` over K-weighted audio, measured in 400 ms
-    blocks that overlap by 75% (a block every 100 ms); blocks quieter than -70 LUFS (absolute gate)
-    and then blocks more than 10 LU below the loudness of the remaining ones (relative gate) are left
-    out. A full-scale 997 Hz sine reads -3.01 LUFS. Every channel has weight ``G_c = 1`` (mono,
-    stereo; surround weights are not applied). Returns ``-inf`` when no block passes the absolute
-    gate (silence). Audio shorter than one block is measured as a single block (the standard does
-    not define this case).
-    """
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 1:
-        audio = audio[None]  # [C, N]
-    if audio.ndim != 2 or audio.shape[-1] == 0:
-        raise ValueError(f"audio must be non-empty [samples] or [channels, samples], got shape {audio.shape}")
-    weighted = scipy.signal.sosfilt(k_weighting_sos(sample_rate), audio, axis=-1)
-
-    n = weighted.shape[-1]
-    block = round(0.4 * sample_rate)
-    step = round(0.1 * sample_rate)
-    if n < block:
-        block, starts = n, np.array([0])
-    else:
-        starts = np.arange(0, n - block + 1, step)
-    # Mean square of every block of every channel, from a running sum: [C, J].
-    running = np.concatenate([np.zeros((weighted.shape[0], 1)), np.cumsum(weighted**2, axis=-1)], axis=-1)
-    block_power = (running[:, starts + block] - running[:, starts]) / block
-    summed = block_power.sum(axis=0)  # [J], channel weights of 1
-
-    def to_lufs(power: np.ndarray | float) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return -0.691 + 10.0 * np.log10(power)
-
-    block_lufs = to_lufs(summed)
-    above_absolute = block_lufs > -70.0
-    if not above_absolute.any():
-        return -math.inf
-    relative_gate = to_lufs(summed[above_absolute].mean()) - 10.0
-    gated = above_absolute & (block_lufs > relative_gate)
-    return float(to_lufs(summed[gated].mean()))
-
-
-def loudness_normalize(
-    audio: np.ndarray,
-    sample_rate: int,
-    target_lufs: float = -23.0,
-    max_peak_db: float | None = None,
-) -> np.ndarray:
-    """Scale ``audio`` to an integrated loudness of ``target_lufs`` (-23 is EBU R 128's target).
-
-    Raising the loudness may push samples past full scale; ``max_peak_db`` (e.g. -1.0) limits the
-    gain so that the peak stays at or below it, leaving the clip quieter than the target. Audio
-    whose loudness cannot be measured (silence, or everything below the -70 LUFS gate) is returned
-    unchanged.
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    loudness = loudness_lufs(audio, sample_rate)
-    if not math.isfinite(loudness):
-        return audio.copy()
-    gain_db = target_lufs - loudness
-    if max_peak_db is not None:
-        peak = float(np.max(np.abs(audio)))
-        gain_db = min(gain_db, max_peak_db - 20.0 * math.log10(peak))
-    return (audio * 10.0 ** (gain_db / 20.0)).astype(np.float32)
 
 
 # --- log-mel front end -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, TypeVar
 
-from baton.errors import InputError
+from baton.errors import InputError, UsageError
 
 C = TypeVar("C")
 
@@ -82,6 +82,17 @@ def _help_of(f: dataclasses.Field) -> str:
         notes.append(f"default: {shown}")
     text = f.metadata.get("help", "")
     return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def renamed_option(value: Any, old_value: Any, *, old: str, new: str) -> Any:
+    """The value of an option given by its name ``new``, or by its old name ``old`` with a warning
+    that the old name will go (both given: ``new``'s value). For a command line's renamed flags."""
+    if old_value is None or old_value == []:
+        return value
+    from baton.console import warn
+
+    warn(f"{old} is deprecated here and will be removed: use {new}")
+    return value if value is not None and value != [] else old_value
 
 
 def plain_help(cls: type, name: str) -> str:
@@ -174,21 +185,24 @@ def load_config(
     except InputError as exc:  # a config's own check (__post_init__): say where the value came from
         if exc.path is not None or exc.field is None or exc.line is not None:
             raise
-        source = _source_of(exc.field, given, path)
-        raise InputError(exc.reason, path=source, field=exc.field) from None
+        raise _setting_error(exc.reason, exc.field, given, path) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        source = _source_of(str(first["loc"][0]) if first["loc"] else None, given, path)
-        raise InputError(first["msg"], path=source, field=field) from None
+        key = str(first["loc"][0]) if first["loc"] else None
+        raise _setting_error(first["msg"], key, given, path, field=field) from None
 
 
-def _source_of(key: str | None, given: set[str], path: str | Path | None) -> str | Path:
-    """Where a setting's value came from: its command-line option, else the config file."""
-    if key in given:
-        flag = _option_of(key)
-        return f"option {flag}" if flag else "command line"
-    return path if path is not None else "command line"
+def _setting_error(
+    message: str, key: str | None, given: set[str], path: str | Path | None, *, field: str | None = None
+) -> InputError:
+    """The error of a refused setting, naming where its value came from: its command-line option (a
+    :class:`UsageError`), else the config file (bad input)."""
+    field = field or key
+    if key in given or path is None:
+        flag = _option_of(key) if key in given else None
+        return UsageError(message, path=f"option {flag}" if flag else "command line", field=field)
+    return InputError(message, path=path, field=field)
 
 
 def _option_of(name: str) -> str | None:

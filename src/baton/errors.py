@@ -1,4 +1,11 @@
-"""Errors that the command line reports as one clear message, without a traceback."""
+"""Errors that the command line reports as one clear message, without a traceback.
+
+Exit statuses (docs/cli.md): 2 for a usage error, the command line wrong by itself (a
+:class:`UsageError`: a missing option or one whose value the settings refuse; or an
+:class:`InputError` that names a setting and no file); 1 for bad input (a file, line or field of it
+that is wrong, a path that cannot be read or written) or a failed run; 130 for a run stopped with
+Ctrl-C (:class:`Interrupted`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from pathlib import Path
 class BatonError(Exception):
     """An error caused by the user's input or environment, with a message that says where."""
 
-    exit_code = 2
+    exit_code = 1
 
     def __reduce__(self) -> tuple:
         # Rebuilt as it is, attributes and all, when it crosses from a worker process (the default
@@ -50,6 +57,25 @@ class InputError(BatonError):
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        """2 when the error names a setting and no file (a usage error), else 1 (bad input)."""
+        return 2 if self.field is not None and self.path is None and self.line is None else 1
+
+
+class UsageError(InputError):
+    """The command line is wrong: an option that is missing, or whose value the settings refuse.
+
+    Its ``path`` says which option (``option --steps``), so it reads like bad input but exits 2."""
+
+    exit_code = 2  # type: ignore[assignment]
+
+
+class Interrupted(BatonError):
+    """A run stopped with Ctrl-C; the message says how far it got and how to go on."""
+
+    exit_code = 130
 
 
 class MissingDependencyError(BatonError):

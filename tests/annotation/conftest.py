@@ -10,6 +10,7 @@ import pytest
 
 from baton.annotation.db import Database, sqlite_url
 from baton.annotation.store import AnnotationStore
+from tests.conftest import needs
 
 from .postgres import PostgresServer, missing_reason
 
@@ -19,7 +20,7 @@ def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session; each test makes its own database in it."""
     reason = missing_reason()
     if reason is not None:
-        pytest.skip(reason)
+        needs(reason)
     server = PostgresServer().start()
     try:
         yield server

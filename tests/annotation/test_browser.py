@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,14 @@ from baton.annotation.server import BackgroundServer
 
 from .helpers import make_samples, sqlite_store
 
-CHROMIUM = Path(os.environ.get("BATON_CHROMIUM", "/usr/bin/chromium"))
-
 
 @pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `make browser` installs it (root + apt)")
+def browser(chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=str(chromium),
             headless=True,
             # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
             args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],

@@ -40,7 +40,7 @@ def test_a_command_that_needs_a_database_does_not_make_one(command, tmp_path, ca
     missing = tmp_path / "missing.db"
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
     code, out = run_cli("annotate", *args, "--db", f"sqlite:///{missing}", capsys=capsys)
-    assert code == 2
+    assert code == 1
     assert f"{missing}, field 'db': no such database" in out
     assert list(tmp_path.iterdir()) == []  # no database, no -wal, no export
 
@@ -48,7 +48,7 @@ def test_a_command_that_needs_a_database_does_not_make_one(command, tmp_path, ca
 def test_a_database_without_batons_tables_is_refused(postgres, capsys):
     url = postgres.create_schema()
     code, out = run_cli("annotate", "export", "--db", url, capsys=capsys)
-    assert code == 2 and "holds no annotations" in out
+    assert code == 1 and "holds no annotations" in out
 
 
 def test_serve_checks_its_samples_before_making_the_database(tmp_path, capsys):
@@ -57,9 +57,9 @@ def test_serve_checks_its_samples_before_making_the_database(tmp_path, capsys):
         "annotate", "serve", "--samples", tmp_path / "nofile.jsonl", "--db", f"sqlite:///{db}", "--port", "0",
         capsys=capsys,
     )  # fmt: skip
-    assert code == 2 and "nofile.jsonl: no such samples file" in out
+    assert code == 1 and "nofile.jsonl: no such samples file" in out
     code, out = run_cli("annotate", "serve", "--db", f"sqlite:///{db}", "--port", "0", capsys=capsys)
-    assert code == 2 and "holds no clips" in out
+    assert code == 1 and "holds no clips" in out
     assert list(tmp_path.iterdir()) == []
 
 
@@ -152,7 +152,7 @@ def test_add_annotator_without_a_serve_links_to_serves_default(tmp_path, capsys)
 
 
 def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path, capsys, serving):
-    """--k, --raters-per-item and --task are stored by the first serve; a restart without them keeps
+    """--k, --raters-per-item and --collect are stored by the first serve; a restart without them keeps
     them, a restart with other values is refused (naming the database, the setting and both values)
     unless --change-settings is given."""
     from baton.annotation.run import open_store
@@ -172,7 +172,7 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
         finally:
             store.db.dispose()
 
-    code, out = serve("--k", "1", "--raters-per-item", "2", "--task", "labels", "--task", "ratings")
+    code, out = serve("--k", "1", "--raters-per-item", "2", "--collect", "labels", "--collect", "ratings")
     assert code in (0, None), out
     assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
     assert stored() == {"labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings"}
@@ -180,16 +180,20 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
     code, out = serve()  # no flags: the stored campaign, not the defaults (3, 5, labels)
     assert code in (0, None), out
     assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
-    code, out = serve("--k", "1", "--task", "ratings", "--task", "labels")  # the same values: fine
+    code, out = serve("--k", "1", "--collect", "ratings", "--collect", "labels")  # the same values: fine
     assert code in (0, None), out
+    # The old spelling of --collect still works, with a warning.
+    code, out = serve("--task", "ratings", "--task", "labels")
+    assert code in (0, None), out
+    assert "--task is deprecated here and will be removed: use --collect" in " ".join(out.split())
 
     for flags, field, before, after in [
         (["--k", "3"], "labels_per_clip", "--k 1", "--k 3"),
         (["--raters-per-item", "5"], "raters_per_item", "--raters-per-item 2", "--raters-per-item 5"),
-        (["--task", "labels"], "tasks", "--task labels,ratings", "--task labels"),
+        (["--collect", "labels"], "tasks", "--collect labels,ratings", "--collect labels"),
     ]:
         code, out = serve(*flags)
-        assert code == 2, out
+        assert code == 1, out  # the database holds another campaign: bad input
         assert f"{path}, field '{field}'" in out
         assert before in out and after in out and "--change-settings" in out
         assert "serving on" not in out

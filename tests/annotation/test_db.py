@@ -108,3 +108,67 @@ def test_a_transaction_may_not_start_another(tmp_path):
     with pytest.raises(RuntimeError, match="may not start another transaction"):
         db.transaction(lambda session: db.transaction(add("x")))
     db.dispose()
+
+
+def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
+    """A database made by the first schema (0001), with clips, annotators and labels in it, upgraded
+    by the migrations a newer baton runs at start-up: every label is still there, and the new tables
+    work."""
+    from baton.annotation.store import AnnotationStore
+
+    votes = [("p0-0", "ann", 1), ("p0-0", "bob", 1), ("p0-1", "ann", 0), ("p0-1", "bob", 1)]
+    db = Database(db_url)
+    db.migrate("0001")
+    assert db.schema_revision() == "0001"
+    clip = {
+        "model": "base", "prompt_id": "p0", "text": "a bell, then a dog", "events": "[]", "task": "integrity",
+        "relation": None, "root": None, "seed": 1, "backend": "world", "sample_rate": 16000,
+        "duration": 1.0, "settings": "{}", "source": "samples.jsonl", "created_at": NOW,
+    }  # fmt: skip
+    with db.engine.begin() as connection:  # the rows as the first schema's baton wrote them
+        for n in range(2):
+            connection.execute(
+                text(
+                    "INSERT INTO clips (uid, model, sample_id, prompt_id, text, events, task, relation, "
+                    "clip_index, root, path, seed, backend, sample_rate, duration, settings, position, "
+                    "votes, source, created_at) VALUES (:uid, :model, :sample_id, :prompt_id, :text, "
+                    ":events, :task, :relation, :clip_index, :root, :path, :seed, :backend, :sample_rate, "
+                    ":duration, :settings, :position, :votes, :source, :created_at)"
+                ),
+                {**clip, "uid": f"u{n}", "sample_id": f"p0-{n}", "clip_index": n, "path": f"audio/p0-{n}.wav",
+                 "position": n, "votes": 2},
+            )  # fmt: skip
+        for n, name in enumerate(("ann", "bob")):
+            connection.execute(
+                text(
+                    "INSERT INTO annotators (name, token_hash, is_admin, created_at) "
+                    "VALUES (:name, :token_hash, :is_admin, :created_at)"
+                ),
+                {"name": name, "token_hash": f"{n}" * 64, "is_admin": n == 0, "created_at": NOW},
+            )
+        ids = {
+            "clips": dict(connection.execute(text("SELECT sample_id, id FROM clips")).all()),
+            "annotators": dict(connection.execute(text("SELECT name, id FROM annotators")).all()),
+        }
+        for sample_id, name, value in votes:
+            connection.execute(
+                text(
+                    "INSERT INTO labels (clip_id, annotator_id, value, skipped, flag, comment, seconds, source, "
+                    "created_at) VALUES (:clip, :annotator, :value, :skipped, NULL, NULL, 2.5, 'app', :created_at)"
+                ),
+                {"clip": ids["clips"][sample_id], "annotator": ids["annotators"][name], "value": value,
+                 "skipped": False, "created_at": NOW},
+            )  # fmt: skip
+
+    db.migrate()  # what a newer baton does when it starts on this database
+    assert db.schema_revision() == "0002"
+    store = AnnotationStore(db)
+    labels = sorted((r.clip.sample_id, r.annotator, r.label.value) for r in store.all_labels())
+    assert labels == votes
+    records = {r.sample_id: r for r in store.label_records(None)}
+    assert (records["p0-0"].label, records["p0-1"].mean) == (1, 0.5)
+    assert store.campaign_settings() == {}  # the table the second schema added, empty and working
+    defaults = {"labels_per_clip": "3", "raters_per_item": "5", "tasks": "labels"}
+    assert store.fix_campaign({"labels_per_clip": "2"}, defaults) == {**defaults, "labels_per_clip": "2"}
+    assert store.campaign_settings() == {**defaults, "labels_per_clip": "2"}
+    db.dispose()

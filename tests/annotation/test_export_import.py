@@ -49,9 +49,13 @@ def test_baton_export_has_every_vote_the_majority_and_the_mean(tmp_path):
     assert export_labels(db, tmp_path / "few.jsonl", min_votes=4).clips == 0
 
 
-def test_tango_export_writes_baton_json_lines(tmp_path):
+def test_tango_export_writes_baton_json_lines(tmp_path, capsys):
     _, db = labelled_store(tmp_path)
     export_labels(db, tmp_path / "labels.json", format="tango")
+    # Still written, with a warning: other tools' formats are `baton data export`'s.
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--format tango is deprecated in `baton annotate export`" in said
+    assert "baton data export labels.jsonl --format tango" in said
     rows = [json.loads(line) for line in (tmp_path / "labels.json").read_text().splitlines()]
     assert len(rows) == 3
     assert {"dataset", "location", "captions", "feedback"} <= set(rows[0])
@@ -108,6 +112,22 @@ def test_baton_import_matches_clips_counts_duplicates_and_conflicts(tmp_path):
         import_labels(ImportConfig(input=tmp_path / "missing.jsonl", db=db))
 
 
+@pytest.mark.parametrize(
+    ("relative", "counts"),
+    [("data/HA/2label_HA.json", (7, 4, 3)), ("src/rewardmodel/human_3label_test.json", (3, 1, 2))],
+)
+def test_importing_the_shapes_of_batons_human_labels(relative, counts, tmp_path):
+    from tests.shapes import shape_file
+
+    store = sqlite_store(tmp_path)
+    result = import_labels(ImportConfig(input=shape_file(relative), db=f"sqlite:///{tmp_path / 'labels.db'}"))
+    assert (result.votes, result.new_clips) == (counts[0], counts[0])
+    values = [row.label.value for row in store.all_labels()]
+    assert (values.count(1), values.count(0)) == counts[1:]
+    person, _ = store.add_annotator("ann")
+    assert store.next_clip(person) is None  # no audio here: never handed out for labelling
+
+
 def test_importing_batons_released_human_labels(baton_data, tmp_path):
     store = sqlite_store(tmp_path)
     path = baton_data / "data" / "HA" / "2label_HA.json"
@@ -134,7 +154,7 @@ def test_the_commands(tmp_path, capsys):
     samples = make_samples(tmp_path / "run", prompts=2, per_prompt=2)
     db = f"sqlite:///{tmp_path / 'labels.db'}"
     code, out = run_cli("annotate", "add-annotator", "ann", "--db", db, capsys=capsys)
-    assert code == 2 and "no such database" in out  # serve makes the database (see test_commands)
+    assert code == 1 and "no such database" in out  # serve makes the database (see test_commands)
     sqlite_store(tmp_path).db.dispose()
     code, out = run_cli(
         "annotate", "add-annotator", "ann", "--db", db, "--url", "http://lab:9000", capsys=capsys
@@ -154,6 +174,6 @@ def test_the_commands(tmp_path, capsys):
     code, out = run_cli("annotate", "mos", "--db", db, capsys=capsys)
     assert code in (0, None) and "no ratings yet" in out
     code, out = run_cli("annotate", "serve", "--db", f"sqlite:///{tmp_path / 'empty.db'}", capsys=capsys)
-    assert code == 2 and "holds no clips" in out
+    assert code == 1 and "holds no clips" in out
     code, out = run_cli("annotate", "import", str(tmp_path / "nope.json"), "--db", db, capsys=capsys)
-    assert code == 2 and "no such file" in out
+    assert code == 1 and "no such file" in out

@@ -341,23 +341,23 @@ def test_a_run_that_cannot_be_judged_stops_before_any_clip_is_made(
     common = ["--model", "base=tone", "--model", "tuned=loudtone", "--prompts", str(prompts_file),
               "--out", str(out), "--per-prompt", "1"]  # fmt: skip
     code, err = _evaluate(common, capsys)
-    assert code == 2 and "nothing to judge the clips with" in err
+    assert code == 1 and "nothing to judge the clips with" in err
     assert tones.calls == [] and not list(out.rglob("samples.jsonl"))
     # Each of these is found before the first model makes a clip, too.
     code, err = _evaluate(
         [*common, "--world", str(tiny_world), "--reward-model", str(tmp_path / "none")], capsys
     )
-    assert code == 2 and "no such reward model folder" in err
+    assert code == 1 and "no such reward model folder" in err
     code, err = _evaluate(
         [*common, "--world", str(tiny_world), "--reference", str(tmp_path / "none")], capsys
     )
-    assert code == 2 and "no such reference file or folder" in err
+    assert code == 1 and "no such reference file or folder" in err
     code, err = _evaluate(
         ["--model", "base=tone", "--model", "tuned=world:" + str(tmp_path / "no-model"), *common[4:],
          "--world", str(tiny_world), "--reference", "none"],
         capsys,
     )  # fmt: skip
-    assert code == 2 and "no world T2A model here" in err and "field 'models'" in err
+    assert code == 1 and "no world T2A model here" in err and "field 'models'" in err
     code, err = _evaluate(
         ["--model", "base=tone", "--model", "tuned=nope", *common[4:], "--world", str(tiny_world)], capsys
     )

@@ -117,7 +117,7 @@ def test_cli_reports_missing_prompts_without_traceback(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_:
         main(["generate", "--prompts", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "none.jsonl" in err and "Traceback" not in err
 
@@ -160,3 +160,33 @@ def test_cli_counts_one_clip_as_one_clip(tmp_path, tone_backend, capsys):
               "--per-prompt", "1", "--no-progress"])  # fmt: skip
     assert exit_.value.code in (0, None)
     assert "1 clip in" in " ".join(capsys.readouterr().err.split())
+
+
+def test_ctrl_c_says_how_far_the_run_got_and_a_rerun_goes_on(
+    tmp_path, prompts_file, tone_backend, monkeypatch, capsys
+):
+    from baton.cli import main
+
+    def interrupted_on_the_third_batch(self, texts, seeds, settings=None):
+        if len(tone_backend.calls) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a batch
+        return real_generate(self, texts, seeds, settings)
+
+    real_generate = tone_backend.generate
+    monkeypatch.setattr(tone_backend, "generate", interrupted_on_the_third_batch)
+    command = ["generate", "--prompts", str(prompts_file), "--out", str(tmp_path / "gen"), "--backend", "tone",
+               "--per-prompt", "2", "--batch-size", "2", "--no-progress"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(command)
+    assert exit_.value.code == 130
+    said = " ".join(capsys.readouterr().err.split())
+    assert said == "interrupted after 4 of 6 clips; rerun the same command to go on"
+
+    monkeypatch.setattr(tone_backend, "generate", real_generate)
+    with pytest.raises(SystemExit) as exit_:
+        main(command)
+    assert exit_.value.code == 0
+    assert [s.id for s in read_records(tmp_path / "gen" / "samples.jsonl", SampleRecord)] == [
+        "a-0", "a-1", "b-0", "b-1", "c-0", "c-1"
+    ]  # fmt: skip
+    assert tone_backend.calls[-1] == [clip_seed(0, "c", 0), clip_seed(0, "c", 1)]  # only the clips missing

@@ -20,6 +20,24 @@ def baton_file(relative: str) -> Path:
     return path
 
 
+def data_file(source: str, relative: str) -> Path:
+    """A release file's miniature (``shapes``: tests/data/baton, in every clone) or the release's own
+    file (``release``: skipped where the release is absent)."""
+    from tests.shapes import shape_file
+
+    return shape_file(relative) if source == "shapes" else baton_file(relative)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str]:
+    """``baton ARGV``: (exit code, what it printed on one line)."""
+    from baton.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return exit_.value.code, " ".join((captured.out + captured.err).split())
+
+
 def three_labels() -> list[LabelRecord]:
     """Clips with several annotators, times and a tie; paths relative to their file's folder."""
     return [

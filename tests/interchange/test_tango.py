@@ -18,7 +18,7 @@ from baton.interchange.tango import (
     write_tango,
 )
 
-from .helpers import baton_file, three_labels, two_rewards
+from .helpers import baton_file, data_file, three_labels, two_rewards
 
 
 def label_counts(records):
@@ -31,18 +31,26 @@ def label_counts(records):
 
 
 @pytest.mark.parametrize(
-    ("relative", "task", "counts"),
+    ("source", "relative", "task", "counts"),
     [
-        ("data/HA/2label_HA.json", "integrity", (1094, 220, 686, 408)),
-        ("data/HA/3label_HA.json", "temporal", (1059, 216, 474, 585)),
-        ("data/RM/grouped_ratings_2label.json", "integrity", (1094, 220, 686, 408)),
-        ("data/RM/grouped_ratings_3label.json", "temporal", (1063, 216, 475, 588)),
-        ("src/rewardmodel/human_2label_test.json", "integrity", (120, 27, 79, 41)),
-        ("src/rewardmodel/human_3label_test.json", "temporal", (108, 22, 36, 72)),
+        # tests/data/baton: the release's shapes in miniature, in every clone
+        ("shapes", "data/HA/2label_HA.json", "integrity", (7, 3, 4, 3)),
+        ("shapes", "data/HA/3label_HA.json", "temporal", (4, 2, 1, 3)),
+        ("shapes", "data/RM/grouped_ratings_2label.json", "integrity", (7, 3, 4, 3)),
+        ("shapes", "data/RM/grouped_ratings_3label.json", "temporal", (6, 3, 2, 4)),
+        ("shapes", "src/rewardmodel/human_2label_test.json", "integrity", (5, 3, 2, 3)),
+        ("shapes", "src/rewardmodel/human_3label_test.json", "temporal", (3, 2, 1, 2)),
+        # the release itself, where it sits beside the checkout
+        ("release", "data/HA/2label_HA.json", "integrity", (1094, 220, 686, 408)),
+        ("release", "data/HA/3label_HA.json", "temporal", (1059, 216, 474, 585)),
+        ("release", "data/RM/grouped_ratings_2label.json", "integrity", (1094, 220, 686, 408)),
+        ("release", "data/RM/grouped_ratings_3label.json", "temporal", (1063, 216, 475, 588)),
+        ("release", "src/rewardmodel/human_2label_test.json", "integrity", (120, 27, 79, 41)),
+        ("release", "src/rewardmodel/human_3label_test.json", "temporal", (108, 22, 36, 72)),
     ],
 )
-def test_human_labels_of_the_release(relative, task, counts):
-    tango = read_tango_file(baton_file(relative))
+def test_human_labels_in_every_shape(source, relative, task, counts):
+    tango = read_tango_file(data_file(source, relative))
     labels = tango_to_labels(tango)
     assert label_counts(labels) == counts
     assert {r.task for r in labels} == {task}
@@ -50,32 +58,52 @@ def test_human_labels_of_the_release(relative, task, counts):
     assert len(tango.notes) == 0
 
 
-def test_a_ha_row_becomes_a_label():
-    first = tango_to_labels(read_tango_file(baton_file("data/HA/2label_HA.json")))[0]
+@pytest.mark.parametrize(
+    ("source", "prompt_id", "caption", "value"),
+    [
+        ("shapes", "0007", "A dog barks, then a door slams", 1.0),
+        ("release", "0088", "Birds chirp and tweet, followed by female singing", 0.0),
+    ],
+)
+def test_a_ha_row_becomes_a_label(source, prompt_id, caption, value):
+    first = tango_to_labels(read_tango_file(data_file(source, "data/HA/2label_HA.json")))[0]
     assert first == LabelRecord(
-        sample_id="0088-0",
-        prompt_id="0088",
-        text="Birds chirp and tweet, followed by female singing",
+        sample_id=f"{prompt_id}-0",
+        prompt_id=prompt_id,
+        text=caption,
         task="integrity",
         index=0,
-        path="Baton/data/Audio/2label_Integrity_HD_Audio/0088_Birds chirp and tweet, followed by female singing_0.wav",
-        votes=[Vote(annotator="2label_HA", value=0.0)],
-        label=0,
-        mean=0.0,
+        path=f"Baton/data/Audio/2label_Integrity_HD_Audio/{prompt_id}_{caption}_0.wav",
+        votes=[Vote(annotator="2label_HA", value=value)],
+        label=int(value),
+        mean=value,
         source="2label_HA.json",
     )
 
 
-def test_grouped_files_name_clips_but_give_no_path():
-    tango = read_tango_file(baton_file("data/RM/grouped_ratings_2label.json"))
+@pytest.mark.parametrize(
+    ("source", "prompt_id", "caption", "value", "lines"),
+    [
+        ("shapes", "0007", "A dog barks, then a door slams", 1.0, [4, 5, 6, 9, 10, 13, 14]),
+        ("release", "0000", "A baby cries while waves crash onto the shore", 1.0, [4, 5, 6, 7, 8]),
+    ],
+)
+def test_grouped_files_name_clips_but_give_no_path(source, prompt_id, caption, value, lines):
+    tango = read_tango_file(data_file(source, "data/RM/grouped_ratings_2label.json"))
     assert tango.shape == "grouped-ratings"
     first = tango_to_labels(tango)[0]
-    assert (first.sample_id, first.prompt_id, first.index, first.path) == ("0000-0", "0000", 0, None)
-    assert first.text == "A baby cries while waves crash onto the shore"
-    assert (
-        first.votes == [Vote(annotator="baton", value=1.0)] and first.source == "grouped_ratings_2label.json"
+    assert (first.sample_id, first.prompt_id, first.index, first.path) == (
+        f"{prompt_id}-0",
+        prompt_id,
+        0,
+        None,
     )
-    assert tango.rows[0].line == 4  # the line of the first file name
+    assert first.text == caption
+    assert (
+        first.votes == [Vote(annotator="baton", value=value)]
+        and first.source == "grouped_ratings_2label.json"
+    )
+    assert [row.line for row in tango.rows][: len(lines)] == lines  # the line of each file name
 
 
 def test_human_test_file_reads_every_page():
@@ -346,6 +374,27 @@ def test_repeated_clip_is_an_error(tmp_path):
     path = write_lines(tmp_path, GOOD, GOOD)
     with pytest.raises(InputError, match=r"line 2: clip '0001-0' appears again \(first at line 1\)"):
         tango_to_labels(read_tango_file(path))
+
+
+def test_a_clip_captioned_several_times_is_a_sample_per_caption(tmp_path):
+    def row(caption):
+        return f'{{"dataset": "audiocaps", "location": "clips/abcdefghijk_30.wav", "captions": "{caption}"}}'
+
+    path = write_lines(tmp_path, row("A dog barks"), row("A hound yelps"), row("A dog barks"), row("Barking"))
+    tango = read_tango_file(path)
+    samples = tango_to_samples(tango)
+    assert [(s.id, s.text) for s in samples] == [
+        ("abcdefghijk_30", "A dog barks"),
+        ("abcdefghijk_30-c2", "A hound yelps"),
+        ("abcdefghijk_30-c3", "Barking"),
+    ]
+    assert tango.notes.messages == [
+        f"{path}: 1 rows repeat an earlier row's clip and caption (first at line 3); left out"
+    ]
+    # With scores, a clip twice under one caption is still an error: which score would it be?
+    scored = write_lines(tmp_path, GOOD, GOOD.replace('"feedback": 1', '"feedback": 0'), name="scored.json")
+    with pytest.raises(InputError, match="appears again"):
+        tango_to_labels(read_tango_file(scored))
 
 
 @pytest.mark.parametrize(

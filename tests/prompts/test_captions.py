@@ -65,6 +65,36 @@ def test_n_takes_a_seeded_sample_in_file_order():
     assert first != prompts_from_captions(rows, n=10, seed=4)
 
 
+def test_a_caption_file_gives_its_distinct_captions_as_prompts(tmp_path, capsys):
+    from baton.cli import main
+    from tests.shapes import shape_file
+
+    source = shape_file("data/HA/2label_HA.json")  # 7 clips of 3 captions
+    records = run(PromptsConfig(from_captions=source, task="integrity", out=tmp_path / "prompts.jsonl"))
+    assert [(r.id, r.text) for r in records] == [
+        ("0007", "A dog barks, then a door slams"),
+        ("0012", "Rain falls while a man's voice echoes"),
+        ("0031", "Birds sing. A car passes by"),
+    ]
+    assert all(r.task == "integrity" and r.events == [] for r in records)
+    # AudioCaps' captions have no BATON number; a clip captioned several times gives each caption.
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "prompts",
+                "--from-captions",
+                str(shape_file("data/Audiocaps/valid_audiocaps.json")),
+                "--out",
+                str(out),
+            ]
+        )
+    assert exit_.value.code == 0
+    records = read_records(out, PromptRecord)
+    assert len(records) == 4 and all(r.id.startswith("caption-") and r.task is None for r in records)
+    assert "4 untyped prompts from the distinct captions" in " ".join(capsys.readouterr().err.split())
+
+
 def test_baton_2label_file_gives_220_distinct_prompts(tmp_path):
     pytest.importorskip("baton.interchange.tango", reason="the Tango caption reader is not in this checkout")
     if not HA_2LABEL.is_file():

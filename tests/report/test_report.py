@@ -1,6 +1,5 @@
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ MODELS = ["base", "baton", "dpo", "sft"]
 PROMPTS = [("i0", "integrity", ["beep", "knock"]), ("i1", "integrity", ["hum", "rain"]),
            ("t0", "temporal", ["chirp", "bell", "siren"]), ("t1", "temporal", ["siren", "tweet"])]  # fmt: skip
 CLIP_SECONDS = 0.5
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def figure(value: float, half: float = 0.05, n: int = 4) -> dict:
@@ -223,34 +221,23 @@ def test_command_line(tmp_path):
     assert (tmp_path / "r.html").read_text().count('<tr class="example-row">') == 2
 
 
-def _chromium_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (.venv/bin/pip install playwright==1.65.2)"
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    return None
-
-
-def _chromium(playwright):
-    """Headless chromium (Debian's), kept off the network."""
+def _chromium(playwright, executable):
+    """Headless chromium (the ``chromium`` fixture's), kept off the network."""
     return playwright.chromium.launch(
-        executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+        executable_path=str(executable),
         args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync"],
     )  # fmt: skip
 
 
-@pytest.mark.skipif(_chromium_missing() is not None, reason=str(_chromium_missing()))
-def test_the_page_in_headless_chromium(tmp_path):
+def test_the_page_in_headless_chromium(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     root = write_full_run(tmp_path / "run")
     path = run(ReportConfig(run=root, out=tmp_path / "report.html"))
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = _chromium(p)
+        browser = _chromium(p, chromium)
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))
@@ -361,8 +348,7 @@ def test_paired_differences_have_one_panel_per_metric_with_its_better_direction(
         plt.close(fig)
 
 
-@pytest.mark.skipif(_chromium_missing() is not None, reason=str(_chromium_missing()))
-def test_the_page_never_scrolls_sideways_on_a_phone_or_a_laptop(tmp_path):
+def test_the_page_never_scrolls_sideways_on_a_phone_or_a_laptop(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     root = write_full_run(tmp_path / "run")
@@ -373,7 +359,7 @@ def test_the_page_never_scrolls_sideways_on_a_phone_or_a_laptop(tmp_path):
     path = run(ReportConfig(run=root, out=tmp_path / "report.html", title="report_" * 12))
     measured = {}
     with sync_playwright() as p:
-        browser = _chromium(p)
+        browser = _chromium(p, chromium)
         try:
             for width in (375, 1366):
                 page = browser.new_page(viewport={"width": width, "height": 800})
@@ -476,3 +462,16 @@ def test_paths_inside_the_run_are_shown_relative_to_it(tmp_path):
     assert "&quot;world&quot;: &quot;/cache/world-quick&quot;" in page
     assert f"&quot;sibling&quot;: &quot;{root}2/x&quot;" in page
     assert f"&quot;nested&quot;: &quot;/elsewhere{root}/y&quot;" in page
+
+
+def test_a_relative_run_and_out_from_another_working_folder_play_every_clip(tmp_path, monkeypatch, capsys):
+    write_full_run(tmp_path / "runs" / "r1")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--run", "../runs/r1", "--out", "../pages/report.html", "--examples", "2"])
+    assert exit_.value.code == 0
+    assert "report in ../pages/report.html" in " ".join(capsys.readouterr().err.split())
+    page = (tmp_path / "pages" / "report.html").read_text()
+    assert page.count('<tr class="example-row">') == 4
+    assert "audio missing" not in page and page.count("<audio ") == 4 * 5  # every model's clip plays

@@ -71,6 +71,28 @@ def test_labels_for_clips_that_do_not_exist(label_set):
     assert "does not exist" in message and "nowhere.wav" in message and row["sample_id"] in message
 
 
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "data/HA/2label_HA.json",
+        "data/RM/grouped_ratings_2label.json",
+        "src/t2amodel/tango/data/2label_finetune.json",
+    ],
+)
+def test_the_shapes_of_batons_labels_are_read_and_their_missing_audio_named(relative):
+    from tests.shapes import shape_file
+
+    path = shape_file(relative)
+    records = read_labels(path)
+    assert {r.task for r in records} == {"integrity"} and records[0].sample_id == "0007-0"
+    if records[0].path is None:  # a grouped file names clips, not their audio
+        with pytest.raises(InputError, match="names no audio file"):
+            labelled_clips(records, path)
+    else:
+        with pytest.raises(InputError, match="does not exist"):
+            labelled_clips(records, path)
+
+
 def test_baton_files_are_read_and_their_missing_audio_named(baton_data):
     path = baton_data / "data" / "HA" / "2label_HA.json"
     records = read_labels(path)

@@ -67,11 +67,11 @@ def test_another_model_is_refused_and_nothing_is_lost(scored, tmp_path, capsys):
     assert "'m1' (fingerprint " in message and str(tmp_path / "m2") in message
     assert other.fingerprint in message
     assert rewards.read_text() == before
-    # The same through the command line: one message, exit 2.
+    # The same through the command line: one message, exit 1 (the file holds another model's scores).
     with pytest.raises(SystemExit) as exit_:
-        main(["reward", "score", "--model", str(tmp_path / "m2"), "--samples", str(samples), "--out",
+        main(["reward", "score", "--reward-model", str(tmp_path / "m2"), "--samples", str(samples), "--out",
               str(rewards), "--cache", str(tmp_path / "cache"), "--no-progress"])  # fmt: skip
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     assert "another reward model" in capsys.readouterr().err.replace("\n", "")
     assert rewards.read_text() == before
 

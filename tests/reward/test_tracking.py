@@ -77,6 +77,6 @@ def test_an_unknown_or_missing_tracker_stops_before_any_work(
     )
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--report-to", "wandb"])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 1  # a missing package: the environment, not the command line
     assert "--report-to wandb needs the package 'wandb': pip install wandb" in capsys.readouterr().err
     assert not out.exists()

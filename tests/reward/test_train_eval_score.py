@@ -63,7 +63,7 @@ def test_eval_writes_figures_the_report_reads(label_set, tiny_clap_dir, tmp_path
             [
                 "reward",
                 "eval",
-                "--model",
+                "--reward-model",
                 str(out),
                 "--labels",
                 str(label_set),
@@ -91,7 +91,7 @@ def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_p
     write_records(data / "samples.jsonl", samples)
     rewards = tmp_path / "rd" / "rewards.jsonl"
     with pytest.raises(SystemExit) as exit_:
-        main(["reward", "score", "--model", str(out), "--samples", str(data / "samples.jsonl"),
+        main(["reward", "score", "--reward-model", str(out), "--samples", str(data / "samples.jsonl"),
               "--out", str(rewards), "--batch-size", "3", "--no-progress"])  # fmt: skip
     assert exit_.value.code in (0, None)
     records = read_records(rewards, RewardRecord)
@@ -101,7 +101,7 @@ def test_score_writes_reward_records_and_resumes(label_set, tiny_clap_dir, tmp_p
     for record, probability in zip(records, expected.tolist(), strict=True):
         assert record.probability == pytest.approx(probability, abs=1e-5)
         assert (tmp_path / "rd" / record.path).resolve() == (data / f"audio/{record.sample_id}.wav").resolve()
-    # A rerun scores nothing again and keeps the file as it is.
+    # A rerun scores nothing again and keeps the file as it is (through the old spelling of the option).
     before = rewards.read_text()
     main_args = [
         "reward",
@@ -135,7 +135,7 @@ def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, caps
                 f"clap:{tiny_clap_dir}",
             ]
         )
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1  # bad input
     assert "empty.jsonl: the labels file is empty" in capsys.readouterr().err.replace("\n", "")
     with pytest.raises(InputError, match="must be one of: mlp, temporal"):
         _train(label_set, tiny_clap_dir, tmp_path / "r", head="transformer")
@@ -147,17 +147,22 @@ def test_bad_input_is_one_clear_message(label_set, tiny_clap_dir, tmp_path, caps
 @pytest.mark.parametrize(
     ("args", "missing"),
     [
-        (["reward", "eval", "--labels", "labels.jsonl"], "--model"),
-        (["reward", "eval", "--model", "reward"], "--labels"),
-        (["reward", "score", "--samples", "samples.jsonl"], "--model"),
-        (["reward", "score", "--model", "reward"], "--samples"),
+        (["reward", "eval", "--labels", "labels.jsonl"], "--reward-model"),
+        (["reward", "eval", "--reward-model", "reward"], "--labels"),
+        (["reward", "score", "--samples", "samples.jsonl"], "--reward-model"),
+        (["reward", "score", "--reward-model", "reward"], "--samples"),
+        (["reward", "score", "--model", "reward"], "--samples"),  # the old spelling: a warning
     ],
 )
 def test_a_missing_input_is_named(args, missing, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(args)
-    assert exit_.value.code == 2
-    assert f"({missing})" in capsys.readouterr().err.replace("\n", "")
+    assert exit_.value.code == 2  # a usage error
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"({missing})" in err
+    assert ("--model is deprecated here and will be removed: use --reward-model" in err) == (
+        "--model" in args
+    )
 
 
 @pytest.mark.parametrize("command", ["train", "cross-validate"])
@@ -175,3 +180,70 @@ def test_a_device_this_machine_lacks_is_refused_before_any_work(
     err = " ".join(capsys.readouterr().err.split())
     assert "field 'device'" in err and says in err and "this machine has cpu" in err
     assert not out.exists()
+
+
+def _one_class(label_set, value):
+    """``label_set`` with every vote ``value``: all clips labelled 1, or all 0."""
+    from baton.artifacts import LabelRecord, Vote
+
+    records = read_records(label_set, LabelRecord)
+    path = label_set.parent / f"all-{int(value)}.jsonl"
+    write_records(
+        path,
+        [
+            LabelRecord.from_votes(
+                [Vote(annotator=v.annotator, value=value) for v in r.votes],
+                **r.model_dump(include={"sample_id", "prompt_id", "text", "task", "index", "path"}),
+            )
+            for r in records
+        ],
+    )
+    return path
+
+
+@pytest.mark.parametrize(("value", "counts"), [(0.0, "0 ones, 24 zeros"), (1.0, "24 ones, 0 zeros")])
+def test_labels_of_one_class_are_refused_naming_the_counts(
+    label_set, tiny_clap_dir, tmp_path, capsys, value, counts
+):
+    labels = _one_class(label_set, value)
+    with pytest.raises(
+        InputError, match=rf"{labels.name}: its 24 clips are labelled {int(value)} only \({counts}\)"
+    ):
+        _train(labels, tiny_clap_dir, tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # refused before any work
+    for command in (["reward", "train"], ["reward", "cross-validate", "--folds", "2"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--labels", str(labels), "--out", str(tmp_path / "r"), "--encoder",
+                  f"clap:{tiny_clap_dir}", "--no-progress"])  # fmt: skip
+        assert exit_.value.code == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert (
+            f"({counts}): a reward model learns right from wrong only from clips labelled both ways" in said
+        )
+
+
+def test_a_split_that_trains_on_one_class_is_warned_about(label_set, tiny_clap_dir, tmp_path, capsys):
+    from baton.artifacts import LabelRecord, Vote
+
+    # Every prompt's clips are 0 but one prompt's, which the split may hold out: then training would see
+    # zeros only, and the run says so loudly (the file itself has both labels, so it goes on).
+    records = read_records(label_set, LabelRecord)
+    mixed = [
+        LabelRecord.from_votes(
+            [Vote(annotator="a0", value=float(r.prompt_id == "p0" and r.index % 2 == 0))],
+            **r.model_dump(include={"sample_id", "prompt_id", "text", "task", "index", "path"}),
+        )
+        for r in records
+    ]
+    labels = label_set.parent / "mostly-0.jsonl"
+    write_records(labels, mixed)
+    for seed in range(20):  # the first seed whose split holds p0 out
+        out = tmp_path / f"r{seed}"
+        _train(labels, tiny_clap_dir, out, epochs=1, seed=seed)
+        training = json.loads((out / "training.json").read_text())
+        if "p0" in training["validation_prompts"]:
+            break
+    else:
+        pytest.fail("no seed held p0 out")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the training prompts'" in said and "are labelled 0 only" in said and "another --seed" in said

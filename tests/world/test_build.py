@@ -69,7 +69,7 @@ def test_info_without_a_world_says_how_to_build_it(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_:
         main(["world", "info", "--cache", str(tmp_path)])
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     assert "baton world build" in capsys.readouterr().err
 
 
@@ -78,7 +78,7 @@ def test_info_without_the_world_names_the_worlds_the_cache_holds(quick_world, ca
 
     with pytest.raises(SystemExit) as exit_:
         main(["world", "info", "--cache", str(quick_world.parent)])
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     said = " ".join(capsys.readouterr().err.split())
     assert "run `baton world build`" in said and "`baton world info --quick` shows world-quick" in said
 

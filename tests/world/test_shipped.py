@@ -41,13 +41,13 @@ def run_cli(*args: str):
 
 
 def cli_error(capsys, *args: str) -> str:
-    """The one-line error of a command that fails on bad input (exit code 2), as `baton` prints it."""
+    """The one-line error of a command that fails on bad input (exit code 1), as `baton` prints it."""
     from baton.cli import main
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:
         main(list(args))
-    assert exit_.value.code == 2
+    assert exit_.value.code == 1
     return " ".join(capsys.readouterr().err.split())
 
 

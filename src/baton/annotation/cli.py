@@ -18,7 +18,7 @@ from baton.annotation.config import (
     ServeConfig,
     SimulateConfig,
 )
-from baton.config import field_help
+from baton.config import field_help, renamed_option
 
 annotate_app = typer.Typer(
     help=(
@@ -29,6 +29,9 @@ annotate_app = typer.Typer(
 )
 
 CONFIG_HELP = "YAML file of settings; flags override it."
+# `--task` names a prompt's task (integrity, temporal, single) in every command; what a server collects
+# (labels, ratings) is `--collect`. The old spelling still works, with a warning.
+OLD_TASK_FLAG = typer.Option(None, "--task", hidden=True, help="Deprecated: --collect.")
 
 
 @annotate_app.command("serve")
@@ -50,8 +53,9 @@ def serve_command(
         None, "--max-labels-per-annotator", help=field_help(ServeConfig, "max_labels_per_annotator")
     ),
     tasks: list[str] = typer.Option(
-        None, "--task", help=field_help(ServeConfig, "tasks") + " Repeat for both."
+        None, "--collect", help=field_help(ServeConfig, "tasks") + " Repeat for both."
     ),
+    old_tasks: list[str] = OLD_TASK_FLAG,
     public_url: str = typer.Option(None, "--public-url", help=field_help(ServeConfig, "public_url")),
     title: str = typer.Option(None, "--title", help=field_help(ServeConfig, "title")),
     log_level: str = typer.Option(None, "--log-level", help=field_help(ServeConfig, "log_level")),
@@ -62,7 +66,7 @@ def serve_command(
 ) -> None:
     """Serve the labelling app (loads the samples; the first start prints the admin's link).
 
-    The first start stores the campaign's --k, --raters-per-item and --task in the database; a restart uses them, and refuses different values unless --change-settings is given."""
+    The first start stores the campaign's --k, --raters-per-item and --collect in the database; a restart uses them, and refuses different values unless --change-settings is given."""
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -78,7 +82,7 @@ def serve_command(
             "raters_per_item": raters_per_item,
             "lease_minutes": lease_minutes,
             "max_labels_per_annotator": max_labels,
-            "tasks": tasks or None,
+            "tasks": renamed_option(tasks or None, old_tasks, old="--task", new="--collect"),
             "public_url": public_url,
             "title": title,
             "log_level": log_level,
@@ -114,11 +118,16 @@ def export_command(
     format: str = typer.Option(None, "--format", help=field_help(ExportConfig, "format")),
     model: str = typer.Option(None, "--model", help=field_help(ExportConfig, "model")),
     min_votes: int = typer.Option(None, "--min-votes", help=field_help(ExportConfig, "min_votes")),
-    soft: bool = typer.Option(None, "--soft", help=field_help(ExportConfig, "soft")),
-    audio_prefix: str = typer.Option(None, "--audio-prefix", help=field_help(ExportConfig, "audio_prefix")),
+    # Deprecated with the formats they serve (hidden from --help; `baton data export` has them).
+    soft: bool = typer.Option(None, "--soft", hidden=True, help=field_help(ExportConfig, "soft")),
+    audio_prefix: str = typer.Option(
+        None, "--audio-prefix", hidden=True, help=field_help(ExportConfig, "audio_prefix")
+    ),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Write the labels: per clip every vote, the majority label and the mean (or Tango / Label Studio)."""
+    """Write the labels (labels.jsonl): per clip every vote, the majority label and the mean.
+
+    `baton data export` turns the file into Tango/BATON JSON Lines, an audiofolder or Label Studio tasks."""
     from baton.annotation.run import export
     from baton.config import load_config
     from baton.console import console
@@ -180,8 +189,9 @@ def simulate_command(
         None, "--k", "--labels-per-clip", help=field_help(SimulateConfig, "labels_per_clip")
     ),
     tasks: list[str] = typer.Option(
-        None, "--task", help=field_help(SimulateConfig, "tasks") + " Repeat for both."
+        None, "--collect", help=field_help(SimulateConfig, "tasks") + " Repeat for both."
     ),
+    old_tasks: list[str] = OLD_TASK_FLAG,
     raters_per_item: int = typer.Option(
         None, "--raters-per-item", help=field_help(SimulateConfig, "raters_per_item")
     ),
@@ -210,7 +220,7 @@ def simulate_command(
             "judge": judge,
             "world": world,
             "labels_per_clip": labels_per_clip,
-            "tasks": tasks or None,
+            "tasks": renamed_option(tasks or None, old_tasks, old="--task", new="--collect"),
             "raters_per_item": raters_per_item,
             "seed": seed,
             "parallel": True if parallel else None,

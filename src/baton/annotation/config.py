@@ -58,7 +58,7 @@ class ServeConfig:
     log_level: str = option("warning", "uvicorn's log level (info shows every request).")
     change_settings: bool = option(
         False,
-        "Allow --k, --raters-per-item and --task to change the settings the database's first serve "
+        "Allow --k, --raters-per-item and --collect to change the settings the database's first serve "
         "stored (without it a different value is refused, so a restart cannot quietly change the campaign).",
     )
 
@@ -91,18 +91,16 @@ class ExportConfig:
     out: Path = option(Path("labels.jsonl"), "The file to write.")
     format: str = option(
         "baton",
-        "baton (labels.jsonl: every vote, majority label, mean), tango (BATON/Tango JSON Lines with "
-        "'feedback') or label-studio (a task list with the votes as annotations, plus label_config.xml).",
+        "baton: labels.jsonl (every vote, majority label, mean). tango and label-studio are deprecated "
+        "here: `baton data export labels.jsonl --format tango|label-studio` writes them.",
     )
     model: str | None = option(
         None, "Export the clips of this model only (needed when several models were loaded)."
     )
     min_votes: int = option(1, "Leave out clips with fewer votes than this.")
-    soft: bool = option(
-        False, "tango: write each clip's mean vote as its feedback instead of the majority label."
-    )
+    soft: bool = option(False, "Deprecated with --format tango (see `baton data export --soft`).")
     audio_prefix: str | None = option(
-        None, "label-studio: put this in front of every audio path (e.g. '/data/local-files/?d=')."
+        None, "Deprecated with --format label-studio (see `baton data export --audio-prefix`)."
     )
 
     def __post_init__(self) -> None:

@@ -150,8 +150,9 @@ class Database:
                 self._committer = GroupCommitter(self)
         return self._committer.run(work)
 
-    def migrate(self) -> None:
-        """Bring the schema up to the newest migration (a fresh database gets every table)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to the newest migration (a fresh database gets every table), or to
+        ``revision`` (an older schema, as an older baton made it)."""
         from alembic import command
         from alembic.config import Config
 
@@ -161,7 +162,7 @@ class Database:
             if not self.is_sqlite:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -267,8 +267,20 @@ class ExportResult:
 
 
 def export(config: ExportConfig) -> ExportResult:
-    """Write the database's labels as baton labels, Tango/BATON JSON Lines or a Label Studio task list."""
+    """Write the database's labels as baton labels (``labels.jsonl``).
+
+    The formats ``tango`` and ``label-studio`` still work, with a warning: other tools' formats are
+    written by one command, ``baton data export`` (:func:`baton.interchange.run.run_export`), from
+    the labels file."""
     from baton.interchange.common import Notes
+
+    if config.format != "baton":
+        from baton.console import warn
+
+        warn(
+            f"--format {config.format} is deprecated in `baton annotate export` and will be removed: "
+            f"export labels.jsonl, then `baton data export labels.jsonl --format {config.format} --out ...`"
+        )
 
     out = Path(config.out)
     with using_store(config.db, create=False) as store:

@@ -77,7 +77,7 @@ ADMIN_NAME = "admin"
 CAMPAIGN_FLAGS: dict[str, str] = {
     "labels_per_clip": "--k",
     "raters_per_item": "--raters-per-item",
-    "tasks": "--task",
+    "tasks": "--collect",
 }
 CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 

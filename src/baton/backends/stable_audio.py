@@ -89,7 +89,7 @@ class StableAudioBackend:
         try:
             import torchsde  # noqa: F401  (the pipeline's scheduler draws its noise with it)
         except ImportError:
-            raise MissingDependencyError("torchsde", "Stable Audio's scheduler") from None
+            raise MissingDependencyError("torchsde", "Stable Audio's scheduler", "stable-audio") from None
         self.device = torch.device(device)
         self.pipe = pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from baton.config import field_help
-from baton.demo.run import DemoConfig
+from baton.demo.config import DemoConfig
 
 H = DemoConfig
 

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from baton.artifacts import (
     LabelRecord,
@@ -42,10 +41,11 @@ from baton.artifacts import (
     write_json,
     write_records,
 )
-from baton.config import config_to_dict, documented, option, plain_help
+from baton.config import config_to_dict
 from baton.console import console
+from baton.demo.config import DemoConfig
 from baton.errors import InputError
-from baton.finetune.config import METHODS, FinetuneConfig
+from baton.finetune.config import FinetuneConfig
 
 # The fine-tuning methods the demo can compare (METHODS). What each model of the results table is
 # (run.json's "models", shown under the report's table).
@@ -62,76 +62,6 @@ TASKS: tuple[str, ...] = ("integrity", "temporal")
 # (measured with the patch-4 model).
 # A clip never depends on its batch, so this changes no clip.
 WORLD_BATCH = 16
-
-
-@documented
-@dataclass
-class DemoConfig:
-    out: Path = option(Path("runs/demo"), "Output folder of the run.")
-    quick: bool = option(False, "A tiny world and few prompts: a smoke run of every stage, not real results.")
-    human: bool = option(
-        False,
-        "People label instead of simulated annotators: the demo starts the annotation server, prints "
-        "the login links and waits until every clip has its votes.",
-    )
-    seed: int = option(0, "Seed of the whole run.")
-    cache: Path | None = option(None, "Cache folder for the world (default: the user's cache).")
-    per_prompt: int = option(5, "Clips per training prompt (BATON: 5).")
-    integrity_train: int = option(36, "Integrity prompts to train on (the world has 66 event pairs).")
-    integrity_test: int = option(30, "Held-out integrity prompts.")
-    temporal_train: int = option(80, "Temporal prompts to train on.")
-    temporal_test: int = option(60, "Held-out temporal prompts.")
-    human_share: float = option(
-        0.5,
-        "Share of each task's train prompts whose clips the annotators label (HD); the reward model labels the rest (RD).",
-    )
-    reward_folds: int = option(
-        5,
-        "Folds of HD prompts the reward model is cross-validated over (each judged by a model fitted on "
-        "the others); the final model then learns all of HD.",
-    )
-    annotators: int = option(5, "Simulated annotators.")
-    labels_per_clip: int = option(3, "Votes per clip, from different annotators.")
-    noise: float = option(0.1, "Simulated annotators' typical error rate.")
-    reward_head: str = option("temporal", "Reward model head: mlp (BATON's) or temporal.")
-    # The label-blind control is left out by default: it adds a fine-tuning and 180 clips to judge (a
-    # fifth of the evaluation) to a 5-minute budget; `--method baton,dpo,sft,control` brings it back.
-    methods: list[str] = option(
-        ["baton", "dpo", "sft"],
-        "Fine-tuning methods to compare (baton, dpo, sft; control: every clip, labels ignored).",
-    )
-    steps: int = option(60, "Fine-tuning optimizer steps per method.")
-    learning_rate: float = option(3e-5, "Fine-tuning learning rate.")
-    beta: float = option(
-        1.0, "BATON: weight of the pretraining loss (BATON: 0.25 for Tango; 1 keeps the world model's FAD)."
-    )
-    reward_mode: Literal["soft", "hard"] = option("hard", plain_help(FinetuneConfig, "reward_mode"))
-    eval_per_prompt: int = option(2, "Clips per held-out prompt and model in the evaluation.")
-    jobs: int | None = option(
-        None,
-        "Fine-tunings run side by side in this many worker processes, on one torch thread each"
-        " (default: 2 on a machine with 2 cores or more). Generation is not split: sampling uses two"
-        " threads well (the evaluation's clips took 147 s side by side, 142 s one after another in"
-        " another run).",
-    )
-    progress: bool = option(True, "Show progress bars.")
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise InputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}", field="methods")
-        if not 0.0 < self.human_share < 1.0:
-            raise InputError("must be between 0 and 1", field="human_share")
-        if self.reward_folds < 2:
-            raise InputError("must be at least 2", field="reward_folds")
-        if self.jobs is not None and self.jobs < 1:
-            raise InputError("must be at least 1", field="jobs")
-
-    @property
-    def parallel_jobs(self) -> int:
-        from baton.workers import resolve_jobs
-
-        return resolve_jobs(self.jobs)
 
 
 def quick_sizes(config: DemoConfig) -> DemoConfig:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from baton.config import field_help
-from baton.generation.run import GenerateConfig
+from baton.generation.config import GenerateConfig
 
 H = GenerateConfig
 

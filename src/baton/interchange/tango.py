@@ -41,7 +41,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -381,16 +381,41 @@ def _check_label_count_of_folders(rows: list[TangoRow], path: Path, notes: Notes
 # --- rows to records -----------------------------------------------------------------------------
 
 
-def clip_identities(tango: TangoFile) -> list[ClipIdentity]:
-    """Each row's sample id, prompt id and clip index (see :func:`~baton.interchange.common.resolve_clip`)."""
-    identities = []
+def clip_identities(tango: TangoFile) -> list[ClipIdentity | None]:
+    """Each row's sample id, prompt id and clip index (see :func:`~baton.interchange.common.resolve_clip`).
+
+    A clip with several captions (AudioCaps gives each clip up to five, one row each) is a sample
+    per caption: the first caption's keeps the clip's id, the n-th one's is ``<id>-c<n>``. In a file
+    of captions alone, a row that repeats an earlier row's clip and caption adds nothing: it is
+    ``None`` (left out), with one warning. Anywhere else a repeated clip, or an id the file states
+    itself twice, is an error naming both lines.
+    """
+    identities: list[ClipIdentity | None] = []
     unique = UniqueClips(tango.path)
     per_caption: Counter[str] = Counter()
+    captions_of: dict[str, list[str]] = {}  # a derived sample id -> its clip's captions so far
+    repeated: list[int] = []
     for row in tango.rows:
         clip = resolve_clip(row.file_name, row.text, row.extras, per_caption[row.text])
+        if not row.extras.get("sample_id"):
+            captions = captions_of.setdefault(clip.sample_id, [])
+            caption = " ".join(row.text.split())
+            if caption not in captions:
+                captions.append(caption)
+                if len(captions) > 1:
+                    clip = replace(clip, sample_id=f"{clip.sample_id}-c{len(captions)}")
+            elif tango.value_kind is None:
+                repeated.append(row.line)
+                identities.append(None)
+                continue
         per_caption[row.text] += 1
         unique.add(clip.sample_id, row.line)
         identities.append(clip)
+    if repeated:
+        tango.notes.warn(
+            f"{tango.path}: {len(repeated)} rows repeat an earlier row's clip and caption (first at line "
+            f"{repeated[0]}); left out"
+        )
     return identities
 
 
@@ -446,6 +471,8 @@ def tango_to_samples(tango: TangoFile, *, task: str | None = None) -> list[Sampl
     """One sample per row that names its audio (the score, if any, is left out)."""
     records = []
     for row, clip in zip(tango.rows, clip_identities(tango), strict=True):
+        if clip is None:  # the same clip and caption as an earlier row
+            continue
         if not row.location:
             raise InputError(
                 "a sample needs the clip's audio path", path=tango.path, line=row.line, field="location"

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from baton.config import field_help
-from baton.prompts.curate import PromptsConfig
+from baton.prompts.config import PromptsConfig
 
 H = PromptsConfig
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from baton.config import field_help
+from baton.config import field_help, renamed_option
 from baton.reward.config import RewardEvalConfig, RewardScoreConfig, RewardTrainConfig
 
 reward_app = typer.Typer(
@@ -40,12 +40,12 @@ def _train_settings(options: dict[str, Any], **more: Any) -> RewardTrainConfig:
 
 
 def _require(settings: Any, **messages: str) -> None:
-    """Stop with ``messages[field]`` for the first of those settings that is not given."""
-    from baton.errors import InputError
+    """Stop with ``messages[field]`` for the first of those settings that is not given (a usage error)."""
+    from baton.errors import UsageError
 
     for field, message in messages.items():
         if getattr(settings, field) is None:
-            raise InputError(message, field=field)
+            raise UsageError(message, field=field)
 
 
 def _option(name: str, *flags: str, more: str = "") -> Any:
@@ -165,9 +165,15 @@ def cross_validate_command(
     )
 
 
+# `--model` names a text-to-audio model in every other command; a reward model is `--reward-model`
+# (as in `baton evaluate`). The old spelling still works, with a warning.
+OLD_MODEL_FLAG = typer.Option(None, "--model", hidden=True, help="Deprecated: --reward-model.")
+
+
 @reward_app.command("eval")
 def eval_command(
-    model: Path = typer.Option(None, "--model", help=field_help(E, "model")),
+    model: Path = typer.Option(None, "--reward-model", help=field_help(E, "model")),
+    old_model: Path = OLD_MODEL_FLAG,
     labels: Path = typer.Option(None, "--labels", help=field_help(E, "labels")),
     out: Path = typer.Option(None, "--out", help=field_help(E, "out")),
     threshold: float = typer.Option(None, "--threshold", help=field_help(E, "threshold")),
@@ -177,6 +183,7 @@ def eval_command(
     task: str = typer.Option(None, "--task", help=field_help(E, "task")),
     audio_root: Path = typer.Option(None, "--audio-root", help=field_help(E, "audio_root")),
     cache: Path = typer.Option(None, "--cache", help=field_help(E, "cache")),
+    device: str = typer.Option(None, "--device", help=field_help(E, "device")),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
@@ -190,7 +197,7 @@ def eval_command(
         RewardEvalConfig,
         config,
         {
-            "model": model,
+            "model": renamed_option(model, old_model, old="--model", new="--reward-model"),
             "labels": labels,
             "out": out,
             "threshold": threshold,
@@ -200,12 +207,13 @@ def eval_command(
             "task": task,
             "audio_root": audio_root,
             "cache": cache,
+            "device": device,
             "progress": False if no_progress else None,
         },
     )
     _require(
         settings,
-        model="give the reward model folder (--model)",
+        model="give the reward model folder (--reward-model)",
         labels="give the labels to judge it on (--labels)",
     )
     result = evaluate_reward(
@@ -219,6 +227,7 @@ def eval_command(
         task=settings.task,
         audio_root=settings.audio_root,
         cache=settings.cache,
+        device=settings.device,
         progress=settings.progress,
     )
     console.print(figures_table(result))
@@ -253,7 +262,8 @@ def figures_table(result: dict, title: str = "reward model vs held-out labels [9
 
 @reward_app.command("score")
 def score_command(
-    model: Path = typer.Option(None, "--model", help=field_help(S, "model")),
+    model: Path = typer.Option(None, "--reward-model", help=field_help(S, "model")),
+    old_model: Path = OLD_MODEL_FLAG,
     samples: Path = typer.Option(None, "--samples", help=field_help(S, "samples")),
     out: Path = typer.Option(None, "--out", help=field_help(S, "out")),
     judge: str = typer.Option(None, "--judge", help=field_help(S, "judge")),
@@ -276,7 +286,7 @@ def score_command(
         RewardScoreConfig,
         config,
         {
-            "model": model,
+            "model": renamed_option(model, old_model, old="--model", new="--reward-model"),
             "samples": samples,
             "out": out,
             "judge": judge,
@@ -290,7 +300,7 @@ def score_command(
     )
     _require(settings, samples="give the samples to score (--samples)")
     if settings.model is not None and settings.judge is not None:
-        raise InputError("give a reward model (--model) or a judge (--judge), not both", field="judge")
+        raise InputError("give a reward model (--reward-model) or a judge (--judge), not both", field="judge")
     if settings.judge is not None:
         path = score_with_judge(
             settings.judge,
@@ -303,13 +313,14 @@ def score_command(
             progress=settings.progress,
         )
     else:
-        _require(settings, model="give the reward model folder (--model) or a judge (--judge events|clap)")
+        _require(settings, model="give the reward model folder (--reward-model) or a judge (--judge events|clap)")
         path = score_samples(
             settings.model,
             settings.samples,
             settings.out,
             batch_size=settings.batch_size,
             cache=settings.cache,
+            device=settings.device,
             progress=settings.progress,
         )
     console.print(f"rewards in [bold]{path}[/]")

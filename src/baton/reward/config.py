@@ -11,6 +11,9 @@ from baton.errors import InputError
 OBJECTIVES = ("bce", "bradley-terry")
 HEAD_KINDS = ("mlp", "temporal")
 OPTIMIZERS = ("adam", "adamw")
+ENCODER_DEVICE_HELP = (
+    "Torch device of the encoder (a transformers CLAP; the world's CLAP and the head run on the CPU)."
+)
 
 # Optimiser presets. "baton" is BATON's released training: Adam, lr 0.01, weight decay 1e-5, batch 32,
 # 51 epochs, no validation (the last checkpoint is kept). "default" adds early stopping on the
@@ -85,7 +88,7 @@ class RewardTrainConfig:
         None, "Folder the labels' audio paths are relative to (default: the labels file's folder)."
     )
     cache: Path | None = option(None, "Cache folder for encoder features (default: baton's cache).")
-    device: str = option("cpu", "Torch device.")
+    device: str = option("cpu", ENCODER_DEVICE_HELP)
     progress: bool = option(True, "Show progress bars.")
     report_to: str | list[str] = option(
         "none",
@@ -145,6 +148,7 @@ class RewardEvalConfig:
     task: str | None = option(None, "Task of labels that name none.")
     audio_root: Path | None = option(None, "Folder the labels' audio paths are relative to.")
     cache: Path | None = option(None, "Cache folder for encoder features (default: baton's cache).")
+    device: str = option("cpu", ENCODER_DEVICE_HELP)
     progress: bool = option(True, "Show progress bars.")
 
 
@@ -172,5 +176,5 @@ class RewardScoreConfig:
     )
     batch_size: int = option(32, "Clips encoded and scored together.")
     cache: Path | None = option(None, "Cache folder for encoder features (default: baton's cache).")
-    device: str = option("cpu", "Torch device of a judge's CLAP.")
+    device: str = option("cpu", ENCODER_DEVICE_HELP)
     progress: bool = option(True, "Show a progress bar.")

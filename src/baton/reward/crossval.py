@@ -88,7 +88,7 @@ def cross_validate(
     from baton.cache import cache_dir
     from baton.console import track, warn
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import labelled_clips, read_labels, split_by_prompt
+    from baton.reward.data import labelled_clips, read_labels, require_both_labels, split_by_prompt
     from baton.reward.encoders import load_encoder
     from baton.reward.evaluate import (
         EVAL_FILE,
@@ -108,6 +108,7 @@ def cross_validate(
     # 1. Labels, their audio, and the folds.
     records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
     clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
+    require_both_labels(clips, config.labels)  # type: ignore[arg-type]
     fold_rows = prompt_folds(clips, folds, config.seed)
 
     # 2. Features of every clip, once.

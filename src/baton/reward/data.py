@@ -111,6 +111,27 @@ def labelled_clips(
     return clips
 
 
+def require_both_labels(
+    clips: Sequence[LabelledClip], path: str | Path, rows: Sequence[int] | None = None, *, what: str = "its"
+) -> None:
+    """Refuse clips (``rows`` of them) whose majority labels are all 1 or all 0, naming the counts.
+
+    A head fitted to one class learns a constant; its validation accuracy reads 1.0 and means nothing.
+    ``what`` names the clips in the message ("its": the file's; "the training prompts'": a split's)."""
+    chosen = [clips[i] for i in rows] if rows is not None else list(clips)
+    ones = sum(c.label == 1 for c in chosen)
+    zeros = sum(c.label == 0 for c in chosen)
+    if ones and zeros:
+        return
+    ties = len(chosen) - ones - zeros
+    counts = f"{ones} ones, {zeros} zeros" + (f", {ties} ties" if ties else "")
+    raise InputError(
+        f"{what} {len(chosen)} clips are labelled {'1' if ones else '0' if zeros else 'neither'} only "
+        f"({counts}): a reward model learns right from wrong only from clips labelled both ways",
+        path=path,
+    )
+
+
 def split_by_prompt(
     clips: Sequence[LabelledClip], val_fraction: float, seed: int
 ) -> tuple[list[int], list[int]]:

@@ -200,20 +200,24 @@ def evaluate_reward(
     task: str | None = None,
     audio_root: str | Path | None = None,
     cache: str | Path | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Judge the model in ``model_dir`` on ``labels``; write the figures (``out``, default
-    ``model_dir/eval.json``) and a reliability plot beside them; return the figures."""
+    ``model_dir/eval.json``) and a reliability plot beside them; return the figures. ``device``: where
+    the encoder runs."""
 
     from baton.cache import cache_dir
     from baton.reward.cache import FeatureCache
     from baton.reward.data import labelled_clips, read_labels
     from baton.reward.model import RewardModel
     from baton.reward.train import encode_clips
+    from baton.workers import check_device
 
     check_figure_settings(threshold, bins)
+    device = check_device(device)
     model_dir = Path(model_dir)
-    model = RewardModel.load(model_dir)
+    model = RewardModel.load(model_dir, device=device)
     clips = labelled_clips(read_labels(labels, task=task), labels, audio_root)
     encoder = model.encoder
     feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])

@@ -60,6 +60,7 @@ class RewardModel:
         encoder: RewardEncoder | None = None,
         training: dict[str, Any] | None = None,
         batch_size: int = 32,
+        device: str = "cpu",
     ) -> None:
         self.head = head.eval()
         self.head_kind = head_kind
@@ -69,6 +70,7 @@ class RewardModel:
         self.objective = objective
         self.training = training or {}
         self.batch_size = batch_size
+        self.device = device  # where the encoder runs when it is loaded from its source
         self._encoder = encoder
 
     # --- the encoder -----------------------------------------------------------------------------
@@ -76,7 +78,7 @@ class RewardModel:
     @property
     def encoder(self) -> RewardEncoder:
         if self._encoder is None:
-            self._encoder = encoder_from_identity(self.encoder_identity)
+            self._encoder = encoder_from_identity(self.encoder_identity, device=self.device)
         return self._encoder
 
     @property
@@ -189,7 +191,11 @@ class RewardModel:
     def load(
         cls, directory: str | Path, *, encoder: RewardEncoder | None = None, device: str = "cpu"
     ) -> RewardModel:
-        """Read a model folder written by :meth:`save` (``baton reward train``)."""
+        """Read a model folder written by :meth:`save` (``baton reward train``).
+
+        ``device``: where the encoder runs when it is loaded from the source the model names. The head
+        stays on the CPU: it is small, and the encoders hand their features over on the CPU (where the
+        feature cache keeps them)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -236,7 +242,6 @@ class RewardModel:
             raise InputError(
                 f"weights do not fit the head in config.json: {str(exc).splitlines()[0]}", path=weights
             ) from None
-        head.to(device)
         if encoder is not None:
             check_same_encoder(identity, encoder)
         calibration = meta.get("calibration") or {}
@@ -249,6 +254,7 @@ class RewardModel:
             objective=str(meta.get("objective", "bce")),
             encoder=encoder,
             training=meta.get("training") or {},
+            device=device,
         )
 
 

@@ -49,9 +49,11 @@ def score_samples(
     *,
     batch_size: int = 32,
     cache: str | Path | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> Path:
-    """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it."""
+    """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it.
+    ``device``: where the encoder runs."""
     import torch
 
     from baton.cache import cache_dir
@@ -59,12 +61,14 @@ def score_samples(
     from baton.reward.cache import FeatureCache, audio_features, text_features
     from baton.reward.heads import stack_features
     from baton.reward.model import RewardModel
+    from baton.workers import check_device
 
     if batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
+    device = check_device(device)
     samples, out, model_dir = Path(samples), Path(out), Path(model_dir)
     records, audio_paths = samples_with_audio(samples)
-    model = RewardModel.load(model_dir)
+    model = RewardModel.load(model_dir, device=device)
     fingerprint = model.fingerprint
     name = model_dir.resolve().name
 

@@ -246,7 +246,7 @@ def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, 
     Reward training is plain torch (one small head on cached features), not run under accelerate;
     its trackers are still accelerate's, built the way fine-tuning builds them (:mod:`baton.tracking`)
     rather than by hand. An Accelerator is the lightest way to that: nothing is prepared with it,
-    ``cpu=True`` keeps it off any GPU (the head trains where ``--device`` says, by itself), and it is
+    ``cpu=True`` keeps it off any GPU (the head trains on the CPU, by itself), and it is
     released afterwards so that a later Accelerator in this process (a fine-tuning run) starts clean.
     """
     if not report_to:
@@ -271,7 +271,13 @@ def train_reward(config: RewardTrainConfig) -> Path:
     from baton.config import config_to_dict
     from baton.console import console, warn
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+    from baton.reward.data import (
+        class_balance,
+        labelled_clips,
+        read_labels,
+        require_both_labels,
+        split_by_prompt,
+    )
     from baton.reward.encoders import load_encoder
     from baton.reward.model import RewardModel
 
@@ -284,9 +290,14 @@ def train_reward(config: RewardTrainConfig) -> Path:
     # 1. Labels and their audio.
     records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
     clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
+    require_both_labels(clips, config.labels)  # type: ignore[arg-type]
 
     # 2. Split by prompt.
     train_rows, val_rows = split_by_prompt(clips, config.val_fraction, config.seed)
+    try:  # the file has both labels; a split that leaves training one of them is a loud warning
+        require_both_labels(clips, config.labels, train_rows, what="the training prompts'")  # type: ignore[arg-type]
+    except InputError as exc:
+        warn(f"{exc.reason}; another --seed or --val-fraction splits the prompts otherwise")
     balance = {"train": class_balance(clips, train_rows), "validation": class_balance(clips, val_rows)}
     for side, groups in balance.items():
         for task, counts in groups.items():
@@ -299,7 +310,10 @@ def train_reward(config: RewardTrainConfig) -> Path:
     if not val_rows and settings.patience > 0:
         warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
 
-    # 3. Features, through the cache.
+    # 3. Features, through the cache (the model's folder first: one that cannot be made stops the run
+    # before the work, not after it).
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder(config.encoder, device=config.device)
     cache = FeatureCache(cache_dir(config.cache), encoder.identity["fingerprint"])
     encode_started = time.perf_counter()
@@ -310,7 +324,6 @@ def train_reward(config: RewardTrainConfig) -> Path:
     targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
 
     # 4. Fit, each epoch's row also to the trackers.
-    out = Path(config.out)
     logger = _start_tracking(report_to, out, config, settings)
     try:
         result = fit_head(

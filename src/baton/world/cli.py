@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from baton.config import field_help
-from baton.world.build import WorldBuildConfig
-from baton.world.shipping import ShipConfig
+from baton.world.config import ShipConfig, WorldBuildConfig
 
 world_app = typer.Typer(help="Build and inspect the built-in sound world.", no_args_is_help=True)
 H = WorldBuildConfig

@@ -37,14 +37,12 @@ import platform
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from baton import __version__
 from baton.artifacts import atomic_write_text, read_json, save_safetensors, write_json
-from baton.config import documented, option
 from baton.console import console, warn
 from baton.errors import InputError
 from baton.fingerprints import file_digest
@@ -63,6 +61,7 @@ from baton.world.build import (
     world_dir,
     world_flags,
 )
+from baton.world.config import ShipConfig
 
 SHIPPED_FORMAT = "baton-shipped-world"
 SHIPPED_VERSION = 1
@@ -93,25 +92,6 @@ They are distributed under the Apache License 2.0, as baton is. `manifest.json` 
 made (recipe, settings, code versions, CPU, library versions, git commit) and the sha256 of every file;
 `baton world build --recipe v2` trains them again from nothing.
 """
-
-
-@documented
-@dataclass
-class ShipConfig:
-    """What ``baton world ship`` ships, and where."""
-
-    world: Path | None = option(None, "The built world to ship (default: the cache's full world).")
-    to: Path | None = option(
-        None, "Folder the shipped world is written to (default: the package's baton/world/shipped)."
-    )
-    dtype: Literal["fp16", "fp32"] = option(
-        "fp16", "Precision of the shipped weights (tensors of fewer than 1024 elements stay fp32)."
-    )
-    cache: Path | None = option(None, "Cache folder of the default --world.")
-
-    def __post_init__(self) -> None:
-        if self.dtype not in ("fp16", "fp32"):
-            raise InputError(f"must be fp16 or fp32, not {self.dtype!r}", field="dtype")
 
 
 def package_shipped_dir() -> Path:
