@@ -6,18 +6,17 @@ import torch
 
 from baton.errors import InputError
 from baton.reward.encoders import AudioFeatures, TextFeatures
-from baton.reward.heads import PooledMLPHead, TemporalHead, segment_means, stack_features
+from baton.reward.heads import PooledMLPHead, TemporalHead, build_head, segment_means, stack_features
 from baton.reward.model import RewardModel
 from tests.reward.helpers import tone
 
 
-def _model(encoder, kind="mlp", seed=0):
+def _model(encoder, kind="mlp", seed=0, prior=False):
     torch.manual_seed(seed)
-    if kind == "mlp":
-        head, settings = PooledMLPHead(encoder.audio_dim, encoder.text_dim, hidden=8), {"hidden": 8}
-    else:
-        head = TemporalHead(encoder.audio_dim, encoder.text_dim, hidden=8, segments=(2, 3))
-        settings = {"hidden": 8, "segments": [2, 3]}
+    settings = {"hidden": 8, **({} if kind == "mlp" else {"segments": [2, 3]}), "prior": prior}
+    head = build_head(kind, encoder.audio_dim, encoder.text_dim, settings)
+    if prior:  # a head that has learnt something beside its prior
+        torch.nn.init.normal_(head.mlp[-1].weight, std=0.1)
     return RewardModel(head, kind, settings, encoder.identity, calibration=(1.5, -0.2), encoder=encoder)
 
 
@@ -103,8 +102,23 @@ def test_rank_orders_clips_best_first(tiny_clap):
 
 
 @pytest.mark.parametrize("kind", ["mlp", "temporal"])
-def test_save_load_round_trip(tiny_clap, tiny_clap_dir, tmp_path, kind):
-    model = _model(tiny_clap, kind)
+def test_a_head_with_the_similarity_prior_starts_from_the_encoders_ranking(kind):
+    # Before training, the logit is the prior alone: 10 x the cosine of pooled audio and text.
+    torch.manual_seed(0)
+    head = build_head(kind, 4, 4, {"hidden": 8, "segments": [2], "prior": True})
+    frames = torch.randn(3, 5, 4)
+    tokens = torch.randn(3, 2, 4)
+    audio = [AudioFeatures(f.mean(0), f) for f in frames]
+    text = [TextFeatures(t.mean(0), t) for t in tokens]
+    batch = stack_features(audio, text)
+    cos = torch.nn.functional.cosine_similarity(batch.audio, batch.text, dim=-1)
+    torch.testing.assert_close(head(batch), 10.0 * cos)
+    assert build_head(kind, 4, 4, {"hidden": 8, "segments": [2]}).prior is None  # models saved before it
+
+
+@pytest.mark.parametrize(("kind", "prior"), [("mlp", False), ("temporal", False), ("temporal", True)])
+def test_save_load_round_trip(tiny_clap, tiny_clap_dir, tmp_path, kind, prior):
+    model = _model(tiny_clap, kind, prior=prior)
     folder = model.save(tmp_path / "reward")
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())

@@ -313,7 +313,9 @@ def score_command(
             progress=settings.progress,
         )
     else:
-        _require(settings, model="give the reward model folder (--reward-model) or a judge (--judge events|clap)")
+        _require(
+            settings, model="give the reward model folder (--reward-model) or a judge (--judge events|clap)"
+        )
         path = score_samples(
             settings.model,
             settings.samples,

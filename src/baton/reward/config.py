@@ -79,6 +79,11 @@ class RewardTrainConfig:
     segments: list[int] = option(
         [3, 4], "Temporal head: resolutions K of its alignment maps (K time segments x K text parts each)."
     )
+    prior: bool = option(
+        False,
+        "Start from the encoder's own text-audio cosine similarity: the head learns a correction to the "
+        "encoder's ranking instead of a ranking from nothing (BATON's head starts from nothing).",
+    )
     val_fraction: float = option(
         0.2, "Share of each task's prompts held out for validation (split by prompt)."
     )

@@ -94,12 +94,36 @@ class PooledMLPHead(nn.Module):
 
     needs_sequences = False
 
-    def __init__(self, audio_dim: int, text_dim: int, hidden: int = 512) -> None:
+    def __init__(self, audio_dim: int, text_dim: int, hidden: int = 512, prior: bool = False) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        return self.mlp(torch.cat([batch.audio, batch.text], dim=-1)).squeeze(-1)  # [B]
+        logits = self.mlp(torch.cat([batch.audio, batch.text], dim=-1)).squeeze(-1)  # [B]
+        return logits if self.prior is None else logits + self.prior(batch)
+
+
+class SimilarityPrior(nn.Module):
+    """The encoder's own judgement as the starting point: ``s * (cos(audio, text) - c)``.
+
+    A contrastive encoder already ranks clips by how well they fit their text (on the sound world,
+    its cosine alone ranks the annotators' temporal labels at ROC AUC 0.77, where BATON's MLP learnt
+    from 200 labels reached 0.56). Added to a head's logit, with the head's last layer starting at
+    zero, training begins from that ranking and the head learns only what the labels add to it; the
+    scale ``s`` and centre ``c`` are learnt too.
+    """
+
+    def __init__(self, last_layer: nn.Linear, scale: float = 10.0) -> None:
+        super().__init__()
+        nn.init.zeros_(last_layer.weight)
+        nn.init.zeros_(last_layer.bias)
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.centre = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, batch: FeatureBatch) -> torch.Tensor:
+        cos = F.cosine_similarity(batch.audio, batch.text, dim=-1)  # [B]
+        return self.scale * (cos - self.centre)
 
 
 def segment_means(x: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -129,6 +153,7 @@ class TemporalHead(nn.Module):
         text_dim: int,
         hidden: int = 512,
         segments: tuple[int, ...] = (3, 4),
+        prior: bool = False,
     ) -> None:
         super().__init__()
         if audio_dim != text_dim:
@@ -141,6 +166,7 @@ class TemporalHead(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(map_size + audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
+        self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def alignment(self, batch: FeatureBatch) -> torch.Tensor:
         """The flattened alignment maps ``[B, sum K^2]``; row i of a map is a text part, column j a time segment."""
@@ -160,18 +186,22 @@ class TemporalHead(nn.Module):
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         features = torch.cat([self.alignment(batch), batch.audio, batch.text], dim=-1)
-        return self.mlp(features).squeeze(-1)  # [B]
+        logits = self.mlp(features).squeeze(-1)  # [B]
+        return logits if self.prior is None else logits + self.prior(batch)
 
 
 def build_head(kind: str, audio_dim: int, text_dim: int, settings: dict) -> nn.Module:
     """The head called ``kind`` (``mlp`` or ``temporal``) with its settings."""
     if kind == "mlp":
-        return PooledMLPHead(audio_dim, text_dim, hidden=int(settings.get("hidden", 512)))
+        return PooledMLPHead(
+            audio_dim, text_dim, hidden=int(settings.get("hidden", 512)), prior=bool(settings.get("prior"))
+        )
     if kind == "temporal":
         return TemporalHead(
             audio_dim,
             text_dim,
             hidden=int(settings.get("hidden", 512)),
             segments=tuple(settings.get("segments", (3, 4))),
+            prior=bool(settings.get("prior")),
         )
     raise ValueError(f"unknown head {kind!r}; expected one of: {', '.join(HEADS)}")

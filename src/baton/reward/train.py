@@ -220,11 +220,11 @@ def fit_settings(config: RewardTrainConfig) -> FitSettings:
         epochs=int(resolved["epochs"]),  # type: ignore[call-overload]
         patience=int(resolved["patience"]),  # type: ignore[call-overload]
         seed=config.seed,
-        head_settings=(
-            {"hidden": config.hidden}
-            if config.head == "mlp"
-            else {"hidden": config.hidden, "segments": list(config.segments)}
-        ),
+        head_settings={
+            "hidden": config.hidden,
+            **({} if config.head == "mlp" else {"segments": list(config.segments)}),
+            **({"prior": True} if config.prior else {}),
+        },
     )
 
 
