@@ -247,3 +247,14 @@ def test_a_split_that_trains_on_one_class_is_warned_about(label_set, tiny_clap_d
         pytest.fail("no seed held p0 out")
     said = " ".join(capsys.readouterr().err.split())
     assert "the training prompts'" in said and "are labelled 0 only" in said and "another --seed" in said
+
+
+def test_reward_train_prior_flag_reaches_the_saved_head(label_set, tiny_clap_dir, tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(SystemExit) as exit_:
+        main(["reward", "train", "--labels", str(label_set), "--out", str(out), "--encoder",
+              f"clap:{tiny_clap_dir}", "--prior", "--epochs", "2", "--no-progress"])  # fmt: skip
+    assert exit_.value.code == 0
+    model = RewardModel.load(out)
+    assert model.head.prior is not None
+    assert json.loads((out / "config.json").read_text())["head_settings"]["prior"] is True

@@ -23,7 +23,7 @@ T, E, S = RewardTrainConfig, RewardEvalConfig, RewardScoreConfig
 # The options `reward train` and `reward cross-validate` share, by their RewardTrainConfig field names.
 TRAIN_OPTIONS = (
     "labels", "out", "encoder", "head", "objective", "preset", "optimizer", "learning_rate",
-    "weight_decay", "batch_size", "epochs", "patience", "hidden", "val_fraction", "seed", "task",
+    "weight_decay", "batch_size", "epochs", "patience", "hidden", "prior", "val_fraction", "seed", "task",
     "audio_root", "cache", "device",
 )  # fmt: skip
 
@@ -67,6 +67,7 @@ Epochs = Annotated[int, _option("epochs", "--epochs")]
 Patience = Annotated[int, _option("patience", "--patience")]
 Hidden = Annotated[int, _option("hidden", "--hidden")]
 Segments = Annotated[list[int], _option("segments", "--segments", more=" Repeat for several.")]
+Prior = Annotated[bool, _option("prior", "--prior/--no-prior")]
 Task = Annotated[str, _option("task", "--task")]
 AudioRoot = Annotated[Path, _option("audio_root", "--audio-root")]
 Cache = Annotated[Path, _option("cache", "--cache")]
@@ -90,6 +91,7 @@ def train_command(
     patience: Patience = None,
     hidden: Hidden = None,
     segments: Segments = None,
+    prior: Prior = None,
     val_fraction: Annotated[float, _option("val_fraction", "--val-fraction")] = None,
     seed: Annotated[int, _option("seed", "--seed")] = None,
     task: Task = None,
@@ -131,6 +133,7 @@ def cross_validate_command(
     patience: Patience = None,
     hidden: Hidden = None,
     segments: Segments = None,
+    prior: Prior = None,
     val_fraction: Annotated[
         float, _option("val_fraction", "--val-fraction", more=" Drawn from each fold's training prompts.")
     ] = None,
