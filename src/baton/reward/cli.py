@@ -282,7 +282,7 @@ def score_command(
     model (--model) or a judge (--judge events|clap: AI feedback)."""
     from baton.config import load_config
     from baton.console import console
-    from baton.errors import InputError
+    from baton.errors import UsageError
     from baton.reward.score import score_samples, score_with_judge
 
     settings = load_config(
@@ -303,7 +303,7 @@ def score_command(
     )
     _require(settings, samples="give the samples to score (--samples)")
     if settings.model is not None and settings.judge is not None:
-        raise InputError("give a reward model (--reward-model) or a judge (--judge), not both", field="judge")
+        raise UsageError("give a reward model (--reward-model) or a judge (--judge), not both", field="judge")
     if settings.judge is not None:
         path = score_with_judge(
             settings.judge,
