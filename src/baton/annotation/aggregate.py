@@ -156,7 +156,9 @@ def dawid_skene_m_step(
         for k, row in rows.items():
             total = sum(row.values())
             uniform = 1.0 / len(classes)
-            confusions[annotator][k] = {l: (c / total if total > 0 else uniform) for l, c in row.items()}
+            confusions[annotator][k] = {
+                answer: (c / total if total > 0 else uniform) for answer, c in row.items()
+            }
     return priors, confusions
 
 
