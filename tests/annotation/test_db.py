@@ -168,9 +168,17 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
     records = {r.sample_id: r for r in store.label_records(None)}
     assert (records["p0-0"].label, records["p0-1"].mean) == (1, 0.5)
     assert store.campaign_settings() == {}  # the table the second schema added, empty and working
-    defaults = {"labels_per_clip": "3", "raters_per_item": "5", "tasks": "labels"}
+    defaults = {
+        "labels_per_clip": "3", "raters_per_item": "5", "tasks": "labels", "pairs_per_prompt": "0", "pairs_seed": "0",
+    }  # fmt: skip
     assert store.fix_campaign({"labels_per_clip": "2"}, defaults) == {**defaults, "labels_per_clip": "2"}
     assert store.campaign_settings() == {**defaults, "labels_per_clip": "2"}
+    # The third schema's: the old labels have no early flag; the pairs' tables are there, empty (these
+    # clips have no audio here, so none pair up).
+    from baton.annotation.pairs import PairQueue
+
+    assert {r.label.early for r in store.all_labels()} == {None}
+    assert (PairQueue(store).form(), PairQueue(store).count()) == (0, 0)
 
 
 def test_the_migrated_schema_is_the_models(db_url):

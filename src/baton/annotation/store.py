@@ -85,6 +85,8 @@ CAMPAIGN_FLAGS: dict[str, str] = {
     "labels_per_clip": "--k",
     "raters_per_item": "--raters-per-item",
     "tasks": "--collect",
+    "pairs_per_prompt": "--pairs-per-prompt",
+    "pairs_seed": "--pairs-seed",
 }
 CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 

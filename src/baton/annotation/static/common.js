@@ -1,4 +1,5 @@
-// Shared by the pages: JSON calls that retry when the network fails, so that no answer is lost.
+// Shared by the pages: JSON calls that retry when the network fails, so that no answer is lost; the
+// progress line, button flashes and answer keys of the labelling and A/B pages.
 "use strict";
 window.baton = (() => {
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,5 +40,39 @@ window.baton = (() => {
     return JSON.parse(document.getElementById("state").textContent);
   }
 
-  return { call, setStatus, state, sleep };
+  // The progress line of the labelling and A/B pages: my count, the campaign's bar and its words.
+  function showProgress(progress, noun) {
+    if (!progress) return;
+    document.getElementById("my-count").textContent = progress.mine;
+    const bar = document.getElementById("campaign-bar");
+    bar.max = Math.max(progress.needed, 1);
+    bar.value = progress.votes;
+    document.getElementById("campaign-text").textContent = `campaign: ${progress.votes} of ${progress.needed} ${noun}`;
+  }
+
+  function flash(id) {
+    const button = document.getElementById(id);
+    button.classList.add("flash");
+    setTimeout(() => button.classList.remove("flash"), 150);
+  }
+
+  // One-key answers: `actions` maps a key ("1", "u", " ") to a function; keys typed into a form field
+  // are the field's (Esc leaves it). `onKey` runs before each action (the page notes the interaction).
+  function answerKeys(actions, onKey) {
+    document.addEventListener("keydown", (event) => {
+      const tag = event.target.tagName;
+      if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
+        if (event.key === "Escape") event.target.blur();
+        return;
+      }
+      if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+      const key = event.key.toLowerCase();
+      if (!(key in actions)) return;
+      event.preventDefault();
+      if (onKey) onKey();
+      actions[key]();
+    });
+  }
+
+  return { call, setStatus, state, sleep, showProgress, flash, answerKeys };
 })();

@@ -13,13 +13,7 @@
   let busy = false;
   let interacted = false;
 
-  function showProgress(progress) {
-    if (!progress) return;
-    $("my-count").textContent = progress.mine;
-    $("campaign-bar").max = Math.max(progress.needed, 1);
-    $("campaign-bar").value = progress.votes;
-    $("campaign-text").textContent = `campaign: ${progress.votes} of ${progress.needed} votes`;
-  }
+  const showProgress = (progress) => baton.showProgress(progress, "votes");
 
   function show(next) {
     clip = next;
@@ -104,12 +98,6 @@
   player.addEventListener("ended", draw);
 
   // --- answers -----------------------------------------------------------------------------------
-  function flash(id) {
-    const button = $(id);
-    button.classList.add("flash");
-    setTimeout(() => button.classList.remove("flash"), 150);
-  }
-
   function setBusy(value) {
     busy = value;
     for (const id of ["yes", "no", "skip", "undo", "undo-done"]) $(id).disabled = value;
@@ -125,7 +113,7 @@
     } else {
       body.value = kind === "yes" ? 1 : 0;
     }
-    flash(kind);
+    baton.flash(kind);
     setBusy(true);
     baton.setStatus("saving…");
     const { status, data } = await baton.call("POST", "/api/labels", body, () => baton.setStatus("no connection, retrying…", true));
@@ -181,20 +169,10 @@
   $("undo").addEventListener("click", undo);
   $("undo-done").addEventListener("click", undo);
 
-  document.addEventListener("keydown", (event) => {
-    const tag = event.target.tagName;
-    if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
-      if (event.key === "Escape") event.target.blur();
-      return;
-    }
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const key = event.key.toLowerCase();
-    const actions = { "1": () => answer("yes"), "2": () => answer("no"), s: () => answer("skip"), u: undo, " ": togglePlay };
-    if (!(key in actions)) return;
-    event.preventDefault();
-    interacted = true;
-    actions[key]();
-  });
+  baton.answerKeys(
+    { "1": () => answer("yes"), "2": () => answer("no"), s: () => answer("skip"), u: undo, " ": togglePlay },
+    () => { interacted = true; },
+  );
 
   showProgress(initial.progress);
   if (clip) { shownAt = performance.now(); loadPeaks(clip); }
