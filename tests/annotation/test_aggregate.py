@@ -52,6 +52,9 @@ def test_m_step_by_hand():
     # A pseudo-count of 1 in every cell: A, truth 0: (1 + 0.5) / 2.5 and 1 / 2.5.
     _, smoothed = dawid_skene_m_step(table, posteriors, (0, 1), ["A", "B"], smoothing=1.0)
     assert smoothed["A"][0] == pytest.approx({0: 0.6, 1: 0.4})
+    # And 1 more on the diagonal: (2 + 0.5) / 3.5 and 1 / 3.5.
+    _, leaning = dawid_skene_m_step(table, posteriors, (0, 1), ["A", "B"], smoothing=1.0, prior_correct=1.0)
+    assert leaning["A"][0] == pytest.approx({0: 2.5 / 3.5, 1: 1 / 3.5})
 
 
 def test_agreeing_annotators_give_the_majority_and_known_items_stay_fixed():
