@@ -66,6 +66,9 @@ def test_agreeing_annotators_give_the_majority_and_known_items_stay_fixed():
     known = dawid_skene(table, known={"x1": 0})
     assert known.posteriors["x1"] == {0: 1.0, 1: 0.0}
     assert dawid_skene({}).posteriors == {}
+    # On a handful of items no class is driven out of the priors: two votes to one still say 1.
+    tiny = dawid_skene({"x": {"A": 1, "B": 0, "C": 1}, "y": {"A": 0, "B": 0}})
+    assert (tiny.label("x"), tiny.label("y")) == (1, 0)
 
 
 def test_em_never_lowers_the_likelihood():

@@ -10,13 +10,14 @@ Pure functions over plain Python values, like :mod:`baton.annotation.agreement`:
   probability that item ``i``'s truth is ``k`` and ``n_ijl`` = 1 when annotator ``j`` answered ``l``
   on item ``i``, EM alternates
 
-      M-step:  pi_k = (1/I) sum_i T_ik
+      M-step:  pi_k = (a + sum_i T_ik) / (K a + I)
                theta_j[k, l] = (a_kl + sum_i T_ik n_ijl) / sum_l' (a_kl' + sum_i T_ik n_ijl')
       E-step:  T_ik ∝ pi_k prod_j prod_l theta_j[k, l] ^ n_ijl
 
   starting from the vote shares (a soft majority), until no ``T_ik`` moves by more than ``tol``.
-  ``a_kl`` are pseudo-counts (a Dirichlet prior on each row): ``smoothing`` in every cell, plus
-  ``prior_correct`` on the diagonal. An annotator with few answers keeps a confusion near that
+  ``a_kl`` are pseudo-counts (a Dirichlet prior on each row): ``a`` (``smoothing``) in every cell,
+  plus ``prior_correct`` on the diagonal; ``a`` also keeps a class that few items have from being
+  driven out of the priors altogether on a handful of items. An annotator with few answers keeps a confusion near that
   prior (a little better than chance), so their answers weigh little, instead of a 0 or 1 that
   would make them an oracle. Items whose truth is known (gold clips) keep ``T_ik`` fixed at that
   truth: they pin down the confusions of the people who answered them.
@@ -154,7 +155,10 @@ def dawid_skene_m_step(
 ) -> tuple[dict[Category, float], dict[Hashable, dict[Category, dict[Category, float]]]]:
     """The priors and every annotator's confusion matrix given the items' class probabilities."""
     n = len(posteriors)
-    priors = {k: sum(p[k] for p in posteriors.values()) / n for k in classes}
+    priors = {
+        k: (smoothing + sum(p[k] for p in posteriors.values())) / (len(classes) * smoothing + n)
+        for k in classes
+    }
     counts = {
         a: {k: {answer: smoothing + prior_correct * (answer == k) for answer in classes} for k in classes}
         for a in annotators
