@@ -25,7 +25,6 @@ difference. ``--quick``: 2 seeds of 40 prompts instead of 5 of 100 (2 clips a pr
 from __future__ import annotations
 
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
@@ -43,23 +42,11 @@ GOLD_PROMPTS = 20
 VOTES_PER_CLIP = 3
 
 
-def _with_truth(path: Path, key: str, seed: int) -> dict[str, int]:
-    """Give every clip of a samples file a random answer in ``settings[key]``; returns them by sample id."""
-    from baton.artifacts import SampleRecord, read_records, write_records
-
-    rng = random.Random(f"{seed}/{path.name}")
-    records = read_records(path, SampleRecord)
-    for record in records:
-        record.settings[key] = int(rng.random() < 0.5)
-    write_records(path, records)
-    return {r.id: r.settings[key] for r in records}
-
-
 def _one_run(
     work: Path, team: list[float], gold: bool, seed: int, prompts: int
 ) -> tuple[list[int], list[int]]:
     """Per clip, whether the majority and whether Dawid-Skene gave the true answer (1 or 0)."""
-    from tests.annotation.helpers import make_samples
+    from tests.annotation.helpers import make_samples, with_random_truth
 
     from baton.annotation.config import SimulateConfig
     from baton.annotation.run import export_labels
@@ -67,13 +54,13 @@ def _one_run(
     from baton.artifacts import LabelRecord, read_records
 
     samples = make_samples(work / "run", prompts=prompts, per_prompt=2, seconds=0.05)
-    truth = _with_truth(samples, "match", seed)
+    truth = with_random_truth(samples, "match", seed)
     gold_files = []
     if gold:
         gold_path = make_samples(
             work / "gold", prompts=GOLD_PROMPTS, per_prompt=2, seconds=0.05, name="gold.jsonl"
         )
-        _with_truth(gold_path, "gold", seed + 1000)
+        with_random_truth(gold_path, "gold", seed + 1000)
         gold_files = [str(gold_path)]
     db = f"sqlite:///{work / 'labels.db'}"
     result = simulate(

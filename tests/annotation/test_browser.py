@@ -38,6 +38,15 @@ def served(tmp_path):
         yield store, server.url, token
 
 
+def watch_errors(page) -> list[str]:
+    """Every page error, failed response and console error of ``page``, as it happens."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
 def answers(store):
     return [(r.clip.sample_id, r.label.value, r.label.skipped) for r in store.all_labels()]
 
@@ -45,10 +54,7 @@ def answers(store):
 def test_label_with_the_keyboard_undo_and_see_progress(browser, served, tmp_path):
     store, url, token = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = watch_errors(page)
 
     page.goto(f"{url}/login?token={token}")
     assert page.locator("h1").inner_text() == "Hello, ann"
@@ -266,10 +272,7 @@ def played(page):
 def test_compare_two_clips_with_the_keyboard(browser, comparing, tmp_path):
     store, url, token = comparing
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = watch_errors(page)
     uids = {c.uid: c.sample_id for c in store.all_clips()}
 
     def heard():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
 from itertools import combinations
 
 import pytest
@@ -15,18 +14,7 @@ from baton.annotation.models import PairAssignment
 from baton.annotation.pairs import PairQueue, choose_pairs, stored_choice
 from baton.annotation.store import Conflict, NotFound, StoreError
 
-from .helpers import make_samples
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .helpers import Clock, make_samples
 
 
 def samples_of(view):

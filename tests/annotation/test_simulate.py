@@ -14,7 +14,7 @@ from baton.annotation.simulate import WorldJudge, make_people, score_all, simula
 from baton.artifacts import LabelRecord, SampleRecord, read_records, write_records
 from baton.errors import InputError
 
-from .helpers import make_samples, write_wav
+from .helpers import make_samples, with_random_truth, write_wav
 
 
 def truth_samples(folder):
@@ -218,25 +218,13 @@ def test_a_simulated_listening_test_prefers_the_model_that_matches(tmp_path):
 # --- reliability, pairs, gold ----------------------------------------------------------------------
 
 
-def random_truth(path, key, seed):
-    """Each clip of a samples file matches its prompt or not at random, as ``settings[key]`` says."""
-    import random
-
-    rng = random.Random(f"{seed}/{path.name}")
-    records = read_records(path, SampleRecord)
-    for record in records:
-        record.settings[key] = int(rng.random() < 0.5)
-    write_records(path, records)
-    return {r.id: r.settings[key] for r in records}
-
-
 def test_dawid_skene_with_gold_clips_beats_the_majority_of_a_mixed_team(tmp_path):
     """One careful person (right 95% of the time) and four who nearly guess (55%), three votes a
     clip, a gold clip every 5th answer: Dawid-Skene finds whom to believe, the majority cannot."""
     samples = make_samples(tmp_path / "run", prompts=100, per_prompt=2, seconds=0.05)
-    truth = random_truth(samples, "match", seed=0)
+    truth = with_random_truth(samples, "match", seed=0)
     gold = make_samples(tmp_path / "gold", prompts=10, per_prompt=2, seconds=0.05, name="gold.jsonl")
-    random_truth(gold, "gold", seed=0)
+    with_random_truth(gold, "gold", seed=0)
     db = f"sqlite:///{tmp_path / 'labels.db'}"
     result = simulate(
         SimulateConfig(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
@@ -15,18 +14,7 @@ from baton.annotation.store import Answer, Conflict, Forbidden, NotFound, StoreE
 from baton.artifacts import SampleRecord, read_records, write_records
 from baton.errors import InputError
 
-from .helpers import make_samples, write_wav
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .helpers import Clock, make_samples, write_wav
 
 
 def label_everything(store, people, value=lambda person, clip: 1):

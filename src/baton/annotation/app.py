@@ -336,47 +336,40 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
             rating_progress=store.rating_progress(person) if "ratings" in settings.tasks else None,
         )
 
+    def answering_page(
+        request: Request,
+        person: AnnotatorView,
+        name: str,
+        key: str,
+        item: Any,
+        queue: Any,
+        questions: dict,
+        **more: Any,
+    ) -> Response:
+        """The labelling or A/B page: the ``item`` given (a clip or a pair, under ``key``), the progress,
+        what undo would take back, and the question of each task, for the page's script too."""
+        progress = queue.progress(person)
+        state = {
+            key: item.as_json() if item else None,
+            "last": queue.last_answered(person),
+            "progress": progress.as_json(),
+            "questions": {task or "": q for task, q in questions.items()},
+        }
+        question = questions.get(item.task if item else None, questions[None])
+        context = {key: item, "progress": progress, "question": question, "state": script_json(state), **more}
+        return page(request, name, person, **context)
+
     @app.get("/label")
     def label_page(request: Request, person: User) -> Response:
         offers("labels")
         clip = store.next_clip(person)
-        progress = store.progress(person)
-        state = {
-            "clip": clip.as_json() if clip else None,
-            "last": store.last_answered(person),
-            "progress": progress.as_json(),
-            "questions": {task or "": q for task, q in TASK_QUESTIONS.items()},
-        }
-        return page(
-            request,
-            "label.html",
-            person,
-            clip=clip,
-            progress=progress,
-            question=TASK_QUESTIONS.get(clip.task if clip else None, TASK_QUESTIONS[None]),
-            flags=FLAGS,
-            state=script_json(state),
-        )
+        return answering_page(request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, flags=FLAGS)
 
     @app.get("/pairs")
     def pairs_page(request: Request, person: User) -> Response:
         offers("pairs")
-        pair = pairs.next(person)
-        progress = pairs.progress(person)
-        state = {
-            "pair": pair.as_json() if pair else None,
-            "last": pairs.last_answered(person),
-            "progress": progress.as_json(),
-            "questions": {task or "": q for task, q in PAIR_QUESTIONS.items()},
-        }
-        return page(
-            request,
-            "pairs.html",
-            person,
-            pair=pair,
-            progress=progress,
-            question=PAIR_QUESTIONS.get(pair.task if pair else None, PAIR_QUESTIONS[None]),
-            state=script_json(state),
+        return answering_page(
+            request, person, "pairs.html", "pair", pairs.next(person), pairs, PAIR_QUESTIONS
         )
 
     @app.get("/listen")

@@ -49,6 +49,7 @@ from baton.annotation.store import (
     exported_audio_path,
     heard_too_soon,
     iso,
+    lock_row,
     new_uid,
 )
 from baton.artifacts import PairRecord
@@ -232,8 +233,7 @@ class PairQueue:
         return view
 
     def _lock(self, session: Session, pair_id: int) -> Pair:
-        query = select(Pair).where(Pair.id == pair_id).with_for_update()
-        return session.execute(query.execution_options(populate_existing=True)).scalar_one()
+        return lock_row(session, Pair, pair_id)
 
     def _taken(self, session: Session, pair: Pair, annotator_id: int, now: datetime) -> int:
         """Answers plus other people's live leases of a pair (call with the pair locked)."""
@@ -319,33 +319,18 @@ class PairQueue:
         scopes = [] if prompt is None else [([Pair.model == prompt[0], Pair.prompt_id == prompt[1]], False)]
         scopes.append(([], wait))
         for scope, may_wait in scopes:
-            pair = self._claim(session, [*scope, *conditions], annotator_id, now, wait=may_wait)
+            pair = store.claim_first(
+                session,
+                Pair,
+                [*scope, *conditions],
+                lambda pair: self._taken(session, pair, annotator_id, now),
+                store.k,
+                wait=may_wait,
+            )
             if pair is BUSY and not scope:
                 return BUSY
             if pair is not None and pair is not BUSY:
                 return self._lease(session, pair, annotator_id, now)  # type: ignore[arg-type]
-        return None
-
-    def _claim(
-        self, session: Session, conditions: list[Any], annotator_id: int, now: datetime, *, wait: bool
-    ) -> Pair | None | Busy:
-        """The first open pair, locked and still open once locked (see ``AnnotationStore._claim``)."""
-        tried: list[int] = []
-        for _ in range(100):
-            query = select(Pair).where(*conditions, Pair.id.not_in(tried)).order_by(Pair.position).limit(1)
-            pair = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
-            if pair is None:
-                if self.db.is_sqlite:
-                    return None
-                pair_id = session.execute(query.with_only_columns(Pair.id)).scalar_one_or_none()
-                if pair_id is None:
-                    return None
-                if not wait:
-                    return BUSY
-                pair = self._lock(session, pair_id)
-            if self.db.is_sqlite or self._taken(session, pair, annotator_id, now) < self.store.k:
-                return pair
-            tried.append(pair.id)
         return None
 
     def _lease(self, session: Session, pair: Pair, annotator_id: int, now: datetime) -> PairView:

@@ -433,15 +433,33 @@ def _label_one(
 ) -> dict[str, Any] | None:
     """Answer ``clip``; the next clip the server gives this person (``None``: nothing left)."""
     body = person.answer(probability(clip["model"], clip["sample_id"]))
-    reply = client.post("/api/labels", json={"clip": clip["clip"], **body})
-    if reply.status_code == 409:  # the hold ran out and someone else took the slot
+    stored, following = _send(
+        client, person, "/api/labels", {"clip": clip["clip"], **body}, "/api/next", progress
+    )
+    if stored:
+        person.answers += 1
+        person.skips += bool(body.get("skip"))
+    return following
+
+
+def _send(
+    client: Any,
+    person: SimulatedPerson,
+    answer: str,
+    body: dict[str, Any],
+    next_url: str,
+    progress: _Progress,
+) -> tuple[bool, dict[str, Any] | None]:
+    """Post an answer: (was it stored, the next item the server gives). A 409 (the hold ran out and
+    someone else took the slot) stores nothing; the person asks for their next item."""
+    reply = client.post(answer, json=body)
+    key = "clip" if "clip" in body else "pair"
+    if reply.status_code == 409:
         person.conflicts += 1
-        return _ok(client.get("/api/next"))["clip"]
+        return False, _ok(client.get(next_url))[key]
     data = _ok(reply)
-    person.answers += 1
-    person.skips += bool(body.get("skip"))
     progress.advance()
-    return data["next"]
+    return True, data["next"]
 
 
 def _compare_one(
@@ -461,14 +479,10 @@ def _compare_one(
     if key != 3 and played[0] != first:  # the server plays them the other way round
         key = 3 - key
     seconds = round(person.rng.lognormvariate(math.log(8.0), 0.4), 2)
-    reply = client.post("/api/pairs", json={"pair": pair["pair"], "choice": key, "seconds": seconds})
-    if reply.status_code == 409:  # the hold ran out and someone else took the slot
-        person.conflicts += 1
-        return _ok(client.get("/api/pairs/next"))["pair"]
-    data = _ok(reply)
-    person.pairs += 1
-    progress.advance()
-    return data["next"]
+    body = {"pair": pair["pair"], "choice": key, "seconds": seconds}
+    stored, following = _send(client, person, "/api/pairs", body, "/api/pairs/next", progress)
+    person.pairs += stored
+    return following
 
 
 def _rate_all(

@@ -902,12 +902,7 @@ class AnnotationStore:
         return done + leased
 
     def _lock_item(self, session: Session, item_id: int) -> RatingItem:
-        return session.execute(
-            select(RatingItem)
-            .where(RatingItem.id == item_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
+        return lock_row(session, RatingItem, item_id)
 
     def next_item(self, annotator: AnnotatorView) -> ItemView | None:
         """The listening-test item this rater should rate now, its clips in a blind shuffled order."""
@@ -946,7 +941,13 @@ class AnnotationStore:
                 .correlate(RatingItem)
                 .scalar_subquery()
             )
-            item = self._claim_item(session, [~rated, done + leased < self.raters], annotator.id, now)
+            item = self.claim_first(
+                session,
+                RatingItem,
+                [~rated, done + leased < self.raters],
+                lambda item: self._raters_taken(session, item.id, annotator.id, now),
+                self.raters,
+            )
             if item is None:
                 return None
             order = [clip.uid for clip in self._item_clips(session, item)]
@@ -964,33 +965,42 @@ class AnnotationStore:
 
         return self._write(work)
 
-    def _claim_item(
-        self, session: Session, conditions: list[Any], annotator_id: int, now: datetime
-    ) -> RatingItem | None:
-        """The first open listening-test item in load order, locked and still open once locked.
+    def claim_first(
+        self,
+        session: Session,
+        entity: Any,
+        conditions: list[Any],
+        taken: Callable[[Any], int],
+        limit: int,
+        *,
+        wait: bool = True,
+    ) -> Any:
+        """The first row of ``entity`` (listening-test items, pairs) in ``position`` order that meets
+        ``conditions``, locked and still open once locked (``taken(row) < limit``); ``None`` when
+        there is none.
 
-        As for clips: items other transactions hold are skipped (PostgreSQL ``SKIP LOCKED``); when
-        every open item is held, the first one is waited for and checked again.
+        As for clips: rows other transactions hold are skipped (PostgreSQL ``SKIP LOCKED``); when every
+        open row is held, the first one is waited for and checked again, or without ``wait``
+        :data:`BUSY` is returned.
         """
         tried: list[int] = []
         for _ in range(100):
             query = (
-                select(RatingItem)
-                .where(*conditions, RatingItem.id.not_in(tried))
-                .order_by(RatingItem.position)
-                .limit(1)
+                select(entity).where(*conditions, entity.id.not_in(tried)).order_by(entity.position).limit(1)
             )
-            item = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
-            if item is None:
+            row = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
+            if row is None:
                 if self.db.is_sqlite:
                     return None
-                item_id = session.execute(query.with_only_columns(RatingItem.id)).scalar_one_or_none()
-                if item_id is None:
+                row_id = session.execute(query.with_only_columns(entity.id)).scalar_one_or_none()
+                if row_id is None:
                     return None
-                item = self._lock_item(session, item_id)
-            if self.db.is_sqlite or self._raters_taken(session, item.id, annotator_id, now) < self.raters:
-                return item
-            tried.append(item.id)
+                if not wait:
+                    return BUSY
+                row = lock_row(session, entity, row_id)
+            if self.db.is_sqlite or taken(row) < limit:
+                return row
+            tried.append(row.id)
         return None
 
     def submit_ratings(
@@ -1298,6 +1308,12 @@ class LabelRow:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def lock_row(session: Session, entity: Any, row_id: int) -> Any:
+    """A row of ``entity`` by id, locked for this transaction (PostgreSQL) and read fresh."""
+    query = select(entity).where(entity.id == row_id).with_for_update()
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
 
 
 def gold_answer(record: SampleRecord, path: Path, line: int) -> int:

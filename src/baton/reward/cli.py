@@ -241,27 +241,24 @@ def eval_command(
     if settings.labels is not None:
         console.print(figures_table(result))
     if "pairs" in result:
-        figure = result["pairs"]["pairwise_accuracy"]
-        console.print(
-            f"pairwise accuracy on {result['pairs']['pairs']} pairs: "
-            + (
-                "-"
-                if figure is None
-                else f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
-            )
-        )
+        figure = interval_text(result["pairs"]["pairwise_accuracy"])
+        console.print(f"pairwise accuracy on {result['pairs']['pairs']} pairs: {figure}")
     out = settings.out if settings.out is not None else Path(settings.model) / EVAL_FILE
     console.print(f"figures in [bold]{out}[/], plot {result['plot']} beside it")
+
+
+def interval_text(figure: dict | None) -> str:
+    """``0.812 [0.750, 0.870]``: a figure with its 95% interval; ``-`` for none."""
+    if not figure:
+        return "-"
+    return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
 
 
 def figures_table(result: dict, title: str = "reward model vs held-out labels [95% interval]") -> object:
     """The evaluation as a rich table: one row per task."""
     from rich.table import Table
 
-    def cell(figure: dict | None) -> str:
-        if not figure:
-            return "-"
-        return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
+    cell = interval_text
 
     table = Table(title=title)
     for column in ("task", "clips", "accuracy", "ROC-AUC", "ECE", "single annotator vs majority"):

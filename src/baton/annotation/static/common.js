@@ -74,5 +74,69 @@ window.baton = (() => {
     });
   }
 
-  return { call, setStatus, state, sleep, showProgress, flash, answerKeys };
+  // Answering on the labelling and A/B pages. `key` names the item ("clip" or "pair") in the API's
+  // replies; `next`, `answer` and `undo` are its URLs; `buttons` are disabled while a call runs;
+  // `show(item)` puts an item (or null: nothing left) on the page. An answer is posted (retried until
+  // the server replies) and the next item shown; a 409 (another tab moved on) fetches the item the
+  // server holds for this person; undo names the answer the page believes was last, so that a retried
+  // undo takes back no more.
+  function answering({ key, next, answer, undo, buttons, show, noun }) {
+    let busy = false;
+    let last = state().last;
+    const progress = (value) => showProgress(value, noun);
+    const setBusy = (value) => {
+      busy = value;
+      for (const id of buttons) document.getElementById(id).disabled = value;
+    };
+
+    async function refresh() {
+      const { status, data } = await call("GET", next);
+      if (status === 200) {
+        progress(data.progress);
+        show(data[key]);
+      }
+    }
+
+    async function submit(body, saved) {
+      if (busy) return;
+      setBusy(true);
+      setStatus("saving…");
+      const { status, data } = await call("POST", answer, body, () => setStatus("no connection, retrying…", true));
+      setBusy(false);
+      if (status === 200) {
+        last = data.answered;
+        setStatus(saved);
+        progress(data.progress);
+        show(data.next);
+      } else if (status === 409) {
+        setStatus(data.error, true);
+        await refresh();
+      } else {
+        setStatus(data.error || `error ${status}`, true);
+      }
+    }
+
+    async function takeBack() {
+      if (busy) return;
+      setBusy(true);
+      const { status, data } = await call("POST", undo, last ? { [key]: last } : {});
+      setBusy(false);
+      if (status === 200) {
+        last = data.previous;
+        setStatus(`undone: answer this ${key} again`);
+        progress(data.progress);
+        show(data[key]);
+      } else if (status === 409) {
+        last = null; // answered elsewhere meanwhile (another tab): the next undo takes the latest
+        setStatus(data.error + "; press u again to undo your latest answer", true);
+      } else {
+        setStatus(data.error || `error ${status}`, true);
+      }
+    }
+
+    progress(state().progress);
+    return { submit, undo: takeBack, busy: () => busy };
+  }
+
+  return { call, setStatus, state, sleep, showProgress, flash, answerKeys, answering };
 })();

@@ -7,13 +7,9 @@
   const questions = initial.questions;
   const players = [$("player-1"), $("player-2")];
   let pair = initial.pair;
-  let lastAnswered = initial.last; // what undo takes back; sent so that a retried undo undoes no more
   let shownAt = performance.now();
-  let busy = false;
   let interacted = false;
   let sequence = 0; // bumped to cancel a playing sequence
-
-  const showProgress = (progress) => baton.showProgress(progress, "answers");
 
   function show(next) {
     pair = next;
@@ -88,56 +84,17 @@
   }
 
   // --- answers -----------------------------------------------------------------------------------
-  function setBusy(value) {
-    busy = value;
-    for (const id of ["first", "second", "neither", "undo", "undo-done"]) $(id).disabled = value;
-  }
+  const flow = baton.answering({
+    key: "pair", next: "/api/pairs/next", answer: "/api/pairs", undo: "/api/pairs/undo", noun: "answers", show,
+    buttons: ["first", "second", "neither", "undo", "undo-done"],
+  });
+  const undo = flow.undo;
+  const SAVED = ["", "saved: the first is better", "saved: the second is better", "saved: both wrong or equal"];
 
-  async function answer(choice, button) {
-    if (busy || !pair) return;
-    const body = { pair: pair.pair, choice, seconds: Math.round((performance.now() - shownAt) / 10) / 100 };
+  function answer(choice, button) {
+    if (flow.busy() || !pair) return;
     baton.flash(button);
-    setBusy(true);
-    baton.setStatus("saving…");
-    const { status, data } = await baton.call("POST", "/api/pairs", body, () => baton.setStatus("no connection, retrying…", true));
-    setBusy(false);
-    if (status === 200) {
-      lastAnswered = data.answered;
-      baton.setStatus(["", "saved: the first is better", "saved: the second is better", "saved: both wrong or equal"][choice]);
-      showProgress(data.progress);
-      show(data.next);
-    } else if (status === 409) {
-      baton.setStatus(data.error, true);
-      await refresh();
-    } else {
-      baton.setStatus(data.error || `error ${status}`, true);
-    }
-  }
-
-  async function undo() {
-    if (busy) return;
-    setBusy(true);
-    const { status, data } = await baton.call("POST", "/api/pairs/undo", lastAnswered ? { pair: lastAnswered } : {});
-    setBusy(false);
-    if (status === 200) {
-      lastAnswered = data.previous;
-      baton.setStatus("undone: answer this pair again");
-      showProgress(data.progress);
-      show(data.pair);
-    } else if (status === 409) {
-      lastAnswered = null; // answered elsewhere meanwhile (another tab): the next undo takes the latest
-      baton.setStatus(data.error + "; press u again to undo your latest answer", true);
-    } else {
-      baton.setStatus(data.error || `error ${status}`, true);
-    }
-  }
-
-  async function refresh() {
-    const { status, data } = await baton.call("GET", "/api/pairs/next");
-    if (status === 200) {
-      showProgress(data.progress);
-      show(data.pair);
-    }
+    flow.submit({ pair: pair.pair, choice, seconds: Math.round((performance.now() - shownAt) / 10) / 100 }, SAVED[choice]);
   }
 
   const choose = (choice, button) => () => { interacted = true; answer(choice, button); };
@@ -163,5 +120,4 @@
     () => { interacted = true; },
   );
 
-  showProgress(initial.progress);
 })();
