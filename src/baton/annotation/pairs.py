@@ -17,8 +17,9 @@ neither (both wrong, or equally good). Each rater hears a pair's clips in an ord
 (half the raters the other way round, fixed per pair and rater), and the store keeps the answer in
 the pair's own terms (``first``, ``second``, ``tie``), so the order cannot favour a clip.
 
-The serving order is a query (:meth:`PairQueue._open_pairs` ordered by position): a selection rule
-that serves the most informative pairs first replaces that order, nothing else.
+Which pairs may be served is one query (:meth:`PairQueue._open_pairs`) and their order another
+(:meth:`PairQueue.serving_order`, load order): a selection rule that serves the most informative
+pairs first replaces that order, nothing else.
 """
 
 from __future__ import annotations
@@ -246,9 +247,14 @@ class PairQueue:
         ).scalar_one()
         return pair.votes + leased
 
+    def serving_order(self) -> Any:
+        """The order open pairs are given in: load order (each prompt's pairs in a row). A rule that
+        picks the pairs to ask next (say, where the reward model is least sure) returns its own."""
+        return Pair.position
+
     def _open_pairs(self, annotator_id: int, now: datetime) -> list[Any]:
         """The conditions of a pair this rater may be given: not gold, fewer than k answers and live
-        leases of others, not answered by them. Served by position: the hook for a selection rule."""
+        leases of others, not answered by them."""
         answered = exists().where(Preference.pair_id == Pair.id, Preference.annotator_id == annotator_id)
         leased = (
             select(func.count(PairAssignment.id))
@@ -326,6 +332,7 @@ class PairQueue:
                 lambda pair: self._taken(session, pair, annotator_id, now),
                 store.k,
                 wait=may_wait,
+                order=self.serving_order(),
             )
             if pair is BUSY and not scope:
                 return BUSY

@@ -974,10 +974,11 @@ class AnnotationStore:
         limit: int,
         *,
         wait: bool = True,
+        order: Any = None,
     ) -> Any:
-        """The first row of ``entity`` (listening-test items, pairs) in ``position`` order that meets
-        ``conditions``, locked and still open once locked (``taken(row) < limit``); ``None`` when
-        there is none.
+        """The first row of ``entity`` (listening-test items, pairs) in ``order`` (default: its
+        ``position``, the load order) that meets ``conditions``, locked and still open once locked
+        (``taken(row) < limit``); ``None`` when there is none.
 
         As for clips: rows other transactions hold are skipped (PostgreSQL ``SKIP LOCKED``); when every
         open row is held, the first one is waited for and checked again, or without ``wait``
@@ -985,9 +986,8 @@ class AnnotationStore:
         """
         tried: list[int] = []
         for _ in range(100):
-            query = (
-                select(entity).where(*conditions, entity.id.not_in(tried)).order_by(entity.position).limit(1)
-            )
+            query = select(entity).where(*conditions, entity.id.not_in(tried))
+            query = query.order_by(entity.position if order is None else order).limit(1)
             row = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
             if row is None:
                 if self.db.is_sqlite:
@@ -1581,6 +1581,8 @@ class _Sql:
         )
 
         def claim(*scope: Any) -> _Claim:
+            # Clips are served in load order: a rule that picks the clips to label next (the most
+            # informative first) replaces this order.
             first = select(*columns).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             peek = select(clips.c.id).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             return _Claim(first.with_for_update(skip_locked=True, of=clips), peek)
