@@ -36,7 +36,7 @@ TASKS = {
 def start_server(samples: Path, db_url: str, port: int, log: Path, task: str = "labels") -> subprocess.Popen:
     command = [
         sys.executable, "-m", "baton", "annotate", "serve", "--samples", str(samples), "--db", db_url,
-        "--port", str(port), "--k", str(K), "--task", task,
+        "--port", str(port), "--k", str(K), "--collect", task,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log.open("a"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -36,7 +36,7 @@ class FinetuneConfig:
     rewards: Path | None = option(None, "Reward-model labels (rewards.jsonl from `baton reward score`).")
     pairs: Path | None = option(
         None,
-        "dpo: people's A/B answers, pairs.jsonl from `baton annotate export --task pairs` or an Audio-Alpaca "
+        "dpo: people's A/B answers, pairs.jsonl from `baton annotate export --pairs` or an Audio-Alpaca "
         "file: each pair more people decided one way trains as (chosen, rejected), beside the pairs built "
         "from --labels and --rewards if given.",
     )

@@ -48,7 +48,7 @@ class RewardTrainConfig:
     )
     pairs: Path | None = option(
         None,
-        "People's A/B answers: pairs.jsonl from `baton annotate export --task pairs`, or an Audio-Alpaca "
+        "People's A/B answers: pairs.jsonl from `baton annotate export --pairs`, or an Audio-Alpaca "
         "file. Trained Bradley-Terry (the chosen clip above the rejected one), beside the labels' objective "
         "when --labels is given too; the pairwise accuracy on held-out pairs is reported.",
     )

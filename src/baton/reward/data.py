@@ -9,7 +9,7 @@ relative to the labels file's folder, or to ``audio_root`` when given (BATON's p
 The target of a clip is its mean vote (soft; one annotator gives 0 or 1). Validation prompts are
 drawn per task, so that both tasks are validated and no prompt is on both sides.
 
-Pairs (``--pairs``: ``baton annotate export --task pairs``, or an Audio-Alpaca file) add people's
+Pairs (``--pairs``: ``baton annotate export --pairs``, or an Audio-Alpaca file) add people's
 A/B answers: their clips join the labelled ones (a clip in both is one clip, found by its audio
 file), without a target unless a label gives one, and each decided pair is a (chosen, rejected)
 row pair weighted by how clear the preference was, ``2 (preference - 0.5)``: 1 when everyone chose
