@@ -6,6 +6,7 @@ kind       file                one line is
 prompt     ``prompts.jsonl``   a prompt: id, text, its events in order, its task
 sample     ``samples.jsonl``   a generated clip: prompt, audio path, seed, backend
 label      ``labels.jsonl``    a clip's human votes, majority label and mean
+pair       ``pairs.jsonl``     two clips of a prompt, people's votes on which is better
 reward     ``rewards.jsonl``   a clip's reward-model score and probability
 metric     ``metrics.jsonl``   one figure of one model, with its 95% interval
 =========  ==================  ======================================================
@@ -152,9 +153,15 @@ class Vote(BaseModel):
 
 
 class LabelRecord(Record):
-    """Every vote on a clip, the majority label (``None`` on a tie) and the mean vote."""
+    """Every vote on a clip, the majority label (``None`` on a tie) and the mean vote.
+
+    Version 2 added ``dawid_skene``: the probability that the clip matches its prompt when every
+    annotator's reliability is estimated from all their answers (:mod:`baton.annotation.aggregate`);
+    ``None`` when the export did not compute it. Version-1 records read with it ``None``.
+    """
 
     kind: ClassVar[str] = "label"
+    version: ClassVar[int] = 2
     key: ClassVar[str] = "sample_id"
 
     sample_id: str = Field(min_length=1)
@@ -167,6 +174,7 @@ class LabelRecord(Record):
     votes: list[Vote] = Field(default_factory=list)
     label: int | None = Field(default=None, ge=0, le=1)
     mean: float = Field(ge=0.0, le=1.0)
+    dawid_skene: float | None = Field(default=None, ge=0.0, le=1.0)
     source: str | None = None
 
     @classmethod
@@ -177,6 +185,88 @@ class LabelRecord(Record):
         mean = sum(v.value for v in votes) / len(votes)
         label = None if mean == 0.5 else int(mean > 0.5)
         return cls(votes=votes, mean=mean, label=label, **fields)
+
+
+PairChoice = Literal["chosen", "rejected", "tie"]
+
+
+class PairVote(BaseModel):
+    """One annotator's answer on a pair: the chosen clip is better, the rejected one, or neither
+    (``tie``: both wrong, or equally good)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    annotator: str = Field(min_length=1)
+    choice: PairChoice
+    seconds: float | None = Field(default=None, ge=0)
+    created_at: str | None = None
+
+
+class PairRecord(Record):
+    """Two clips of one prompt and which is better: Tango 2's Audio-Alpaca triplet (prompt, chosen,
+    rejected) with the votes behind it.
+
+    ``chosen`` is the clip more people preferred; ``preference`` the share of votes for it, a tie
+    counted half to each (1.0 for a pair that comes without votes). At 0.5 the pair is undecided
+    (:attr:`decided` is false) and ``chosen`` is merely the first of the two. Paths are relative to
+    the file's folder. ``strategy`` says how the pair was judged (Audio-Alpaca's field; ``human``
+    for people's votes).
+    """
+
+    kind: ClassVar[str] = "pair"
+
+    id: str = Field(min_length=1)
+    prompt_id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    task: Task | None = None
+    chosen: str = Field(min_length=1, description="the preferred clip's sample id")
+    rejected: str = Field(min_length=1)
+    chosen_path: str | None = None
+    rejected_path: str | None = None
+    votes: list[PairVote] = Field(default_factory=list)
+    preference: float = Field(ge=0.5, le=1.0)
+    strategy: str | None = None
+    source: str | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.preference > 0.5
+
+    @classmethod
+    def from_votes(
+        cls,
+        first: tuple[str, str | None],
+        second: tuple[str, str | None],
+        votes: list[tuple[str, str, float | None, str | None]],
+        **fields: Any,
+    ) -> PairRecord:
+        """A pair from votes on its ``first`` and ``second`` clip (each ``(sample id, path)``); a vote
+        is ``(annotator, "first" | "second" | "tie", seconds, created_at)``. The clip with more votes
+        becomes ``chosen`` (on a tie, ``first``)."""
+        if not votes:
+            raise ValueError("a pair needs at least one vote")
+        score = sum({"first": 1.0, "second": 0.0, "tie": 0.5}[choice] for _, choice, _, _ in votes)
+        share = score / len(votes)
+        flipped = share < 0.5
+        chosen, rejected = (second, first) if flipped else (first, second)
+        names = (
+            {"first": "rejected", "second": "chosen"}
+            if flipped
+            else {"first": "chosen", "second": "rejected"}
+        )
+        return cls(
+            chosen=chosen[0],
+            chosen_path=chosen[1],
+            rejected=rejected[0],
+            rejected_path=rejected[1],
+            votes=[
+                PairVote(annotator=a, choice=names.get(c, "tie"), seconds=s, created_at=t)  # type: ignore[arg-type]
+                for a, c, s, t in votes
+            ],
+            preference=max(share, 1.0 - share),
+            **fields,
+        )
 
 
 class RewardRecord(Record):
@@ -221,7 +311,7 @@ class MetricRecord(Record):
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.kind: cls for cls in (PromptRecord, SampleRecord, LabelRecord, RewardRecord, MetricRecord)
+    cls.kind: cls for cls in (PromptRecord, SampleRecord, LabelRecord, PairRecord, RewardRecord, MetricRecord)
 }
 
 R = TypeVar("R", bound=Record)

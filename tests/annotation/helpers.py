@@ -1,16 +1,18 @@
-"""Small samples files with real (tiny) WAV clips, and a store over a fresh database."""
+"""Small samples files with real (tiny) WAV clips, a store over a fresh database, a hand-moved clock."""
 
 from __future__ import annotations
 
 import math
+import random
 import struct
 import wave
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from baton.annotation.db import Database, sqlite_url
 from baton.annotation.store import AnnotationStore
-from baton.artifacts import SampleRecord, write_records
+from baton.artifacts import SampleRecord, read_records, write_records
 
 TEXTS = {
     "integrity": ("A bell rings and a dog barks", ["bell", "dog"]),
@@ -76,3 +78,27 @@ def sqlite_store(folder: Path, **kwargs: Any) -> AnnotationStore:
     db = Database(sqlite_url(folder / "labels.db"))
     db.migrate()
     return AnnotationStore(db, **kwargs)
+
+
+def with_random_truth(path: Path, key: str, seed: int) -> dict[str, int]:
+    """Give each clip of a samples file a random answer (1 matches, 0 not) in ``settings[key]``
+    (``match`` for the simulated people's judge, ``gold`` for a gold file); returns them by sample id."""
+    rng = random.Random(f"{seed}/{path.name}")
+    records = read_records(path, SampleRecord)
+    for record in records:
+        record.settings[key] = int(rng.random() < 0.5)
+    write_records(path, records)
+    return {r.id: r.settings[key] for r in records}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -38,6 +38,15 @@ def served(tmp_path):
         yield store, server.url, token
 
 
+def watch_errors(page) -> list[str]:
+    """Every page error, failed response and console error of ``page``, as it happens."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    return errors
+
+
 def answers(store):
     return [(r.clip.sample_id, r.label.value, r.label.skipped) for r in store.all_labels()]
 
@@ -45,10 +54,7 @@ def answers(store):
 def test_label_with_the_keyboard_undo_and_see_progress(browser, served, tmp_path):
     store, url, token = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = watch_errors(page)
 
     page.goto(f"{url}/login?token={token}")
     assert page.locator("h1").inner_text() == "Hello, ann"
@@ -225,3 +231,119 @@ def test_event_names_overlaps_stale_tabs_and_new_annotators(browser, campaign):
     assert page.locator(rows).count() == before + 1
     assert page.locator(rows).last.locator("td").all_inner_texts()[:3] == ["carol", "0", "0"]
     assert [a.name for a in store.annotators()][-1] == "carol"
+
+
+# --- the A/B page ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def comparing(tmp_path):
+    """Pairs only: prompt p000's 3 clips make 3 pairs, p001's 2 clips one; one answer per pair."""
+    from baton.annotation.pairs import PairQueue
+
+    store = sqlite_store(tmp_path, labels_per_clip=1)
+    store.load_samples(make_samples(tmp_path / "run", prompts=1, per_prompt=3, seconds=0.6))
+    store.load_samples(
+        make_samples(tmp_path / "more", prompts=2, per_prompt=2, seconds=0.6, name="m.jsonl"), model="b"
+    )
+    PairQueue(store).form()
+    _, token = store.add_annotator("ann")
+    with BackgroundServer(create_app(store, AppSettings(tasks=["pairs"]))) as server:
+        yield store, server.url, token
+
+
+def preferences(store):
+    """Each answer as (the sample id judged better, or 'tie')."""
+    from baton.annotation.pairs import PairQueue
+
+    out = []
+    for row in PairQueue(store).all_preferences():
+        choice = row.preference.choice
+        out.append("tie" if choice == "tie" else (row.first if choice == "first" else row.second).sample_id)
+    return out
+
+
+def played(page):
+    return page.evaluate(
+        "[...document.querySelectorAll('audio')].map((a) => decodeURIComponent(a.getAttribute('src') || ''))"
+    )
+
+
+def test_compare_two_clips_with_the_keyboard(browser, comparing, tmp_path):
+    store, url, token = comparing
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = watch_errors(page)
+    uids = {c.uid: c.sample_id for c in store.all_clips()}
+
+    def heard():
+        return [uids[src.rsplit("/", 1)[1]] for src in played(page)]
+
+    page.goto(f"{url}/login?token={token}")
+    page.click("text=Compare clips")
+    page.wait_for_url(f"{url}/pairs")
+    assert page.inner_text("#prompt-text") == "A bell rings and a dog barks (p000)"
+    assert page.inner_text("#question") == "Which clip lets you hear every one of the named sounds?"
+    assert (page.inner_text("#pair-number"), page.inner_text("#pair-of")) == ("1", "3")
+    assert page.inner_text("#campaign-text") == "campaign: 0 of 5 answers"
+    page.screenshot(path=str(tmp_path / "pairs-page.png"), full_page=True)
+
+    # space plays the first clip, then the second by itself; space again stops them.
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('clip-1').classList.contains('playing')")
+    page.wait_for_function("() => !document.getElementById('player-2').paused", timeout=10000)
+    assert page.evaluate("document.getElementById('player-1').ended")
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('player-2').paused")
+
+    # 1: the clip played first is better; the prompt's next pair comes, and starts playing.
+    first_pair = heard()
+    page.keyboard.press("1")
+    page.wait_for_function("() => document.getElementById('my-count').textContent === '1'")
+    assert page.inner_text("#pair-number") == "2"
+    assert page.inner_text("#campaign-text") == "campaign: 1 of 5 answers"
+    assert preferences(store) == [first_pair[0]]
+    second_pair = heard()
+    page.keyboard.press("2")
+    page.wait_for_function("() => document.getElementById('my-count').textContent === '2'")
+    assert preferences(store) == [first_pair[0], second_pair[1]]
+
+    # u: the answer is taken back; the pair comes back in the same order.
+    page.keyboard.press("u")
+    page.wait_for_function("() => document.getElementById('my-count').textContent === '1'")
+    assert heard() == second_pair and page.inner_text("#pair-number") == "2"
+    assert preferences(store) == [first_pair[0]]
+    page.keyboard.press("3")  # both wrong or equal
+    page.wait_for_function("() => document.getElementById('my-count').textContent === '2'")
+    assert preferences(store) == [first_pair[0], "tie"]
+
+    # A reload continues where the rater left off; then the other model's prompts, to the end.
+    page.reload()
+    assert page.inner_text("#pair-number") == "3"
+    for count in (3, 4, 5):
+        page.keyboard.press("1")
+        page.wait_for_function(f"() => document.getElementById('my-count').textContent === '{count}'")
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.inner_text("#done h1") == "Nothing left for you to compare"
+    assert len(preferences(store)) == 5
+    assert errors == []
+
+
+def test_the_compare_page_fits_a_phone(browser, comparing, tmp_path):
+    _, url, token = comparing
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(f"{url}/login?token={token}")
+    for name in ("pairs", "", "guidelines"):
+        page.goto(f"{url}/{name}")
+        page.screenshot(path=str(tmp_path / f"phone-{name or 'home'}.png"), full_page=True)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], (name, widths)
+    page.goto(f"{url}/pairs")
+    for selector in ("#prompt-text", "#events", "#player-1", "#player-2", "#first", "#second", "#neither",
+                     "#undo", "#campaign-bar", "#status"):  # fmt: skip
+        box = page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, (selector, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 740, (selector, box)
+    # Tapping a button answers, as a key does.
+    page.click("#neither")
+    page.wait_for_function("() => document.getElementById('my-count').textContent === '1'")

@@ -175,7 +175,10 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
     code, out = serve("--k", "1", "--raters-per-item", "2", "--collect", "labels", "--collect", "ratings")
     assert code in (0, None), out
     assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
-    assert stored() == {"labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings"}
+    assert stored() == {
+        "labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings", "pairs_per_prompt": "0",
+        "pairs_seed": "0",
+    }  # fmt: skip
 
     code, out = serve()  # no flags: the stored campaign, not the defaults (3, 5, labels)
     assert code in (0, None), out
@@ -197,7 +200,10 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
         assert f"{path}, field '{field}'" in out
         assert before in out and after in out and "--change-settings" in out
         assert "serving on" not in out
-    assert stored() == {"labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings"}
+    assert stored() == {
+        "labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings", "pairs_per_prompt": "0",
+        "pairs_seed": "0",
+    }  # fmt: skip
 
     code, out = serve("--k", "3", "--change-settings")
     assert code in (0, None), out
@@ -205,3 +211,43 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
     assert stored()["labels_per_clip"] == "3"
     code, out = serve()
     assert code in (0, None) and "campaign: 3 labels per clip" in out
+
+
+def test_a_pairs_campaign_from_serve_to_audio_alpaca(tmp_path, capsys, serving):
+    """serve --collect pairs forms the pairs (and keeps --pairs-per-prompt), gold clips come from
+    `annotate gold`, export --pairs writes baton pairs, and `data export` Audio-Alpaca triplets."""
+    from baton.annotation.pairs import PairQueue
+    from baton.annotation.run import open_store
+    from baton.artifacts import PairRecord, read_records
+
+    samples = make_samples(tmp_path / "run", prompts=2, per_prompt=4)
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    code, out = run_cli("annotate", "gold", "--out", tmp_path / "gold", "--prompts", "2", capsys=capsys)
+    assert code in (0, None) and "4 gold clips (2 prompts, a right and a wrong clip each)" in out
+    serve = ["annotate", "serve", "--samples", samples, "--db", db, "--port", "0", "--collect", "pairs"]
+    code, out = run_cli(*serve, "--pairs-per-prompt", "3", "--gold", tmp_path / "gold" / "samples.jsonl",
+                        "--k", "1", capsys=capsys)  # fmt: skip
+    assert code in (0, None), out
+    assert "pairs: 6 (8 new), 1 answers each" in out  # 3 of each prompt's 6, and the 2 gold pairs
+    code, out = run_cli(*serve, "--pairs-per-prompt", "2", capsys=capsys)
+    assert code == 1 and "field 'pairs_per_prompt'" in out and "--pairs-per-prompt 3" in out
+
+    store = open_store(db, create=False)
+    queue = PairQueue(store)
+    ann, _ = store.add_annotator("ann")
+    view = queue.next(ann)
+    while view is not None:
+        view = queue.answer(ann, view.uid, 1).next
+    store.db.dispose()
+    pairs = tmp_path / "p.jsonl"
+    code, out = run_cli("annotate", "export", "--db", db, "--pairs", "--out", pairs, capsys=capsys)
+    assert code in (0, None) and "6 pairs, 6 votes" in out
+    records = read_records(pairs, PairRecord)
+    assert len(records) == 6 and all(r.preference == 1.0 for r in records)
+    code, out = run_cli("data", "export", pairs, "--format", "audio-alpaca", "--out", tmp_path / "alpaca.jsonl",
+                        capsys=capsys)  # fmt: skip
+    assert code in (0, None) and "6 pairs" in out
+    assert len((tmp_path / "alpaca.jsonl").read_text().splitlines()) == 6
+    code, out = run_cli("annotate", "export", "--db", db, "--pairs", "--format", "tango",
+                        "--out", tmp_path / "x.jsonl", capsys=capsys)  # fmt: skip
+    assert code == 2 and "pairs are exported as pairs.jsonl" in out

@@ -1,4 +1,5 @@
-"""``kill -9`` of the server in the middle of a session loses nothing that was acknowledged."""
+"""``kill -9`` of the server in the middle of a session loses nothing that was acknowledged: labels,
+and answers on pairs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from baton.annotation.db import Database
 from baton.annotation.store import AnnotationStore
@@ -24,10 +26,17 @@ PEOPLE = 8
 K = 2
 
 
-def start_server(samples: Path, db_url: str, port: int, log: Path) -> subprocess.Popen:
+# Per task: the serve flag, where to ask for work, where to answer, the item's key and an answer.
+TASKS = {
+    "labels": ("/api/next", "/api/labels", "clip", {"value": 1}),
+    "pairs": ("/api/pairs/next", "/api/pairs", "pair", {"choice": 1}),
+}
+
+
+def start_server(samples: Path, db_url: str, port: int, log: Path, task: str = "labels") -> subprocess.Popen:
     command = [
         sys.executable, "-m", "baton", "annotate", "serve", "--samples", str(samples), "--db", db_url,
-        "--port", str(port), "--k", str(K),
+        "--port", str(port), "--k", str(K), "--collect", task,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=log.open("a"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -41,23 +50,35 @@ def start_server(samples: Path, db_url: str, port: int, log: Path) -> subprocess
     raise AssertionError(f"the server did not start: {log.read_text()}")
 
 
-def label(url: str, token: str, acknowledged: list) -> None:
-    """Label until nothing is left or the server goes away; record every answer it acknowledged."""
+def label(url: str, token: str, acknowledged: list, task: str = "labels") -> None:
+    """Answer until nothing is left or the server goes away; record every answer it acknowledged."""
+    first, answer, key, body = TASKS[task]
     try:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
-            clip = client.get("/api/next").json()["clip"]
-            while clip is not None:
-                reply = client.post("/api/labels", json={"clip": clip["clip"], "value": 1})
+            item = client.get(first).json()[key]
+            while item is not None:
+                reply = client.post(answer, json={key: item[key], **body})
                 if reply.status_code != 200:
                     return
-                acknowledged.append((token, clip["sample_id"]))
-                clip = reply.json()["next"]
+                acknowledged.append((token, item[key]))
+                item = reply.json()["next"]
     except httpx.HTTPError:
         return  # the server was killed under us
 
 
-def test_kill_nine_in_the_middle_loses_no_acknowledged_label(db_url, tmp_path):
-    samples = make_samples(tmp_path / "run", prompts=40, per_prompt=3, seconds=0.05)  # 120 clips
+def stored_answers(store: AnnotationStore, task: str) -> Counter:
+    """(annotator, item uid) of every stored answer."""
+    if task == "labels":
+        return Counter((r.annotator, r.clip.uid) for r in store.all_labels())
+    from baton.annotation.pairs import PairQueue
+
+    return Counter((r.annotator, r.pair.uid) for r in PairQueue(store).all_preferences())
+
+
+@pytest.mark.parametrize("task", ["labels", "pairs"])
+def test_kill_nine_in_the_middle_loses_no_acknowledged_answer(db_url, tmp_path, task):
+    # 120 clips; or 40 prompts x 3 pairs of their 3 clips: 120 pairs.
+    samples = make_samples(tmp_path / "run", prompts=40, per_prompt=3, seconds=0.05)
     db = Database(db_url)
     db.migrate()
     store = AnnotationStore(db, labels_per_clip=K)
@@ -65,10 +86,10 @@ def test_kill_nine_in_the_middle_loses_no_acknowledged_label(db_url, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    server = start_server(samples, db_url, port, log)
+    server = start_server(samples, db_url, port, log, task)
 
     acknowledged: list[tuple[str, str]] = []
-    threads = [threading.Thread(target=label, args=(url, t, acknowledged)) for t in tokens]
+    threads = [threading.Thread(target=label, args=(url, t, acknowledged, task)) for t in tokens]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 60
@@ -82,13 +103,13 @@ def test_kill_nine_in_the_middle_loses_no_acknowledged_label(db_url, tmp_path):
     acked_before = list(acknowledged)
 
     # Restart: every acknowledged answer is there, once.
-    server = start_server(samples, db_url, port, log)
+    server = start_server(samples, db_url, port, log, task)
     try:
-        stored = Counter((r.annotator, r.clip.sample_id) for r in store.all_labels())
-        assert all(stored[(tokens[t], s)] == 1 for t, s in acked_before)
+        stored = stored_answers(store, task)
+        assert all(stored[(tokens[t], uid)] == 1 for t, uid in acked_before)
         assert max(stored.values()) == 1
         # Everyone continues where they left off and the campaign finishes exactly.
-        threads = [threading.Thread(target=label, args=(url, t, acknowledged)) for t in tokens]
+        threads = [threading.Thread(target=label, args=(url, t, acknowledged, task)) for t in tokens]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -96,6 +117,6 @@ def test_kill_nine_in_the_middle_loses_no_acknowledged_label(db_url, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-    final = Counter(r.clip.sample_id for r in store.all_labels())
+    final = Counter(uid for _, uid in stored_answers(store, task).elements())
     assert len(final) == 120 and set(final.values()) == {K}
     db.dispose()

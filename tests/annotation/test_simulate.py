@@ -14,7 +14,7 @@ from baton.annotation.simulate import WorldJudge, make_people, score_all, simula
 from baton.artifacts import LabelRecord, SampleRecord, read_records, write_records
 from baton.errors import InputError
 
-from .helpers import make_samples, write_wav
+from .helpers import make_samples, with_random_truth, write_wav
 
 
 def truth_samples(folder):
@@ -213,3 +213,80 @@ def test_a_simulated_listening_test_prefers_the_model_that_matches(tmp_path):
     assert scores[("base", "mos_f")].value < 2 and scores[("tuned", "mos_f")].value > 4
     assert scores[("base", "mos_f")].ci_high < scores[("tuned", "mos_f")].ci_low
     assert scores[("tuned", "mos_f")].n == 12
+
+
+# --- reliability, pairs, gold ----------------------------------------------------------------------
+
+
+def test_dawid_skene_with_gold_clips_beats_the_majority_of_a_mixed_team(tmp_path):
+    """One careful person (right 95% of the time) and four who nearly guess (55%), three votes a
+    clip, a gold clip every 5th answer: Dawid-Skene finds whom to believe, the majority cannot."""
+    samples = make_samples(tmp_path / "run", prompts=100, per_prompt=2, seconds=0.05)
+    truth = with_random_truth(samples, "match", seed=0)
+    gold = make_samples(tmp_path / "gold", prompts=10, per_prompt=2, seconds=0.05, name="gold.jsonl")
+    with_random_truth(gold, "gold", seed=0)
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    result = simulate(
+        SimulateConfig(
+            samples=[str(samples)], gold=[str(gold)], gold_every=5, db=db, reliability=[0.95, 0.55, 0.55, 0.55, 0.55],
+            skip_rate=0.0, labels_per_clip=3, seed=0, progress=False,
+        )
+    )  # fmt: skip
+    assert result.errors == [] and len(result.people) == 5
+    assert [round(p.error_rate, 2) for p in result.people] == [0.05, 0.45, 0.45, 0.45, 0.45]
+    records = read_records(export_labels(db, tmp_path / "labels.jsonl").out, LabelRecord)
+    assert len(records) == 200  # gold clips are not exported
+    majority = sum(r.label == truth[r.sample_id] for r in records) / len(records)
+    dawid_skene = sum((r.dawid_skene > 0.5) == truth[r.sample_id] for r in records) / len(records)
+    # Measured with this seed: the majority 0.715, Dawid-Skene 0.79.
+    assert dawid_skene - majority > 0.07, (majority, dawid_skene)
+
+
+def test_simulated_people_compare_pairs_and_pick_the_clip_that_matches(tmp_path):
+    samples = truth_samples(tmp_path / "run")  # clip 0 of each prompt matches it, clip 1 does not
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    config = SimulateConfig(
+        samples=[str(samples)], db=db, tasks=["pairs"], reliability=[1.0, 1.0, 1.0], skip_rate=0.0,
+        labels_per_clip=2, progress=False,
+    )  # fmt: skip
+    result = simulate(config)
+    assert result.errors == [] and result.answers == 0
+    assert sum(p.pairs for p in result.people) == 3 * 2 and "6 pairs compared" in result.summary()
+    from baton.annotation.pairs import PairQueue
+    from baton.annotation.run import open_store
+
+    store = open_store(db)
+    records = PairQueue(store).pair_records(None)
+    store.db.dispose()
+    assert [(r.chosen, r.rejected, r.preference) for r in records] == [
+        (f"p00{n}-0", f"p00{n}-1", 1.0) for n in range(3)
+    ]
+
+    # With noise the answers differ, but a seed still gives the same ones on every run.
+    def answers(name):
+        noisy = SimulateConfig(
+            samples=[str(samples)], db=f"sqlite:///{tmp_path / name}.db", tasks=["pairs"], noise=0.3,
+            labels_per_clip=3, annotators=4, skip_rate=0.0, seed=5, progress=False,
+        )  # fmt: skip
+        assert simulate(noisy).errors == []
+        store = open_store(noisy.db)
+        try:
+            return [
+                (r.annotator, r.pair.prompt_id, r.preference.choice)
+                for r in PairQueue(store).all_preferences()
+            ]
+        finally:
+            store.db.dispose()
+
+    assert answers("a") == answers("b")
+
+
+def test_a_person_prefers_the_clip_they_hear_as_matching():
+    from baton.annotation.simulate import SimulatedPerson
+
+    careful = SimulatedPerson("c", 0.0, 0.0, 0.0, __import__("random").Random(0))
+    assert [careful.prefer(1.0, 0.0), careful.prefer(0.0, 1.0), careful.prefer(1.0, 1.0), careful.prefer(0, 0)] == [
+        1, 2, 3, 3,
+    ]  # fmt: skip
+    with pytest.raises(InputError, match="one chance per person"):
+        SimulateConfig(samples=["x"], reliability=[0.9, 1.5])

@@ -5,28 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
 
 from baton.annotation.models import Annotator, Label
 from baton.annotation.store import Answer, Conflict, Forbidden, NotFound, StoreError
-from baton.artifacts import SampleRecord, write_records
+from baton.artifacts import SampleRecord, read_records, write_records
 from baton.errors import InputError
 
-from .helpers import make_samples, write_wav
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .helpers import Clock, make_samples, write_wav
 
 
 def label_everything(store, people, value=lambda person, clip: 1):
@@ -293,3 +281,68 @@ def test_a_label_twice_is_impossible_even_past_the_checks(make_store, tmp_path):
         )  # fmt: skip
     with pytest.raises(IntegrityError), store.db.write() as session:  # a vote must be 0 or 1
         session.execute(text("UPDATE labels SET value = 7"))
+
+
+def gold_samples(folder, prompts=2):
+    """A gold file: clip 0 of each prompt matches it, clip 1 does not."""
+    path = make_samples(folder, prompts=prompts, per_prompt=2, seconds=1.0, name="gold.jsonl")
+    records = read_records(path, SampleRecord)
+    write_records(path, [r.model_copy(update={"settings": {"gold": int(r.index == 0)}}) for r in records])
+    return path
+
+
+def test_gold_clips_every_nth_answer_outside_the_campaign(make_store, tmp_path):
+    clock = Clock()
+    store = make_store(labels_per_clip=1, gold_every=2, clock=clock)
+    store.load_samples(make_samples(tmp_path, prompts=2, per_prompt=2, seconds=1.0))
+    store.load_samples(gold_samples(tmp_path / "gold"), gold=True)
+    ann, _ = store.add_annotator("ann")
+    bob, _ = store.add_annotator("bob")
+    given = []
+    for person in (ann, ann, ann, ann, ann, ann, ann, bob, bob):
+        clip = store.next_clip(person)
+        if clip is None:
+            given.append(None)
+            continue
+        clock.advance(0.5)  # half the clip: answered before it could be heard
+        store.submit_label(person, clip.uid, Answer(1))
+        given.append((person.name, clip.model, clip.sample_id))
+    # Every 2nd answer is a gold clip, in load order; the campaign's clips fill in their own order; any
+    # number of people answer a gold clip, and nobody answers one twice.
+    assert given[:7] == [
+        ("ann", "tiny", "p000-0"), ("ann", "gold", "p000-0"), ("ann", "tiny", "p000-1"),
+        ("ann", "gold", "p000-1"), ("ann", "tiny", "p001-0"), ("ann", "gold", "p001-0"),
+        ("ann", "tiny", "p001-1"),
+    ]  # fmt: skip
+    assert given[7:] == [None, None]  # the campaign is done: no gold clip without work beside it
+    assert store.progress(ann).needed == 4  # gold clips are no part of the campaign
+    assert all(row.label.early for row in store.all_labels())
+    # The export leaves gold clips out; Dawid-Skene is fitted with them as known answers.
+    records = store.label_records(None)
+    assert [r.sample_id for r in records] == ["p000-0", "p000-1", "p001-0", "p001-1"]
+    assert all(r.dawid_skene is not None for r in records)
+    assert store.label_records(None, drop_early=True) == []
+
+
+def test_an_answer_after_the_clip_was_heard_is_not_early(make_store, tmp_path):
+    clock = Clock()
+    store = make_store(labels_per_clip=1, clock=clock)
+    store.load_samples(make_samples(tmp_path, prompts=1, per_prompt=2, seconds=1.0))
+    ann, _ = store.add_annotator("ann")
+    clip = store.next_clip(ann)
+    clock.advance(1.2)
+    following = store.answer(ann, clip.uid, Answer(1)).next
+    clock.advance(0.3)
+    store.submit_label(ann, following.uid, Answer(0))
+    assert [row.label.early for row in store.all_labels()] == [False, True]
+    # Given back by undo, the clip was heard already: answering at once is not early.
+    store.undo(ann)
+    store.submit_label(ann, following.uid, Answer(1))
+    assert [row.label.early for row in store.all_labels()] == [False, False]
+
+
+def test_a_gold_file_states_each_answer(make_store, tmp_path):
+    store = make_store()
+    path = make_samples(tmp_path, prompts=1, per_prompt=2, name="gold.jsonl")
+    with pytest.raises(InputError, match=r"gold.jsonl, line 1, field 'settings.gold': a gold clip states"):
+        store.load_samples(path, gold=True)

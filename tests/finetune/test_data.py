@@ -313,3 +313,35 @@ def test_human_share_sets_each_batchs_mix_and_processes_take_equal_slices():
     counts = np.bincount(np.concatenate(drawn))
     assert counts[:4].tolist() == [3, 3, 3, 3] and counts[10:14].tolist() == [1, 1, 1, 1]  # whole epochs
     assert [Processes(rank, 2).share(8) for rank in (0, 1)] == [slice(0, 4), slice(4, 8)]
+
+
+def test_dpo_trains_on_peoples_pairs_beside_the_labels_pairs(tmp_path, feedback):
+    """Decided pairs become (chosen, rejected) rows, on the side of the split their prompt is on;
+    a clip the labels name too is one clip; undecided pairs are left out."""
+    from baton.artifacts import PairRecord, write_records
+
+    labels, _ = feedback
+    folder = labels.parent
+    records = [
+        PairRecord.from_votes(
+            (f"h{p}-0", f"{folder}/audio/h{p}-0.wav"), (f"h{p}-1", f"audio/h{p}-1.wav"),
+            [("ann", choice, None, None)], id=f"h{p}", prompt_id=f"hp{p}", text="t",
+        )
+        for p, choice in enumerate(["second", "first", "tie", "second"])
+    ]  # fmt: skip
+    pairs_path = folder / "pairs.jsonl"
+    write_records(pairs_path, records)
+    plan = plan_data(FinetuneConfig(method="dpo", labels=labels, pairs=pairs_path, val_fraction=0.25))
+    counts = plan.counts["pairs"]["from_people"]
+    assert counts["decided"] == 3 and counts["undecided_left_out"] == 1
+    assert counts["train"] + counts["val"] == 3
+    assert len(plan.clips) == 12  # every clip of the pairs is a labelled one already
+    people = [tuple(p) for p in plan.train["pairs"]] + [tuple(p) for p in plan.val["pairs"]]
+    ids = [(plan.clips[w].sample_id, plan.clips[lose].sample_id) for w, lose in people]
+    assert ("h0-1", "h0-0") in ids and ("h1-0", "h1-1") in ids
+    # Pairs alone: their clips are the whole feedback.
+    alone = plan_data(FinetuneConfig(method="dpo", pairs=pairs_path, val_fraction=0.0))
+    assert len(alone.clips) == 6 and len(alone.train["pairs"]) == 3
+    assert {c.source for c in alone.clips} == {"pairs"}
+    with pytest.raises(InputError, match="people's pairs train DPO"):
+        FinetuneConfig(method="baton", pairs=pairs_path)

@@ -341,3 +341,29 @@ def test_gradient_accumulation_equals_one_large_batch(tmp_path, feedback, base, 
     for key in ("loss", "grad_norm"):
         logged = [[row[key] for row in _log(path.parent)] for path in (large, accumulated)]
         assert logged[1] == pytest.approx(logged[0], rel=1e-5), key
+
+
+def test_dpo_from_peoples_pairs_alone(tmp_path, feedback, base):
+    """`baton finetune --method dpo --pairs pairs.jsonl`: the human A/B answers are the whole feedback."""
+    from baton.artifacts import PairRecord, write_records
+
+    labels, _ = feedback
+    records = [
+        PairRecord.from_votes(
+            (f"h{p}-{a}", f"audio/h{p}-{a}.wav"), (f"h{p}-{b}", f"audio/h{p}-{b}.wav"),
+            [("ann", "first", None, None), ("bob", "first", None, None)], id=f"h{p}-{a}~{b}", prompt_id=f"hp{p}",
+            text=f"caption {p}",
+        )
+        for p in range(4) for a, b in ((0, 1), (1, 2))
+    ]  # fmt: skip
+    pairs = labels.parent / "pairs.jsonl"
+    write_records(pairs, records)
+    before = _weights(load_backend("world", base).denoiser)
+    finetune(_config(tmp_path, feedback, base, method="dpo", labels=None, rewards=None, pairs=pairs, steps=2))
+    after = _weights(load_backend("world", tmp_path / "out" / "model").denoiser)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    rows = _log(tmp_path / "out")
+    assert rows[0]["loss"] == pytest.approx(0.693147, abs=1e-5)  # at the reference: log 2
+    data = json.loads((tmp_path / "out" / "finetune.json").read_text())["data"]
+    assert data["pairs"]["from_people"]["decided"] == 8
+    assert "people's A/B pairs" in (tmp_path / "out" / "model" / "README.md").read_text()

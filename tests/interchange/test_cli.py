@@ -88,7 +88,7 @@ def test_bad_format_name(tmp_path, capsys):
         capsys, "data", "import", "x.json", "--format", "csv", "--out", str(tmp_path / "x.jsonl")
     )
     assert code == 2
-    assert "field 'format': must be one of tango, audiofolder, label-studio, got 'csv'" in text
+    assert "field 'format': must be one of tango, audiofolder, label-studio, audio-alpaca, got 'csv'" in text
 
 
 def test_export_then_import_each_format(tmp_path, capsys):
@@ -136,7 +136,7 @@ def test_export_refuses_a_prompts_file(tmp_path, capsys):
     assert code == 1  # bad input
     assert (
         text
-        == f"error: {prompts}, line 1, field 'schema': export takes labels, rewards or samples; this line's schema is 'prompt/1'"
+        == f"error: {prompts}, line 1, field 'schema': export takes labels, rewards, samples or pairs; this line's schema is 'prompt/1'"
     )
 
 

@@ -60,3 +60,32 @@ def first_prompt_samples() -> list[SampleRecord]:
                      index=k, path=f"audio/p0-{k}.wav")
         for k in range(4)
     ]  # fmt: skip
+
+
+def write_pair_set(folder: Path, prompts: int = 6, per_prompt: int = 4, raters: int = 3) -> Path:
+    """The clips of ``write_label_set`` (written if missing) as people's A/B answers: every pair of a
+    prompt's clips, the high tone chosen over the low one (pairs of two alike tones: a tie)."""
+    from baton.artifacts import PairRecord
+
+    if not (folder / "labels.jsonl").exists():
+        write_label_set(folder, prompts, per_prompt)
+    records = []
+    for p in range(prompts):
+        for a in range(per_prompt):
+            for b in range(a + 1, per_prompt):
+                good_a, good_b = a % 2 == 0, b % 2 == 0
+                choice = "tie" if good_a == good_b else ("first" if good_a else "second")
+                records.append(
+                    PairRecord.from_votes(
+                        (f"p{p}-{a}", f"audio/p{p}-{a}.wav"),
+                        (f"p{p}-{b}", f"audio/p{p}-{b}.wav"),
+                        [(f"r{i}", choice, None, None) for i in range(raters)],
+                        id=f"p{p}-{a}~p{p}-{b}",
+                        prompt_id=f"p{p}",
+                        text=f"a bell rings then a dog barks {p}",
+                        task="integrity" if p % 2 == 0 else "temporal",
+                    )
+                )
+    path = folder / "pairs.jsonl"
+    write_records(path, records)
+    return path

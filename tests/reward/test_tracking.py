@@ -29,7 +29,7 @@ def test_tensorboard_holds_each_epochs_row_and_a_rerun_starts_afresh(label_set, 
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     run = out / "tracking" / "baton-reward"
     logged = scalars(run)
-    assert set(logged) == {"loss", "val_loss", "val_accuracy"}
+    assert set(logged) == {"loss", "val_loss", "val_accuracy", "val_pair_accuracy"}
     assert logged == logged_as_in(rows, "epoch")
     settings = hyperparameters(run)
     assert (settings["head"], settings["resolved.epochs"], settings["resolved.optimizer"]) == (

@@ -10,6 +10,7 @@ path                       method  what
 ``/login?token=``          GET     sets the cookie, goes to the home page
 ``/``                      GET     home: the tasks offered, your progress
 ``/label``                 GET     the labelling page (keyboard: 1 yes, 2 no, s skip, space, u undo)
+``/pairs``                 GET     the A/B page (1 first better, 2 second, 3 neither, space, u undo)
 ``/listen``                GET     the listening test (MOS-Q and MOS-F, blind, shuffled)
 ``/guidelines``            GET     what to listen for
 ``/dashboard``             GET     admin: progress, balance, agreement, time per label, MOS
@@ -18,9 +19,12 @@ path                       method  what
 ``/api/labels``            POST    ``{clip, value: 1|0}`` or ``{clip, skip: true, flag?, comment?}``
 ``/api/undo``              POST    take back your last answer; the clip is yours again
 ``/api/clips/{clip}/peaks`` GET    the waveform's peaks
+``/api/pairs/next``        GET     your current pair (leased to you), its clips in your order
+``/api/pairs``             POST    ``{pair, choice: 1|2|3}``: 1 the clip played first is better
+``/api/pairs/undo``        POST    take back your last answer on a pair
 ``/api/ratings/next``      GET     your current listening-test item
 ``/api/ratings``           POST    ``{item, scores: {clip: {quality: 1-5, faithfulness: 1-5}}}``
-``/api/admin/...``         both    stats, annotators, export (admin token)
+``/api/admin/...``         both    stats, annotators, export (``?task=pairs`` for pairs) (admin token)
 =========================  ======  =============================================================
 
 A POST answers only after the database has committed the change durably.
@@ -42,6 +46,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton.annotation.mos import QUESTIONS, SCALE
+from baton.annotation.pairs import PairQueue
 from baton.annotation.store import (
     FLAGS,
     MAX_COMMENT,
@@ -58,6 +63,13 @@ TASK_QUESTIONS = {
     "temporal": "Can you hear every one of the named sounds, in the order given?",
     "single": "Can you hear the named sound?",
     None: "Does the clip match the text?",
+}
+# The A/B question, by task: which clip does what the text asks?
+PAIR_QUESTIONS = {
+    "integrity": "Which clip lets you hear every one of the named sounds?",
+    "temporal": "Which clip has every named sound, in the order given?",
+    "single": "Which clip lets you hear the named sound?",
+    None: "Which clip matches the text better?",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -106,6 +118,20 @@ class UndoBody(BaseModel):
 
     # The clip the page believes was answered last: a repeated request then undoes nothing more.
     clip: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class PairBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pair: str = Field(min_length=1, max_length=64)
+    choice: Literal[1, 2, 3]  # 1: the clip played first is better, 2: the second, 3: neither
+    seconds: float | None = Field(default=None, ge=0, le=86400)
+
+
+class PairUndoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pair: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class RatingBody(BaseModel):
@@ -213,6 +239,7 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.state.store = store
     app.state.settings = settings
+    pairs = PairQueue(store)
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -305,29 +332,44 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
             "home.html",
             person,
             progress=store.progress(person) if "labels" in settings.tasks else None,
+            pair_progress=pairs.progress(person) if "pairs" in settings.tasks else None,
             rating_progress=store.rating_progress(person) if "ratings" in settings.tasks else None,
         )
+
+    def answering_page(
+        request: Request,
+        person: AnnotatorView,
+        name: str,
+        key: str,
+        item: Any,
+        queue: Any,
+        questions: dict,
+        **more: Any,
+    ) -> Response:
+        """The labelling or A/B page: the ``item`` given (a clip or a pair, under ``key``), the progress,
+        what undo would take back, and the question of each task, for the page's script too."""
+        progress = queue.progress(person)
+        state = {
+            key: item.as_json() if item else None,
+            "last": queue.last_answered(person),
+            "progress": progress.as_json(),
+            "questions": {task or "": q for task, q in questions.items()},
+        }
+        question = questions.get(item.task if item else None, questions[None])
+        context = {key: item, "progress": progress, "question": question, "state": script_json(state), **more}
+        return page(request, name, person, **context)
 
     @app.get("/label")
     def label_page(request: Request, person: User) -> Response:
         offers("labels")
         clip = store.next_clip(person)
-        progress = store.progress(person)
-        state = {
-            "clip": clip.as_json() if clip else None,
-            "last": store.last_answered(person),
-            "progress": progress.as_json(),
-            "questions": {task or "": q for task, q in TASK_QUESTIONS.items()},
-        }
-        return page(
-            request,
-            "label.html",
-            person,
-            clip=clip,
-            progress=progress,
-            question=TASK_QUESTIONS.get(clip.task if clip else None, TASK_QUESTIONS[None]),
-            flags=FLAGS,
-            state=script_json(state),
+        return answering_page(request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, flags=FLAGS)
+
+    @app.get("/pairs")
+    def pairs_page(request: Request, person: User) -> Response:
+        offers("pairs")
+        return answering_page(
+            request, person, "pairs.html", "pair", pairs.next(person), pairs, PAIR_QUESTIONS
         )
 
     @app.get("/listen")
@@ -347,7 +389,15 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
 
     @app.get("/guidelines")
     def guidelines(request: Request, person: User) -> Response:
-        return page(request, "guidelines.html", person, flags=FLAGS, questions=TASK_QUESTIONS, scale=SCALE)
+        return page(
+            request,
+            "guidelines.html",
+            person,
+            flags=FLAGS,
+            questions=TASK_QUESTIONS,
+            pair_questions=PAIR_QUESTIONS,
+            scale=SCALE,
+        )
 
     @app.get("/dashboard")
     def dashboard(request: Request, person: Admin) -> Response:
@@ -408,6 +458,8 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
         out: dict[str, Any] = {}
         if "labels" in settings.tasks:
             out["labels"] = store.progress(person).as_json()
+        if "pairs" in settings.tasks:
+            out["pairs"] = pairs.progress(person).as_json()
         if "ratings" in settings.tasks:
             out["ratings"] = store.rating_progress(person)
         return out
@@ -421,6 +473,38 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
             return waveform_peaks(path)
         except (RuntimeError, OSError) as exc:  # soundfile cannot read it: the page shows no picture
             raise StoreError(f"cannot read the audio of clip '{uid}': {exc}") from None
+
+    # -- A/B API -----------------------------------------------------------------------------------
+
+    @app.get("/api/pairs/next")
+    def next_pair(person: User) -> dict[str, Any]:
+        offers("pairs")
+        pair = pairs.next(person)
+        return {"pair": pair.as_json() if pair else None, "progress": pairs.progress(person).as_json()}
+
+    @app.post("/api/pairs")
+    def submit_pair(body: PairBody, person: User) -> dict[str, Any]:
+        offers("pairs")
+        done = pairs.answer(person, body.pair, body.choice, body.seconds)  # committed, next one leased
+        return {
+            "preference": done.preference,
+            "answered": body.pair,
+            "repeated": done.repeated,
+            "next": done.next.as_json() if done.next else None,
+            "progress": done.progress.as_json(),
+        }
+
+    @app.post("/api/pairs/undo")
+    def undo_pair(person: User, body: PairUndoBody | None = None) -> dict[str, Any]:
+        offers("pairs")
+        pair, progress = pairs.undo(person, body.pair if body else None)
+        if pair is None:
+            raise StoreError("nothing to undo")
+        return {
+            "pair": pair.as_json(),
+            "previous": pairs.last_answered(person),
+            "progress": progress.as_json(),
+        }
 
     # -- listening test API ------------------------------------------------------------------------
 
@@ -481,18 +565,23 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
         }
 
     @app.get("/api/admin/export")
-    def export(request: Request, person: Admin, model: str | None = None) -> Response:
+    def export(request: Request, person: Admin, model: str | None = None, task: str = "labels") -> Response:
         from baton.errors import InputError
 
-        try:
-            records = store.label_records(None, model=model)  # absolute audio paths
+        if task not in ("labels", "pairs"):
+            raise StoreError("task is labels or pairs")
+        try:  # absolute audio paths
+            if task == "pairs":
+                records: list[Any] = pairs.pair_records(None, model=model)
+            else:
+                records = store.label_records(None, model=model)
         except InputError as exc:
             raise StoreError(exc.reason) from None
         body = "".join(record.to_json() + "\n" for record in records)
         return Response(
             body,
             media_type="application/x-ndjson",
-            headers={"Content-Disposition": 'attachment; filename="labels.jsonl"'},
+            headers={"Content-Disposition": f'attachment; filename="{task}.jsonl"'},
         )
 
     return app

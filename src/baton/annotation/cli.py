@@ -13,6 +13,7 @@ import typer
 from baton.annotation.config import (
     AddAnnotatorConfig,
     ExportConfig,
+    GoldConfig,
     ImportConfig,
     MosConfig,
     ServeConfig,
@@ -22,8 +23,9 @@ from baton.config import field_help, renamed_option
 
 annotate_app = typer.Typer(
     help=(
-        "Collect human labels in a web app: several annotators per clip, keyboard labelling, "
-        "agreement statistics, durable storage in SQLite or PostgreSQL, listening tests (MOS)."
+        "Collect human labels in a web app: several annotators per clip, keyboard labelling, A/B "
+        "preferences between two clips of a prompt, gold clips, agreement statistics, durable storage in "
+        "SQLite or PostgreSQL, listening tests (MOS)."
     ),
     no_args_is_help=True,
 )
@@ -53,9 +55,17 @@ def serve_command(
         None, "--max-labels-per-annotator", help=field_help(ServeConfig, "max_labels_per_annotator")
     ),
     tasks: list[str] = typer.Option(
-        None, "--collect", help=field_help(ServeConfig, "tasks") + " Repeat for both."
+        None, "--collect", help=field_help(ServeConfig, "tasks") + " Repeat for several."
     ),
     old_tasks: list[str] = OLD_TASK_FLAG,
+    pairs_per_prompt: int = typer.Option(
+        None, "--pairs-per-prompt", help=field_help(ServeConfig, "pairs_per_prompt")
+    ),
+    pairs_seed: int = typer.Option(None, "--pairs-seed", help=field_help(ServeConfig, "pairs_seed")),
+    gold: list[str] = typer.Option(
+        None, "--gold", help=field_help(ServeConfig, "gold") + " Repeat for several."
+    ),
+    gold_every: int = typer.Option(None, "--gold-every", help=field_help(ServeConfig, "gold_every")),
     public_url: str = typer.Option(None, "--public-url", help=field_help(ServeConfig, "public_url")),
     title: str = typer.Option(None, "--title", help=field_help(ServeConfig, "title")),
     log_level: str = typer.Option(None, "--log-level", help=field_help(ServeConfig, "log_level")),
@@ -66,7 +76,7 @@ def serve_command(
 ) -> None:
     """Serve the labelling app (loads the samples; the first start prints the admin's link).
 
-    The first start stores the campaign's --k, --raters-per-item and --collect in the database; a restart uses them, and refuses different values unless --change-settings is given."""
+    The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt and --pairs-seed in the database; a restart uses them, and refuses different values unless --change-settings is given."""
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -83,6 +93,10 @@ def serve_command(
             "lease_minutes": lease_minutes,
             "max_labels_per_annotator": max_labels,
             "tasks": renamed_option(tasks or None, old_tasks, old="--task", new="--collect"),
+            "pairs_per_prompt": pairs_per_prompt,
+            "pairs_seed": pairs_seed,
+            "gold": gold or None,
+            "gold_every": gold_every,
             "public_url": public_url,
             "title": title,
             "log_level": log_level,
@@ -115,6 +129,7 @@ def add_annotator_command(
 def export_command(
     db: str = typer.Option(None, "--db", help=field_help(ExportConfig, "db")),
     out: Path = typer.Option(None, "--out", help=field_help(ExportConfig, "out")),
+    pairs: bool = typer.Option(None, "--pairs", help=field_help(ExportConfig, "pairs")),
     format: str = typer.Option(None, "--format", help=field_help(ExportConfig, "format")),
     model: str = typer.Option(None, "--model", help=field_help(ExportConfig, "model")),
     min_votes: int = typer.Option(None, "--min-votes", help=field_help(ExportConfig, "min_votes")),
@@ -123,11 +138,14 @@ def export_command(
     audio_prefix: str = typer.Option(
         None, "--audio-prefix", hidden=True, help=field_help(ExportConfig, "audio_prefix")
     ),
+    drop_early: bool = typer.Option(None, "--drop-early", help=field_help(ExportConfig, "drop_early")),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
-    """Write the labels (labels.jsonl): per clip every vote, the majority label and the mean.
+    """Write the labels (labels.jsonl): per clip every vote, the majority label, the mean and Dawid-Skene;
+    with --pairs the A/B answers (pairs.jsonl): both clips, every vote, the preference.
 
-    `baton data export` turns the file into Tango/BATON JSON Lines, an audiofolder or Label Studio tasks."""
+    `baton data export` turns the labels into Tango/BATON JSON Lines, an audiofolder or Label Studio
+    tasks, and the pairs into Audio-Alpaca triplets."""
     from baton.annotation.run import export
     from baton.config import load_config
     from baton.console import console
@@ -138,11 +156,13 @@ def export_command(
         {
             "db": db,
             "out": out,
+            "pairs": pairs,
             "format": format,
             "model": model,
             "min_votes": min_votes,
             "soft": soft,
             "audio_prefix": audio_prefix,
+            "drop_early": drop_early,
         },
     )
     console.print(export(settings).summary())
@@ -182,6 +202,9 @@ def simulate_command(
     admin_token: str = typer.Option(None, "--admin-token", help=field_help(SimulateConfig, "admin_token")),
     annotators: int = typer.Option(None, "--annotators", help=field_help(SimulateConfig, "annotators")),
     noise: float = typer.Option(None, "--noise", help=field_help(SimulateConfig, "noise")),
+    reliability: list[float] = typer.Option(
+        None, "--reliability", help=field_help(SimulateConfig, "reliability")
+    ),
     skip_rate: float = typer.Option(None, "--skip-rate", help=field_help(SimulateConfig, "skip_rate")),
     judge: str = typer.Option(None, "--judge", help=field_help(SimulateConfig, "judge")),
     world: Path = typer.Option(None, "--world", help=field_help(SimulateConfig, "world")),
@@ -189,9 +212,11 @@ def simulate_command(
         None, "--k", "--labels-per-clip", help=field_help(SimulateConfig, "labels_per_clip")
     ),
     tasks: list[str] = typer.Option(
-        None, "--collect", help=field_help(SimulateConfig, "tasks") + " Repeat for both."
+        None, "--collect", help=field_help(SimulateConfig, "tasks") + " Repeat for several."
     ),
     old_tasks: list[str] = OLD_TASK_FLAG,
+    gold: list[str] = typer.Option(None, "--gold", help=field_help(SimulateConfig, "gold")),
+    gold_every: int = typer.Option(None, "--gold-every", help=field_help(SimulateConfig, "gold_every")),
     raters_per_item: int = typer.Option(
         None, "--raters-per-item", help=field_help(SimulateConfig, "raters_per_item")
     ),
@@ -216,11 +241,14 @@ def simulate_command(
             "admin_token": admin_token,
             "annotators": annotators,
             "noise": noise,
+            "reliability": reliability or None,
             "skip_rate": skip_rate,
             "judge": judge,
             "world": world,
             "labels_per_clip": labels_per_clip,
             "tasks": renamed_option(tasks or None, old_tasks, old="--task", new="--collect"),
+            "gold": gold or None,
+            "gold_every": gold_every,
             "raters_per_item": raters_per_item,
             "seed": seed,
             "parallel": True if parallel else None,
@@ -234,6 +262,28 @@ def simulate_command(
     console.print(result.summary())
     if result.errors:
         raise typer.Exit(1)
+
+
+@annotate_app.command("gold")
+def gold_command(
+    out: Path = typer.Option(None, "--out", help=field_help(GoldConfig, "out")),
+    prompts: int = typer.Option(None, "--prompts", help=field_help(GoldConfig, "prompts")),
+    tasks: list[str] = typer.Option(
+        None, "--task", help=field_help(GoldConfig, "tasks") + " Repeat for both."
+    ),
+    seed: int = typer.Option(None, "--seed", help=field_help(GoldConfig, "seed")),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Make gold clips on the sound world (the synthesizer's own clips, whose answers it knows), for
+    `serve --gold`: each annotator's accuracy on them shows on the dashboard."""
+    from baton.annotation.gold import world_gold
+    from baton.config import load_config
+    from baton.console import console
+
+    settings = load_config(
+        GoldConfig, config, {"out": out, "prompts": prompts, "tasks": tasks or None, "seed": seed}
+    )
+    console.print(world_gold(settings.out, settings.prompts, settings.seed, tuple(settings.tasks)).summary())
 
 
 @annotate_app.command("mos")

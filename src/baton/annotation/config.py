@@ -10,12 +10,19 @@ from baton.config import documented, option
 DEFAULT_DB = "sqlite:///annotations.db"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 DEFAULT_SERVER_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-TASK_CHOICES = ("labels", "ratings")
+TASK_CHOICES = ("labels", "ratings", "pairs")
 EXPORT_FORMATS = ("baton", "tango", "label-studio")
 IMPORT_FORMATS = ("baton", "tango", "label-studio")
 JUDGES = ("auto", "settings", "world")
 DEFAULT_LABELS_PER_CLIP, DEFAULT_RATERS_PER_ITEM, DEFAULT_TASKS = 3, 5, ["labels"]
+DEFAULT_PAIRS_PER_PROMPT, DEFAULT_PAIRS_SEED, DEFAULT_GOLD_EVERY = 0, 0, 10
 
+GOLD_HELP = (
+    "Gold clips: samples file(s) whose every clip states its known answer in settings.gold (1 or true: it "
+    "matches its prompt; 0 or false: it does not). They are mixed into the campaign to measure each "
+    "annotator (`baton annotate gold` makes them from the sound world's synthesizer; for a real model, "
+    "label a few clips yourself)."
+)
 SAMPLES_HELP = (
     "Samples file(s) to load (samples.jsonl; audio paths relative to its folder). NAME=FILE names the "
     "model that made the file's clips (default: each sample's backend); a listening test compares models."
@@ -31,8 +38,9 @@ class ServeConfig:
     port: int = option(DEFAULT_PORT, "Port to listen on.")
     labels_per_clip: int | None = option(
         None,
-        "Yes/no votes each clip gets, from that many different annotators (default: the value the "
-        f"database's first serve stored, else {DEFAULT_LABELS_PER_CLIP}).",
+        "Yes/no votes each clip gets (and answers each pair gets, for --collect pairs), from that many "
+        "different annotators (default: the value the database's first serve stored, else "
+        f"{DEFAULT_LABELS_PER_CLIP}).",
     )
     raters_per_item: int | None = option(
         None,
@@ -47,8 +55,25 @@ class ServeConfig:
     )
     tasks: list[str] | None = option(
         None,
-        "What the server offers: labels (yes/no per clip), ratings (MOS listening test), or both (default: "
-        "what the database's first serve stored, else labels).",
+        "What the server offers: labels (yes/no per clip), pairs (which of two clips of a prompt fits it "
+        "better), ratings (MOS listening test), or several (default: what the database's first serve "
+        "stored, else labels).",
+    )
+    pairs_per_prompt: int | None = option(
+        None,
+        "pairs: how many pairs of each prompt's clips (of one model) to ask about, each clip in about as "
+        "many as any other; 0 = every pair (default: what the database's first serve stored, else 0).",
+    )
+    pairs_seed: int | None = option(
+        None,
+        "pairs: the seed that chooses and orders each prompt's pairs (default: what the database's first "
+        f"serve stored, else {DEFAULT_PAIRS_SEED}).",
+    )
+    gold: list[str] = option([], GOLD_HELP)
+    gold_every: int = option(
+        DEFAULT_GOLD_EVERY,
+        "With gold clips: an annotator's every N-th answer is on a gold clip (or gold pair) they have not "
+        "answered yet.",
     )
     public_url: str | None = option(
         None,
@@ -58,8 +83,9 @@ class ServeConfig:
     log_level: str = option("warning", "uvicorn's log level (info shows every request).")
     change_settings: bool = option(
         False,
-        "Allow --k, --raters-per-item and --collect to change the settings the database's first serve "
-        "stored (without it a different value is refused, so a restart cannot quietly change the campaign).",
+        "Allow --k, --raters-per-item, --collect, --pairs-per-prompt and --pairs-seed to change the "
+        "settings the database's first serve stored (without it a different value is refused, so a restart "
+        "cannot quietly change the campaign).",
     )
 
     def __post_init__(self) -> None:
@@ -68,6 +94,10 @@ class ServeConfig:
         for name in ("labels_per_clip", "raters_per_item"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise_input("must be at least 1", name)
+        if self.pairs_per_prompt is not None and self.pairs_per_prompt < 0:
+            raise_input("must be 0 (every pair) or more", "pairs_per_prompt")
+        if self.gold_every < 2:
+            raise_input("must be at least 2", "gold_every")
 
 
 @documented
@@ -89,10 +119,14 @@ class AddAnnotatorConfig:
 class ExportConfig:
     db: str = option(DEFAULT_DB, "Database URL.")
     out: Path = option(Path("labels.jsonl"), "The file to write.")
+    pairs: bool = option(
+        False, "Export the A/B answers (which of two clips people preferred) instead of the labels."
+    )
     format: str = option(
         "baton",
-        "baton: labels.jsonl (every vote, majority label, mean). tango and label-studio are deprecated "
-        "here: `baton data export labels.jsonl --format tango|label-studio` writes them.",
+        "baton: labels.jsonl (every vote, majority label, mean, Dawid-Skene), or with --pairs pairs.jsonl "
+        "(both clips, every vote, the preference). tango and label-studio are deprecated here: `baton data "
+        "export labels.jsonl --format tango|label-studio` writes them (and `--format audio-alpaca` pairs).",
     )
     model: str | None = option(
         None, "Export the clips of this model only (needed when several models were loaded)."
@@ -102,9 +136,18 @@ class ExportConfig:
     audio_prefix: str | None = option(
         None, "Deprecated with --format label-studio (see `baton data export --audio-prefix`)."
     )
+    drop_early: bool = option(
+        False, "Leave out answers given before the clip (or both clips) could have been heard to the end."
+    )
 
     def __post_init__(self) -> None:
         one_of(self.format, EXPORT_FORMATS, "format")
+        if self.pairs and self.format != "baton":
+            raise_input(
+                "pairs are exported as pairs.jsonl (--format baton); `baton data export pairs.jsonl --format "
+                "audio-alpaca` writes Tango 2's triplets",
+                "format",
+            )
 
 
 @documented
@@ -143,6 +186,11 @@ class SimulateConfig:
     noise: float = option(
         0.1, "Typical error rate: each person's own rate is drawn around it, with a bias towards yes or no."
     )
+    reliability: list[float] | None = option(
+        None,
+        "Each simulated person's chance of hearing a clip right, one value per person (their number then "
+        "is --annotators'), in place of --noise: 0.95 is careful, 0.5 a coin toss. Repeat the flag.",
+    )
     skip_rate: float = option(0.02, "Share of clips a simulated person skips.")
     judge: str = option(
         "auto",
@@ -153,7 +201,11 @@ class SimulateConfig:
         None, "The sound world's folder for the world judge (default: the cached world)."
     )
     labels_per_clip: int = option(3, "Votes per clip (for the server this command starts).")
-    tasks: list[str] = option(["labels"], "labels, ratings or both (ratings: simulated listening test).")
+    tasks: list[str] = option(
+        ["labels"], "labels, pairs, ratings, or several (ratings: a simulated listening test)."
+    )
+    gold: list[str] = option([], GOLD_HELP + " Simulated people hear them like any clip.")
+    gold_every: int = option(DEFAULT_GOLD_EVERY, "With gold clips: every N-th answer is on a gold one.")
     raters_per_item: int = option(5, "Raters per listening-test item (for the server this command starts).")
     seed: int = option(0, "Seed of the simulated people's error rates, biases and answers.")
     parallel: bool = option(
@@ -171,8 +223,25 @@ class SimulateConfig:
             raise_input("must be at least 1", "annotators")
         if not 0.0 <= self.noise <= 0.5:
             raise_input("must be from 0 to 0.5 (0.5 is a coin toss)", "noise")
+        if self.reliability is not None:
+            if any(not 0.0 <= r <= 1.0 for r in self.reliability) or not self.reliability:
+                raise_input(f"one chance per person, each from 0 to 1, got {self.reliability}", "reliability")
+            self.annotators = len(self.reliability)
         if not 0.0 <= self.skip_rate < 1.0:
             raise_input("must be from 0 to below 1", "skip_rate")
+
+
+@documented
+@dataclass
+class GoldConfig:
+    out: Path = option(Path("gold"), "Folder of the gold clips: samples.jsonl and audio/.")
+    prompts: int = option(20, "Gold prompts to make; each gets a right clip and a wrong one.")
+    tasks: list[str] = option(
+        ["integrity", "temporal"],
+        "Tasks the prompts take in turn: integrity (two events; the wrong clip lacks one) and temporal "
+        "(three in order; the wrong clip swaps two).",
+    )
+    seed: int = option(0, "Seed of the events, captions and clips.")
 
 
 @documented
@@ -199,4 +268,4 @@ def one_of(value: str, choices: tuple[str, ...], field: str) -> None:
 
 def check_tasks(tasks: list[str]) -> None:
     if not tasks or any(t not in TASK_CHOICES for t in tasks):
-        raise_input(f"must be one or both of {', '.join(TASK_CHOICES)}, got {tasks}", "tasks")
+        raise_input(f"must be one or more of {', '.join(TASK_CHOICES)}, got {tasks}", "tasks")

@@ -1,4 +1,5 @@
-"""What the admin's dashboard shows: progress, label balance, agreement, time per label, MOS.
+"""What the admin's dashboard shows: progress, label balance, agreement, time per label, gold accuracy,
+early answers, the A/B task's progress and agreement, MOS.
 
 :func:`campaign_stats` reads every answer once and returns plain JSON-able data; the dashboard
 page renders it and ``/api/admin/stats`` returns it as it is.
@@ -17,6 +18,7 @@ from baton.annotation.agreement import (
     pairwise_cohen,
 )
 from baton.annotation.mos import METRIC_NAMES, differences, summarize
+from baton.annotation.pairs import PairQueue, PreferenceRow, preference_table
 from baton.annotation.store import AnnotationStore, LabelRow, iso, label_table
 
 RECENT_FLAGS = 50
@@ -28,7 +30,10 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 def agreement_summary(rows: list[LabelRow], k: int, task: str | None = None) -> dict[str, Any]:
     """Krippendorff's alpha, Fleiss' kappa (clips with exactly k votes) and pairwise Cohen's kappa."""
-    table = label_table(rows, task)
+    return table_agreement(label_table(rows, task), k, task)
+
+
+def table_agreement(table: dict[int, dict[str, Any]], k: int, task: str | None) -> dict[str, Any]:
     fleiss, fleiss_items = fleiss_kappa_of_table(table, k)
     return {
         "task": task,
@@ -50,9 +55,13 @@ def agreement_summary(rows: list[LabelRow], k: int, task: str | None = None) -> 
 
 
 def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
-    rows = store.all_labels()
-    clips = [clip for clip in store.all_clips() if clip.root is not None]  # those given out here
+    every_row = store.all_labels()
+    rows = [row for row in every_row if row.clip.gold is None]  # the campaign's answers
+    # The clips given out here (with audio), gold clips apart.
+    clips = [clip for clip in store.all_clips() if clip.root is not None and clip.gold is None]
     k = store.k
+    pairs = PairQueue(store)
+    preferences = pairs.all_preferences()
 
     # Progress of the whole campaign.
     votes_per_clip: dict[int, int] = defaultdict(int)
@@ -85,8 +94,12 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
             "no": 0,
             "skips": 0,
             "last": None,
+            "pair_answers": 0,
+            "early": 0,
+            "gold_right": 0,
+            "gold_answered": 0,
         }
-    for row in rows:
+    for row in every_row:
         entry = people[row.annotator]
         entry["answers"] += 1
         if row.label.skipped:
@@ -96,8 +109,21 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         else:
             entry["no"] += 1
         entry["last"] = iso(row.label.created_at)
+        entry["early"] += bool(row.label.early)
+        if row.clip.gold is not None and not row.label.skipped:
+            entry["gold_answered"] += 1
+            entry["gold_right"] += row.label.value == row.clip.gold
         if row.label.seconds is not None and row.label.source == "app":
             seconds[row.annotator].append(row.label.seconds)
+    for pref in preferences:
+        entry = people[pref.annotator]
+        entry["pair_answers"] += 1
+        entry["early"] += bool(pref.preference.early)
+        last = iso(pref.preference.created_at)
+        entry["last"] = max(entry["last"] or last, last)
+        if pref.pair.gold is not None:
+            entry["gold_answered"] += 1
+            entry["gold_right"] += pref.preference.choice == pref.pair.gold
     for name, entry in people.items():
         times = seconds.get(name, [])
         entry["median_seconds"] = _round(statistics.median(times), 2) if times else None
@@ -105,6 +131,8 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         agree = majority.get(name)
         entry["majority_agreement"] = _round(agree.rate) if agree else None
         entry["majority_clips"] = agree.items if agree else 0
+        answered = entry["gold_answered"]
+        entry["gold_accuracy"] = _round(entry["gold_right"] / answered) if answered else None
 
     # Label balance per task.
     balance: dict[str, dict[str, Any]] = {}
@@ -179,4 +207,38 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         "flagged": flagged,
         "mos": mos,
         "mos_differences": mos_differences,
+        "pairs": pair_stats(pairs, preferences, k) if pairs.count() else None,
+    }
+
+
+def pair_stats(pairs: PairQueue, preferences: list[PreferenceRow], k: int) -> dict[str, Any]:
+    """The A/B task: progress, what people chose, how often the clip played first won, agreement."""
+    rows = [row for row in preferences if row.pair.gold is None]
+    count = pairs.count()
+    per_pair: dict[int, int] = defaultdict(int)
+    for row in rows:
+        per_pair[row.pair.id] += 1
+    done = sum(min(n, k) for n in per_pair.values())
+    choices = {c: sum(row.preference.choice == c for row in rows) for c in ("first", "second", "tie")}
+    # The clip played first is the pair's second when the order was swapped.
+    decided = [row for row in rows if row.preference.choice != "tie"]
+    played_first = sum((row.preference.choice == "first") != row.preference.swapped for row in decided)
+    table = preference_table(rows)
+    majority = agreement_with_majority(table)
+    tasks = sorted({row.first.task for row in rows if row.first.task is not None})
+    return {
+        "pairs": count,
+        "raters_per_pair": k,
+        "answers": len(rows),
+        "needed": count * k,
+        "done": done,
+        "complete_pairs": sum(n >= k for n in per_pair.values()),
+        "share_done": _round(done / (count * k)) if count else None,
+        "choices": choices,
+        "played_first_share": _round(played_first / len(decided)) if decided else None,
+        "majority_agreement": {
+            name: {"rate": _round(a.rate), "pairs": a.items} for name, a in majority.items()
+        },
+        "agreement": [table_agreement(table, k, None)]
+        + [table_agreement(preference_table(rows, t), k, t) for t in tasks],
     }

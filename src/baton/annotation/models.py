@@ -10,12 +10,20 @@ table                  one row is
 ``rating_items``       a listening-test item: one prompt's clip ``index``, across the models
 ``rating_assignments`` an item given to a rater, with the blind shuffled order of its clips
 ``ratings``            one rater's 1-5 score of one clip for one question (quality/faithfulness)
+``pairs``              two clips of one prompt (and model) to compare, ``first`` and ``second``
+``pair_assignments``   a pair given to a rater, with the order its clips are played in
+``preferences``        a rater's answer on a pair: ``first`` or ``second`` is better, or ``tie``
 ``server_settings``    what ``serve`` keeps: ``url`` (the links' address) and the campaign's settings
 =====================  ==========================================================================
 
-One counter is stored, ``clips.votes`` (the clip's yes/no labels), so that finding an open clip is
-an index scan; it changes only in transactions that hold the clip's row lock (PostgreSQL) or the
-database's single writer (SQLite), together with the labels it counts. Live leases are counted
+A *gold* clip (``clips.gold`` set) is one whose answer the organiser knows: it is mixed into the
+campaign to measure each annotator, and is neither counted in the campaign's progress nor exported
+as a label. An answer's ``early`` says it came before the clip (or both clips of a pair) could
+have been heard to the end once (``None``: the clip's duration is unknown).
+
+Two counters are stored, ``clips.votes`` (the clip's yes/no labels) and ``pairs.votes`` (its
+preferences), so that finding open work is an index scan; it changes only in transactions that hold the clip's row lock (PostgreSQL) or the
+database's single writer (SQLite), together with the answers it counts. Live leases are counted
 when needed, under the same lock, since they expire with time.
 """
 
@@ -99,6 +107,7 @@ class Clip(Base):
         Integer, default=0, server_default="0"
     )  # yes/no labels (not skips); see below
     source: Mapped[str | None] = mapped_column(Text)  # the file the clip came from
+    gold: Mapped[int | None] = mapped_column(Integer)  # a gold clip's known answer: 1 matches, 0 not
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -144,6 +153,7 @@ class Label(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     seconds: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(400), default="app")  # "app", or the imported file
+    early: Mapped[bool | None] = mapped_column(Boolean)  # answered before the clip could be heard
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -193,9 +203,57 @@ class Rating(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Pair(Base):
+    __tablename__ = "pairs"
+    __table_args__ = (UniqueConstraint("first_id", "second_id", name="uq_pairs_first_second"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_id: Mapped[str] = mapped_column(String(400), index=True)
+    first_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"))
+    second_id: Mapped[int] = mapped_column(ForeignKey("clips.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, index=True)  # the order pairs are served in
+    votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its preferences
+    gold: Mapped[str | None] = mapped_column(String(8))  # a pair of gold clips: the better, first or second
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PairAssignment(Base):
+    __tablename__ = "pair_assignments"
+    __table_args__ = (UniqueConstraint("pair_id", "annotator_id", name="uq_pair_assignments_pair_annotator"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"), index=True)
+    swapped: Mapped[bool] = mapped_column(Boolean)  # the second clip is played first
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Preference(Base):
+    __tablename__ = "preferences"
+    __table_args__ = (
+        UniqueConstraint("pair_id", "annotator_id", name="uq_preferences_pair_annotator"),
+        Index("ix_preferences_annotator_id_id", "annotator_id", "id"),
+        CheckConstraint("choice IN ('first', 'second', 'tie')", name="ck_preferences_choice"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id", ondelete="CASCADE"))
+    choice: Mapped[str] = mapped_column(String(8))  # in the pair's own terms, whatever the order played
+    swapped: Mapped[bool] = mapped_column(Boolean)  # the order they were played in
+    seconds: Mapped[float | None] = mapped_column(Float)
+    early: Mapped[bool | None] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(400), default="app")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ServerSetting(Base):
     """A value ``baton annotate serve`` records, by key: ``url`` (the address its links use) and the
-    campaign's settings (``labels_per_clip``, ``raters_per_item``, ``tasks``; see ``fix_campaign``)."""
+    campaign's settings (``labels_per_clip``, ``raters_per_item``, ``tasks``, ``pairs_per_prompt``,
+    ``pairs_seed``; see ``fix_campaign``)."""
 
     __tablename__ = "server_settings"
 

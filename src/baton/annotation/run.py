@@ -14,6 +14,8 @@ from pathlib import Path
 from baton.annotation.app import AppSettings, create_app, login_link
 from baton.annotation.config import (
     DEFAULT_LABELS_PER_CLIP,
+    DEFAULT_PAIRS_PER_PROMPT,
+    DEFAULT_PAIRS_SEED,
     DEFAULT_RATERS_PER_ITEM,
     DEFAULT_SERVER_URL,
     DEFAULT_TASKS,
@@ -69,6 +71,7 @@ def open_store(
     raters_per_item: int = 5,
     lease_minutes: float = 15.0,
     max_labels_per_annotator: int | None = None,
+    gold_every: int | None = None,
 ) -> AnnotationStore:
     """A store over ``db``, migrated to the newest schema.
 
@@ -99,6 +102,7 @@ def open_store(
         raters_per_item=raters_per_item,
         lease_seconds=lease_minutes * 60.0,
         max_labels_per_annotator=max_labels_per_annotator,
+        gold_every=gold_every,
     )
 
 
@@ -124,9 +128,9 @@ def read_all(samples: list[str]) -> list[SamplesFile]:
     return files
 
 
-def load_files(store: AnnotationStore, files: list[SamplesFile]) -> list[LoadResult]:
-    """Add the clips of samples files :func:`read_all` has read."""
-    return [store.load_samples(path, model=name, records=records) for name, path, records in files]
+def load_files(store: AnnotationStore, files: list[SamplesFile], *, gold: bool = False) -> list[LoadResult]:
+    """Add the clips of samples files :func:`read_all` has read (``gold``: as gold clips)."""
+    return [store.load_samples(path, model=name, records=records, gold=gold) for name, path, records in files]
 
 
 def load_all(store: AnnotationStore, samples: list[str]) -> list[LoadResult]:
@@ -143,6 +147,7 @@ class Prepared:
     settings: AppSettings
     loaded: list[LoadResult]
     admin_token: str | None  # set when this start made the first admin
+    pairs_added: int = 0  # pairs the A/B task formed at this start
 
 
 NO_CLIPS = "the database holds no clips yet: give a samples file with --samples"
@@ -151,8 +156,12 @@ NO_CLIPS = "the database holds no clips yet: give a samples file with --samples"
 def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
     """Migrate the database, load the samples, make the first admin: everything but listening.
 
-    The samples files are read and checked first: a bad one leaves no database behind."""
+    The samples files (and gold files) are read and checked first: a bad one leaves no database
+    behind. With the A/B task, each prompt's pairs are formed (:meth:`PairQueue.form`)."""
+    from baton.annotation.pairs import PairQueue
+
     files = read_all(config.samples)
+    gold_files = read_all(config.gold)
     new_file = sqlite_file(config.db)
     if not files and new_file is not None and not new_file.exists():
         raise InputError(NO_CLIPS, path=new_file, field="samples")
@@ -160,23 +169,29 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
         config.db,
         lease_minutes=config.lease_minutes,
         max_labels_per_annotator=config.max_labels_per_annotator,
+        gold_every=config.gold_every,
     )
+    pairs_added = 0
     try:
         campaign = fix_campaign(store, config)
-        loaded = load_files(store, files)
+        loaded = load_files(store, files) + load_files(store, gold_files, gold=True)
         if store.count_clips() == 0:
             raise InputError(NO_CLIPS, field="samples")
+        tasks = campaign["tasks"].split(",")
+        if "pairs" in tasks:
+            per_prompt = int(campaign["pairs_per_prompt"]) or None
+            pairs_added = PairQueue(store).form(per_prompt, int(campaign["pairs_seed"]))
     except BaseException:
         store.db.dispose()
         raise
-    tasks = campaign["tasks"].split(",")
     settings = AppSettings(tasks=tasks, title=config.title, public_url=config.public_url)
-    return Prepared(store, settings, loaded, store.ensure_admin() if make_admin else None)
+    admin = store.ensure_admin() if make_admin else None
+    return Prepared(store, settings, loaded, admin, pairs_added)
 
 
 def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
-    """The campaign's labels per clip, raters per item and tasks: those the database's first serve
-    stored (given values are refused when they differ, unless ``change_settings``)."""
+    """The campaign's labels per clip, raters per item, tasks and pairs: those the database's first
+    serve stored (given values are refused when they differ, unless ``change_settings``)."""
 
     def text(value: object) -> str | None:
         if value is None:
@@ -189,11 +204,15 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "labels_per_clip": text(config.labels_per_clip),
         "raters_per_item": text(config.raters_per_item),
         "tasks": text(config.tasks),
+        "pairs_per_prompt": text(config.pairs_per_prompt),
+        "pairs_seed": text(config.pairs_seed),
     }
     defaults = {
         "labels_per_clip": str(DEFAULT_LABELS_PER_CLIP),
         "raters_per_item": str(DEFAULT_RATERS_PER_ITEM),
         "tasks": text(DEFAULT_TASKS),
+        "pairs_per_prompt": str(DEFAULT_PAIRS_PER_PROMPT),
+        "pairs_seed": str(DEFAULT_PAIRS_SEED),
     }
     return store.fix_campaign(given, defaults, change=config.change_settings)  # type: ignore[arg-type]
 
@@ -223,6 +242,13 @@ def serve(config: ServeConfig) -> None:
             f"campaign: {prepared.store.k} labels per clip, {prepared.store.raters} raters per item, "
             f"tasks: {', '.join(prepared.settings.tasks)}"
         )
+        if "pairs" in prepared.settings.tasks:
+            from baton.annotation.pairs import PairQueue
+
+            console.print(
+                f"pairs: {PairQueue(prepared.store).count()} ({prepared.pairs_added} new), "
+                f"{prepared.store.k} answers each"
+            )
         if prepared.admin_token is not None:
             console.print(
                 f"admin link (shown once; keep it): [bold]{login_link(base, prepared.admin_token)}[/]"
@@ -258,20 +284,22 @@ def add_annotator(config: AddAnnotatorConfig) -> str:
 class ExportResult:
     out: Path
     format: str
-    clips: int
+    clips: int  # clips, or pairs
     votes: int
     warnings: list[str] = field(default_factory=list)
+    what: str = "clips"
 
     def summary(self) -> str:
-        return f"{self.clips} clips, {self.votes} votes -> {self.out} ({self.format})"
+        return f"{self.clips} {self.what}, {self.votes} votes -> {self.out} ({self.format})"
 
 
 def export(config: ExportConfig) -> ExportResult:
-    """Write the database's labels as baton labels (``labels.jsonl``).
+    """Write the database's labels as baton labels (``labels.jsonl``), or with ``pairs`` its A/B answers
+    as baton pairs (``pairs.jsonl``).
 
-    The formats ``tango`` and ``label-studio`` still work, with a warning: other tools' formats are
-    written by one command, ``baton data export`` (:func:`baton.interchange.run.run_export`), from
-    the labels file."""
+    The formats ``tango`` and ``label-studio`` still work for labels, with a warning: other tools'
+    formats are written by one command, ``baton data export`` (:func:`baton.interchange.run.run_export`),
+    from the labels or pairs file (``--format audio-alpaca`` for pairs)."""
     from baton.interchange.common import Notes
 
     if config.format != "baton":
@@ -283,10 +311,14 @@ def export(config: ExportConfig) -> ExportResult:
         )
 
     out = Path(config.out)
+    if config.pairs:
+        return export_pairs(config)
     with using_store(config.db, create=False) as store:
         out.parent.mkdir(parents=True, exist_ok=True)
         records = [
-            r for r in store.label_records(out.parent, model=config.model) if len(r.votes) >= config.min_votes
+            r
+            for r in store.label_records(out.parent, model=config.model, drop_early=config.drop_early)
+            if len(r.votes) >= config.min_votes
         ]
     notes = Notes()
     if config.format == "baton":
@@ -301,6 +333,24 @@ def export(config: ExportConfig) -> ExportResult:
 
         count = write_label_studio(out, records, records_path=out, audio_prefix=config.audio_prefix)
     return ExportResult(out, config.format, count, sum(len(r.votes) for r in records), notes.messages)
+
+
+def export_pairs(config: ExportConfig) -> ExportResult:
+    """The pairs half of :func:`export`."""
+    from baton.annotation.pairs import PairQueue
+
+    out = Path(config.out)
+    with using_store(config.db, create=False) as store:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        records = [
+            r
+            for r in PairQueue(store).pair_records(
+                out.parent, model=config.model, drop_early=config.drop_early
+            )
+            if len(r.votes) >= config.min_votes
+        ]
+    count = write_records(out, records)
+    return ExportResult(out, config.format, count, sum(len(r.votes) for r in records), what="pairs")
 
 
 def export_labels(

@@ -13,10 +13,16 @@ probability that the clip matches its prompt. Two judges exist:
 :func:`choose_judge` is the one place that picks the judge: to plug in another detector, change it
 (or pass your own callable to :func:`simulate`).
 
-A person with error rate ``e`` and bias ``b`` answers yes with probability
-``q = clip(p + b, 0, 1)`` and then flips the answer with probability ``e``; a share ``skip_rate`` of
-clips is skipped. Rates and biases are drawn from the seed: ``e ~ noise * U(0.5, 1.5)`` (at most
-0.5), ``b ~ N(0, noise / 2)`` (within +-0.3).
+A person with error rate ``e`` and bias ``b`` hears a clip as matching with probability
+``q = clip(p + b, 0, 1)`` and then flips what they heard with probability ``e``; a share
+``skip_rate`` of clips is skipped. Rates and biases are drawn from the seed: ``e ~ noise * U(0.5,
+1.5)`` (at most 0.5), ``b ~ N(0, noise / 2)`` (within +-0.3). With ``reliability`` each person's
+chance of hearing right is given instead: ``e = 1 - r``, no bias; a team of mixed reliability is
+what Dawid-Skene's aggregation is for (:mod:`baton.annotation.aggregate`).
+
+On a pair (the A/B task) a person hears each of the two clips that way and prefers the one they
+heard as matching; when they hear both or neither as matching, they answer "both wrong / equal".
+Gold clips (``--gold``) are heard like any other: the judge scores them too.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,7 @@ from baton.artifacts import SampleRecord, resolve_path
 from baton.errors import InputError
 
 Judge = Callable[[SampleRecord, Path], float]
-GROUND_TRUTH_KEYS = ("match_probability", "match")
+GROUND_TRUTH_KEYS = ("match_probability", "match", "gold")
 
 
 # --- judges ------------------------------------------------------------------------------------
@@ -156,6 +163,7 @@ class SimulatedPerson:
     answers: int = 0
     skips: int = 0
     ratings: int = 0
+    pairs: int = 0
     conflicts: int = 0
 
     def answer(self, p: float) -> dict[str, Any]:
@@ -163,10 +171,20 @@ class SimulatedPerson:
         seconds = round(self.rng.lognormvariate(math.log(4.0), 0.4), 2)
         if self.rng.random() < self.skip_rate:
             return {"skip": True, "flag": "unsure", "seconds": seconds}
+        return {"value": int(self.hears_match(p)), "seconds": seconds}
+
+    def hears_match(self, p: float) -> bool:
+        """Whether this person hears a clip that matches with probability ``p`` as matching."""
         yes = self.rng.random() < min(1.0, max(0.0, p + self.bias))
         if self.rng.random() < self.error_rate:
             yes = not yes
-        return {"value": int(yes), "seconds": seconds}
+        return yes
+
+    def prefer(self, first: float, second: float) -> int:
+        """The key for a pair whose clips (as played) match with probabilities ``first`` and
+        ``second``: 1 the first is better, 2 the second, 3 neither (both or none heard as matching)."""
+        heard = (self.hears_match(first), self.hears_match(second))
+        return {(True, False): 1, (False, True): 2}.get(heard, 3)
 
     def rate(self, p: float) -> dict[str, int]:
         """1-5 scores: faithfulness follows ``p``, quality is this person's taste plus noise."""
@@ -178,12 +196,23 @@ class SimulatedPerson:
         return {"quality": score(3.6 + self.bias * 2), "faithfulness": score(1.0 + 4.0 * p)}
 
 
-def make_people(n: int, noise: float, skip_rate: float, seed: int, prefix: str) -> list[SimulatedPerson]:
+def make_people(
+    n: int,
+    noise: float,
+    skip_rate: float,
+    seed: int,
+    prefix: str,
+    reliability: list[float] | None = None,
+) -> list[SimulatedPerson]:
+    """``n`` people with rates and biases drawn around ``noise``, or one per ``reliability`` given."""
     people = []
-    for i in range(n):
+    for i in range(n if reliability is None else len(reliability)):
         rng = random.Random(f"{seed}/{i}")
-        error = min(0.5, noise * rng.uniform(0.5, 1.5))
-        bias = max(-0.3, min(0.3, rng.gauss(0.0, noise / 2)))
+        if reliability is None:
+            error = min(0.5, noise * rng.uniform(0.5, 1.5))
+            bias = max(-0.3, min(0.3, rng.gauss(0.0, noise / 2)))
+        else:
+            error, bias = 1.0 - reliability[i], 0.0
         people.append(SimulatedPerson(f"{prefix}-{i + 1:02d}", error, bias, skip_rate, rng))
     return people
 
@@ -214,6 +243,9 @@ class SimulationResult:
             f"{len(self.people)} simulated annotators gave {self.answers} answers "
             f"({sum(p.skips for p in self.people)} skips) in {self.seconds:.1f} s ({rate:.0f}/s) via {self.url}"
         )
+        pairs = sum(p.pairs for p in self.people)
+        if pairs:
+            line += f"; {pairs} pairs compared"
         if ratings:
             line += f"; {ratings} listening-test items rated"
         return line
@@ -228,12 +260,13 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
     if not config.samples:
         raise InputError("give the samples file(s) the simulated annotators listen to", field="samples")
     samples: dict[tuple[str, str], tuple[SampleRecord, Path]] = {}
-    from baton.annotation.store import read_samples
+    from baton.annotation.store import GOLD_MODEL, read_samples
 
-    for spec in config.samples:
+    for spec, default in [(s, None) for s in config.samples] + [(s, GOLD_MODEL) for s in config.gold]:
         name, path = parse_samples_spec(spec)
         for record, _ in read_samples(path):
-            samples[(name or record.backend, record.id)] = (record, resolve_path(record.path, path.parent))
+            key = (name or default or record.backend, record.id)
+            samples[key] = (record, resolve_path(record.path, path.parent))
     judge_name = "custom"
     if judge is None:
         judge = choose_judge(config.judge, [s for s, _ in samples.values()], config.world)
@@ -251,7 +284,9 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 f"the server gave clip '{sample_id}' of model '{model}', which is in no samples file given"
             ) from None
 
-    people = make_people(config.annotators, config.noise, config.skip_rate, config.seed, config.name_prefix)
+    people = make_people(
+        config.annotators, config.noise, config.skip_rate, config.seed, config.name_prefix, config.reliability
+    )
     server = None
     if config.server is None:
         from baton.annotation.app import create_app
@@ -266,6 +301,8 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 labels_per_clip=config.labels_per_clip,
                 raters_per_item=config.raters_per_item,
                 tasks=list(config.tasks),
+                gold=list(config.gold),
+                gold_every=config.gold_every,
             ),
             make_admin=False,  # a later `serve` of this database still shows its admin's link
         )
@@ -307,10 +344,19 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
             for person in people
         }
 
-        def work(person: SimulatedPerson, labels: bool = True) -> None:
+        # The tasks answered one item at a time: how to ask for the first, and how to answer one.
+        answering = {"probability": probability, "progress": progress}
+        steps = {
+            "labels": ("/api/next", "clip", partial(_label_one, **answering)),
+            "pairs": ("/api/pairs/next", "pair", partial(_compare_one, **answering)),
+        }
+        turns = [steps[task] for task in ("labels", "pairs") if task in config.tasks]
+
+        def work(person: SimulatedPerson, one_by_one: list = turns) -> None:
+            """One person's labels and pairs (``one_by_one``), then their listening test."""
             try:
-                if labels and "labels" in config.tasks:
-                    _label_all(clients[person.name], person, probability, progress)
+                for first, key, step in one_by_one:
+                    _answer_all(clients[person.name], person, first, key, step)
                 if "ratings" in config.tasks:
                     _rate_all(clients[person.name], person, identities, probability)
             except Exception as exc:  # reported with the result; the other people go on
@@ -324,10 +370,10 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 for thread in threads:
                     thread.join()
             else:
-                if "labels" in config.tasks:
-                    _label_in_turns(clients, people, probability, progress, errors)
+                for first, key, step in turns:
+                    _answer_in_turns(clients, people, first, key, step, errors)
                 for person in people:  # the listening test, one person after another
-                    work(person, labels=False)
+                    work(person, one_by_one=[])
         finally:
             for client in clients.values():
                 client.close()
@@ -341,35 +387,38 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
     return SimulationResult(url, people, time.perf_counter() - start, judge_name, errors, db)
 
 
-def _label_all(
-    client: Any, person: SimulatedPerson, probability: Callable[[str, str], float], progress: _Progress
-) -> None:
-    clip = _ok(client.get("/api/next"))["clip"]
-    while clip is not None:
-        clip = _label_one(client, person, clip, probability, progress)
+Step = Callable[[Any, SimulatedPerson, dict[str, Any]], "dict[str, Any] | None"]
 
 
-def _label_in_turns(
+def _answer_all(client: Any, person: SimulatedPerson, first: str, key: str, step: Step) -> None:
+    """One person answers (``step``) what the server gives (``first``: where to ask) until nothing is left."""
+    item = _ok(client.get(first))[key]
+    while item is not None:
+        item = step(client, person, item)
+
+
+def _answer_in_turns(
     clients: dict[str, Any],
     people: list[SimulatedPerson],
-    probability: Callable[[str, str], float],
-    progress: _Progress,
+    first: str,
+    key: str,
+    step: Step,
     errors: list[str],
 ) -> None:
-    """Every person in turn labels one clip, in a fixed order, until none is left for anyone."""
+    """Every person in turn answers one item, in a fixed order, until none is left for anyone."""
     pending: dict[str, dict[str, Any] | None] = {}
     for person in people:
         try:
-            pending[person.name] = _ok(clients[person.name].get("/api/next"))["clip"]
+            pending[person.name] = _ok(clients[person.name].get(first))[key]
         except Exception as exc:  # reported with the result; the other people go on
             errors.append(f"{person.name}: {exc}")
-    while any(clip is not None for clip in pending.values()):
+    while any(item is not None for item in pending.values()):
         for person in people:
-            clip = pending.get(person.name)
-            if clip is None:
+            item = pending.get(person.name)
+            if item is None:
                 continue
             try:
-                pending[person.name] = _label_one(clients[person.name], person, clip, probability, progress)
+                pending[person.name] = step(clients[person.name], person, item)
             except Exception as exc:
                 errors.append(f"{person.name}: {exc}")
                 pending[person.name] = None
@@ -384,15 +433,56 @@ def _label_one(
 ) -> dict[str, Any] | None:
     """Answer ``clip``; the next clip the server gives this person (``None``: nothing left)."""
     body = person.answer(probability(clip["model"], clip["sample_id"]))
-    reply = client.post("/api/labels", json={"clip": clip["clip"], **body})
-    if reply.status_code == 409:  # the hold ran out and someone else took the slot
+    stored, following = _send(
+        client, person, "/api/labels", {"clip": clip["clip"], **body}, "/api/next", progress
+    )
+    if stored:
+        person.answers += 1
+        person.skips += bool(body.get("skip"))
+    return following
+
+
+def _send(
+    client: Any,
+    person: SimulatedPerson,
+    answer: str,
+    body: dict[str, Any],
+    next_url: str,
+    progress: _Progress,
+) -> tuple[bool, dict[str, Any] | None]:
+    """Post an answer: (was it stored, the next item the server gives). A 409 (the hold ran out and
+    someone else took the slot) stores nothing; the person asks for their next item."""
+    reply = client.post(answer, json=body)
+    key = "clip" if "clip" in body else "pair"
+    if reply.status_code == 409:
         person.conflicts += 1
-        return _ok(client.get("/api/next"))["clip"]
+        return False, _ok(client.get(next_url))[key]
     data = _ok(reply)
-    person.answers += 1
-    person.skips += bool(body.get("skip"))
     progress.advance()
-    return data["next"]
+    return True, data["next"]
+
+
+def _compare_one(
+    client: Any,
+    person: SimulatedPerson,
+    pair: dict[str, Any],
+    probability: Callable[[str, str], float],
+    progress: _Progress,
+) -> dict[str, Any] | None:
+    """Answer ``pair``; the next pair the server gives this person (``None``: nothing left).
+
+    The person hears the clips in the pair's own order (by sample id), whatever order the server
+    plays them in, so that a seed gives the same answers on every run."""
+    played = [c["sample_id"] for c in pair["clips"]]
+    first, second = sorted(played)
+    key = person.prefer(probability(pair["model"], first), probability(pair["model"], second))
+    if key != 3 and played[0] != first:  # the server plays them the other way round
+        key = 3 - key
+    seconds = round(person.rng.lognormvariate(math.log(8.0), 0.4), 2)
+    body = {"pair": pair["pair"], "choice": key, "seconds": seconds}
+    stored, following = _send(client, person, "/api/pairs", body, "/api/pairs/next", progress)
+    person.pairs += stored
+    return following
 
 
 def _rate_all(

@@ -21,6 +21,12 @@ asking at once each get a different free clip without waiting), the database-wid
 SQLite (``BEGIN IMMEDIATE``). Every transaction that changes a clip's leases or labels holds that
 lock first, and waits for a lock only while holding no other clip's lock, so there is no deadlock.
 
+Gold clips (``load_samples(..., gold=True)``: clips whose answer the organiser knows) are not part
+of the k-vote campaign: any number of people may answer one, and with ``gold_every`` = N an
+annotator's N-th, 2N-th, ... answer is asked on a gold clip they have not answered yet, so that each
+person's accuracy can be measured. An answer is flagged ``early`` when it comes sooner after the
+clip was given than the clip lasts: it cannot have been heard to the end.
+
 Listening tests work the same way with *rating items* (one prompt's clip ``index`` across models,
 rated by ``raters_per_item`` people); the clips of an item are shown in an order shuffled for each
 rater, and the API names them only by random ids, so raters cannot tell which model made which.
@@ -72,12 +78,15 @@ MAX_COMMENT = 2000
 MAX_SECONDS = 24 * 3600.0
 AUTH_CACHE_SECONDS = 5.0
 ADMIN_NAME = "admin"
+GOLD_MODEL = "gold"  # the model name of gold clips loaded without one
 # The settings that define a campaign's work, kept in ``server_settings`` by the first ``serve``, and
 # the ``serve`` flag of each (for messages).
 CAMPAIGN_FLAGS: dict[str, str] = {
     "labels_per_clip": "--k",
     "raters_per_item": "--raters-per-item",
     "tasks": "--collect",
+    "pairs_per_prompt": "--pairs-per-prompt",
+    "pairs_seed": "--pairs-seed",
 }
 CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 
@@ -301,6 +310,7 @@ class AnnotationStore:
         raters_per_item: int = 5,
         lease_seconds: float = 900.0,
         max_labels_per_annotator: int | None = None,
+        gold_every: int | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if labels_per_clip < 1:
@@ -309,11 +319,16 @@ class AnnotationStore:
             raise InputError("must be at least 1", field="raters_per_item")
         if lease_seconds <= 0:
             raise InputError("must be positive", field="lease_seconds")
+        if gold_every is not None and gold_every < 2:
+            raise InputError(
+                "must be at least 2 (every answer a gold one would leave no work)", field="gold_every"
+            )
         self.db = db
         self.k = labels_per_clip
         self.raters = raters_per_item
         self.lease = timedelta(seconds=lease_seconds)
         self.quota = max_labels_per_annotator
+        self.gold_every = gold_every
         self.clock = clock
         # Caches of facts that change rarely, each cleared by this store's own changes to them. A
         # token reset by another process takes effect here within AUTH_CACHE_SECONDS.
@@ -346,12 +361,18 @@ class AnnotationStore:
         model: str | None = None,
         *,
         records: list[tuple[SampleRecord, int]] | None = None,
+        gold: bool = False,
     ) -> LoadResult:
         """Add a samples file's clips (a rerun adds only new ones). Audio must lie inside its folder.
 
-        ``records``: the file's :func:`read_samples`, when the caller has read it already."""
+        ``records``: the file's :func:`read_samples`, when the caller has read it already. ``gold``:
+        the clips are gold clips, each with its answer in ``settings.gold`` (1/true: it matches its
+        prompt, 0/false: it does not); their model is ``gold`` unless ``model`` names one."""
         path = Path(path)
         records = read_samples(path) if records is None else records
+        answers = {record.id: gold_answer(record, path, line) for record, line in records} if gold else {}
+        if gold and model is None:
+            model = GOLD_MODEL
         root = path.parent.resolve()
         models = {model or record.backend for record, _ in records}
         result = LoadResult(path=path, model=", ".join(sorted(models)))
@@ -379,10 +400,12 @@ class AnnotationStore:
                         result.unchanged += 1
                     continue
                 position += 1
-                session.add(_clip_from_sample(record, name, root, position, path.name, now))
+                clip = _clip_from_sample(record, name, root, position, path.name, now)
+                clip.gold = answers.get(record.id)
+                session.add(clip)
                 result.added += 1
                 key = (record.prompt_id, record.index)
-                if key not in item_keys:
+                if not gold and key not in item_keys:
                     item_keys.add(key)
                     item_position += 1
                     session.add(
@@ -602,15 +625,25 @@ class AnnotationStore:
                 conn.execute(SQL.renew, {"lease": lease.id, "expires": now + self.lease})
                 return self._clip_view(conn, conn.execute(SQL.clip_by_id, {"clip": lease.clip_id}).one())
             clip = conn.execute(SQL.lock_clip_by_id, {"clip": lease.clip_id}).one()
-            if self._taken(conn, clip, annotator_id, now) < self.k:
+            if clip.gold is not None or self._taken(conn, clip, annotator_id, now) < self.k:
                 conn.execute(SQL.renew, {"lease": lease.id, "expires": now + self.lease})
                 return self._clip_view(conn, clip)
             conn.execute(SQL.drop_lease, {"lease": lease.id})  # the slot went to someone else meanwhile
 
-        if self.quota is not None and conn.execute(SQL.mine, params).scalar_one() >= self.quota:
+        mine = None
+        if self.quota is not None or self.gold_every is not None:
+            mine = conn.execute(SQL.mine, params).scalar_one()
+        if self.quota is not None and mine >= self.quota:
             return None
 
-        # 2. A new clip: the rest of the prompt they were on, else the first open clip in load order.
+        # 2. Every gold_every-th answer: a gold clip they have not answered (no limit of k on those).
+        if self.gold_every is not None and (mine + 1) % self.gold_every == 0:
+            clip = conn.execute(SQL.open_gold, params).first()
+            if clip is not None:
+                self._lease(conn, clip.id, annotator_id, now)
+                return self._clip_view(conn, clip)
+
+        # 3. A new clip: the rest of the prompt they were on, else the first open clip in load order.
         if prompt is None:
             last = conn.execute(SQL.last_prompt, params).first()
             prompt = None if last is None else (last.prompt_id, last.model)
@@ -624,17 +657,24 @@ class AnnotationStore:
             if clip is BUSY and statements is SQL.open_anywhere:
                 return BUSY
             if clip is not None and clip is not BUSY:
-                conn.execute(
-                    SQL.add_lease,
-                    {
-                        "clip_id": clip.id,
-                        "annotator_id": annotator_id,
-                        "created_at": now,
-                        "expires_at": now + self.lease,
-                    },
-                )
+                self._lease(conn, clip.id, annotator_id, now)
                 return self._clip_view(conn, clip)
         return None
+
+    def _lease(
+        self, conn: Any, clip_id: int, annotator_id: int, now: datetime, *, heard: float = 0.0
+    ) -> None:
+        """Give a clip to an annotator until ``now`` + the lease. ``heard``: seconds of it they have
+        heard already (a clip given back by undo), so that an answer right away is not early."""
+        conn.execute(
+            SQL.add_lease,
+            {
+                "clip_id": clip_id,
+                "annotator_id": annotator_id,
+                "created_at": now - timedelta(seconds=heard),
+                "expires_at": now + self.lease,
+            },
+        )
 
     def _claim(
         self,
@@ -743,14 +783,17 @@ class AnnotationStore:
             raise Conflict(
                 "this clip was not given to you (another tab or window may have moved on); ask for your next clip"
             )
-        if lease.expires_at <= now and self._taken(conn, clip, annotator_id, now) >= self.k:
+        if (
+            clip.gold is None
+            and lease.expires_at <= now
+            and self._taken(conn, clip, annotator_id, now) >= self.k
+        ):
             raise Conflict(
                 f"your hold on this clip ran out and it has since got all its {self.k} labels; "
                 "your answer was not needed"
             )
-        seconds = answer.seconds
-        if seconds is None:
-            seconds = max(0.0, (now - lease.created_at).total_seconds())
+        elapsed = max(0.0, (now - lease.created_at).total_seconds())
+        seconds = elapsed if answer.seconds is None else answer.seconds
         conn.execute(SQL.drop_lease, {"lease": lease.id})
         label_id = conn.execute(
             SQL.add_label,
@@ -763,6 +806,7 @@ class AnnotationStore:
                 "comment": (answer.comment or "").strip() or None,
                 "seconds": seconds,
                 "source": "app",
+                "early": heard_too_soon(elapsed, clip.duration),
                 "created_at": now,
             },
         ).scalar_one()
@@ -796,15 +840,7 @@ class AnnotationStore:
             conn.execute(SQL.drop_label, {"label": last.id})
             if not last.skipped:
                 conn.execute(SQL.add_votes, {"clip": target.id, "delta": -1})
-            conn.execute(
-                SQL.add_lease,
-                {
-                    "clip_id": target.id,
-                    "annotator_id": annotator.id,
-                    "created_at": now,
-                    "expires_at": now + self.lease,
-                },
-            )
+            self._lease(conn, target.id, annotator.id, now, heard=target.duration or 0.0)
             return self._clip_view(conn, target), self._progress(conn, annotator.id)
 
         return self._write(work)
@@ -845,7 +881,9 @@ class AnnotationStore:
         return list(
             session.execute(
                 select(Clip)
-                .where(Clip.prompt_id == item.prompt_id, Clip.clip_index == item.clip_index)
+                .where(
+                    Clip.prompt_id == item.prompt_id, Clip.clip_index == item.clip_index, Clip.gold.is_(None)
+                )
                 .order_by(Clip.model)
             ).scalars()
         )
@@ -864,12 +902,7 @@ class AnnotationStore:
         return done + leased
 
     def _lock_item(self, session: Session, item_id: int) -> RatingItem:
-        return session.execute(
-            select(RatingItem)
-            .where(RatingItem.id == item_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
+        return lock_row(session, RatingItem, item_id)
 
     def next_item(self, annotator: AnnotatorView) -> ItemView | None:
         """The listening-test item this rater should rate now, its clips in a blind shuffled order."""
@@ -908,7 +941,13 @@ class AnnotationStore:
                 .correlate(RatingItem)
                 .scalar_subquery()
             )
-            item = self._claim_item(session, [~rated, done + leased < self.raters], annotator.id, now)
+            item = self.claim_first(
+                session,
+                RatingItem,
+                [~rated, done + leased < self.raters],
+                lambda item: self._raters_taken(session, item.id, annotator.id, now),
+                self.raters,
+            )
             if item is None:
                 return None
             order = [clip.uid for clip in self._item_clips(session, item)]
@@ -926,33 +965,42 @@ class AnnotationStore:
 
         return self._write(work)
 
-    def _claim_item(
-        self, session: Session, conditions: list[Any], annotator_id: int, now: datetime
-    ) -> RatingItem | None:
-        """The first open listening-test item in load order, locked and still open once locked.
+    def claim_first(
+        self,
+        session: Session,
+        entity: Any,
+        conditions: list[Any],
+        taken: Callable[[Any], int],
+        limit: int,
+        *,
+        wait: bool = True,
+        order: Any = None,
+    ) -> Any:
+        """The first row of ``entity`` (listening-test items, pairs) in ``order`` (default: its
+        ``position``, the load order) that meets ``conditions``, locked and still open once locked
+        (``taken(row) < limit``); ``None`` when there is none.
 
-        As for clips: items other transactions hold are skipped (PostgreSQL ``SKIP LOCKED``); when
-        every open item is held, the first one is waited for and checked again.
+        As for clips: rows other transactions hold are skipped (PostgreSQL ``SKIP LOCKED``); when every
+        open row is held, the first one is waited for and checked again, or without ``wait``
+        :data:`BUSY` is returned.
         """
         tried: list[int] = []
         for _ in range(100):
-            query = (
-                select(RatingItem)
-                .where(*conditions, RatingItem.id.not_in(tried))
-                .order_by(RatingItem.position)
-                .limit(1)
-            )
-            item = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
-            if item is None:
+            query = select(entity).where(*conditions, entity.id.not_in(tried))
+            query = query.order_by(entity.position if order is None else order).limit(1)
+            row = session.execute(query.with_for_update(skip_locked=True)).scalar_one_or_none()
+            if row is None:
                 if self.db.is_sqlite:
                     return None
-                item_id = session.execute(query.with_only_columns(RatingItem.id)).scalar_one_or_none()
-                if item_id is None:
+                row_id = session.execute(query.with_only_columns(entity.id)).scalar_one_or_none()
+                if row_id is None:
                     return None
-                item = self._lock_item(session, item_id)
-            if self.db.is_sqlite or self._raters_taken(session, item.id, annotator_id, now) < self.raters:
-                return item
-            tried.append(item.id)
+                if not wait:
+                    return BUSY
+                row = lock_row(session, entity, row_id)
+            if self.db.is_sqlite or taken(row) < limit:
+                return row
+            tried.append(row.id)
         return None
 
     def submit_ratings(
@@ -1088,22 +1136,35 @@ class AnnotationStore:
         with self.db.read() as session:
             return list(session.execute(select(Clip.model).distinct().order_by(Clip.model)).scalars())
 
-    def label_records(self, out_dir: str | Path | None, model: str | None = None) -> list[LabelRecord]:
+    def label_records(
+        self, out_dir: str | Path | None, model: str | None = None, *, drop_early: bool = False
+    ) -> list[LabelRecord]:
         """One :class:`LabelRecord` per clip with at least one vote, in load order; audio paths are
-        written relative to ``out_dir`` (the folder of the labels file), or absolute without one."""
-        rows = self.all_labels()
+        written relative to ``out_dir`` (the folder of the labels file), or absolute without one.
+
+        Gold clips are left out. Each record's ``dawid_skene`` is the clip's probability of matching
+        from Dawid-Skene fitted to every vote in the database (gold clips as known items), beside the
+        majority ``label``. ``drop_early``: leave out votes given before the clip could be heard.
+        """
+        from baton.annotation.aggregate import dawid_skene
+
+        rows = [
+            row for row in self.all_labels() if not row.label.skipped and not (drop_early and row.label.early)
+        ]
         if model is None:
-            models = {row.clip.model for row in rows if not row.label.skipped}
+            models = {row.clip.model for row in rows if row.clip.gold is None}
             if len(models) > 1:
                 raise InputError(
                     f"the database holds votes on clips of several models ({', '.join(sorted(models))}), "
                     "whose sample ids may clash; export one model at a time with --model",
                     field="model",
                 )
+        gold = {row.clip.id: row.clip.gold for row in rows if row.clip.gold is not None}
+        fitted = dawid_skene(label_table(rows), classes=(0, 1), known=gold)
         by_clip: dict[int, list[LabelRow]] = defaultdict(list)
         clips: dict[int, Clip] = {}
         for row in rows:
-            if row.label.skipped or (model is not None and row.clip.model != model):
+            if row.clip.gold is not None or (model is not None and row.clip.model != model):
                 continue
             by_clip[row.clip.id].append(row)
             clips[row.clip.id] = row.clip
@@ -1119,13 +1180,6 @@ class AnnotationStore:
                 )
                 for row in by_clip[clip_id]
             ]
-            audio = clip.path
-            if clip.path is not None and "://" not in clip.path:
-                full = Path(clip.root) / clip.path if clip.root is not None else Path(clip.path)
-                if out_dir is None:
-                    audio = full.as_posix()
-                elif full.is_absolute():
-                    audio = store_path(full, out_dir)
             records.append(
                 LabelRecord.from_votes(
                     votes,
@@ -1135,7 +1189,8 @@ class AnnotationStore:
                     events=list(clip.events or []),
                     task=clip.task,
                     index=clip.clip_index,
-                    path=audio,
+                    path=exported_audio_path(clip, out_dir),
+                    dawid_skene=round(fitted.posteriors[clip_id][1], 6),
                     source="baton-annotate",
                 )
             )
@@ -1255,6 +1310,32 @@ class LabelRow:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def lock_row(session: Session, entity: Any, row_id: int) -> Any:
+    """A row of ``entity`` by id, locked for this transaction (PostgreSQL) and read fresh."""
+    query = select(entity).where(entity.id == row_id).with_for_update()
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one()
+
+
+def gold_answer(record: SampleRecord, path: Path, line: int) -> int:
+    """A gold clip's known answer, from its ``settings.gold``: 1 (or true) matches, 0 (false) not."""
+    value = record.settings.get("gold")
+    if isinstance(value, bool) or value in (0, 1):
+        return int(value)
+    raise InputError(
+        "a gold clip states its answer: 1 or true (it matches its prompt), 0 or false (it does not)"
+        + ("" if value is None else f", got {value!r}"),
+        path=path,
+        line=line,
+        field="settings.gold",
+    )
+
+
+def heard_too_soon(elapsed: float, duration: float | None) -> bool | None:
+    """Whether an answer ``elapsed`` seconds after a clip of ``duration`` seconds was given came before
+    it could have been heard to the end (``None`` when the duration is unknown)."""
+    return None if duration is None else elapsed < duration
+
+
 def read_samples(path: Path) -> list[tuple[SampleRecord, int]]:
     """The samples of a file with their line numbers; ids unique; audio inside the file's folder."""
     try:
@@ -1301,6 +1382,17 @@ def safe_audio_path(root: Path, relative: str) -> Path:
     if not target.is_file():
         raise NotFound(f"audio file '{relative}' does not exist in {root}")
     return target
+
+
+def exported_audio_path(clip: Clip, out_dir: str | Path | None) -> str | None:
+    """How an exported file in ``out_dir`` names a clip's audio (absolute without ``out_dir``; a URL
+    or a path that was never resolved stays as stored)."""
+    if clip.path is None or "://" in clip.path:
+        return clip.path
+    full = Path(clip.root) / clip.path if clip.root is not None else Path(clip.path)
+    if out_dir is None:
+        return full.as_posix()
+    return store_path(full, out_dir) if full.is_absolute() else clip.path
 
 
 def _imported_audio(path: str | None, base: Path) -> tuple[str | None, str | None]:
@@ -1406,6 +1498,7 @@ class _Sql:
         columns = [
             clips.c.id, clips.c.uid, clips.c.sample_id, clips.c.model, clips.c.prompt_id, clips.c.text,
             clips.c.events, clips.c.task, clips.c.relation, clips.c.clip_index, clips.c.duration, clips.c.votes,
+            clips.c.gold,
         ]  # fmt: skip
         now, annotator, k = bindparam("now"), bindparam("annotator"), bindparam("k")
 
@@ -1438,7 +1531,7 @@ class _Sql:
         self.held = (
             select(leases.c.id, leases.c.clip_id, leases.c.expires_at)
             .where(leases.c.annotator_id == annotator)
-            .order_by(leases.c.created_at.desc(), leases.c.id.desc())
+            .order_by(leases.c.id.desc())  # newest first (a lease's created_at may be set back: _lease)
         )
         self.renew = (
             update(leases).where(leases.c.id == bindparam("lease")).values(expires_at=bindparam("expires"))
@@ -1455,7 +1548,7 @@ class _Sql:
         self.last_prompt = (
             select(clips.c.prompt_id, clips.c.model)
             .join(labels, labels.c.clip_id == clips.c.id)
-            .where(labels.c.annotator_id == annotator)
+            .where(labels.c.annotator_id == annotator, clips.c.gold.is_(None))
             .order_by(labels.c.id.desc())
             .limit(1)
         )
@@ -1465,15 +1558,22 @@ class _Sql:
             .order_by(clips.c.clip_index, clips.c.position)
         )
         self.mine = select(func.count(labels.c.id)).where(labels.c.annotator_id == annotator)
-        # The campaign: clips with audio here (imported clips without it are never given out).
+        # The campaign: clips with audio here (imported clips without it are never given out), not gold.
         capped = case((clips.c.votes > k, k), else_=clips.c.votes)
         self.campaign = select(func.coalesce(func.sum(capped), 0), func.count(clips.c.id)).where(
-            clips.c.root.is_not(None)
+            clips.c.root.is_not(None), clips.c.gold.is_(None)
         )
 
         answered = exists().where(labels.c.clip_id == clips.c.id, labels.c.annotator_id == annotator)
+        self.open_gold = (
+            select(*columns)
+            .where(clips.c.gold.is_not(None), clips.c.root.is_not(None), ~answered)
+            .order_by(clips.c.position)
+            .limit(1)
+        )
         open_to_them = and_(
             clips.c.root.is_not(None),
+            clips.c.gold.is_(None),
             clips.c.votes < k,
             clips.c.votes + live_leases(clips.c.id) < k,
             ~answered,
@@ -1481,6 +1581,8 @@ class _Sql:
         )
 
         def claim(*scope: Any) -> _Claim:
+            # Clips are served in load order: a rule that picks the clips to label next (the most
+            # informative first) replaces this order.
             first = select(*columns).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             peek = select(clips.c.id).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             return _Claim(first.with_for_update(skip_locked=True, of=clips), peek)

@@ -229,6 +229,11 @@ def _data(counts: dict[str, Any]) -> list[tuple[str, Any]]:
     ):
         if key in counts:
             rows.append((f"{what}: training / validation", f"{counts[key]['train']} / {counts[key]['val']}"))
+    people = (counts.get("pairs") or {}).get("from_people")
+    if people:
+        rows.append(
+            ("of them people's A/B pairs: training / validation", f"{people['train']} / {people['val']}")
+        )
     if feedback.get("dropped_ties"):
         rows.append(("tied clips left out", feedback["dropped_ties"]))
     if feedback.get("in_both_files"):

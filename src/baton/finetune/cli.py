@@ -23,6 +23,7 @@ def finetune_command(
     model: str = typer.Option(None, "--model", help=field_help(H, "model")),
     labels: Path = typer.Option(None, "--labels", help=field_help(H, "labels")),
     rewards: Path = typer.Option(None, "--rewards", help=field_help(H, "rewards")),
+    pairs: Path = typer.Option(None, "--pairs", help=field_help(H, "pairs")),
     pretrain: Path = typer.Option(None, "--pretrain", help=field_help(H, "pretrain")),
     out: Path = typer.Option(None, "--out", help=field_help(H, "out")),
     sampled_latents: bool = typer.Option(
@@ -102,6 +103,7 @@ def finetune_command(
             "model": model,
             "labels": labels,
             "rewards": rewards,
+            "pairs": pairs,
             "pretrain": pretrain,
             "out": out,
             "sampled_latents": sampled_latents,

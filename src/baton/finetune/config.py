@@ -34,6 +34,12 @@ class FinetuneConfig:
     model: str | None = option(None, "Base model folder or hub id (default: the backend's own).")
     labels: Path | None = option(None, "Human labels (labels.jsonl from `baton annotate export`).")
     rewards: Path | None = option(None, "Reward-model labels (rewards.jsonl from `baton reward score`).")
+    pairs: Path | None = option(
+        None,
+        "dpo: people's A/B answers, pairs.jsonl from `baton annotate export --pairs` or an Audio-Alpaca "
+        "file: each pair more people decided one way trains as (chosen, rejected), beside the pairs built "
+        "from --labels and --rewards if given.",
+    )
     pretrain: Path | None = option(
         None,
         "Pretraining set for --method baton: a JSON Lines file of captions with audio (fields text or "
@@ -207,8 +213,15 @@ class FinetuneConfig:
             )
         if self.snr_weighting == "tango" and (self.snr_floor or 0.0) > 0:
             raise InputError("Tango's weighting has no floor: use --snr-weighting min-snr", field="snr_floor")
-        if self.labels is None and self.rewards is None:
-            raise InputError("give --labels, --rewards or both: the feedback to tune on", field="labels")
+        if self.labels is None and self.rewards is None and self.pairs is None:
+            raise InputError(
+                "give --labels, --rewards or both (or --pairs for dpo): the feedback to tune on",
+                field="labels",
+            )
+        if self.pairs is not None and self.method != "dpo":
+            raise InputError(
+                "people's pairs train DPO: use --method dpo, or give labels instead", field="pairs"
+            )
         # One form from here on, whichever was given (a name, "a,b", a list): the trackers' names.
         self.report_to = parse_report_to(self.report_to)
 

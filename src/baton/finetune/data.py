@@ -11,6 +11,8 @@ with a clear message before training starts.
 * Pretraining (``--pretrain``): a world corpus (``.npz``/``.json``), or JSON Lines of captions with
   audio paths, in baton's, Tango's (``captions``, ``location``) or audiofolder's (``file_name``,
   ``text``) field names.
+* People's pairs (``--pairs``, for DPO): each decided pair's two clips (one clip per audio file,
+  shared with the feedback files when they name it too) and the pair (chosen, rejected).
 * Splits hold out whole prompts (so a DPO pair never straddles them), picked by a hash of the seed
   and the prompt id: the same prompts for any process count and any order of the input.
 * :class:`Stream` is the batch order: a fresh permutation per epoch, computed from (seed, stream,
@@ -46,7 +48,7 @@ class Clip:
     prompt_id: str
     text: str
     reward: float
-    source: str  # "human", "reward" or "pretrain"
+    source: str  # "human", "reward", "pairs" (a clip only people's pairs name) or "pretrain"
     load: Callable[[], tuple[np.ndarray, int]] = field(repr=False)
     path: Path | None = None
     label: int | None = None  # 1 = matches its prompt (majority vote, or probability >= threshold)
@@ -59,6 +61,8 @@ class FeedbackSet:
     duplicates: int = 0
     # The model that scored the rewards file (see reward_model_of); None without one.
     reward_model: dict[str, Any] | None = None
+    # People's pairs (--pairs): how many were decided, and undecided ones left out.
+    counts_of_pairs: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         human = sum(c.source == "human" for c in self.clips)
@@ -216,6 +220,50 @@ def check_audio_exists(clips: list[Clip], what: str) -> None:
         raise InputError(
             f"{len(missing)} audio file(s) of the {what} are missing: {shown}{more}", path=missing[0]
         )
+
+
+def read_human_pairs(path: Path, clips: list[Clip]) -> tuple[list[Clip], list[tuple[int, int]], int]:
+    """People's decided pairs of ``path`` as (chosen, rejected) rows of ``clips`` plus the clips they add
+    (a clip already in ``clips``, by its audio file, is not added again); returns the longer clip
+    list, the pairs and the number of undecided pairs left out."""
+    from baton.artifacts import resolve_path
+    from baton.reward.data import read_pairs  # pairs.jsonl or Audio-Alpaca, one reader for both
+
+    clips = list(clips)
+    rows = {c.path.resolve(): i for i, c in enumerate(clips) if c.path is not None}
+    pairs, undecided = [], 0
+    for record in read_pairs(path):
+        if not record.decided:
+            undecided += 1
+            continue
+        ends = []
+        for sample_id, written, won in (
+            (record.chosen, record.chosen_path, True),
+            (record.rejected, record.rejected_path, False),
+        ):
+            if not written:
+                raise InputError(
+                    f"pair '{record.id}' names no audio for clip '{sample_id}': the fine-tuner trains on the audio",
+                    path=path,
+                    field="chosen_path" if won else "rejected_path",
+                )
+            audio = resolve_path(written, path.parent)
+            if audio.resolve() not in rows:
+                rows[audio.resolve()] = len(clips)
+                clips.append(
+                    Clip(
+                        sample_id,
+                        record.prompt_id,
+                        record.text,
+                        float(won),
+                        "pairs",
+                        _file_loader(audio),
+                        audio,
+                    )
+                )
+            ends.append(rows[audio.resolve()])
+        pairs.append((ends[0], ends[1]))
+    return clips, pairs, undecided
 
 
 # --- reading the pretraining set ------------------------------------------------------------------

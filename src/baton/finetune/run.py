@@ -47,6 +47,7 @@ from baton.finetune.data import (
     default_world_pretrain,
     preference_pairs,
     read_feedback,
+    read_human_pairs,
     read_pretrain,
     split_by_prompt,
 )
@@ -80,8 +81,14 @@ def plan_data(config: FinetuneConfig) -> DataPlan:
     """Read and check everything the run trains on; any problem is an InputError, before any model."""
     feedback = read_feedback(config)
     clips = feedback.clips
+    human_pairs: list[tuple[int, int]] = []
+    if config.pairs is not None:
+        clips, human_pairs, undecided = read_human_pairs(Path(config.pairs), clips)
+        feedback.counts_of_pairs = {"decided": len(human_pairs), "undecided_left_out": undecided}
     if not clips:
-        raise InputError("the feedback files hold no usable clips", path=config.labels or config.rewards)
+        raise InputError(
+            "the feedback files hold no usable clips", path=config.labels or config.rewards or config.pairs
+        )
     train, val = split_by_prompt(clips, config.val_fraction, config.seed)
     # The reward model that labelled the reward-labelled clips (None without --rewards), so that the
     # run's finetune.json says which one it was.
@@ -130,18 +137,29 @@ def plan_data(config: FinetuneConfig) -> DataPlan:
             )
         plan.counts["sft"] = {"train": len(plan.train["sft"]), "val": len(plan.val["sft"])}
     else:
-        pairs = preference_pairs(clips, train, config.dpo_margin)
-        if not pairs:
+        # Pairs built from the rewards of labelled clips (a clip only people's pairs name has none),
+        # then people's own pairs, each on the side of the split its prompt is on.
+        rated = [i for i in train if clips[i].source != "pairs"]
+        pairs = preference_pairs(clips, rated, config.dpo_margin)
+        val_pairs = preference_pairs(clips, [i for i in val if clips[i].source != "pairs"], config.dpo_margin)
+        held_out = set(val)
+        people = [pair for pair in human_pairs if pair[0] not in held_out]
+        people_val = [pair for pair in human_pairs if pair[0] in held_out]
+        if not pairs and not people:
             raise InputError(
                 "no preference pairs for DPO: no prompt has two clips whose rewards differ by at least "
-                f"{config.dpo_margin} (with labels: a clip labelled 1 and one labelled 0 of one prompt)",
-                path=config.labels or config.rewards,
+                f"{config.dpo_margin} (with labels: a clip labelled 1 and one labelled 0 of one prompt)"
+                + ("; and no decided pair of people's is on the training side" if config.pairs else ""),
+                path=config.labels or config.rewards or config.pairs,
                 field="dpo_margin",
             )
-        plan.train["pairs"] = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        val_pairs = preference_pairs(clips, val, config.dpo_margin)
-        plan.val["pairs"] = np.asarray(val_pairs, dtype=np.int64).reshape(-1, 2)
-        plan.counts["pairs"] = {"train": len(pairs), "val": len(val_pairs)}
+        plan.train["pairs"] = np.asarray(pairs + people, dtype=np.int64).reshape(-1, 2)
+        plan.val["pairs"] = np.asarray(val_pairs + people_val, dtype=np.int64).reshape(-1, 2)
+        plan.counts["pairs"] = {
+            "train": len(pairs) + len(people),
+            "val": len(val_pairs) + len(people_val),
+            "from_people": {"train": len(people), "val": len(people_val), **feedback.counts_of_pairs},
+        }
     check_audio_exists(plan.clips, "training set")
     return plan
 

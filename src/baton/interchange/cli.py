@@ -12,7 +12,7 @@ from baton.interchange.run import ExportConfig, ImportConfig
 data_app = typer.Typer(
     help=(
         "Import and export labels, rewards and samples in other tools' formats: Tango/BATON JSON, "
-        "Hugging Face audiofolder, Label Studio."
+        "Hugging Face audiofolder, Label Studio; and preference pairs as Tango 2's Audio-Alpaca."
     ),
     no_args_is_help=True,
 )

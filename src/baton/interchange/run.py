@@ -21,24 +21,27 @@ if TYPE_CHECKING:
     from baton.artifacts import Record
     from baton.interchange.tango import TangoFile
 
-FORMATS = ("tango", "audiofolder", "label-studio")
-KINDS = ("labels", "rewards", "samples")
-RECORD_KINDS = {"label": "labels", "reward": "rewards", "sample": "samples"}
+FORMATS = ("tango", "audiofolder", "label-studio", "audio-alpaca")
+KINDS = ("labels", "rewards", "samples", "pairs")
+RECORD_KINDS = {"label": "labels", "reward": "rewards", "sample": "samples", "pair": "pairs"}
 
 
 @documented
 @dataclass
 class ImportConfig:
     input: Path | None = option(
-        None, "The file to import: a Tango/BATON JSON file, an audiofolder, or a Label Studio JSON export."
+        None,
+        "The file to import: a Tango/BATON JSON file, an audiofolder, a Label Studio JSON export, or "
+        "Audio-Alpaca preference pairs (JSON Lines of prompt, chosen, rejected).",
     )
     out: Path | None = option(
-        None, "The baton records file to write (JSON Lines of labels, rewards or samples)."
+        None, "The baton records file to write (JSON Lines of labels, rewards, samples or pairs)."
     )
     format: str | None = option(
         None,
-        "tango, audiofolder or label-studio (default: a folder is an audiofolder, a JSON array of "
-        "tasks with 'data' is Label Studio, anything else Tango).",
+        "tango, audiofolder, label-studio or audio-alpaca (default: a folder is an audiofolder, a JSON "
+        "array of tasks with 'data' is Label Studio, rows with 'chosen' and 'rejected' Audio-Alpaca, "
+        "anything else Tango).",
     )
     kind: str | None = option(
         None,
@@ -57,13 +60,18 @@ class ImportConfig:
 @documented
 @dataclass
 class ExportConfig:
-    input: Path | None = option(None, "The baton records file to export: labels, rewards or samples.")
+    input: Path | None = option(
+        None, "The baton records file to export: labels, rewards or samples; or pairs (to audio-alpaca)."
+    )
     out: Path | None = option(
         None,
         "Where to write: a JSON Lines file (tango), a folder (audiofolder) or a JSON task list (label-studio,"
         " with label_config.xml, the labelling interface, beside it).",
     )
-    format: str | None = option(None, "tango, audiofolder or label-studio.")
+    format: str | None = option(
+        None,
+        "tango, audiofolder or label-studio; audio-alpaca for pairs (Tango 2's prompt, chosen, rejected).",
+    )
     soft: bool = option(
         False, "Tango: write each label's mean vote as its feedback instead of the majority label."
     )
@@ -104,6 +112,9 @@ class ImportResult:
         elif self.kind == "rewards":
             high = sum(r.probability >= 0.5 for r in self.records)  # type: ignore[attr-defined]
             detail = f" ({high} with probability >= 0.5, {len(self.records) - high} below)"
+        elif self.kind == "pairs":
+            decided = sum(r.decided for r in self.records)  # type: ignore[attr-defined]
+            detail = f" ({decided} decided, {len(self.records) - decided} undecided)"
         line = (
             f"{len(self.records)} {self.kind} over {prompts} prompts{detail} from {self.input} -> {self.out}"
         )
@@ -150,7 +161,15 @@ def run_import(config: ImportConfig) -> ImportResult:
         raise InputError("no such file or folder", path=source)
 
     notes = Notes()
-    if fmt == "tango":
+    if fmt == "audio-alpaca" or config.kind == "pairs":
+        from baton.interchange.alpaca import read_alpaca
+
+        if fmt != "audio-alpaca" or config.kind not in (None, "pairs"):
+            raise InputError(
+                "pairs are read from Audio-Alpaca files only (--format audio-alpaca)", field="kind"
+            )
+        kind, records = "pairs", read_alpaca(source, out_dir=out.parent)
+    elif fmt == "tango":
         from baton.interchange.tango import read_tango_file
 
         tango = read_tango_file(source, notes)
@@ -202,7 +221,8 @@ def _tango_records(tango: TangoFile, kind: str, task: str | None) -> list[Any]:
 
 def guess_format(path: Path) -> str:
     """A folder (or its metadata.jsonl) is an audiofolder; a JSON array of ``{"data": ...}`` tasks is
-    a Label Studio export; anything else is read as Tango."""
+    a Label Studio export; JSON Lines whose first row has ``chosen`` and ``rejected`` (or ``reject``)
+    Audio-Alpaca pairs; anything else is read as Tango."""
     if path.is_dir() or path.name == "metadata.jsonl":
         return "audiofolder"
     try:
@@ -212,6 +232,10 @@ def guess_format(path: Path) -> str:
             doc = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "data" in doc[0]:
                 return "label-studio"
+        elif head.startswith("{"):
+            first = json.loads(head.split("\n", 1)[0])
+            if isinstance(first, dict) and "chosen" in first and ({"rejected", "reject"} & set(first)):
+                return "audio-alpaca"
     except (OSError, UnicodeDecodeError, ValueError):
         pass  # the reader of the chosen format reports the problem, with its line
     return "tango"
@@ -229,9 +253,21 @@ def run_export(config: ExportConfig) -> ExportResult:
     fmt = _required(config.format, "format")
     _one_of(fmt, FORMATS, "format")
     kind, records = read_any_records(source)
+    if (kind == "pairs") != (fmt == "audio-alpaca"):
+        raise InputError(
+            "pairs export to audio-alpaca only"
+            if kind == "pairs"
+            else f"audio-alpaca takes pairs, not {kind}",
+            path=source,
+            field="format",
+        )
 
     notes = Notes()
-    if fmt == "tango":
+    if fmt == "audio-alpaca":
+        from baton.interchange.alpaca import write_alpaca
+
+        count = write_alpaca(out, records, records_dir=source.parent, notes=notes)  # type: ignore[arg-type]
+    elif fmt == "tango":
         from baton.interchange.tango import write_tango
 
         count = write_tango(
@@ -273,7 +309,7 @@ def read_any_records(path: Path) -> tuple[str, list[Record]]:
     kind = str(tag).partition("/")[0] if tag else None
     if kind not in RECORD_KINDS:
         raise InputError(
-            f"export takes labels, rewards or samples; this line's schema is {tag!r}",
+            f"export takes labels, rewards, samples or pairs; this line's schema is {tag!r}",
             path=path,
             line=lineno,
             field="schema",

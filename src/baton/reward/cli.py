@@ -100,13 +100,17 @@ def train_command(
     device: Device = None,
     report_to: Annotated[list[str], _option("report_to", "--report-to", more=" Repeat for several.")] = None,
     no_progress: NoProgress = False,
+    pairs: Annotated[Path, _option("pairs", "--pairs")] = None,
+    pair_weight: Annotated[float, _option("pair_weight", "--pair-weight")] = None,
     config: Annotated[Path, typer.Option("--config", help=CONFIG_HELP)] = None,
 ) -> None:
-    """Train a reward model on labels (split by prompt, early stopping, features cached)."""
+    """Train a reward model on labels and (or) people's pairs (split by prompt, early stopping, features
+    cached)."""
     options = dict(locals())
     from baton.reward.train import train_reward
 
-    train_reward(_train_settings(options, report_to=list(report_to) if report_to else None))
+    more = {"pairs": pairs, "pair_weight": pair_weight, "report_to": list(report_to) if report_to else None}
+    train_reward(_train_settings(options, **more))
 
 
 @reward_app.command("cross-validate")
@@ -178,6 +182,7 @@ def eval_command(
     model: Path = typer.Option(None, "--reward-model", help=field_help(E, "model")),
     old_model: Path = OLD_MODEL_FLAG,
     labels: Path = typer.Option(None, "--labels", help=field_help(E, "labels")),
+    pairs: Path = typer.Option(None, "--pairs", help=field_help(E, "pairs")),
     out: Path = typer.Option(None, "--out", help=field_help(E, "out")),
     threshold: float = typer.Option(None, "--threshold", help=field_help(E, "threshold")),
     bins: int = typer.Option(None, "--bins", help=field_help(E, "bins")),
@@ -191,7 +196,7 @@ def eval_command(
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Accuracy at 0.5, ROC-AUC and calibration (ECE, reliability plot) per task, with 95% intervals,
-    beside the single annotator's agreement with the majority."""
+    beside the single annotator's agreement with the majority; with --pairs, the pairwise accuracy."""
     from baton.config import load_config
     from baton.console import console
     from baton.reward.evaluate import EVAL_FILE, evaluate_reward
@@ -202,6 +207,7 @@ def eval_command(
         {
             "model": renamed_option(model, old_model, old="--model", new="--reward-model"),
             "labels": labels,
+            "pairs": pairs,
             "out": out,
             "threshold": threshold,
             "bins": bins,
@@ -214,11 +220,9 @@ def eval_command(
             "progress": False if no_progress else None,
         },
     )
-    _require(
-        settings,
-        model="give the reward model folder (--reward-model)",
-        labels="give the labels to judge it on (--labels)",
-    )
+    _require(settings, model="give the reward model folder (--reward-model)")
+    if settings.pairs is None:
+        _require(settings, labels="give the labels (--labels) or pairs (--pairs) to judge it on")
     result = evaluate_reward(
         settings.model,
         settings.labels,
@@ -232,20 +236,29 @@ def eval_command(
         cache=settings.cache,
         device=settings.device,
         progress=settings.progress,
+        pairs=settings.pairs,
     )
-    console.print(figures_table(result))
+    if settings.labels is not None:
+        console.print(figures_table(result))
+    if "pairs" in result:
+        figure = interval_text(result["pairs"]["pairwise_accuracy"])
+        console.print(f"pairwise accuracy on {result['pairs']['pairs']} pairs: {figure}")
     out = settings.out if settings.out is not None else Path(settings.model) / EVAL_FILE
     console.print(f"figures in [bold]{out}[/], plot {result['plot']} beside it")
+
+
+def interval_text(figure: dict | None) -> str:
+    """``0.812 [0.750, 0.870]``: a figure with its 95% interval; ``-`` for none."""
+    if not figure:
+        return "-"
+    return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
 
 
 def figures_table(result: dict, title: str = "reward model vs held-out labels [95% interval]") -> object:
     """The evaluation as a rich table: one row per task."""
     from rich.table import Table
 
-    def cell(figure: dict | None) -> str:
-        if not figure:
-            return "-"
-        return f"{figure['value']:.3f} [{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
+    cell = interval_text
 
     table = Table(title=title)
     for column in ("task", "clips", "accuracy", "ROC-AUC", "ECE", "single annotator vs majority"):

@@ -46,6 +46,13 @@ class RewardTrainConfig:
         "Labels: labels.jsonl from `baton annotate export`, a BATON/Tango JSON file (feedback), or a "
         "Label Studio export.",
     )
+    pairs: Path | None = option(
+        None,
+        "People's A/B answers: pairs.jsonl from `baton annotate export --pairs`, or an Audio-Alpaca "
+        "file. Trained Bradley-Terry (the chosen clip above the rejected one), beside the labels' objective "
+        "when --labels is given too; the pairwise accuracy on held-out pairs is reported.",
+    )
+    pair_weight: float = option(1.0, "Weight of the pairs' Bradley-Terry loss beside the labels' loss.")
     out: Path = option(Path("reward"), "Folder of the reward model (config.json, model.safetensors, logs).")
     encoder: str = option(
         "world",
@@ -114,8 +121,12 @@ class RewardTrainConfig:
         return settings
 
     def check(self) -> None:
-        if self.labels is None:
-            raise InputError("give the labels file (--labels)", field="labels")
+        if self.labels is None and self.pairs is None:
+            raise InputError(
+                "give the labels file (--labels), the pairs file (--pairs) or both", field="labels"
+            )
+        if self.pair_weight <= 0:
+            raise InputError("must be positive", field="pair_weight")
         if self.head not in HEAD_KINDS:
             raise InputError(f"must be one of: {', '.join(HEAD_KINDS)}", field="head")
         if self.objective not in OBJECTIVES:
@@ -145,6 +156,9 @@ class RewardTrainConfig:
 class RewardEvalConfig:
     model: Path | None = option(None, "Reward model folder (from `baton reward train`).")
     labels: Path | None = option(None, "Held-out labels to judge it on (same formats as for training).")
+    pairs: Path | None = option(
+        None, "Held-out pairs of people's A/B answers (pairs.jsonl or Audio-Alpaca): the pairwise accuracy."
+    )
     out: Path | None = option(None, "Evaluation JSON (default: MODEL/eval.json; the plot goes beside it).")
     threshold: float = option(0.5, "Probability at which a clip counts as labelled 1 (BATON: 0.5).")
     bins: int = option(10, "Bins of the reliability diagram and the expected calibration error.")

@@ -101,6 +101,8 @@ def cross_validate(
     from baton.reward.train import encode_clips, fit_head, fit_settings
 
     config.check()
+    if config.labels is None:
+        raise InputError("cross-validation judges labels: give --labels", field="labels")
     check_figure_settings(threshold, bins)
     settings = fit_settings(config)
     started = time.perf_counter()

@@ -8,6 +8,12 @@ relative to the labels file's folder, or to ``audio_root`` when given (BATON's p
 
 The target of a clip is its mean vote (soft; one annotator gives 0 or 1). Validation prompts are
 drawn per task, so that both tasks are validated and no prompt is on both sides.
+
+Pairs (``--pairs``: ``baton annotate export --pairs``, or an Audio-Alpaca file) add people's
+A/B answers: their clips join the labelled ones (a clip in both is one clip, found by its audio
+file), without a target unless a label gives one, and each decided pair is a (chosen, rejected)
+row pair weighted by how clear the preference was, ``2 (preference - 0.5)``: 1 when everyone chose
+the same clip.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton.artifacts import LabelRecord, has_schema_line, read_records, resolve_path
+from baton.artifacts import LabelRecord, PairRecord, has_schema_line, read_records, resolve_path
 from baton.errors import InputError
 
 
@@ -132,6 +138,84 @@ def require_both_labels(
     )
 
 
+def read_pairs(path: str | Path, task: str | None = None) -> list[PairRecord]:
+    """The pairs of a baton pairs file or of an Audio-Alpaca file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such pairs file", path=path)
+    if has_schema_line(path):
+        records = read_records(path, PairRecord, allow_empty=False)
+    else:
+        from baton.interchange.alpaca import read_alpaca
+
+        records = read_alpaca(path, out_dir=path.parent)
+    if task is not None:
+        records = [r.model_copy(update={"task": r.task or task}) for r in records]
+    return records
+
+
+@dataclass
+class PairedClips:
+    """Labelled clips and the clips pairs add, and the decided pairs as rows of that list."""
+
+    clips: list[LabelledClip]
+    pairs: list[tuple[int, int, float]]  # (chosen row, rejected row, weight)
+    undecided: int = 0
+
+
+def add_pair_clips(
+    clips: Sequence[LabelledClip],
+    records: Sequence[PairRecord],
+    pairs_path: str | Path,
+    audio_root: str | Path | None = None,
+    *,
+    check_audio: bool = True,
+) -> PairedClips:
+    """``clips`` followed by the clips only the pairs name (target NaN), and the decided pairs."""
+    pairs_path = Path(pairs_path)
+    base = Path(audio_root) if audio_root is not None else pairs_path.parent
+    out = PairedClips(clips=list(clips), pairs=[])
+    rows = {clip.audio.resolve(): row for row, clip in enumerate(out.clips)}
+    for number, record in enumerate(records, start=1):
+        if not record.decided:
+            out.undecided += 1
+            continue
+        ends = []
+        for sample_id, path in ((record.chosen, record.chosen_path), (record.rejected, record.rejected_path)):
+            if not path:
+                raise InputError(
+                    f"pair '{record.id}' names no audio file for clip '{sample_id}'",
+                    path=pairs_path,
+                    line=number,
+                    field="chosen_path" if sample_id == record.chosen else "rejected_path",
+                )
+            audio = resolve_path(path, base)
+            if check_audio and not audio.is_file():
+                raise InputError(
+                    f"pair '{record.id}' names a clip that does not exist: {audio}",
+                    path=pairs_path,
+                    line=number,
+                )
+            key = audio.resolve()
+            if key not in rows:
+                rows[key] = len(out.clips)
+                out.clips.append(
+                    LabelledClip(
+                        sample_id=sample_id,
+                        prompt_id=record.prompt_id,
+                        text=record.text,
+                        task=record.task,
+                        audio=audio,
+                        target=float("nan"),
+                        label=None,
+                        line=number,
+                    )
+                )
+            ends.append(rows[key])
+        out.pairs.append((ends[0], ends[1], 2.0 * (record.preference - 0.5)))
+    return out
+
+
 def split_by_prompt(
     clips: Sequence[LabelledClip], val_fraction: float, seed: int
 ) -> tuple[list[int], list[int]]:
@@ -167,6 +251,8 @@ def class_balance(clips: Sequence[LabelledClip], rows: Sequence[int] | None = No
     groups: dict[str, list[LabelledClip]] = {"all": []}
     for row in rows:
         clip = clips[row]
+        if clip.target != clip.target:  # NaN: a clip only pairs name, without a label
+            continue
         groups["all"].append(clip)
         groups.setdefault(clip.task or "unknown", []).append(clip)
     out = {}

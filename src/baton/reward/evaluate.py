@@ -11,7 +11,9 @@ Figures (each with a percentile-bootstrap 95% interval over clips, :mod:`baton.e
   of 1 labels), which ``baton report`` draws;
 * ``human_agreement``: the ceiling a person reaches (as HPSv2 reports it): each vote against the
   majority of the *other* votes on its clip (clips where the others tie, or nobody else voted, are
-  left out). The model's ``accuracy`` is measured against the majority of all votes.
+  left out). The model's ``accuracy`` is measured against the majority of all votes;
+* with people's pairs (``--pairs``), ``pairs.pairwise_accuracy``: the share of decided pairs whose
+  chosen clip the model scores above the rejected one (a tie counts half), all and per task.
 
 Clips whose votes tie have no majority label and are left out of the model's figures.
 """
@@ -126,6 +128,38 @@ def single_annotator_agreement(votes: Sequence[dict[str, float]]) -> np.ndarray:
 # --- the evaluation ---------------------------------------------------------------------------------
 
 
+def pair_wins(chosen: Sequence[float], rejected: Sequence[float]) -> np.ndarray:
+    """1.0 where the chosen clip scores higher, 0.5 on a tie, else 0.0 (``[P]``)."""
+    c = np.asarray(chosen, dtype=np.float64).reshape(-1)
+    r = np.asarray(rejected, dtype=np.float64).reshape(-1)
+    if c.shape != r.shape:
+        raise ValueError(f"got {c.size} chosen scores but {r.size} rejected ones")
+    return (c > r) + 0.5 * (c == r)
+
+
+def pair_figures(
+    chosen: Sequence[float],
+    rejected: Sequence[float],
+    tasks: Sequence[str | None],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Pairwise accuracy over people's pairs, all and per task, with bootstrap intervals over pairs."""
+    wins = pair_wins(chosen, rejected)
+    names = np.array([task or "unknown" for task in tasks])
+
+    def figures(rows: np.ndarray) -> dict[str, Any]:
+        return {
+            "pairs": int(rows.size),
+            "pairwise_accuracy": _estimate(bootstrap_mean(rows, n_resamples=resamples, seed=seed))
+            if rows.size
+            else None,
+        }
+
+    return {**figures(wins), "tasks": {name: figures(wins[names == name]) for name in sorted(set(names))}}
+
+
 def _estimate(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -190,7 +224,7 @@ def task_figures(
 
 def evaluate_reward(
     model_dir: str | Path,
-    labels: str | Path,
+    labels: str | Path | None,
     out: str | Path | None = None,
     *,
     threshold: float = 0.5,
@@ -202,14 +236,15 @@ def evaluate_reward(
     cache: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    pairs: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Judge the model in ``model_dir`` on ``labels``; write the figures (``out``, default
-    ``model_dir/eval.json``) and a reliability plot beside them; return the figures. ``device``: where
-    the encoder runs."""
+    """Judge the model in ``model_dir`` on ``labels`` and (or) people's ``pairs``; write the figures
+    (``out``, default ``model_dir/eval.json``) and a reliability plot beside them; return the figures.
+    ``device``: where the encoder runs."""
 
     from baton.cache import cache_dir
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import labelled_clips, read_labels
+    from baton.reward.data import add_pair_clips, labelled_clips, read_labels, read_pairs
     from baton.reward.model import RewardModel
     from baton.reward.train import encode_clips
     from baton.workers import check_device
@@ -218,24 +253,50 @@ def evaluate_reward(
     device = check_device(device)
     model_dir = Path(model_dir)
     model = RewardModel.load(model_dir, device=device)
-    clips = labelled_clips(read_labels(labels, task=task), labels, audio_root)
     encoder = model.encoder
     feature_cache = FeatureCache(cache_dir(cache), encoder.identity["fingerprint"])
-    features = encode_clips(encoder, clips, feature_cache, sequences=model.needs_sequences, progress=progress)
-    probabilities = probabilities_of(model.logits_of, features, range(len(clips)))
+
+    def probabilities_of_clips(clips: Sequence[Any]) -> np.ndarray:
+        features = encode_clips(
+            encoder, clips, feature_cache, sequences=model.needs_sequences, progress=progress
+        )
+        return probabilities_of(model.logits_of, features, range(len(clips)))
 
     result: dict[str, Any] = {
         # Absolute: read from any folder (the rule of baton.artifacts).
         "model": str(model_dir.resolve()),
-        "labels": str(Path(labels).resolve()),
+        "labels": None if labels is None else str(Path(labels).resolve()),
         "head": model.head_kind,
         "objective": model.objective,
         "encoder": model.encoder_identity.get("kind"),
         "threshold": threshold,
         "bins": bins,
         "resamples": resamples,
-        **clip_figures(probabilities, clips, threshold=threshold, bins=bins, resamples=resamples, seed=seed),
     }
+    if labels is not None:
+        clips = labelled_clips(read_labels(labels, task=task), labels, audio_root)
+        result.update(
+            clip_figures(
+                probabilities_of_clips(clips),
+                clips,
+                threshold=threshold,
+                bins=bins,
+                resamples=resamples,
+                seed=seed,
+            )
+        )
+    if pairs is not None:
+        paired = add_pair_clips([], read_pairs(pairs, task=task), pairs, audio_root)
+        p = probabilities_of_clips(paired.clips)
+        result["pairs_file"] = str(Path(pairs).resolve())
+        result["pairs"] = pair_figures(
+            [p[w] for w, _, _ in paired.pairs],
+            [p[lose] for _, lose, _ in paired.pairs],
+            [paired.clips[w].task for w, _, _ in paired.pairs],
+            resamples=resamples,
+            seed=seed,
+        )
+        result["pairs"]["undecided_left_out"] = paired.undecided
     save_figures(result, Path(out) if out is not None else model_dir / EVAL_FILE)
     return result
 

@@ -6,7 +6,7 @@
       L_bce = -(1/N) sum_i w_i [ y_i log sigmoid(s_i) + (1 - y_i) log(1 - sigmoid(s_i)) ]
 
 * Bradley-Terry over pairs ``(i, j)`` of clips of the same prompt where ``i`` was judged better than
-  ``j`` (a higher mean vote)::
+  ``j``: people's own A/B answers (``--pairs``), or a higher mean vote of two labelled clips::
 
       P(i > j) = sigmoid(s_i - s_j),   L_bt = -(1/P) sum_(i,j) w_ij log sigmoid(s_i - s_j)
 
@@ -44,6 +44,14 @@ def bradley_terry_loss(
         return losses.mean()
     weights = weights.to(losses.dtype)
     return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def pairwise_accuracy(winner_scores: torch.Tensor, loser_scores: torch.Tensor) -> float | None:
+    """Share of pairs ``[P]`` whose preferred clip scores higher (a tie counts half); ``None`` without pairs."""
+    if winner_scores.numel() == 0:
+        return None
+    wins = (winner_scores > loser_scores).double() + 0.5 * (winner_scores == loser_scores).double()
+    return float(wins.mean())
 
 
 def same_prompt_pairs(

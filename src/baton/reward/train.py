@@ -5,8 +5,8 @@
 PosixPath('reward')
 
 What it writes into ``out``: the model (``config.json``, ``model.safetensors``), ``train_log.jsonl``
-(one line per epoch: loss, validation loss and accuracy) and ``training.json`` (split, class
-balance, best epoch, timings, cache hits); with ``--report-to``, the trackers' files in
+(one line per epoch: loss, validation loss, accuracy and pairwise accuracy) and ``training.json``
+(split, class balance, pairs, best epoch, timings, cache hits); with ``--report-to``, the trackers' files in
 ``tracking/`` (:mod:`baton.tracking`).
 """
 
@@ -25,7 +25,13 @@ import torch
 from baton.errors import InputError
 from baton.reward.config import RewardTrainConfig
 from baton.reward.heads import FeatureBatch, build_head
-from baton.reward.losses import bradley_terry_loss, fit_platt, same_prompt_pairs, soft_bce_loss
+from baton.reward.losses import (
+    bradley_terry_loss,
+    fit_platt,
+    pairwise_accuracy,
+    same_prompt_pairs,
+    soft_bce_loss,
+)
 
 TRAIN_LOG = "train_log.jsonl"
 TRAINING_FILE = "training.json"
@@ -45,6 +51,7 @@ class FitSettings:
     patience: int = 20
     seed: int = 0
     head_settings: dict[str, Any] = field(default_factory=lambda: {"hidden": 512})
+    pair_weight: float = 1.0  # of people's pairs' Bradley-Terry loss beside the labels' objective
 
 
 @dataclass
@@ -90,18 +97,28 @@ def fit_head(
     val_rows: Sequence[int],
     settings: FitSettings,
     *,
+    human_pairs: torch.Tensor | None = None,
+    human_weights: torch.Tensor | None = None,
     progress: bool = False,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
     """Fit a head on ``train_rows`` of precomputed features, with early stopping on ``val_rows``.
 
-    1. Pairs (bradley-terry): every same-prompt pair with different targets, on each side.
-    2. Epochs: shuffled batches (seeded), the objective, one optimiser step per batch.
-    3. After each epoch: the validation loss and accuracy at 0.5; the best state is kept, and with
+    ``targets`` is NaN for a clip without a label (one that only people's pairs name);
+    ``human_pairs`` ``[P, 2]`` are people's (chosen, rejected) rows, weighted by ``human_weights``.
+
+    1. Pairs: people's, on the side of the split their prompt is on; for the labels' bradley-terry
+       objective, every same-prompt pair of labelled clips with different targets, on each side.
+    2. Epochs: shuffled batches (seeded), one optimiser step per batch: the labels' objective, plus
+       ``pair_weight`` x Bradley-Terry on a batch of people's pairs (as many steps as the longer of
+       the two has batches).
+    3. After each epoch: the validation loss (the same sum), the accuracy at 0.5 and the pairwise
+       accuracy (people's held-out pairs, else the labelled ones'); the best state is kept, and with
        ``patience`` > 0 training stops when it has not improved for ``patience`` epochs. With
        ``patience`` 0 (BATON) the last epoch's weights are kept. ``on_epoch`` is given each epoch's
        history row as it is made (the trackers of ``--report-to``).
-    4. Bradley-Terry scores are put on a probability scale by Platt scaling on the training clips.
+    4. Bradley-Terry scores are put on a probability scale by Platt scaling on the labelled training
+       clips (without labels they stay as they are: only their order means something).
     """
     from baton.console import track
 
@@ -111,75 +128,109 @@ def fit_head(
     head = build_head(settings.head, audio_dim, text_dim, settings.head_settings)
     optimizer = _optimizer(settings, head.parameters())
     generator = torch.Generator().manual_seed(settings.seed)
-    train = torch.tensor(list(train_rows), dtype=torch.long)
-    val = torch.tensor(list(val_rows), dtype=torch.long)
-    if train.numel() == 0:
-        raise InputError("no training clips are left after the validation split", field="val_fraction")
+    labelled = torch.isfinite(targets)
+    train = torch.tensor([r for r in train_rows if labelled[r]], dtype=torch.long)
+    val = torch.tensor([r for r in val_rows if labelled[r]], dtype=torch.long)
 
     # 1. Pairs.
-    pairs = weights = val_pairs = val_weights = None
-    if settings.objective == "bradley-terry":
+    people = people_weights = people_val = people_val_weights = None
+    if human_pairs is not None and human_pairs.shape[0]:
+        weights_all = torch.ones(human_pairs.shape[0]) if human_weights is None else human_weights
+        training = set(train_rows)
+        on_train = torch.tensor([int(r) in training for r in human_pairs[:, 0]], dtype=torch.bool)
+        people, people_weights = human_pairs[on_train], weights_all[on_train]
+        people_val, people_val_weights = human_pairs[~on_train], weights_all[~on_train]
+    if train.numel() == 0 and people is None:
+        raise InputError("no training clips are left after the validation split", field="val_fraction")
+    pairs = weights = None
+    val_pairs, val_weights = same_prompt_pairs(prompt_ids, targets.tolist(), val.tolist())
+    if settings.objective == "bradley-terry" and train.numel():
         pairs, weights = same_prompt_pairs(prompt_ids, targets.tolist(), train.tolist())
-        val_pairs, val_weights = same_prompt_pairs(prompt_ids, targets.tolist(), val.tolist())
-        if pairs.shape[0] == 0:
+        if pairs.shape[0] == 0 and people is None:
             raise InputError(
                 "no prompt has clips with different labels, so there are no pairs for bradley-terry",
                 field="objective",
             )
 
-    def validation() -> tuple[float | None, float | None]:
-        if val.numel() == 0:
-            return None, None
+    def validation() -> tuple[float | None, float | None, float | None]:
         head.eval()
+        loss = accuracy = None
         with torch.no_grad():
-            logits = head(features.index(val))
-            accuracy = float(((logits > 0).float() == (targets[val] > 0.5).float()).float().mean())
-            if settings.objective == "bce":
-                loss = float(soft_bce_loss(logits, targets[val]))
-            elif val_pairs is not None and val_pairs.shape[0]:
-                loss = float(
-                    objective_loss(head, features, targets, None, val_pairs, val_weights, "bradley-terry")
+            if val.numel():
+                logits = head(features.index(val))
+                accuracy = float(((logits > 0).float() == (targets[val] > 0.5).float()).float().mean())
+                if settings.objective == "bce":
+                    loss = float(soft_bce_loss(logits, targets[val]))
+                elif val_pairs.shape[0]:
+                    loss = float(
+                        objective_loss(head, features, targets, None, val_pairs, val_weights, "bradley-terry")
+                    )
+            held_out = people_val if people_val is not None and people_val.shape[0] else val_pairs
+            pair_accuracy = None
+            if held_out.shape[0]:
+                scores = head(features.index(held_out.reshape(-1))).reshape(-1, 2)
+                pair_accuracy = pairwise_accuracy(scores[:, 0], scores[:, 1])
+            if people_val is not None and people_val.shape[0]:
+                people_loss = float(
+                    objective_loss(
+                        head, features, targets, None, people_val, people_val_weights, "bradley-terry"
+                    )
                 )
-            else:
-                loss = None
-        return loss, accuracy
+                loss = (loss or 0.0) + settings.pair_weight * people_loss
+        return loss, accuracy, pair_accuracy
 
     # 2-3. Epochs with early stopping.
     history: list[dict[str, Any]] = []
     best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
     stopped_early = False
+    size = settings.batch_size
     for epoch in track(
         range(1, settings.epochs + 1), f"training ({settings.head}, {settings.objective})", enabled=progress
     ):
         head.train()
         losses = []
-        if settings.objective == "bce":
+        batches: list[tuple[Any, Any, Any]] = []
+        if settings.objective == "bce" and train.numel():
             order = train[torch.randperm(train.numel(), generator=generator)]
-            batches = [
-                (order[i : i + settings.batch_size], None, None)
-                for i in range(0, order.numel(), settings.batch_size)
-            ]
-        else:
+            batches = [(order[i : i + size], None, None) for i in range(0, order.numel(), size)]
+        elif pairs is not None and pairs.shape[0]:
             order = torch.randperm(pairs.shape[0], generator=generator)
             batches = [
-                (None, pairs[order[i : i + settings.batch_size]], weights[order[i : i + settings.batch_size]])
-                for i in range(0, order.numel(), settings.batch_size)
+                (None, pairs[order[i : i + size]], weights[order[i : i + size]])
+                for i in range(0, order.numel(), size)
             ]
-        for rows, batch_pairs, batch_weights in batches:
-            loss = objective_loss(
-                head, features, targets, rows, batch_pairs, batch_weights, settings.objective
-            )
+        people_batches = []
+        if people is not None and people.shape[0]:
+            order = torch.randperm(people.shape[0], generator=generator)
+            people_batches = [
+                (people[order[i : i + size]], people_weights[order[i : i + size]])
+                for i in range(0, order.numel(), size)
+            ]
+        for step in range(max(len(batches), len(people_batches))):
+            loss = torch.zeros(())
+            if step < len(batches):
+                rows, batch_pairs, batch_weights = batches[step]
+                loss = objective_loss(
+                    head, features, targets, rows, batch_pairs, batch_weights, settings.objective
+                )
+            if step < len(people_batches):
+                batch_pairs, batch_weights = people_batches[step]
+                people_loss = objective_loss(
+                    head, features, targets, None, batch_pairs, batch_weights, "bradley-terry"
+                )
+                loss = loss + settings.pair_weight * people_loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-        val_loss, val_accuracy = validation()
+        val_loss, val_accuracy, val_pair_accuracy = validation()
         history.append(
             {
                 "epoch": epoch,
                 "loss": round(sum(losses) / len(losses), 6),
                 "val_loss": None if val_loss is None else round(val_loss, 6),
                 "val_accuracy": None if val_accuracy is None else round(val_accuracy, 4),
+                "val_pair_accuracy": None if val_pair_accuracy is None else round(val_pair_accuracy, 4),
             }
         )
         if on_epoch is not None:
@@ -201,7 +252,7 @@ def fit_head(
 
     # 4. Calibration of pairwise scores.
     calibration = (1.0, 0.0)
-    if settings.objective == "bradley-terry":
+    if settings.objective == "bradley-terry" and train.numel():
         with torch.no_grad():
             train_logits = head(features.index(train))
         calibration = fit_platt(train_logits, targets[train])
@@ -213,6 +264,7 @@ def fit_settings(config: RewardTrainConfig) -> FitSettings:
     return FitSettings(
         head=config.head,
         objective=config.objective,
+        pair_weight=config.pair_weight,
         optimizer=str(resolved["optimizer"]),
         learning_rate=float(resolved["learning_rate"]),  # type: ignore[arg-type]
         weight_decay=float(resolved["weight_decay"]),  # type: ignore[arg-type]
@@ -272,9 +324,12 @@ def train_reward(config: RewardTrainConfig) -> Path:
     from baton.console import console, warn
     from baton.reward.cache import FeatureCache
     from baton.reward.data import (
+        PairedClips,
+        add_pair_clips,
         class_balance,
         labelled_clips,
         read_labels,
+        read_pairs,
         require_both_labels,
         split_by_prompt,
     )
@@ -287,15 +342,28 @@ def train_reward(config: RewardTrainConfig) -> Path:
     settings = fit_settings(config)
     started = time.perf_counter()
 
-    # 1. Labels and their audio.
-    records = read_labels(config.labels, task=config.task)  # type: ignore[arg-type]
-    clips = labelled_clips(records, config.labels, config.audio_root)  # type: ignore[arg-type]
-    require_both_labels(clips, config.labels)  # type: ignore[arg-type]
+    # 1. Labels, people's pairs, and their audio.
+    clips = []
+    if config.labels is not None:
+        records = read_labels(config.labels, task=config.task)
+        clips = labelled_clips(records, config.labels, config.audio_root)
+        require_both_labels(clips, config.labels)
+    paired = PairedClips(clips, [])
+    if config.pairs is not None:
+        paired = add_pair_clips(
+            clips, read_pairs(config.pairs, task=config.task), config.pairs, config.audio_root
+        )
+        clips = paired.clips
+        if not paired.pairs:
+            raise InputError("the pairs file holds no decided pair (each has as many votes for both clips)",
+                             path=config.pairs)  # fmt: skip
 
     # 2. Split by prompt.
     train_rows, val_rows = split_by_prompt(clips, config.val_fraction, config.seed)
+    labelled_train = [row for row in train_rows if clips[row].target == clips[row].target]  # not NaN
     try:  # the file has both labels; a split that leaves training one of them is a loud warning
-        require_both_labels(clips, config.labels, train_rows, what="the training prompts'")  # type: ignore[arg-type]
+        if config.labels is not None:
+            require_both_labels(clips, config.labels, labelled_train, what="the training prompts'")
     except InputError as exc:
         warn(f"{exc.reason}; another --seed or --val-fraction splits the prompts otherwise")
     balance = {"train": class_balance(clips, train_rows), "validation": class_balance(clips, val_rows)}
@@ -321,7 +389,9 @@ def train_reward(config: RewardTrainConfig) -> Path:
         encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress
     )
     encode_seconds = time.perf_counter() - encode_started
-    targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
+    targets = torch.tensor([c.target for c in clips], dtype=torch.float32)  # NaN: no label
+    human_pairs = torch.tensor([(w, lose) for w, lose, _ in paired.pairs], dtype=torch.long).reshape(-1, 2)
+    human_weights = torch.tensor([weight for _, _, weight in paired.pairs], dtype=torch.float32)
 
     # 4. Fit, each epoch's row also to the trackers.
     logger = _start_tracking(report_to, out, config, settings)
@@ -333,6 +403,8 @@ def train_reward(config: RewardTrainConfig) -> Path:
             train_rows,
             val_rows,
             settings,
+            human_pairs=human_pairs,
+            human_weights=human_weights,
             progress=config.progress,
             on_epoch=None if logger is None else lambda row: tracking.log(logger, row, row["epoch"]),
         )
@@ -344,8 +416,16 @@ def train_reward(config: RewardTrainConfig) -> Path:
             release_accelerator(logger)
 
     # 5. Save.
+    training_side = set(train_rows)
     summary = {
-        "labels": str(Path(config.labels).resolve()),  # from any folder (baton.artifacts)
+        # From any folder (baton.artifacts).
+        "labels": None if config.labels is None else str(Path(config.labels).resolve()),
+        "pairs": None if config.pairs is None else str(Path(config.pairs).resolve()),
+        "human_pairs": {
+            "train": sum(w in training_side for w, _, _ in paired.pairs),
+            "validation": sum(w not in training_side for w, _, _ in paired.pairs),
+            "undecided_left_out": paired.undecided,
+        },
         "clips": len(clips),
         "train_clips": len(train_rows),
         "validation_clips": len(val_rows),
@@ -371,7 +451,9 @@ def train_reward(config: RewardTrainConfig) -> Path:
         calibration=result.calibration,
         objective=settings.objective,
         encoder=encoder,
-        training={k: summary[k] for k in ("labels", "clips", "best_epoch", "epochs_run", "settings")},
+        training={
+            k: summary[k] for k in ("labels", "pairs", "clips", "best_epoch", "epochs_run", "settings")
+        },
     )
     model.save(out)
     atomic_write_text(out / TRAIN_LOG, "".join(json.dumps(row) + "\n" for row in result.history))
@@ -381,6 +463,9 @@ def train_reward(config: RewardTrainConfig) -> Path:
         judged = f"training loss {best.get('loss')}; no validation prompts"
     else:
         judged = f"validation accuracy {best.get('val_accuracy')}, loss {best.get('val_loss')}"
+    if best.get("val_pair_accuracy") is not None:
+        whose = "people's" if config.pairs is not None else "labelled"
+        judged += f", pairwise accuracy {best['val_pair_accuracy']} on held-out {whose} pairs"
     ran = (
         f"{len(result.history)} of {settings.epochs}, stopped early"
         if result.stopped_early

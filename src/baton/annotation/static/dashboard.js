@@ -10,7 +10,7 @@
     return td;
   }
 
-  // A row like the server's for someone with no answers yet (answers 0; times and agreement: –).
+  // A row like the server's for someone with no answers yet (answers 0; times, agreement and gold: –).
   function addRow(name, admin) {
     const body = document.querySelector("#annotators tbody");
     if ([...body.rows].some((row) => row.dataset.name === name)) return;
@@ -23,7 +23,7 @@
       first.append(" ", note);
     }
     row.append(first, cell("0"), cell("0"), cell("0"), cell("0"), cell("–", "na"), cell("–", "na"),
-      cell("–", "na"), cell("0"), cell("–", "when"));
+      cell("–", "na"), cell("0"), cell("–", "when"), cell("0"), cell("0"), cell("–", "gold"));
     body.appendChild(row);
   }
 

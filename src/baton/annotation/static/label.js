@@ -7,19 +7,9 @@
   const player = $("player");
   const canvas = $("waveform");
   let clip = initial.clip;
-  let lastAnswered = initial.last; // what undo takes back; sent so that a retried undo undoes no more
   let peaks = null;
   let shownAt = performance.now();
-  let busy = false;
   let interacted = false;
-
-  function showProgress(progress) {
-    if (!progress) return;
-    $("my-count").textContent = progress.mine;
-    $("campaign-bar").max = Math.max(progress.needed, 1);
-    $("campaign-bar").value = progress.votes;
-    $("campaign-text").textContent = `campaign: ${progress.votes} of ${progress.needed} votes`;
-  }
 
   function show(next) {
     clip = next;
@@ -104,19 +94,14 @@
   player.addEventListener("ended", draw);
 
   // --- answers -----------------------------------------------------------------------------------
-  function flash(id) {
-    const button = $(id);
-    button.classList.add("flash");
-    setTimeout(() => button.classList.remove("flash"), 150);
-  }
+  const flow = baton.answering({
+    key: "clip", next: "/api/next", answer: "/api/labels", undo: "/api/undo", noun: "votes", show,
+    buttons: ["yes", "no", "skip", "undo", "undo-done"],
+  });
+  const undo = flow.undo;
 
-  function setBusy(value) {
-    busy = value;
-    for (const id of ["yes", "no", "skip", "undo", "undo-done"]) $(id).disabled = value;
-  }
-
-  async function answer(kind) {
-    if (busy || !clip) return;
+  function answer(kind) {
+    if (flow.busy() || !clip) return;
     const body = { clip: clip.clip, seconds: Math.round((performance.now() - shownAt) / 10) / 100 };
     if (kind === "skip") {
       body.skip = true;
@@ -125,48 +110,8 @@
     } else {
       body.value = kind === "yes" ? 1 : 0;
     }
-    flash(kind);
-    setBusy(true);
-    baton.setStatus("saving…");
-    const { status, data } = await baton.call("POST", "/api/labels", body, () => baton.setStatus("no connection, retrying…", true));
-    setBusy(false);
-    if (status === 200) {
-      lastAnswered = data.answered;
-      baton.setStatus(kind === "skip" ? "skipped" : `saved: ${kind}`);
-      showProgress(data.progress);
-      show(data.next);
-    } else if (status === 409) {
-      baton.setStatus(data.error, true);
-      await refresh();
-    } else {
-      baton.setStatus(data.error || `error ${status}`, true);
-    }
-  }
-
-  async function undo() {
-    if (busy) return;
-    setBusy(true);
-    const { status, data } = await baton.call("POST", "/api/undo", lastAnswered ? { clip: lastAnswered } : {});
-    setBusy(false);
-    if (status === 200) {
-      lastAnswered = data.previous;
-      baton.setStatus("undone: answer this clip again");
-      showProgress(data.progress);
-      show(data.clip);
-    } else if (status === 409) {
-      lastAnswered = null; // answered elsewhere meanwhile (another tab): the next undo takes the latest
-      baton.setStatus(data.error + "; press u again to undo your latest answer", true);
-    } else {
-      baton.setStatus(data.error || `error ${status}`, true);
-    }
-  }
-
-  async function refresh() {
-    const { status, data } = await baton.call("GET", "/api/next");
-    if (status === 200) {
-      showProgress(data.progress);
-      show(data.clip);
-    }
+    baton.flash(kind);
+    flow.submit(body, kind === "skip" ? "skipped" : `saved: ${kind}`);
   }
 
   function togglePlay() {
@@ -181,22 +126,11 @@
   $("undo").addEventListener("click", undo);
   $("undo-done").addEventListener("click", undo);
 
-  document.addEventListener("keydown", (event) => {
-    const tag = event.target.tagName;
-    if (tag === "TEXTAREA" || tag === "INPUT" || tag === "SELECT") {
-      if (event.key === "Escape") event.target.blur();
-      return;
-    }
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const key = event.key.toLowerCase();
-    const actions = { "1": () => answer("yes"), "2": () => answer("no"), s: () => answer("skip"), u: undo, " ": togglePlay };
-    if (!(key in actions)) return;
-    event.preventDefault();
-    interacted = true;
-    actions[key]();
-  });
+  baton.answerKeys(
+    { "1": () => answer("yes"), "2": () => answer("no"), s: () => answer("skip"), u: undo, " ": togglePlay },
+    () => { interacted = true; },
+  );
 
-  showProgress(initial.progress);
   if (clip) { shownAt = performance.now(); loadPeaks(clip); }
   requestAnimationFrame(animate);
 })();
