@@ -109,7 +109,7 @@ def test_a_judge_writes_rewards_that_finetuning_reads(judge, samples, world_clap
         ["--judge", other, "--encoder", f"world:{world_clap}", "--samples", str(samples), "--out", str(out)],
         capsys,
     )
-    assert code == 2 and "holds scores of another" in err and out.read_text() == before
+    assert code == 1 and "holds scores of another" in err and out.read_text() == before
 
 
 def _logit(p: float) -> float:
@@ -127,7 +127,7 @@ def test_the_events_judge_needs_the_events_a_prompt_names(samples, world_clap, t
     code, err = _score(["--judge", "events", "--encoder", f"world:{world_clap}", "--samples", str(bare),
                         "--out", str(tmp_path / "r.jsonl")], capsys)  # fmt: skip
     assert (
-        code == 2 and "line 2, field 'events'" in err and "names no events" in err and "Traceback" not in err
+        code == 1 and "line 2, field 'events'" in err and "names no events" in err and "Traceback" not in err
     )
 
 
