@@ -52,6 +52,7 @@ from baton.annotation.store import (
     iso,
     lock_row,
     new_uid,
+    view_fields,
 )
 from baton.artifacts import PairRecord
 from baton.errors import InputError
@@ -122,18 +123,7 @@ class PairView:
     of: int
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "pair": self.uid,
-            "model": self.model,
-            "prompt_id": self.prompt_id,
-            "text": self.text,
-            "events": self.events,
-            "task": self.task,
-            "relation": self.relation,
-            "clips": self.clips,
-            "number": self.number,
-            "of": self.of,
-        }
+        return view_fields(self, "pair")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import time
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -155,6 +155,12 @@ class AnnotatorView:
     is_admin: bool
 
 
+def view_fields(view: Any, uid_key: str) -> dict[str, Any]:
+    """A page view's fields as its JSON has them: ``uid`` under ``uid_key`` ("clip", "pair"), then the rest
+    in their order."""
+    return {uid_key: view.uid, **{f.name: getattr(view, f.name) for f in fields(view) if f.name != "uid"}}
+
+
 @dataclass(frozen=True)
 class ClipView:
     """A clip as the labelling page shows it (``number`` of ``of`` clips of its prompt)."""
@@ -174,18 +180,7 @@ class ClipView:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "clip": self.uid,
-            "sample_id": self.sample_id,
-            "model": self.model,
-            "prompt_id": self.prompt_id,
-            "text": self.text,
-            "events": self.events,
-            "task": self.task,
-            "relation": self.relation,
-            "index": self.index,
-            "duration": self.duration,
-            "number": self.number,
-            "of": self.of,
+            **view_fields(self, "clip"),
             "audio": f"/audio/{self.uid}",
             "peaks": f"/api/clips/{self.uid}/peaks",
         }

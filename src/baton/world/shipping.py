@@ -255,14 +255,9 @@ def _shipped_manifest(world: dict[str, Any], dtype: str, files: dict[str, dict[s
 
 
 def training_hours(steps: dict[str, Any]) -> float:
-    """The hours the world's models took to train: the trained steps' times (a resumed v2 T2A
-    pretraining's own count of its seconds, which adds up its sessions)."""
-    seconds = 0.0
-    for name in MODEL_STEPS:
-        record = steps.get(name, {})
-        own = record.get("figures", {}).get("seconds") if name == "t2a" else None
-        seconds += max(float(record.get("seconds", 0.0)), float(own or 0.0))
-    return round(seconds / 3600, 3)
+    """The hours the world's models took to train: their steps' seconds (a resumed v2 T2A pretraining's
+    count adds up all its sessions; baton.world.build records it so)."""
+    return round(sum(float(steps.get(name, {}).get("seconds", 0.0)) for name in MODEL_STEPS) / 3600, 3)
 
 
 # --- reading and checking a shipped world ----------------------------------------------------------
