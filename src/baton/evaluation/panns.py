@@ -341,19 +341,27 @@ def build_tiny_cnn14(
     """Write a small random-weight CNN14 checkpoint (``{"model": state_dict}``) to ``path``.
 
     CNN14's network and 32 kHz front end at a toy width, for tests and trials without the real
-    checkpoint; its batch norms get random statistics so that they are not the identity. Load it
-    with ``PannsClassifier.load(path)`` or ``baton evaluate --classifier panns:PATH``.
+    checkpoint. Its batch norms' statistics are measured on a few seeded noises and tones (as training
+    would measure them), so that every block passes on a signal of unit scale and different clips get
+    different outputs. Load it with ``PannsClassifier.load(path)`` or ``baton evaluate --classifier
+    panns:PATH``.
     """
     torch.manual_seed(seed)
     model = Cnn14(widths=widths, classes=classes)
+    rng = np.random.default_rng(seed)
+    seconds = np.arange(16_000) / 32_000
+    calibration = [amplitude * rng.standard_normal(seconds.size) for amplitude in (0.01, 0.1, 0.5)]
+    calibration += [amplitude * np.sin(2 * np.pi * hz * seconds) for amplitude, hz in ((0.3, 440), (0.8, 3000))]
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a cumulative average over the calibration batch
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.normal_(0.0, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-        # bn0 sees dB values (about -100 to +40): centre and scale them as training would.
-        model.bn0.running_mean.fill_(-20.0)
-        model.bn0.running_var.fill_(400.0)
+        model.train()(torch.tensor(np.stack(calibration), dtype=torch.float32))
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.1
+    model.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, path)
