@@ -66,7 +66,8 @@ def test_the_full_size_network_has_the_released_checkpoints_names_and_shapes():
         if not name.startswith(("spectrogram_extractor", "logmel_extractor")) and "running" not in name
         and "num_batches" not in name
     )  # fmt: skip
-    assert learned == 80_753_615  # the paper's 80.8 M: 9 * sum(c_in * c_out) + batch norms + fc1 + fc_audioset
+    # The paper's 80.8 M: 9 * sum(c_in * c_out) of the convs, the batch norms, fc1 and fc_audioset.
+    assert learned == 80_753_615
 
 
 def test_log_mel_equals_an_independent_computation_on_the_same_audio():
@@ -152,4 +153,3 @@ def test_a_missing_or_wrong_checkpoint_fails_with_one_line(tmp_path):
     (tmp_path / "text.pth").write_text("not a checkpoint")
     with pytest.raises(InputError, match="cannot read a CNN14 checkpoint"):
         PannsClassifier.load(tmp_path / "text.pth")
-

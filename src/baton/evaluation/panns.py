@@ -109,7 +109,7 @@ def slaney_mel_filters(sample_rate: int, n_fft: int, mel_bins: int, fmin: float,
     rising = (bin_hz[None, :] - low) / (centre - low)
     falling = (high - bin_hz[None, :]) / (high - centre)
     filters = np.maximum(0.0, np.minimum(rising, falling))  # [M, F]
-    filters *= (2.0 / (high - low))
+    filters *= 2.0 / (high - low)
     return filters.T.astype(np.float32)
 
 
@@ -235,9 +235,7 @@ class Cnn14(nn.Module):
                 f"an STFT window of {window} samples: the released CNN14s have "
                 f"{' or '.join(map(str, FRONT_ENDS))}"
             )
-        front_end = dataclasses.replace(
-            FRONT_ENDS[window], mel_bins=state["logmel_extractor.melW"].shape[1]
-        )
+        front_end = dataclasses.replace(FRONT_ENDS[window], mel_bins=state["logmel_extractor.melW"].shape[1])
         widths = [state[f"conv_block{i + 1}.conv1.weight"].shape[0] for i in range(6)]
         model = cls(front_end, widths, classes=state["fc_audioset.weight"].shape[0])
         model.load_state_dict(state, strict=True)
@@ -252,7 +250,9 @@ class PannsClassifier:
 
     embedding = "panns"  # its name for --fad-embedding
 
-    def __init__(self, model: Cnn14, source: str | Path, checkpoint_sha256: str, batch_size: int = 16) -> None:
+    def __init__(
+        self, model: Cnn14, source: str | Path, checkpoint_sha256: str, batch_size: int = 16
+    ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.batch_size = batch_size
         self.front_end = model.front_end
@@ -351,7 +351,9 @@ def build_tiny_cnn14(
     rng = np.random.default_rng(seed)
     seconds = np.arange(16_000) / 32_000
     calibration = [amplitude * rng.standard_normal(seconds.size) for amplitude in (0.01, 0.1, 0.5)]
-    calibration += [amplitude * np.sin(2 * np.pi * hz * seconds) for amplitude, hz in ((0.3, 440), (0.8, 3000))]
+    calibration += [
+        amplitude * np.sin(2 * np.pi * hz * seconds) for amplitude, hz in ((0.3, 440), (0.8, 3000))
+    ]
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
