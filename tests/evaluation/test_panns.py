@@ -135,6 +135,32 @@ def test_a_checkpoint_file_loads_by_path_and_judges_clips_as_the_network_does(ch
     assert PannsClassifier.load(bare).identity["weights_sha256"] == judge.identity["weights_sha256"]
 
 
+def test_a_checkpoint_with_numpy_training_state_loads_and_other_objects_do_not(checkpoint, tmp_path):
+    """The released files keep training state with numpy arrays beside ``model``, pickled by numpy 1."""
+    state = torch.load(checkpoint, weights_only=True)["model"]
+    sampler = {
+        "indexes": np.arange(5),
+        "random_state": np.random.RandomState(0).get_state(),
+        "n": np.int64(2),
+    }
+    released = tmp_path / "released.pth"
+    torch.save({"model": state, "iteration": 600_000, "sampler": sampler}, released)
+    expected = PannsClassifier.load(checkpoint).identity["weights_sha256"]
+    assert PannsClassifier.load(released).identity["weights_sha256"] == expected
+    # numpy 1 names its array rebuilder numpy.core.multiarray (the legacy format keeps the pickle bare).
+    legacy = tmp_path / "numpy1.pth"
+    torch.save({"model": state, "sampler": sampler}, legacy, _use_new_zipfile_serialization=False)
+    pickled = legacy.read_bytes()
+    assert b"numpy._core.multiarray" in pickled
+    legacy.write_bytes(pickled.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    assert PannsClassifier.load(legacy).identity["weights_sha256"] == expected
+    # Anything else that would run code when unpickled is refused, in one line.
+    torch.save({"model": state, "hook": print}, tmp_path / "code.pth")
+    with pytest.raises(InputError, match="cannot read a CNN14 checkpoint .tensors only.") as error:
+        PannsClassifier.load(tmp_path / "code.pth")
+    assert "\n" not in str(error.value)
+
+
 def test_a_missing_or_wrong_checkpoint_fails_with_one_line(tmp_path):
     with pytest.raises(InputError) as error:
         PannsClassifier.load(tmp_path / "Cnn14_mAP=0.431.pth")

@@ -242,7 +242,35 @@ class Cnn14(nn.Module):
         return model
 
 
-# --- the judge --------------------------------------------------------------------------------------
+# --- the judge ---------------------------------------------------------------------------------------
+
+
+def numpy_array_globals() -> list:
+    """What ``torch.load(weights_only=True)`` must also rebuild to read a released PANNs checkpoint.
+
+    Beside ``model`` the released files keep training state holding numpy arrays (autrainer#66 met
+    this), which torch refuses by default. Allowed here: numpy's array and scalar rebuilders, under
+    numpy 1's module name (the files were written with it) and numpy 2's, and the numeric dtypes. No
+    object arrays, so nothing but numbers and strings is built.
+    """
+    import numpy.dtypes
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import _reconstruct, scalar
+
+    numeric = [
+        getattr(numpy.dtypes, name)
+        for name in dir(numpy.dtypes)
+        if name.endswith("DType") and name not in ("ObjectDType", "VoidDType", "StringDType")
+    ]
+    renamed = [
+        (function, f"{package}.multiarray.{function.__name__}")
+        for function in (_reconstruct, scalar)
+        for package in ("numpy.core", "numpy._core")
+    ]
+    return [*renamed, np.ndarray, np.dtype, *numeric]
 
 
 class PannsClassifier:
@@ -270,15 +298,17 @@ class PannsClassifier:
 
     @classmethod
     def load(cls, checkpoint: str | Path, device: str = "cpu") -> PannsClassifier:
-        """A CNN14 from a checkpoint file: ``{"model": state_dict}`` as PANNs releases it, or the state
-        dict itself. Read with ``torch.load(weights_only=True)``: tensors and plain containers only."""
+        """A CNN14 from a checkpoint file: ``{"model": state_dict, ...}`` as PANNs releases it, or the
+        state dict itself. Read with ``torch.load(weights_only=True)``: tensors, plain containers and
+        numeric numpy arrays only (:func:`numpy_array_globals`)."""
         from baton.fingerprints import file_digest
 
         path = Path(checkpoint)
         if not path.is_file():
             raise InputError(f"no PANNs CNN14 checkpoint here: {CNN14_DOWNLOAD}", path=path)
         try:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(numpy_array_globals()):
+                loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a pickle of other objects, or not a torch file at all
             reason = " ".join(str(exc).split())[:200]
             raise InputError(f"cannot read a CNN14 checkpoint (tensors only): {reason}", path=path) from None
