@@ -33,6 +33,7 @@ that no clip is padded to another's length (the max over time would see the padd
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,8 +311,12 @@ class PannsClassifier:
             with torch.serialization.safe_globals(numpy_array_globals()):
                 loaded = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a pickle of other objects, or not a torch file at all
-            reason = " ".join(str(exc).split())[:200]
-            raise InputError(f"cannot read a CNN14 checkpoint (tensors only): {reason}", path=path) from None
+            text = " ".join(str(exc).split())
+            refused = re.search(r"WeightsUnpickler error: (.*?\.) ", text)  # torch names what it refused
+            reason = refused.group(1) if refused else text[:200]
+            raise InputError(
+                f"cannot read a CNN14 checkpoint (tensors and numeric arrays only): {reason}", path=path
+            ) from None
         state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
         if not isinstance(state, dict) or "fc_audioset.weight" not in state:
             raise InputError(
@@ -320,8 +325,10 @@ class PannsClassifier:
                 path=path,
             )
         try:
-            model = Cnn14.from_state_dict({k: v.float() for k, v in state.items()})
-        except (KeyError, RuntimeError, ValueError) as exc:
+            # float32 whatever the file holds (a half-precision copy too); counters stay integers.
+            floats = {k: v.float() if torch.is_floating_point(v) else v for k, v in state.items()}
+            model = Cnn14.from_state_dict(floats)
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             reason = " ".join(str(exc).split())[:300]
             raise InputError(f"not a CNN14 state dict: {reason}", path=path) from None
         return cls(model.to(device), path, file_digest(path, what="checkpoint"))
