@@ -1,5 +1,7 @@
-"""`baton evaluate` of a real backend (a tiny Tango) with pretrained judges of real audio (tiny ones)."""
+"""`baton evaluate` of the real backends (tiny Tango, AudioLDM 2, Stable Audio) with pretrained judges of
+real audio (tiny ones)."""
 
+import hashlib
 import json
 import math
 
@@ -12,11 +14,13 @@ from baton.backends import BACKENDS
 from baton.cli import main
 from baton.errors import InputError
 from baton.evaluation.config import EvaluateConfig
+from baton.evaluation.panns import build_tiny_cnn14
 from baton.evaluation.pretrained import build_tiny_ast
 from baton.evaluation.run import run
 from baton.evaluation.scorers import Scorers
 from baton.reward.encoders import build_tiny_clap
 from tests.backends.helpers import one_torch_thread
+from tests.finetune.test_backends import BUILDERS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -110,6 +114,45 @@ def test_a_real_model_is_judged_by_pretrained_judges_and_every_figure_names_its_
     assert code == 1 and "dtype 'bfloat16' (asked: 'float32')" in err  # the folder's clips: bad input
 
 
+@pytest.mark.parametrize(
+    ("backend", "classifier", "fad"),
+    [("audioldm2", "panns", "panns"), ("stable-audio", "ast", "clap")],
+)
+def test_audioldm2_and_stable_audio_are_judged_by_pretrained_judges_and_every_figure_names_its_judge(
+    tmp_path, judges, prompts, backend, classifier, fad, capsys
+):
+    """AudioLDM 2 with audioldm_eval's classifier (CNN14, its embedding for FD); Stable Audio (44.1 kHz
+    stereo in the real model, 64 Hz here) with AST and FAD in CLAP's embedding."""
+    clap, ast = judges
+    BUILDERS[backend](tmp_path / backend)
+    cnn14 = build_tiny_cnn14(tmp_path / "Cnn14_tiny.pth")
+    spec = {"panns": f"panns:{cnn14}", "ast": str(ast)}[classifier]
+    out = tmp_path / "eval"
+    code, err = _evaluate(
+        ["--model", f"base={backend}:{tmp_path / backend}", "--prompts", str(prompts), "--out", str(out),
+         "--per-prompt", "2", "--reference", str(tmp_path / "real"), "--clap", str(clap),
+         "--classifier", spec, "--fad-embedding", fad],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((out / "metrics.json").read_text())
+    judge_names = {"panns": f"PANNs CNN14 {cnn14}", "ast": f"AST {ast}", "clap": f"CLAP {clap}"}
+    assert summary["judges"]["classifier"]["name"] == judge_names[classifier]
+    assert summary["judges"]["fad"]["name"] == judge_names[fad]
+    if classifier == "panns":
+        checkpoint_sha256 = hashlib.sha256(cnn14.read_bytes()).hexdigest()
+        assert summary["judges"]["classifier"]["checkpoint_sha256"] == checkpoint_sha256
+    metrics = summary["metrics"]["base"]
+    assert {"clap_score", "kl_softmax", "kl_sigmoid", "fad", "inception_score"} <= set(metrics)
+    judge_of = {"clap_score": judge_names["clap"], "fad": judge_names[fad]}  # the others: the classifier's
+    for metric, tasks in metrics.items():
+        for figure in tasks.values():
+            assert math.isfinite(figure["value"]), metric
+            assert figure["judge"] == judge_of.get(metric, judge_names[classifier]), metric
+    assert metrics["fad"]["all"]["embedding"] == judge_names[fad]
+    assert f"judge (classifier): {judge_names[classifier]}" in err
+
+
 def test_a_judge_that_is_not_here_stops_the_run_before_any_clip_is_made(
     tmp_path, tango, judges, prompts, capsys
 ):
@@ -127,6 +170,19 @@ def test_a_judge_that_is_not_here_stops_the_run_before_any_clip_is_made(
         capsys,
     )  # fmt: skip
     assert code == 2 and "field 'fad_embedding'" in err and "needs an AST classifier" in err
+    code, err = _evaluate(
+        ["--model", f"base=tango:{tango}", "--prompts", str(prompts), "--out", str(out),
+         "--classifier", f"panns:{tmp_path / 'Cnn14_mAP=0.431.pth'}"],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and "download Cnn14_mAP=0.431.pth" in err and "zenodo.org/record/3987831" in err
+    assert "Traceback" not in err and not list(out.rglob("*.wav"))
+    code, err = _evaluate(
+        ["--model", f"base=tango:{tango}", "--prompts", str(prompts), "--out", str(out),
+         "--clap", str(judges[0]), "--classifier", str(judges[1]), "--fad-embedding", "panns"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "needs a PANNs CNN14 classifier: give --classifier panns:" in err
 
 
 def test_a_model_that_loads_in_float32_only_is_refused_half_weights_at_once(

@@ -8,7 +8,8 @@ only a CLAP, for any backend's clips and as AI feedback: :mod:`.event_judge` (wh
 sound, and when) and :class:`.clap_score.ClapScoreJudge`. Intervals:
 :mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
 What judges clips: :mod:`.scorers` (the world's judges), :mod:`.pretrained` (LAION-CLAP and an
-AudioSet AST for real audio); what they are compared with: :mod:`.reference`. The stage:
+AudioSet AST for real audio), :mod:`.panns` (PANNs CNN14 from its checkpoint file); what they are
+compared with: :mod:`.reference`. The stage:
 :mod:`.run` (``baton evaluate``), its settings :mod:`.config`, its per-clip file :mod:`.records`.
 
 The Python API (imported on first use, so that ``import baton.evaluation`` does not import numpy)::
@@ -53,6 +54,7 @@ _EXPORTS = {
     "world_scorers": ("baton.evaluation.scorers", "world_scorers"),
     "ClapJudge": ("baton.evaluation.pretrained", "ClapJudge"),
     "AudioSetClassifier": ("baton.evaluation.pretrained", "AudioSetClassifier"),
+    "PannsClassifier": ("baton.evaluation.panns", "PannsClassifier"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -45,14 +45,16 @@ class EvaluateConfig:
     classifier: str | None = option(
         None,
         "Classifier for KL and IS: an ASTForAudioClassification folder or hub id "
-        "(MIT/ast-finetuned-audioset-10-10-0.4593, AudioSet's 527 classes, 16 kHz), or 'world' (the "
-        "world's evaluator detector, the default).",
+        "(MIT/ast-finetuned-audioset-10-10-0.4593, AudioSet's 527 classes, 16 kHz), 'panns:PATH' for a "
+        "PANNs CNN14 checkpoint file (Cnn14_mAP=0.431.pth, 32 kHz, audioldm_eval's classifier), or "
+        "'world' (the world's evaluator detector, the default).",
     )
-    fad_embedding: Literal["clap", "ast", "world"] = option(
+    fad_embedding: Literal["clap", "ast", "panns", "world"] = option(
         "clap",
         "FAD's embedding: clap (the --clap judge's audio embeddings), ast (the --classifier AST's pooled"
-        " embeddings) or world (the world CLAP's). FADs in different embeddings do not compare; every"
-        " output names the one used.",
+        " embeddings), panns (the --classifier CNN14's 2048-d embeddings, audioldm_eval's FD) or world"
+        " (the world CLAP's). FADs in different embeddings do not compare; every output names the one"
+        " used.",
     )
     steps: int | None = option(None, "Sampling steps (default: each backend's).")
     guidance_scale: float | None = option(None, "Classifier-free guidance scale (default: each backend's).")

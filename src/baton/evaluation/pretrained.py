@@ -20,9 +20,10 @@ CNN14's do in audioldm_eval: KL over paired clips of softmax (``kl_softmax``) an
 ``kl_sigmoid`` reads its outputs as it was trained, ``kl_softmax`` and IS read them as audioldm_eval
 reads CNN14's. Figures from AST are not figures from CNN14: compare models under one classifier.
 
-PANNs CNN14 is not provided: neither transformers nor diffusers has it, and its loader would be a
-hand-written network. A CNN14 (or any other classifier) plugs in as a ``ClipClassifier`` through
-``baton.evaluation.run.run(config, scorers)``. No VGGish-style embedding is provided either.
+PANNs CNN14, which neither transformers nor diffusers has, is written out in
+:mod:`baton.evaluation.panns` and loaded from its checkpoint file. Any other classifier plugs in as a
+``ClipClassifier`` through ``baton.evaluation.run.run(config, scorers)``. No VGGish embedding is
+provided (docs/backends.md says why).
 
 Each judge loads from a folder or a hub id (``HF_HUB_OFFLINE=1``: the hub cache only); weights that
 are not there fail with one line naming what to download. Judges run in float32 on the evaluation's
@@ -84,6 +85,8 @@ class ClapJudge:
 
 class AudioSetClassifier:
     """``ASTForAudioClassification`` and its ``ASTFeatureExtractor`` (see the module docstring)."""
+
+    embedding = "ast"  # its name for --fad-embedding
 
     def __init__(self, model: Any, extractor: Any, source: str | Path, batch_size: int = 16) -> None:
         self.model = model.eval().requires_grad_(False)

@@ -10,8 +10,9 @@
    and gives class logits (KL, IS), the CLAP embeds audio and text (FAD, CLAP score), the reward
    model gives probabilities. Per clip, written to ``OUT/<name>/judgements.jsonl``. The world's
    judges are the default; ``--clap`` and ``--classifier`` put pretrained judges of real audio in
-   their place (:mod:`baton.evaluation.pretrained`: LAION-CLAP, an AudioSet AST), and
-   ``--fad-embedding`` chooses FAD's embedding (clap, ast, world).
+   their place (:mod:`baton.evaluation.pretrained`: LAION-CLAP, an AudioSet AST;
+   :mod:`baton.evaluation.panns`: PANNs CNN14 from its checkpoint file), and ``--fad-embedding``
+   chooses FAD's embedding (clap, ast, panns, world).
 4. **Figures**, per model and task, each with a bootstrap 95% interval that resamples prompts
    (:mod:`baton.evaluation.resampling`), and each tuned model's paired difference from the base on
    the same prompts and seeds:
@@ -292,8 +293,13 @@ def _absolute(sample: SampleRecord, base: Path) -> SampleRecord:
 # --- 2. scorers and reference -----------------------------------------------------------------------
 
 
-FAD_EMBEDDINGS = ("clap", "ast", "world")
+FAD_EMBEDDINGS = ("clap", "ast", "panns", "world")
 WORLD = "world"
+# What --fad-embedding ast / panns needs: a --classifier of that kind (its ``embedding``).
+CLASSIFIER_EMBEDDINGS = {
+    "ast": ("AST's", "an AST classifier: give --classifier (e.g. MIT/ast-finetuned-audioset-10-10-0.4593)"),
+    "panns": ("CNN14's", "a PANNs CNN14 classifier: give --classifier panns:PATH/Cnn14_mAP=0.431.pth"),
+}
 
 
 def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
@@ -317,7 +323,12 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
         from baton.evaluation.pretrained import ClapJudge
 
         scorers.embedder = ClapJudge.load(config.clap, device=config.device)
-    if config.classifier not in (None, WORLD):
+    if config.classifier is not None and config.classifier.startswith("panns:"):
+        from baton.evaluation.panns import PannsClassifier
+
+        checkpoint = config.classifier.removeprefix("panns:")
+        scorers.classifier = PannsClassifier.load(checkpoint, device=config.device)
+    elif config.classifier not in (None, WORLD):
         from baton.evaluation.pretrained import AudioSetClassifier
 
         scorers.classifier = AudioSetClassifier.load(config.classifier, device=config.device)
@@ -384,14 +395,9 @@ def fad_embedder(config: EvaluateConfig, scorers: Any, world_judges: Any, world:
                 field="fad_embedding",
             )
         return world_judges.embedder
-    from baton.evaluation.pretrained import AudioSetClassifier
-
-    if not isinstance(scorers.classifier, AudioSetClassifier):
-        raise InputError(
-            "FAD in AST's embedding needs an AST classifier: give --classifier "
-            "(e.g. MIT/ast-finetuned-audioset-10-10-0.4593)",
-            field="fad_embedding",
-        )
+    if getattr(scorers.classifier, "embedding", None) != choice:
+        whose, needed = CLASSIFIER_EMBEDDINGS[choice]
+        raise InputError(f"FAD in {whose} embedding needs {needed}", field="fad_embedding")
     return scorers.classifier
 
 

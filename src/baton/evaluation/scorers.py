@@ -1,7 +1,8 @@
 """What judges a clip, behind five small interfaces, and their implementations for the sound world.
 
 * :class:`ClipClassifier`: clip-level class logits ``[N, C]``, for KL and the Inception Score
-  (audioldm_eval uses PANNs CNN14's; a PANNs-like classifier plugs in by implementing this).
+  (audioldm_eval uses PANNs CNN14's: :mod:`baton.evaluation.panns`; another classifier plugs in by
+  implementing this).
 * :class:`EventReader`: the timed events in each clip, for integrity and temporal accuracy.
 * :class:`AudioTextEmbedder`: audio and text embeddings in one space, for the CLAP score (and FAD,
   unless another embedding is chosen).
@@ -12,7 +13,7 @@ On the world: the **evaluator** detector (never the annotator detector the rewar
 from) is both the classifier, its clip-level probability of a class being the highest frame
 probability, and the event reader; the **world CLAP** is the embedder. They accept audio at any
 sample rate (it is resampled to the world's 16 kHz). Pretrained judges of real audio (LAION-CLAP,
-an AudioSet classifier) are in :mod:`baton.evaluation.pretrained`.
+an AudioSet AST) are in :mod:`baton.evaluation.pretrained`, PANNs CNN14 in :mod:`baton.evaluation.panns`.
 
 Every judge says what it is in ``identity`` (:func:`judge_identity`): its name, where it was loaded
 from (a folder or hub id) and a digest of its weights, which ``metrics.json`` records for every
