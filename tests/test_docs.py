@@ -30,6 +30,7 @@ README_MAX_LINES = 150
 
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.S | re.M)
 NOT_RUN = re.compile(r"<!--\s*not run:\s*(?P<reason>.+?)\s*-->")
+SHELLS = ("bash", "sh", "shell")
 SEPARATORS = {"&&", "||", ";", "|"}
 NEGATIVE_NUMBER = re.compile(r"-\d[\d.e-]*")
 REPO_SCRIPT = re.compile(r"(?:experiments|benchmarks|tools)/[\w/.-]+\.py")
@@ -177,7 +178,7 @@ def python_problems(block: Block) -> list[str]:
         func, target, name = node.func, None, None
         if isinstance(func, ast.Name) and func.id in imported:
             target, name = imported[func.id], func.id
-        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in imported:
+        elif isinstance(func, ast.Attribute) and getattr(func.value, "id", None) in imported:
             target, name = getattr(imported[func.value.id], func.attr, None), f"{func.value.id}.{func.attr}"
             if target is None:
                 problems.append(f"{block.where()}: {func.value.id} has no {func.attr}")
@@ -277,7 +278,7 @@ def _ids(path: Path) -> str:
 @pytest.mark.parametrize("page", PAGES, ids=_ids)
 def test_every_baton_command_in_the_docs_exists_with_its_options(page):
     root = baton_cli()
-    problems = [p for b in blocks_of(page) if b.lang in ("bash", "sh", "shell") for p in bash_problems(b, root)]
+    problems = [p for b in blocks_of(page) if b.lang in SHELLS for p in bash_problems(b, root)]
     assert not problems, "\n".join(problems)
 
 
