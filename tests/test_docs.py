@@ -8,7 +8,8 @@
   in a scratch folder; a page whose blocks call ``world_dir`` gets the quick sound world as its cache's.
 - A block whose previous line is ``<!-- not run: REASON -->`` (it needs a GPU, a hub download or a
   trained model) is only checked, not run.
-- Relative links point at files that exist, and their ``#anchors`` at headings that exist.
+- Every ``baton.module.name`` the prose names exists; relative links point at files that exist, and
+  their ``#anchors`` at headings that exist.
 """
 
 from __future__ import annotations
@@ -190,6 +191,32 @@ def python_problems(block: Block) -> list[str]:
     return problems
 
 
+# --- module paths in the prose ---------------------------------------------------------------------
+
+MODULE_PATH = re.compile(r"\b(baton(?:\.\w+)+)")
+
+
+def resolves(dotted: str) -> bool:
+    """``baton.a.b.c``: the longest importable module, then attributes for the rest."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(target, name):
+                return False
+            target = getattr(target, name)
+        return True
+    return False
+
+
+def module_path_problems(path: Path) -> list[str]:
+    missing = sorted(d for d in set(MODULE_PATH.findall(path.read_text())) if not resolves(d))
+    return [f"{path.relative_to(REPO)}: {dotted} does not exist" for dotted in missing]
+
+
 # --- links ----------------------------------------------------------------------------------------
 
 
@@ -263,6 +290,11 @@ def test_the_checker_finds_a_missing_import_or_keyword():
     ]
 
 
+def test_the_checker_finds_a_module_path_that_does_not_exist():
+    assert resolves("baton.world.corpus.render") and resolves("baton.artifacts")
+    assert not resolves("baton.world.no_such_module") and not resolves("baton.artifacts.NoSuchRecord")
+
+
 def test_links_and_anchors_are_github_s():
     assert slug("Output: `OUT/audio/` and `OUT/samples.jsonl`") == "output-outaudio-and-outsamplesjsonl"
     assert slug("Other tools' files") == "other-tools-files"
@@ -291,6 +323,12 @@ def test_every_python_example_imports_and_calls_what_exists(page):
 @pytest.mark.parametrize("page", PAGES, ids=_ids)
 def test_every_link_in_the_docs_resolves(page):
     problems = link_problems(page)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids)
+def test_every_module_path_named_in_the_docs_exists(page):
+    problems = module_path_problems(page)
     assert not problems, "\n".join(problems)
 
 
