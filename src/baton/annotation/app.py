@@ -53,6 +53,7 @@ from baton.annotation.store import (
     AnnotationStore,
     AnnotatorView,
     Answer,
+    ClipView,
     StoreError,
 )
 
@@ -90,6 +91,7 @@ class AppSettings:
     title: str = "baton annotate"
     public_url: str | None = None
     thread_pool: int = 64
+    rounds: Any = None  # baton.annotation.rounds.LabelRounds: labelling in rounds of active selection
 
 
 class AuthError(Exception):
@@ -416,11 +418,26 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     def me(person: User) -> dict[str, Any]:
         return {"name": person.name, "admin": person.is_admin, "tasks": settings.tasks}
 
+    rounds = settings.rounds
+
+    def next_in_rounds(person: AnnotatorView, clip: ClipView | None) -> tuple[ClipView | None, bool]:
+        """With rounds, nothing to give may mean the round is complete: the next round is chosen
+        (the answers are committed already) and asked again. Also whether more is to come."""
+        if rounds is None or clip is not None:
+            return clip, False
+        if rounds.advance():
+            clip = store.next_clip(person)
+        return clip, clip is None and rounds.waiting()
+
     @app.get("/api/next")
     def next_clip(person: User) -> dict[str, Any]:
         offers("labels")
-        clip = store.next_clip(person)
-        return {"clip": clip.as_json() if clip else None, "progress": store.progress(person).as_json()}
+        clip, waiting = next_in_rounds(person, store.next_clip(person))
+        return {
+            "clip": clip.as_json() if clip else None,
+            "progress": store.progress(person).as_json(),
+            **({"waiting": waiting} if rounds is not None else {}),
+        }
 
     @app.post("/api/labels")
     def submit_label(body: LabelBody, person: User) -> dict[str, Any]:
@@ -433,12 +450,14 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
             seconds=body.seconds,
         )
         done = store.answer(person, body.clip, answer)  # committed, with the next clip leased
+        following, waiting = next_in_rounds(person, done.next)  # type: ignore[arg-type]
         return {
             "label": done.label,
             "answered": body.clip,
             "repeated": done.repeated,
-            "next": done.next.as_json() if done.next else None,
+            "next": following.as_json() if following else None,
             "progress": done.progress.as_json(),
+            **({"waiting": waiting} if rounds is not None else {}),
         }
 
     @app.post("/api/undo")
