@@ -170,7 +170,7 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
     assert store.campaign_settings() == {}  # the table the second schema added, empty and working
     defaults = {
         "labels_per_clip": "3", "raters_per_item": "5", "tasks": "labels", "pairs_per_prompt": "0", "pairs_seed": "0",
-        "select": "random", "round_size": "50", "random_share": "0.25", "rounds": "0",
+        "select": "random", "round_size": "50", "random_share": "0.25", "budget": "0",
     }  # fmt: skip
     assert store.fix_campaign({"labels_per_clip": "2"}, defaults) == {**defaults, "labels_per_clip": "2"}
     assert store.campaign_settings() == {**defaults, "labels_per_clip": "2"}

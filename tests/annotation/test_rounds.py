@@ -43,7 +43,7 @@ def test_a_round_opens_only_when_every_clip_of_the_last_has_its_votes(tmp_path):
     store.load_samples(tmp_path / "run" / "samples.jsonl")
     people = [store.add_annotator(name)[0] for name in ("ann", "bob", "cy")]
     chooser = Recorder()
-    rounds = LabelRounds(store, RoundSettings(round_size=4, rounds=0), chooser=chooser)
+    rounds = LabelRounds(store, RoundSettings(round_size=4, budget=0), chooser=chooser)
 
     assert rounds.advance()  # the first round: no labels yet
     assert not rounds.advance()  # not complete: no second round
@@ -66,17 +66,17 @@ def test_a_round_opens_only_when_every_clip_of_the_last_has_its_votes(tmp_path):
     assert not rounds.advance() and not rounds.waiting() and rounds.status().finished
 
 
-def test_rounds_stop_after_the_number_asked(tmp_path):
+def test_rounds_stop_at_the_budget(tmp_path):
     make_samples(tmp_path / "run", prompts=5, per_prompt=2)
     store = sqlite_store(tmp_path, labels_per_clip=1)
     store.load_samples(tmp_path / "run" / "samples.jsonl")
     person = store.add_annotator("ann")[0]
-    rounds = LabelRounds(store, RoundSettings(round_size=3, rounds=2), chooser=Recorder())
+    rounds = LabelRounds(store, RoundSettings(round_size=3, budget=5), chooser=Recorder())
     rounds.advance()
     label_everything_open(store, [person])
     rounds.advance()
-    assert len(label_everything_open(store, [person])) == 3
-    assert not rounds.advance() and rounds.status().finished and rounds.status().left == 4
+    assert len(label_everything_open(store, [person])) == 2  # the last round cut to the budget
+    assert not rounds.advance() and rounds.status().finished and rounds.status().left == 5
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +92,13 @@ def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrain
     db = f"sqlite:///{tmp_path / 'labels.db'}"
     config = SimulateConfig(
         samples=[str(samples)], db=db, annotators=3, noise=0.0, skip_rate=0.0, labels_per_clip=2,
-        select="uncertain", round_size=5, random_share=0.4, rounds=3,
+        select="uncertain", round_size=5, random_share=0.4, budget=13,
         select_encoder=f"clap:{tiny_clap_dir}", progress=False,
     )  # fmt: skip
     result = simulate(config)
     assert result.errors == []
     records = read_records(export_labels(db, tmp_path / "labels.jsonl").out, LabelRecord)
-    assert len(records) == 15 and all(len(r.votes) == 2 for r in records)  # 3 rounds of 5, k = 2 each
+    assert len(records) == 13 and all(len(r.votes) == 2 for r in records)  # rounds of 5, 5 and 3, k = 2
 
     # A restart goes on from the database: the same 3 rounds, the campaign's settings kept.
     prepared = prepare(ServeConfig(samples=[str(samples)], db=db, select_encoder=f"clap:{tiny_clap_dir}"))
@@ -106,13 +106,8 @@ def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrain
         rounds = prepared.rounds
         assert rounds is not None and rounds.settings.rule == "uncertain" and rounds.settings.round_size == 5
         status = rounds.status()
-        assert (status.round, status.chosen, status.complete, status.left, status.finished) == (
-            2,
-            5,
-            5,
-            3,
-            True,
-        )
+        assert (status.round, status.chosen, status.complete, status.left) == (2, 3, 3, 5)
+        assert status.finished
     finally:
         prepared.store.db.dispose()
 
@@ -167,7 +162,7 @@ def test_a_restart_continues_the_round_it_was_in(tmp_path):
         ({"select": "smart"}, "select"),
         ({"round_size": 0}, "round_size"),
         ({"random_share": 1.5}, "random_share"),
-        ({"rounds": -1}, "rounds"),
+        ({"budget": -1}, "budget"),
     ],
 )
 def test_bad_settings_name_the_setting(settings, field):

@@ -346,16 +346,19 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
         item: Any,
         queue: Any,
         questions: dict,
+        waiting: bool = False,
         **more: Any,
     ) -> Response:
         """The labelling or A/B page: the ``item`` given (a clip or a pair, under ``key``), the progress,
-        what undo would take back, and the question of each task, for the page's script too."""
+        what undo would take back, and the question of each task, for the page's script too
+        (``waiting``: nothing now, but a round of active selection is to come)."""
         progress = queue.progress(person)
         state = {
             key: item.as_json() if item else None,
             "last": queue.last_answered(person),
             "progress": progress.as_json(),
             "questions": {task or "": q for task, q in questions.items()},
+            "waiting": waiting,
         }
         question = questions.get(item.task if item else None, questions[None])
         context = {key: item, "progress": progress, "question": question, "state": script_json(state), **more}
@@ -364,8 +367,10 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     @app.get("/label")
     def label_page(request: Request, person: User) -> Response:
         offers("labels")
-        clip = store.next_clip(person)
-        return answering_page(request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, flags=FLAGS)
+        clip, waiting = next_in_rounds(person, store.next_clip(person))
+        return answering_page(
+            request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, waiting, flags=FLAGS
+        )
 
     @app.get("/pairs")
     def pairs_page(request: Request, person: User) -> Response:

@@ -69,7 +69,7 @@ def serve_command(
     select: str = typer.Option(None, "--select", help=field_help(ServeConfig, "select")),
     round_size: int = typer.Option(None, "--round-size", help=field_help(ServeConfig, "round_size")),
     random_share: float = typer.Option(None, "--random-share", help=field_help(ServeConfig, "random_share")),
-    rounds: int = typer.Option(None, "--rounds", help=field_help(ServeConfig, "rounds")),
+    budget: int = typer.Option(None, "--budget", help=field_help(ServeConfig, "budget")),
     select_encoder: str = typer.Option(
         None, "--select-encoder", help=field_help(ServeConfig, "select_encoder")
     ),
@@ -83,7 +83,7 @@ def serve_command(
 ) -> None:
     """Serve the labelling app (loads the samples; the first start prints the admin's link).
 
-    The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt, --pairs-seed, --select, --round-size, --random-share and --rounds in the database; a restart uses them, and refuses different values unless --change-settings is given."""
+    The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt, --pairs-seed, --select, --round-size, --random-share and --budget in the database; a restart uses them, and refuses different values unless --change-settings is given."""
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -107,7 +107,7 @@ def serve_command(
             "select": select,
             "round_size": round_size,
             "random_share": random_share,
-            "rounds": rounds,
+            "budget": budget,
             "select_encoder": select_encoder,
             "public_url": public_url,
             "title": title,
@@ -234,7 +234,7 @@ def simulate_command(
     random_share: float = typer.Option(
         None, "--random-share", help=field_help(SimulateConfig, "random_share")
     ),
-    rounds: int = typer.Option(None, "--rounds", help=field_help(SimulateConfig, "rounds")),
+    budget: int = typer.Option(None, "--budget", help=field_help(SimulateConfig, "budget")),
     select_encoder: str = typer.Option(
         None, "--select-encoder", help=field_help(SimulateConfig, "select_encoder")
     ),
@@ -273,7 +273,7 @@ def simulate_command(
             "select": select,
             "round_size": round_size,
             "random_share": random_share,
-            "rounds": rounds,
+            "budget": budget,
             "select_encoder": select_encoder,
             "raters_per_item": raters_per_item,
             "seed": seed,

@@ -19,7 +19,7 @@ DEFAULT_PAIRS_PER_PROMPT, DEFAULT_PAIRS_SEED, DEFAULT_GOLD_EVERY = 0, 0, 10
 # Active selection (baton.annotation.rounds); the rules are baton.reward.select.RULES, named here so
 # that the command line stays light.
 SELECT_CHOICES = ("random", "uncertain", "disagreement", "bald")
-DEFAULT_SELECT, DEFAULT_ROUND_SIZE, DEFAULT_RANDOM_SHARE, DEFAULT_ROUNDS = "random", 50, 0.25, 0
+DEFAULT_SELECT, DEFAULT_ROUND_SIZE, DEFAULT_RANDOM_SHARE, DEFAULT_BUDGET = "random", 50, 0.25, 0
 SELECT_HELP = (
     "Which clips are labelled next: random (every clip, in load order) or, in rounds, those the reward "
     "model is least sure of: uncertain (probability nearest 0.5), disagreement (its ensemble's spread) or "
@@ -34,8 +34,9 @@ RANDOM_SHARE_HELP = (
     "With --select: the share of each round drawn at random, so that estimates made from the labels "
     f"can stay unbiased (default: stored, else {DEFAULT_RANDOM_SHARE})."
 )
-ROUNDS_HELP = (
-    "With --select: stop after this many rounds; 0 = until every clip is chosen (default: stored, else 0)."
+BUDGET_HELP = (
+    "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip "
+    "(default: stored, else 0)."
 )
 
 GOLD_HELP = (
@@ -99,7 +100,7 @@ class ServeConfig:
     select: str | None = option(None, SELECT_HELP)
     round_size: int | None = option(None, ROUND_SIZE_HELP)
     random_share: float | None = option(None, RANDOM_SHARE_HELP)
-    rounds: int | None = option(None, ROUNDS_HELP)
+    budget: int | None = option(None, BUDGET_HELP)
     select_encoder: str = option(
         "world",
         "With --select: the reward model's frozen encoders, as `baton reward train --encoder` takes them "
@@ -128,7 +129,7 @@ class ServeConfig:
             raise_input("must be 0 (every pair) or more", "pairs_per_prompt")
         if self.gold_every < 2:
             raise_input("must be at least 2", "gold_every")
-        check_selection(self.select, self.round_size, self.random_share, self.rounds)
+        check_selection(self.select, self.round_size, self.random_share, self.budget)
 
 
 @documented
@@ -242,8 +243,9 @@ class SimulateConfig:
     random_share: float = option(
         DEFAULT_RANDOM_SHARE, "With --select: the share of each round drawn at random."
     )
-    rounds: int = option(
-        DEFAULT_ROUNDS, "With --select: stop after this many rounds; 0 = until every clip is chosen."
+    budget: int = option(
+        DEFAULT_BUDGET,
+        "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip.",
     )
     select_encoder: str = option("world", "With --select: the reward model's frozen encoders.")
     gold: list[str] = option([], GOLD_HELP + " Simulated people hear them like any clip.")
@@ -271,7 +273,7 @@ class SimulateConfig:
             self.annotators = len(self.reliability)
         if not 0.0 <= self.skip_rate < 1.0:
             raise_input("must be from 0 to below 1", "skip_rate")
-        check_selection(self.select, self.round_size, self.random_share, self.rounds)
+        check_selection(self.select, self.round_size, self.random_share, self.budget)
 
 
 @documented
@@ -310,7 +312,7 @@ def one_of(value: str, choices: tuple[str, ...], field: str) -> None:
 
 
 def check_selection(
-    select: str | None, round_size: int | None, random_share: float | None, rounds: int | None
+    select: str | None, round_size: int | None, random_share: float | None, budget: int | None
 ) -> None:
     if select is not None:
         one_of(select, SELECT_CHOICES, "select")
@@ -318,8 +320,8 @@ def check_selection(
         raise_input(f"must be at least 1, got {round_size}", "round_size")
     if random_share is not None and not 0.0 <= random_share <= 1.0:
         raise_input(f"must be from 0 to 1, got {random_share}", "random_share")
-    if rounds is not None and rounds < 0:
-        raise_input(f"must be 0 (until every clip is chosen) or more, got {rounds}", "rounds")
+    if budget is not None and budget < 0:
+        raise_input(f"must be 0 (every clip) or more, got {budget}", "budget")
 
 
 def check_tasks(tasks: list[str]) -> None:

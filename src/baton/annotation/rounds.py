@@ -46,7 +46,7 @@ class RoundSettings:
     rule: str = "uncertain"
     round_size: int = 50
     random_share: float = 0.25
-    rounds: int = 0  # 0: until every clip is chosen
+    budget: int = 0  # clips to choose in all (0: every clip)
     seed: int = 0
     encoder: str = "world"
     cache: Path | None = None
@@ -58,6 +58,7 @@ class RoundStatus:
     chosen: int  # clips of the current round
     complete: int  # of them, those with their k votes
     left: int  # clips no round has chosen yet
+    chosen_in_all: int  # clips every round so far has chosen
     finished: bool  # no round will follow the current one
     retrains: int = 0  # rounds this server chose with the reward model
     last_retrain_seconds: float | None = None
@@ -80,8 +81,8 @@ class LabelRounds:
     def __post_init__(self) -> None:
         if self.settings.round_size < 1:
             raise InputError("must be at least 1", field="round_size")
-        if self.settings.rounds < 0:
-            raise InputError("must be 0 (until every clip is chosen) or more", field="rounds")
+        if self.settings.budget < 0:
+            raise InputError("must be 0 (every clip) or more", field="budget")
         if self.chooser is None:
             self.chooser = RewardChooser(self.store, self.settings)
         self.store.in_rounds = True
@@ -102,10 +103,12 @@ class LabelRounds:
             left = session.execute(
                 select(func.count(Clip.id)).where(Clip.round.is_(None), *campaign)
             ).scalar_one()
-        rounds_done = 0 if current is None else current + 1
-        finished = left == 0 or (self.settings.rounds > 0 and rounds_done >= self.settings.rounds)
+            in_all = session.execute(
+                select(func.count(Clip.id)).where(Clip.round.is_not(None), *campaign)
+            ).scalar_one()
+        finished = left == 0 or 0 < self.settings.budget <= in_all
         return RoundStatus(
-            current, chosen, complete, left, finished, self.retrains, self.last_retrain_seconds
+            current, chosen, complete, left, in_all, finished, self.retrains, self.last_retrain_seconds
         )
 
     def waiting(self) -> bool:
@@ -149,6 +152,8 @@ class LabelRounds:
             started = time.perf_counter()
             labels = self.labels()
             size = min(self.settings.round_size, status.left)
+            if self.settings.budget:
+                size = min(size, self.settings.budget - status.chosen_in_all)
             chosen = self.chooser(labels, self.candidates(), size, number)  # type: ignore[misc]
             if labels:
                 self.retrains += 1

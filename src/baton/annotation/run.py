@@ -13,13 +13,13 @@ from pathlib import Path
 
 from baton.annotation.app import AppSettings, create_app, login_link
 from baton.annotation.config import (
+    DEFAULT_BUDGET,
     DEFAULT_LABELS_PER_CLIP,
     DEFAULT_PAIRS_PER_PROMPT,
     DEFAULT_PAIRS_SEED,
     DEFAULT_RANDOM_SHARE,
     DEFAULT_RATERS_PER_ITEM,
     DEFAULT_ROUND_SIZE,
-    DEFAULT_ROUNDS,
     DEFAULT_SELECT,
     DEFAULT_SERVER_URL,
     DEFAULT_TASKS,
@@ -205,7 +205,7 @@ def label_rounds(store: AnnotationStore, campaign: dict[str, str], encoder: str)
         rule=campaign["select"],
         round_size=int(campaign["round_size"]),
         random_share=float(campaign["random_share"]),
-        rounds=int(campaign["rounds"]),
+        budget=int(campaign["budget"]),
         encoder=encoder,
     )
     rounds = LabelRounds(store, settings)
@@ -233,7 +233,7 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "select": text(config.select),
         "round_size": text(config.round_size),
         "random_share": text(config.random_share),
-        "rounds": text(config.rounds),
+        "budget": text(config.budget),
     }
     defaults = {
         "labels_per_clip": str(DEFAULT_LABELS_PER_CLIP),
@@ -244,7 +244,7 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "select": DEFAULT_SELECT,
         "round_size": str(DEFAULT_ROUND_SIZE),
         "random_share": str(DEFAULT_RANDOM_SHARE),
-        "rounds": str(DEFAULT_ROUNDS),
+        "budget": str(DEFAULT_BUDGET),
     }
     return store.fix_campaign(given, defaults, change=config.change_settings)  # type: ignore[arg-type]
 

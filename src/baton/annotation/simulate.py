@@ -306,7 +306,7 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 select=config.select,
                 round_size=config.round_size,
                 random_share=config.random_share,
-                rounds=config.rounds,
+                budget=config.budget,
                 select_encoder=config.select_encoder,
             ),
             make_admin=False,  # a later `serve` of this database still shows its admin's link

@@ -90,7 +90,7 @@ CAMPAIGN_FLAGS: dict[str, str] = {
     "select": "--select",
     "round_size": "--round-size",
     "random_share": "--random-share",
-    "rounds": "--rounds",
+    "budget": "--budget",
 }
 CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 
