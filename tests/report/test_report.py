@@ -481,7 +481,10 @@ def label_efficiency_figures() -> dict:
     """The shape of benchmarks/bench_label_efficiency.py's figures, two rules over three budgets."""
 
     def rows(aucs):
-        return [{"labelled": n, "auc": a, "ci": [a - 0.02, a + 0.02]} for n, a in zip((20, 40, 60), aucs)]
+        return [
+            {"labelled": n, "auc": a, "ci": [a - 0.02, a + 0.02]}
+            for n, a in zip((20, 40, 60), aucs, strict=True)
+        ]
 
     return {
         "budgets": [20, 40, 60],
