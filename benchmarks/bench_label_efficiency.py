@@ -24,10 +24,11 @@ clips to label chosen at random or actively (:mod:`baton.reward.select`), on the
    the budget); the paired (same seed) difference from random at each budget, with its interval. A PNG
    of the curves (``curves.png``) beside the JSON (``label_efficiency.json``).
 
-``--quick``: 2 seeds, a smaller pool and budget (a smoke run, not figures).
+``--quick``: 2 seeds, a smaller pool and budget (a smoke run, not figures). ``--no-prior``: heads
+without the similarity prior (``baton reward train``'s default head), into ``full-no-prior/``.
 
     python -m benchmarks.run --only label_efficiency [--quick]
-    python benchmarks/bench_label_efficiency.py [--quick] [--out bench-results/label-efficiency]
+    python benchmarks/bench_label_efficiency.py [--quick] [--no-prior] [--out bench-results/label-efficiency]
 """
 
 from __future__ import annotations
@@ -178,7 +179,9 @@ def majority_labels(heard: np.ndarray, seed: int) -> np.ndarray:
 # --- 3. curves ----------------------------------------------------------------------------------------
 
 
-def curve(pool: dict[str, np.ndarray], labels: np.ndarray, rule: str, seed: int, sizes: dict) -> list[dict]:
+def curve(
+    pool: dict[str, np.ndarray], labels: np.ndarray, rule: str, seed: int, sizes: dict, prior: bool = True
+) -> list[dict]:
     """AUC on the held-out clips after each round, the rounds chosen by ``rule``."""
     import torch
 
@@ -191,7 +194,7 @@ def curve(pool: dict[str, np.ndarray], labels: np.ndarray, rule: str, seed: int,
     test_rows = torch.from_numpy(np.flatnonzero(pool["test"]))
     test_truth = pool["truth"][pool["test"]]
     targets = torch.from_numpy(labels.astype(np.float32))
-    settings = SelectSettings(rule=rule, random_share=RANDOM_SHARE, members=MEMBERS, seed=seed)
+    settings = SelectSettings(rule=rule, random_share=RANDOM_SHARE, members=MEMBERS, seed=seed, prior=prior)
     labelled = random.Random(f"label-efficiency-start:{seed}").sample(candidates, sizes["start"])
     points = []
     round_number = 0
@@ -277,7 +280,7 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def run(quick: bool = False, out: Path | None = None) -> dict[str, Any]:
+def run(quick: bool = False, out: Path | None = None, prior: bool = True) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
@@ -286,15 +289,17 @@ def run(quick: bool = False, out: Path | None = None) -> dict[str, Any]:
         if quick
         else {"prompts": PROMPTS, "start": START, "round": ROUND, "budget": BUDGET, "seeds": SEEDS}
     )
-    folder = Path(out or OUT) / ("quick" if quick else "full")
+    folder = Path(out or OUT) / (("quick" if quick else "full") + ("" if prior else "-no-prior"))
     started = time.perf_counter()
-    pool = make_pool(folder / "pool", world_folder(), sizes["prompts"])
+    pool = make_pool(
+        Path(out or OUT) / ("quick" if quick else "full") / "pool", world_folder(), sizes["prompts"]
+    )
     pool_seconds = time.perf_counter() - started
     curves: dict[str, list[list[dict]]] = {rule: [] for rule in RULES}
     for seed in range(sizes["seeds"]):
         labels = majority_labels(pool["heard"], seed)
         for rule in RULES:
-            curves[rule].append(curve(pool, labels, rule, seed, sizes))
+            curves[rule].append(curve(pool, labels, rule, seed, sizes, prior))
     summary = {**summarize(curves), "cosine_auc": round(cosine_auc(pool), 4)}
     train = ~pool["test"]
     results = {
@@ -316,6 +321,7 @@ def run(quick: bool = False, out: Path | None = None) -> dict[str, Any]:
             "random_share": RANDOM_SHARE,
             "votes_per_clip": VOTES_PER_CLIP,
             "noise": NOISE,
+            "similarity_prior": prior,
         },
         **summary,
         "per_seed": {
@@ -338,6 +344,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-prior", action="store_true", help="heads without the similarity prior")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    print(json.dumps(run(quick=args.quick, out=args.out), indent=2))
+    print(json.dumps(run(quick=args.quick, out=args.out, prior=not args.no_prior), indent=2))

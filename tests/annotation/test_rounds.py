@@ -182,3 +182,9 @@ def test_bad_select_on_the_command_line_is_one_line(tmp_path, capsys):
     )  # fmt: skip
     assert code == 2 and out.startswith("error:") and "select" in out and "smart" in out
     assert "Traceback" not in out and not (tmp_path / "l.db").exists()
+
+
+def test_the_rounds_default_rule_is_the_measured_one():
+    from baton.reward.select import DEFAULT_RULE
+
+    assert RoundSettings().rule == DEFAULT_RULE

@@ -271,7 +271,7 @@ def test_active_demo_labels_as_many_clips_chosen_in_rounds(
     try:
         chosen = sorted(c.round for c in store.all_clips() if c.round is not None)
         assert chosen == [0] * 5 + [1] * 5
-        assert store.campaign_settings()["select"] == "uncertain"
+        assert store.campaign_settings()["select"] == "bald"
     finally:
         store.db.dispose()
 

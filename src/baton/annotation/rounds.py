@@ -43,7 +43,7 @@ Chooser = Callable[[dict[int, float], list[int], int, int], list[int]]
 
 @dataclass
 class RoundSettings:
-    rule: str = "uncertain"
+    rule: str = "bald"  # baton.reward.select.DEFAULT_RULE (not imported: it would import torch)
     round_size: int = 50
     random_share: float = 0.25
     budget: int = 0  # clips to choose in all (0: every clip)
