@@ -46,7 +46,7 @@ class SelectSettings:
 
     rule: str = DEFAULT_RULE
     random_share: float = DEFAULT_RANDOM_SHARE  # of each batch drawn at random, whatever the rule
-    members: int = 4  # heads of the ensemble, each on its own bootstrap resample of the labels
+    members: int = 4  # heads: the first on the labels, the others each on a bootstrap resample of them
     seed: int = 0
     # The heads: BATON's pooled MLP, a short fixed schedule (no validation split: every label counts
     # in a small labelled set), starting from the encoder's own text-audio similarity.
@@ -57,20 +57,15 @@ class SelectSettings:
     prior: bool = True
 
     def __post_init__(self) -> None:
-        check_settings(self.rule, self.random_share, self.members)
-
-
-def check_settings(rule: str, random_share: float, members: int = 2, field_prefix: str = "") -> None:
-    """One clear line for a bad setting (``field_prefix``: how the caller names the fields)."""
-    if rule not in RULES:
-        raise InputError(f"must be one of {', '.join(RULES)}, got '{rule}'", field=f"{field_prefix}rule")
-    if not 0.0 <= random_share <= 1.0:
-        raise InputError(f"must be from 0 to 1, got {random_share}", field=f"{field_prefix}random_share")
-    if members < 1 or (members < 2 and rule in ("disagreement", "bald")):
-        raise InputError(
-            f"must be at least {2 if rule in ('disagreement', 'bald') else 1} for the rule '{rule}', got {members}",
-            field=f"{field_prefix}members",
-        )
+        if self.rule not in RULES:
+            raise InputError(f"must be one of {', '.join(RULES)}, got '{self.rule}'", field="rule")
+        if not 0.0 <= self.random_share <= 1.0:
+            raise InputError(f"must be from 0 to 1, got {self.random_share}", field="random_share")
+        least = 2 if self.rule in ("disagreement", "bald") else 1  # a spread needs two heads
+        if self.members < least:
+            raise InputError(
+                f"must be at least {least} for the rule '{self.rule}', got {self.members}", field="members"
+            )
 
 
 def fit_settings(settings: SelectSettings, member: int, round_number: int) -> FitSettings:
