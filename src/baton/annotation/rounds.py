@@ -117,12 +117,18 @@ class LabelRounds:
         return status.complete < status.chosen or not status.finished
 
     def labels(self) -> dict[int, float]:
-        """Each campaign clip's mean vote (skips are not votes)."""
+        """Each campaign clip's mean vote (skips are not votes); imported votes of clips without audio
+        here are left out (the encoders cannot hear them)."""
         with self.store.db.read() as session:
             rows = session.execute(
                 select(Label.clip_id, func.avg(Label.value))
                 .join(Clip, Clip.id == Label.clip_id)
-                .where(Label.skipped.is_(False), Label.value.is_not(None), Clip.gold.is_(None))
+                .where(
+                    Label.skipped.is_(False),
+                    Label.value.is_not(None),
+                    Clip.gold.is_(None),
+                    Clip.root.is_not(None),
+                )
                 .group_by(Label.clip_id)
             ).all()
         return {clip_id: float(mean) for clip_id, mean in rows}
