@@ -112,6 +112,25 @@ def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrain
         prepared.store.db.dispose()
 
 
+def test_a_team_working_at_once_loses_no_label_between_rounds(tmp_path, tiny_clap_dir):
+    """People asking at the same moment a round ends wait for the next one (the server says
+    ``waiting``) instead of stopping; every answer the server acknowledged is in the export."""
+    samples = make_samples(tmp_path / "run", prompts=6, per_prompt=2)
+    with_random_truth(samples, "match", seed=2)
+    db = f"sqlite:///{tmp_path / 'labels.db'}"
+    result = simulate(
+        SimulateConfig(
+            samples=[str(samples)], db=db, annotators=4, noise=0.0, skip_rate=0.0, labels_per_clip=2,
+            select="bald", round_size=4, budget=12, select_encoder=f"clap:{tiny_clap_dir}", parallel=True,
+            progress=False,
+        )
+    )  # fmt: skip
+    assert result.errors == []
+    records = read_records(export_labels(db, tmp_path / "labels.jsonl").out, LabelRecord)
+    assert len(records) == 12 and all(len(r.votes) == 2 for r in records)
+    assert result.answers == 24
+
+
 def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
     from baton.annotation.rounds import RewardChooser
 
