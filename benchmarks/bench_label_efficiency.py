@@ -332,6 +332,7 @@ def run(quick: bool = False, out: Path | None = None, prior: bool = True) -> dic
             "curves": round(time.perf_counter() - started - pool_seconds, 1),
         },
     }
+    folder.mkdir(parents=True, exist_ok=True)
     results["plot"] = str(plot(results, folder / "curves.png"))
     (folder / "label_efficiency.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
