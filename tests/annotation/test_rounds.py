@@ -131,6 +131,24 @@ def test_a_team_working_at_once_loses_no_label_between_rounds(tmp_path, tiny_cla
     assert result.answers == 24
 
 
+def test_the_admins_figures_say_where_the_rounds_are(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from baton.annotation.app import AppSettings, create_app
+
+    store = sqlite_store(tmp_path, labels_per_clip=1)
+    store.load_samples(make_samples(tmp_path / "run", prompts=3, per_prompt=2))
+    rounds = LabelRounds(store, RoundSettings(round_size=4), chooser=Recorder())
+    rounds.advance()
+    _, token = store.add_annotator("boss", admin=True)
+    client = TestClient(create_app(store, AppSettings(rounds=rounds)))
+    figures = client.get("/api/admin/stats", headers={"Authorization": f"Bearer {token}"}).json()
+    assert figures["rounds"] == {
+        "round": 0, "chosen": 4, "complete": 0, "left": 2, "chosen_in_all": 4, "finished": False,
+        "retrains": 0, "last_retrain_seconds": None,
+    }  # fmt: skip
+
+
 def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
     from baton.annotation.rounds import RewardChooser
 

@@ -555,7 +555,10 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     def stats(person: Admin) -> dict[str, Any]:
         from baton.annotation.dashboard import campaign_stats
 
-        return campaign_stats(store)
+        figures = campaign_stats(store)
+        if rounds is not None:  # active selection: where the rounds are
+            figures["rounds"] = rounds.status().as_json()
+        return figures
 
     @app.post("/api/admin/annotators")
     def add_annotator(body: AnnotatorBody, request: Request, person: Admin) -> dict[str, Any]:
