@@ -242,6 +242,7 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     app.state.store = store
     app.state.settings = settings
     pairs = PairQueue(store)
+    rounds = settings.rounds  # labelling in rounds of active selection, or None
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -422,8 +423,6 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     @app.get("/api/me")
     def me(person: User) -> dict[str, Any]:
         return {"name": person.name, "admin": person.is_admin, "tasks": settings.tasks}
-
-    rounds = settings.rounds
 
     def next_in_rounds(person: AnnotatorView, clip: ClipView | None) -> tuple[ClipView | None, bool]:
         """With rounds, nothing to give may mean the round is complete: the next round is chosen

@@ -395,20 +395,30 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
 Step = Callable[[Any, SimulatedPerson, dict[str, Any]], "dict[str, Any] | None"]
 
 
-WAIT_SECONDS = 0.2  # how often a person of a campaign in rounds asks again while the next round is chosen
+# A campaign in rounds: how often a person with nothing to do asks again while the next round is
+# chosen, and how long they wait in all before they say the round cannot end.
+WAIT_SECONDS, MAX_WAIT_SECONDS = 0.2, 120.0
 
 
 def _answer_all(client: Any, person: SimulatedPerson, first: str, key: str, step: Step) -> None:
     """One person answers (``step``) what the server gives (``first``: where to ask) until nothing is
     left (in a campaign in rounds: until the server says no round is to come)."""
+    waited = 0.0
     while True:
         reply = _ok(client.get(first))
         item = reply[key]
         if item is None:
             if not reply.get("waiting"):
                 return
+            if waited >= MAX_WAIT_SECONDS:
+                raise RuntimeError(
+                    f"waited {waited:.0f} s for the next round: its open clips have been answered (or "
+                    "skipped) by every simulated person"
+                )
             time.sleep(WAIT_SECONDS)
+            waited += WAIT_SECONDS
         while item is not None:
+            waited = 0.0
             item = step(client, person, item)
 
 
