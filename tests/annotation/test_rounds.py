@@ -3,6 +3,8 @@ model is retrained between rounds, a restart goes on with the round the database
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from baton.annotation.config import ServeConfig, SimulateConfig
@@ -173,10 +175,20 @@ def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
     assert chosen == rounds.chooser(rounds.labels(), rounds.candidates(), 4, 1)
 
 
-def test_a_restart_continues_the_round_it_was_in(tmp_path):
+def test_a_restart_continues_the_round_it_was_in(tmp_path, tiny_clap_dir):
     samples = make_samples(tmp_path / "run", prompts=5, per_prompt=2)
     db = f"sqlite:///{tmp_path / 'labels.db'}"
-    config = ServeConfig(samples=[str(samples)], db=db, labels_per_clip=2, select="uncertain", round_size=4)
+    encoder = f"clap:{tiny_clap_dir}"
+    config = ServeConfig(
+        samples=[str(samples)],
+        db=db,
+        labels_per_clip=2,
+        select="uncertain",
+        round_size=4,
+        select_encoder=encoder,
+    )
+    with pytest.raises(InputError, match="no-such-clap"):  # a wrong encoder is said at start
+        prepare(dataclasses.replace(config, select_encoder="clap:no-such-clap"))
     first = prepare(config)
     person = first.store.add_annotator("ann")[0]
     clip = first.store.next_clip(person)
@@ -184,7 +196,7 @@ def test_a_restart_continues_the_round_it_was_in(tmp_path):
     in_round = {c.sample_id for c in first.store.all_clips() if c.round == 0}
     first.store.db.dispose()
 
-    again = prepare(ServeConfig(samples=[str(samples)], db=db))  # the stored campaign: --select uncertain
+    again = prepare(ServeConfig(samples=[str(samples)], db=db, select_encoder=encoder))  # the stored campaign
     try:
         assert again.rounds is not None
         assert {c.sample_id for c in again.store.all_clips() if c.round is not None} == in_round

@@ -200,6 +200,15 @@ class RewardChooser:
         self._features: dict[int, tuple[Any, Any]] = {}  # clip id -> (pooled audio [Da], text [Dt])
         self._encoder: Any = None
 
+    def encoder(self) -> Any:
+        """The frozen encoders (loaded on first use; ``serve`` loads them at start, so that a wrong
+        ``--select-encoder`` is said before anyone labels)."""
+        if self._encoder is None:
+            from baton.reward.encoders import load_encoder
+
+            self._encoder = load_encoder(self.settings.encoder)
+        return self._encoder
+
     def features(self, clip_ids: Sequence[int]) -> Any:
         """The pooled encoder features of these clips, as one :class:`FeatureBatch`."""
         import torch
@@ -210,17 +219,13 @@ class RewardChooser:
         if missing:
             from baton.cache import cache_dir
             from baton.reward.cache import FeatureCache, audio_features, text_features
-            from baton.reward.encoders import load_encoder
 
-            if self._encoder is None:
-                self._encoder = load_encoder(self.settings.encoder)
-            cache = FeatureCache(cache_dir(self.settings.cache), self._encoder.identity["fingerprint"])
+            encoder = self.encoder()
+            cache = FeatureCache(cache_dir(self.settings.cache), encoder.identity["fingerprint"])
             with self.store.db.read() as session:
                 clips = {c.id: c for c in session.execute(select(Clip).where(Clip.id.in_(missing))).scalars()}
-            audio = audio_features(
-                self._encoder, [Path(clips[i].root) / clips[i].path for i in missing], cache
-            )
-            text = text_features(self._encoder, [clips[i].text for i in missing], cache)
+            audio = audio_features(encoder, [Path(clips[i].root) / clips[i].path for i in missing], cache)
+            text = text_features(encoder, [clips[i].text for i in missing], cache)
             for i, a, t in zip(missing, audio, text, strict=True):
                 self._features[i] = (a.pooled, t.pooled)
         return FeatureBatch(

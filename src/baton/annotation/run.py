@@ -209,6 +209,7 @@ def label_rounds(store: AnnotationStore, campaign: dict[str, str], encoder: str)
         encoder=encoder,
     )
     rounds = LabelRounds(store, settings)
+    rounds.chooser.encoder()  # type: ignore[union-attr]  # a wrong --select-encoder fails now, not later
     rounds.advance()
     return rounds
 
