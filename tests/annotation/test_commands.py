@@ -177,7 +177,7 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
     assert "campaign: 1 labels per clip, 2 raters per item, tasks: labels, ratings" in out
     assert stored() == {
         "labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings", "pairs_per_prompt": "0",
-        "pairs_seed": "0",
+        "pairs_seed": "0", "select": "random", "round_size": "50", "random_share": "0.25", "budget": "0",
     }  # fmt: skip
 
     code, out = serve()  # no flags: the stored campaign, not the defaults (3, 5, labels)
@@ -202,7 +202,7 @@ def test_a_restart_keeps_the_campaigns_settings_and_refuses_other_ones(tmp_path,
         assert "serving on" not in out
     assert stored() == {
         "labels_per_clip": "1", "raters_per_item": "2", "tasks": "labels,ratings", "pairs_per_prompt": "0",
-        "pairs_seed": "0",
+        "pairs_seed": "0", "select": "random", "round_size": "50", "random_share": "0.25", "budget": "0",
     }  # fmt: skip
 
     code, out = serve("--k", "3", "--change-settings")

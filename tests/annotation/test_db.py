@@ -35,7 +35,7 @@ def test_sqlite_is_wal_with_full_sync_and_migrated(tmp_path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: fsync at commit
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
-    assert db.schema_revision() == "0003"
+    assert db.schema_revision() == "0004"
     db.dispose()
     with pytest.raises(InputError, match="folder does not exist"):
         Database(sqlite_url(tmp_path / "nowhere" / "a.db"))
@@ -161,7 +161,7 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
             )  # fmt: skip
 
     db.migrate()  # what a newer baton does when it starts on this database
-    assert db.schema_revision() == "0003"
+    assert db.schema_revision() == "0004"
     store = AnnotationStore(db)
     labels = sorted((r.clip.sample_id, r.annotator, r.label.value) for r in store.all_labels())
     assert labels == votes
@@ -170,6 +170,7 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
     assert store.campaign_settings() == {}  # the table the second schema added, empty and working
     defaults = {
         "labels_per_clip": "3", "raters_per_item": "5", "tasks": "labels", "pairs_per_prompt": "0", "pairs_seed": "0",
+        "select": "random", "round_size": "50", "random_share": "0.25", "budget": "0",
     }  # fmt: skip
     assert store.fix_campaign({"labels_per_clip": "2"}, defaults) == {**defaults, "labels_per_clip": "2"}
     assert store.campaign_settings() == {**defaults, "labels_per_clip": "2"}
@@ -179,6 +180,8 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
 
     assert {r.label.early for r in store.all_labels()} == {None}
     assert (PairQueue(store).form(), PairQueue(store).count()) == (0, 0)
+    # The fourth schema's: no clip is chosen by a round of active selection yet.
+    assert {clip.round for clip in store.all_clips()} == {None}
 
 
 def test_the_migrated_schema_is_the_models(db_url):

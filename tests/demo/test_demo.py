@@ -246,3 +246,36 @@ def test_the_headline_marks_a_difference_by_evaluates_rule():
                                                       "integrity": difference(0.05, 0.15)}}}}  # fmt: skip
     marks = headline(metrics)["difference_from_base"]["baton"]
     assert marks["temporal"]["excludes_zero"] is False and marks["integrity"]["excludes_zero"] is True
+
+
+def test_active_demo_labels_as_many_clips_chosen_in_rounds(
+    quick_world_cache: Path, quick_world: Path, tmp_path: Path
+):
+    """--active: the annotators label the budget's clips out of every train clip, in rounds, the
+    reward model retrained between them; the clips left are the reward model's (RD)."""
+    from baton.annotation.run import open_store
+    from baton.demo.run import annotate, generate_train_clips, make_prompts, quick_sizes
+
+    config = quick_sizes(
+        DemoConfig(
+            out=tmp_path, quick=True, cache=quick_world_cache, active=True, active_rounds=2, progress=False
+        )
+    )
+    prompts = make_prompts(config, tmp_path)
+    samples = generate_train_clips(config, tmp_path, quick_world, prompts["train"])
+    labels = annotate(config, tmp_path, quick_world, samples, budget=10)
+    records = read_records(labels, LabelRecord)
+    assert len(records) == 10 < len(samples)
+    assert all(len(r.votes) == config.labels_per_clip for r in records)
+    store = open_store(f"sqlite:///{tmp_path / 'annotation' / 'annotations.db'}", create=False)
+    try:
+        chosen = sorted(c.round for c in store.all_clips() if c.round is not None)
+        assert chosen == [0] * 5 + [1] * 5
+        assert store.campaign_settings()["select"] == "bald"
+    finally:
+        store.db.dispose()
+
+
+def test_active_rounds_must_be_at_least_one():
+    with pytest.raises(InputError, match="field 'active_rounds': must be at least 1"):
+        DemoConfig(active_rounds=0)

@@ -475,3 +475,39 @@ def test_a_relative_run_and_out_from_another_working_folder_play_every_clip(tmp_
     page = (tmp_path / "pages" / "report.html").read_text()
     assert page.count('<tr class="example-row">') == 4
     assert "audio missing" not in page and page.count("<audio ") == 4 * 5  # every model's clip plays
+
+
+def label_efficiency_figures() -> dict:
+    """The shape of benchmarks/bench_label_efficiency.py's figures, two rules over three budgets."""
+
+    def rows(aucs):
+        return [
+            {"labelled": n, "auc": a, "ci": [a - 0.02, a + 0.02]}
+            for n, a in zip((20, 40, 60), aucs, strict=True)
+        ]
+
+    return {
+        "budgets": [20, 40, 60],
+        "curves": {"random": rows([0.6, 0.65, 0.7]), "uncertain": rows([0.6, 0.71, 0.72])},
+        "random_full_budget_auc": 0.7,
+        "reaches_random_full_budget": {"random": {"labels": 60}, "uncertain": {"labels": 40}},
+        "cosine_auc": 0.62,
+        "settings": {"seeds": 5, "votes_per_clip": 3, "random_share": 0.25},
+    }
+
+
+def test_label_efficiency_from_the_benchmarks_json_or_make_benchs_results(tmp_path):
+    root = write_full_run(tmp_path / "run")
+    figures = label_efficiency_figures()
+    own = tmp_path / "label_efficiency.json"
+    write_json(own, figures)
+    bench = tmp_path / "results.json"
+    write_json(bench, {"benchmarks": {"label_efficiency": {"status": "ok", "results": figures}}})
+    for path in (own, bench):
+        page = render(root, label_efficiency=path)
+        assert '<section id="label_efficiency">' in page
+        assert page.count("<img ") == 10  # the full run's 9 and the curves
+        assert "<td>uncertain</td><td>0.720 [0.700, 0.740]</td><td>40</td>" in page
+    write_json(own, {"benchmarks": {}})
+    with pytest.raises(InputError, match="label_efficiency.*holds no label-efficiency curves"):
+        render(root, label_efficiency=own)

@@ -53,6 +53,7 @@ from baton.annotation.store import (
     AnnotationStore,
     AnnotatorView,
     Answer,
+    ClipView,
     StoreError,
 )
 
@@ -90,6 +91,7 @@ class AppSettings:
     title: str = "baton annotate"
     public_url: str | None = None
     thread_pool: int = 64
+    rounds: Any = None  # baton.annotation.rounds.LabelRounds: labelling in rounds of active selection
 
 
 class AuthError(Exception):
@@ -240,6 +242,7 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     app.state.store = store
     app.state.settings = settings
     pairs = PairQueue(store)
+    rounds = settings.rounds  # labelling in rounds of active selection, or None
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -344,16 +347,19 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
         item: Any,
         queue: Any,
         questions: dict,
+        waiting: bool = False,
         **more: Any,
     ) -> Response:
         """The labelling or A/B page: the ``item`` given (a clip or a pair, under ``key``), the progress,
-        what undo would take back, and the question of each task, for the page's script too."""
+        what undo would take back, and the question of each task, for the page's script too
+        (``waiting``: nothing now, but a round of active selection is to come)."""
         progress = queue.progress(person)
         state = {
             key: item.as_json() if item else None,
             "last": queue.last_answered(person),
             "progress": progress.as_json(),
             "questions": {task or "": q for task, q in questions.items()},
+            "waiting": waiting,
         }
         question = questions.get(item.task if item else None, questions[None])
         context = {key: item, "progress": progress, "question": question, "state": script_json(state), **more}
@@ -362,8 +368,10 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     @app.get("/label")
     def label_page(request: Request, person: User) -> Response:
         offers("labels")
-        clip = store.next_clip(person)
-        return answering_page(request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, flags=FLAGS)
+        clip, waiting = next_in_rounds(person, store.next_clip(person))
+        return answering_page(
+            request, person, "label.html", "clip", clip, store, TASK_QUESTIONS, waiting, flags=FLAGS
+        )
 
     @app.get("/pairs")
     def pairs_page(request: Request, person: User) -> Response:
@@ -416,11 +424,24 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     def me(person: User) -> dict[str, Any]:
         return {"name": person.name, "admin": person.is_admin, "tasks": settings.tasks}
 
+    def next_in_rounds(person: AnnotatorView, clip: ClipView | None) -> tuple[ClipView | None, bool]:
+        """With rounds, nothing to give may mean the round is complete: the next round is chosen
+        (the answers are committed already) and asked again. Also whether more is to come."""
+        if rounds is None or clip is not None:
+            return clip, False
+        if rounds.advance():
+            clip = store.next_clip(person)
+        return clip, clip is None and rounds.waiting()
+
     @app.get("/api/next")
     def next_clip(person: User) -> dict[str, Any]:
         offers("labels")
-        clip = store.next_clip(person)
-        return {"clip": clip.as_json() if clip else None, "progress": store.progress(person).as_json()}
+        clip, waiting = next_in_rounds(person, store.next_clip(person))
+        return {
+            "clip": clip.as_json() if clip else None,
+            "progress": store.progress(person).as_json(),
+            **({"waiting": waiting} if rounds is not None else {}),
+        }
 
     @app.post("/api/labels")
     def submit_label(body: LabelBody, person: User) -> dict[str, Any]:
@@ -433,12 +454,14 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
             seconds=body.seconds,
         )
         done = store.answer(person, body.clip, answer)  # committed, with the next clip leased
+        following, waiting = next_in_rounds(person, done.next)  # type: ignore[arg-type]
         return {
             "label": done.label,
             "answered": body.clip,
             "repeated": done.repeated,
-            "next": done.next.as_json() if done.next else None,
+            "next": following.as_json() if following else None,
             "progress": done.progress.as_json(),
+            **({"waiting": waiting} if rounds is not None else {}),
         }
 
     @app.post("/api/undo")
@@ -531,7 +554,10 @@ def create_app(store: AnnotationStore, settings: AppSettings | None = None) -> F
     def stats(person: Admin) -> dict[str, Any]:
         from baton.annotation.dashboard import campaign_stats
 
-        return campaign_stats(store)
+        figures = campaign_stats(store)
+        if rounds is not None:  # active selection: where the rounds are
+            figures["rounds"] = rounds.status().as_json()
+        return figures
 
     @app.post("/api/admin/annotators")
     def add_annotator(body: AnnotatorBody, request: Request, person: Admin) -> dict[str, Any]:

@@ -66,6 +66,13 @@ def serve_command(
         None, "--gold", help=field_help(ServeConfig, "gold") + " Repeat for several."
     ),
     gold_every: int = typer.Option(None, "--gold-every", help=field_help(ServeConfig, "gold_every")),
+    select: str = typer.Option(None, "--select", help=field_help(ServeConfig, "select")),
+    round_size: int = typer.Option(None, "--round-size", help=field_help(ServeConfig, "round_size")),
+    random_share: float = typer.Option(None, "--random-share", help=field_help(ServeConfig, "random_share")),
+    budget: int = typer.Option(None, "--budget", help=field_help(ServeConfig, "budget")),
+    select_encoder: str = typer.Option(
+        None, "--select-encoder", help=field_help(ServeConfig, "select_encoder")
+    ),
     public_url: str = typer.Option(None, "--public-url", help=field_help(ServeConfig, "public_url")),
     title: str = typer.Option(None, "--title", help=field_help(ServeConfig, "title")),
     log_level: str = typer.Option(None, "--log-level", help=field_help(ServeConfig, "log_level")),
@@ -76,7 +83,7 @@ def serve_command(
 ) -> None:
     """Serve the labelling app (loads the samples; the first start prints the admin's link).
 
-    The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt and --pairs-seed in the database; a restart uses them, and refuses different values unless --change-settings is given."""
+    The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt, --pairs-seed, --select, --round-size, --random-share and --budget in the database; a restart uses them, and refuses different values unless --change-settings is given."""
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -97,6 +104,11 @@ def serve_command(
             "pairs_seed": pairs_seed,
             "gold": gold or None,
             "gold_every": gold_every,
+            "select": select,
+            "round_size": round_size,
+            "random_share": random_share,
+            "budget": budget,
+            "select_encoder": select_encoder,
             "public_url": public_url,
             "title": title,
             "log_level": log_level,
@@ -217,6 +229,15 @@ def simulate_command(
     old_tasks: list[str] = OLD_TASK_FLAG,
     gold: list[str] = typer.Option(None, "--gold", help=field_help(SimulateConfig, "gold")),
     gold_every: int = typer.Option(None, "--gold-every", help=field_help(SimulateConfig, "gold_every")),
+    select: str = typer.Option(None, "--select", help=field_help(SimulateConfig, "select")),
+    round_size: int = typer.Option(None, "--round-size", help=field_help(SimulateConfig, "round_size")),
+    random_share: float = typer.Option(
+        None, "--random-share", help=field_help(SimulateConfig, "random_share")
+    ),
+    budget: int = typer.Option(None, "--budget", help=field_help(SimulateConfig, "budget")),
+    select_encoder: str = typer.Option(
+        None, "--select-encoder", help=field_help(SimulateConfig, "select_encoder")
+    ),
     raters_per_item: int = typer.Option(
         None, "--raters-per-item", help=field_help(SimulateConfig, "raters_per_item")
     ),
@@ -249,6 +270,11 @@ def simulate_command(
             "tasks": renamed_option(tasks or None, old_tasks, old="--task", new="--collect"),
             "gold": gold or None,
             "gold_every": gold_every,
+            "select": select,
+            "round_size": round_size,
+            "random_share": random_share,
+            "budget": budget,
+            "select_encoder": select_encoder,
             "raters_per_item": raters_per_item,
             "seed": seed,
             "parallel": True if parallel else None,

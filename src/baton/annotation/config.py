@@ -16,6 +16,28 @@ IMPORT_FORMATS = ("baton", "tango", "label-studio")
 JUDGES = ("auto", "settings", "world")
 DEFAULT_LABELS_PER_CLIP, DEFAULT_RATERS_PER_ITEM, DEFAULT_TASKS = 3, 5, ["labels"]
 DEFAULT_PAIRS_PER_PROMPT, DEFAULT_PAIRS_SEED, DEFAULT_GOLD_EVERY = 0, 0, 10
+# Active selection (baton.annotation.rounds); the rules are baton.reward.select.RULES, named here so
+# that the command line stays light.
+SELECT_CHOICES = ("random", "uncertain", "disagreement", "bald")
+DEFAULT_SELECT, DEFAULT_ROUND_SIZE, DEFAULT_RANDOM_SHARE, DEFAULT_BUDGET = "random", 50, 0.25, 0
+SELECT_HELP = (
+    "Which clips are labelled next: random (every clip, in load order) or, in rounds, those the reward "
+    "model is least sure of: uncertain (probability nearest 0.5), disagreement (its ensemble's spread) or "
+    "bald (the information a label gives about the ensemble). After each round the reward model is "
+    "retrained on the labels so far (default: what the database's first serve stored, else random)."
+)
+ROUND_SIZE_HELP = (
+    "With --select other than random: clips a round asks; the next round is chosen once every clip of "
+    f"this one has its votes (default: stored, else {DEFAULT_ROUND_SIZE})."
+)
+RANDOM_SHARE_HELP = (
+    "With --select: the share of each round drawn at random, so that estimates made from the labels "
+    f"can stay unbiased (default: stored, else {DEFAULT_RANDOM_SHARE})."
+)
+BUDGET_HELP = (
+    "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip "
+    "(default: stored, else 0)."
+)
 
 GOLD_HELP = (
     "Gold clips: samples file(s) whose every clip states its known answer in settings.gold (1 or true: it "
@@ -75,6 +97,15 @@ class ServeConfig:
         "With gold clips: an annotator's every N-th answer is on a gold clip (or gold pair) they have not "
         "answered yet.",
     )
+    select: str | None = option(None, SELECT_HELP)
+    round_size: int | None = option(None, ROUND_SIZE_HELP)
+    random_share: float | None = option(None, RANDOM_SHARE_HELP)
+    budget: int | None = option(None, BUDGET_HELP)
+    select_encoder: str = option(
+        "world",
+        "With --select: the reward model's frozen encoders, as `baton reward train --encoder` takes them "
+        "('world', 'world:DIR', 'clap:SOURCE').",
+    )
     public_url: str | None = option(
         None,
         "The address annotators use to reach the server, for the links printed (default http://HOST:PORT).",
@@ -98,6 +129,7 @@ class ServeConfig:
             raise_input("must be 0 (every pair) or more", "pairs_per_prompt")
         if self.gold_every < 2:
             raise_input("must be at least 2", "gold_every")
+        check_selection(self.select, self.round_size, self.random_share, self.budget)
 
 
 @documented
@@ -204,6 +236,18 @@ class SimulateConfig:
     tasks: list[str] = option(
         ["labels"], "labels, pairs, ratings, or several (ratings: a simulated listening test)."
     )
+    select: str = option(
+        DEFAULT_SELECT, SELECT_HELP.split(" (default")[0] + " (for the server this command starts)."
+    )
+    round_size: int = option(DEFAULT_ROUND_SIZE, "With --select: clips a round asks.")
+    random_share: float = option(
+        DEFAULT_RANDOM_SHARE, "With --select: the share of each round drawn at random."
+    )
+    budget: int = option(
+        DEFAULT_BUDGET,
+        "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip.",
+    )
+    select_encoder: str = option("world", "With --select: the reward model's frozen encoders.")
     gold: list[str] = option([], GOLD_HELP + " Simulated people hear them like any clip.")
     gold_every: int = option(DEFAULT_GOLD_EVERY, "With gold clips: every N-th answer is on a gold one.")
     raters_per_item: int = option(5, "Raters per listening-test item (for the server this command starts).")
@@ -229,6 +273,7 @@ class SimulateConfig:
             self.annotators = len(self.reliability)
         if not 0.0 <= self.skip_rate < 1.0:
             raise_input("must be from 0 to below 1", "skip_rate")
+        check_selection(self.select, self.round_size, self.random_share, self.budget)
 
 
 @documented
@@ -264,6 +309,19 @@ def raise_input(message: str, field: str) -> None:
 def one_of(value: str, choices: tuple[str, ...], field: str) -> None:
     if value not in choices:
         raise_input(f"must be one of {', '.join(choices)}, got '{value}'", field)
+
+
+def check_selection(
+    select: str | None, round_size: int | None, random_share: float | None, budget: int | None
+) -> None:
+    if select is not None:
+        one_of(select, SELECT_CHOICES, "select")
+    if round_size is not None and round_size < 1:
+        raise_input(f"must be at least 1, got {round_size}", "round_size")
+    if random_share is not None and not 0.0 <= random_share <= 1.0:
+        raise_input(f"must be from 0 to 1, got {random_share}", "random_share")
+    if budget is not None and budget < 0:
+        raise_input(f"must be 0 (every clip) or more, got {budget}", "budget")
 
 
 def check_tasks(tasks: list[str]) -> None:

@@ -108,6 +108,7 @@ class Clip(Base):
     )  # yes/no labels (not skips); see below
     source: Mapped[str | None] = mapped_column(Text)  # the file the clip came from
     gold: Mapped[int | None] = mapped_column(Integer)  # a gold clip's known answer: 1 matches, 0 not
+    round: Mapped[int | None] = mapped_column(Integer)  # active selection: the round it was chosen in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from baton.annotation.app import AppSettings, create_app, login_link
 from baton.annotation.config import (
+    DEFAULT_BUDGET,
     DEFAULT_LABELS_PER_CLIP,
     DEFAULT_PAIRS_PER_PROMPT,
     DEFAULT_PAIRS_SEED,
+    DEFAULT_RANDOM_SHARE,
     DEFAULT_RATERS_PER_ITEM,
+    DEFAULT_ROUND_SIZE,
+    DEFAULT_SELECT,
     DEFAULT_SERVER_URL,
     DEFAULT_TASKS,
     TASK_CHOICES,
@@ -28,6 +32,7 @@ from baton.annotation.config import (
     SimulateConfig,
 )
 from baton.annotation.db import Database, sqlite_file
+from baton.annotation.rounds import LabelRounds, RoundSettings
 from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult, read_samples
 from baton.artifacts import LabelRecord, MetricRecord, SampleRecord, read_records, write_records
 from baton.console import console
@@ -148,6 +153,7 @@ class Prepared:
     loaded: list[LoadResult]
     admin_token: str | None  # set when this start made the first admin
     pairs_added: int = 0  # pairs the A/B task formed at this start
+    rounds: LabelRounds | None = None  # active selection (--select other than random)
 
 
 NO_CLIPS = "the database holds no clips yet: give a samples file with --samples"
@@ -181,12 +187,31 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
         if "pairs" in tasks:
             per_prompt = int(campaign["pairs_per_prompt"]) or None
             pairs_added = PairQueue(store).form(per_prompt, int(campaign["pairs_seed"]))
+        rounds = label_rounds(store, campaign, config.select_encoder) if "labels" in tasks else None
     except BaseException:
         store.db.dispose()
         raise
-    settings = AppSettings(tasks=tasks, title=config.title, public_url=config.public_url)
+    settings = AppSettings(tasks=tasks, title=config.title, public_url=config.public_url, rounds=rounds)
     admin = store.ensure_admin() if make_admin else None
-    return Prepared(store, settings, loaded, admin, pairs_added)
+    return Prepared(store, settings, loaded, admin, pairs_added, rounds)
+
+
+def label_rounds(store: AnnotationStore, campaign: dict[str, str], encoder: str) -> LabelRounds | None:
+    """The campaign's rounds of active selection (``None`` for ``--select random``), the first round
+    chosen if none is yet (a restart goes on with the round the database holds)."""
+    if campaign["select"] == "random":
+        return None
+    settings = RoundSettings(
+        rule=campaign["select"],
+        round_size=int(campaign["round_size"]),
+        random_share=float(campaign["random_share"]),
+        budget=int(campaign["budget"]),
+        encoder=encoder,
+    )
+    rounds = LabelRounds(store, settings)
+    rounds.chooser.encoder()  # type: ignore[union-attr]  # a wrong --select-encoder fails now, not later
+    rounds.advance()
+    return rounds
 
 
 def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
@@ -206,6 +231,10 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "tasks": text(config.tasks),
         "pairs_per_prompt": text(config.pairs_per_prompt),
         "pairs_seed": text(config.pairs_seed),
+        "select": text(config.select),
+        "round_size": text(config.round_size),
+        "random_share": text(config.random_share),
+        "budget": text(config.budget),
     }
     defaults = {
         "labels_per_clip": str(DEFAULT_LABELS_PER_CLIP),
@@ -213,6 +242,10 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "tasks": text(DEFAULT_TASKS),
         "pairs_per_prompt": str(DEFAULT_PAIRS_PER_PROMPT),
         "pairs_seed": str(DEFAULT_PAIRS_SEED),
+        "select": DEFAULT_SELECT,
+        "round_size": str(DEFAULT_ROUND_SIZE),
+        "random_share": str(DEFAULT_RANDOM_SHARE),
+        "budget": str(DEFAULT_BUDGET),
     }
     return store.fix_campaign(given, defaults, change=config.change_settings)  # type: ignore[arg-type]
 
@@ -248,6 +281,13 @@ def serve(config: ServeConfig) -> None:
             console.print(
                 f"pairs: {PairQueue(prepared.store).count()} ({prepared.pairs_added} new), "
                 f"{prepared.store.k} answers each"
+            )
+        if prepared.rounds is not None:
+            status = prepared.rounds.status()
+            console.print(
+                f"active selection ({prepared.rounds.settings.rule}): round {status.round} of "
+                f"{prepared.rounds.settings.round_size} clips, {status.complete}/{status.chosen} complete, "
+                f"{status.left} clips not chosen yet"
             )
         if prepared.admin_token is not None:
             console.print(

@@ -303,6 +303,11 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
                 tasks=list(config.tasks),
                 gold=list(config.gold),
                 gold_every=config.gold_every,
+                select=config.select,
+                round_size=config.round_size,
+                random_share=config.random_share,
+                budget=config.budget,
+                select_encoder=config.select_encoder,
             ),
             make_admin=False,  # a later `serve` of this database still shows its admin's link
         )
@@ -390,11 +395,31 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
 Step = Callable[[Any, SimulatedPerson, dict[str, Any]], "dict[str, Any] | None"]
 
 
+# A campaign in rounds: how often a person with nothing to do asks again while the next round is
+# chosen, and how long they wait in all before they say the round cannot end.
+WAIT_SECONDS, MAX_WAIT_SECONDS = 0.2, 120.0
+
+
 def _answer_all(client: Any, person: SimulatedPerson, first: str, key: str, step: Step) -> None:
-    """One person answers (``step``) what the server gives (``first``: where to ask) until nothing is left."""
-    item = _ok(client.get(first))[key]
-    while item is not None:
-        item = step(client, person, item)
+    """One person answers (``step``) what the server gives (``first``: where to ask) until nothing is
+    left (in a campaign in rounds: until the server says no round is to come)."""
+    waited = 0.0
+    while True:
+        reply = _ok(client.get(first))
+        item = reply[key]
+        if item is None:
+            if not reply.get("waiting"):
+                return
+            if waited >= MAX_WAIT_SECONDS:
+                raise RuntimeError(
+                    f"waited {waited:.0f} s for the next round: its open clips have been answered (or "
+                    "skipped) by every simulated person"
+                )
+            time.sleep(WAIT_SECONDS)
+            waited += WAIT_SECONDS
+        while item is not None:
+            waited = 0.0
+            item = step(client, person, item)
 
 
 def _answer_in_turns(
@@ -405,23 +430,42 @@ def _answer_in_turns(
     step: Step,
     errors: list[str],
 ) -> None:
-    """Every person in turn answers one item, in a fixed order, until none is left for anyone."""
+    """Every person in turn answers one item, in a fixed order, until none is left for anyone.
+
+    In a campaign in rounds (the server's replies say ``waiting``), a person with nothing to do asks
+    again at their next turn: the answer that completes a round opens the next one."""
     pending: dict[str, dict[str, Any] | None] = {}
+    failed: set[str] = set()
+    in_rounds = False
     for person in people:
         try:
-            pending[person.name] = _ok(clients[person.name].get(first))[key]
+            reply = _ok(clients[person.name].get(first))
+            pending[person.name] = reply[key]
+            in_rounds = in_rounds or "waiting" in reply
         except Exception as exc:  # reported with the result; the other people go on
             errors.append(f"{person.name}: {exc}")
-    while any(item is not None for item in pending.values()):
+            failed.add(person.name)
+    while True:
         for person in people:
-            item = pending.get(person.name)
-            if item is None:
+            if person.name in failed:
                 continue
             try:
-                pending[person.name] = step(clients[person.name], person, item)
+                item = pending.get(person.name)
+                if item is None and in_rounds:
+                    item = pending[person.name] = _ok(clients[person.name].get(first))[key]
+                if item is not None:
+                    pending[person.name] = step(clients[person.name], person, item)
             except Exception as exc:
                 errors.append(f"{person.name}: {exc}")
-                pending[person.name] = None
+                failed.add(person.name)
+        if all(pending.get(p.name) is None or p.name in failed for p in people):
+            break
+    working = [p for p in people if p.name not in failed]
+    if in_rounds and working and _ok(clients[working[0].name].get(first)).get("waiting"):
+        errors.append(
+            "the round cannot be completed: its open clips have been answered (or skipped) by every "
+            "simulated person"
+        )
 
 
 def _label_one(

@@ -87,6 +87,10 @@ CAMPAIGN_FLAGS: dict[str, str] = {
     "tasks": "--collect",
     "pairs_per_prompt": "--pairs-per-prompt",
     "pairs_seed": "--pairs-seed",
+    "select": "--select",
+    "round_size": "--round-size",
+    "random_share": "--random-share",
+    "budget": "--budget",
 }
 CAMPAIGN_KEYS = tuple(CAMPAIGN_FLAGS)
 
@@ -325,6 +329,8 @@ class AnnotationStore:
         self.quota = max_labels_per_annotator
         self.gold_every = gold_every
         self.clock = clock
+        # Active selection: only clips a round has chosen are given out (baton.annotation.rounds).
+        self.in_rounds = False
         # Caches of facts that change rarely, each cleared by this store's own changes to them. A
         # token reset by another process takes effect here within AUTH_CACHE_SECONDS.
         self._siblings: dict[tuple[str, str], list[int]] = {}
@@ -643,13 +649,16 @@ class AnnotationStore:
             last = conn.execute(SQL.last_prompt, params).first()
             prompt = None if last is None else (last.prompt_id, last.model)
         # (A preferred clip that someone else holds right now is passed over, never waited for.)
-        scopes = (
-            [] if prompt is None else [(SQL.open_in_prompt, {"prompt": prompt[0], "model": prompt[1]}, False)]
+        in_prompt, anywhere = (
+            (SQL.open_in_prompt_in_round, SQL.open_anywhere_in_round)
+            if self.in_rounds
+            else (SQL.open_in_prompt, SQL.open_anywhere)
         )
-        scopes.append((SQL.open_anywhere, {}, wait))
+        scopes = [] if prompt is None else [(in_prompt, {"prompt": prompt[0], "model": prompt[1]}, False)]
+        scopes.append((anywhere, {}, wait))
         for statements, extra, may_wait in scopes:
             clip = self._claim(conn, statements, {**params, **extra}, annotator_id, now, wait=may_wait)
-            if clip is BUSY and statements is SQL.open_anywhere:
+            if clip is BUSY and statements is anywhere:
                 return BUSY
             if clip is not None and clip is not BUSY:
                 self._lease(conn, clip.id, annotator_id, now)
@@ -1576,8 +1585,9 @@ class _Sql:
         )
 
         def claim(*scope: Any) -> _Claim:
-            # Clips are served in load order: a rule that picks the clips to label next (the most
-            # informative first) replaces this order.
+            # Clips are served in load order. With active selection (baton.annotation.rounds) only the
+            # clips a round has chosen are open (the ``*_in_round`` scopes): the rule picks which, and
+            # within them the load order keeps each prompt's clips in a row.
             first = select(*columns).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             peek = select(clips.c.id).where(*scope, open_to_them).order_by(clips.c.position).limit(1)
             return _Claim(first.with_for_update(skip_locked=True, of=clips), peek)
@@ -1586,6 +1596,11 @@ class _Sql:
             clips.c.prompt_id == bindparam("prompt"), clips.c.model == bindparam("model")
         )
         self.open_anywhere = claim()
+        chosen = clips.c.round.is_not(None)
+        self.open_in_prompt_in_round = claim(
+            clips.c.prompt_id == bindparam("prompt"), clips.c.model == bindparam("model"), chosen
+        )
+        self.open_anywhere_in_round = claim(chosen)
 
 
 SQL = _Sql()

@@ -32,6 +32,13 @@ class DemoConfig:
         0.5,
         "Share of each task's train prompts whose clips the annotators label (HD); the reward model labels the rest (RD).",
     )
+    active: bool = option(
+        False,
+        "HD is chosen by active selection instead: the annotators label, in rounds, the train clips (of "
+        "every train prompt) the reward model is least sure of, as many clips as --human-share's prompts "
+        "hold; the reward model labels the rest (RD).",
+    )
+    active_rounds: int = option(6, "With --active: the rounds the labels are asked in (the first at random).")
     reward_folds: int = option(
         5,
         "Folds of HD prompts the reward model is cross-validated over (each judged by a model fitted on "
@@ -69,6 +76,8 @@ class DemoConfig:
             raise InputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}", field="methods")
         if not 0.0 < self.human_share < 1.0:
             raise InputError("must be between 0 and 1", field="human_share")
+        if self.active_rounds < 1:
+            raise InputError("must be at least 1", field="active_rounds")
         if self.reward_folds < 2:
             raise InputError("must be at least 2", field="reward_folds")
         if self.jobs is not None and self.jobs < 1:

@@ -9,7 +9,8 @@ stopped. Everything goes under ``OUT`` (the layout ``baton report`` reads, :mod:
     3. generate    OUT/generated/: 5 clips per train prompt from the base world model
     4. annotate    OUT/annotation/: simulated annotators (or people, with --human) label the clips of
                    a human-sized share of the train prompts (HD) through the annotation server;
-                   labels.jsonl is their export
+                   labels.jsonl is their export. With --active, as many clips are chosen instead from
+                   every train prompt's, in rounds of active selection (baton.annotation.rounds)
     5. reward      OUT/reward/: the reward model is judged on HD by cross-validation over its
                    prompts (eval.json: every clip predicted by a head that never saw its prompt),
                    then learns all of HD and labels the clips of the other train prompts (RD:
@@ -149,10 +150,15 @@ def run(config: DemoConfig) -> dict[str, Any]:
     prompts = stages.run("prompts", lambda: make_prompts(config, out))
     samples = stages.run("generate", lambda: generate_train_clips(config, out, world, prompts["train"]))
     human_prompts, reward_prompts = share_prompts(prompts["train"], config.human_share)
-    labels = stages.run("annotate", lambda: annotate(config, out, world, samples_of(samples, human_prompts)))
-    rewards = stages.run(
-        "reward", lambda: reward(config, out, world, labels, samples_of(samples, reward_prompts))
-    )
+    hd_samples = samples_of(samples, human_prompts)
+    if config.active:  # the same number of labels, chosen from every train clip
+        labels = stages.run("annotate", lambda: annotate(config, out, world, samples, budget=len(hd_samples)))
+        labelled = {r.sample_id for r in read_records(labels, LabelRecord)}
+        rd_samples = [s for s in samples if s.id not in labelled]
+    else:
+        labels = stages.run("annotate", lambda: annotate(config, out, world, hd_samples))
+        rd_samples = samples_of(samples, reward_prompts)
+    rewards = stages.run("reward", lambda: reward(config, out, world, labels, rd_samples))
     tuned, skipped = stages.run("finetune", lambda: finetune_all(config, out, world, labels, rewards))
     metrics = stages.run("evaluate", lambda: evaluate(config, out, world, tuned))
 
@@ -246,8 +252,11 @@ def generate_train_clips(
 # --- stage 4: annotation ------------------------------------------------------------------------
 
 
-def annotate(config: DemoConfig, out: Path, world: Path, samples: list[SampleRecord]) -> Path:
-    """HD: votes on the clips of the human share of the train prompts, exported as labels.jsonl."""
+def annotate(
+    config: DemoConfig, out: Path, world: Path, samples: list[SampleRecord], budget: int = 0
+) -> Path:
+    """HD: votes on the clips of the human share of the train prompts, exported as labels.jsonl; with
+    ``budget`` (--active), votes on that many of ``samples``, chosen in rounds of active selection."""
     from baton.annotation.run import export_labels
 
     folder = out / "annotation"
@@ -260,8 +269,22 @@ def annotate(config: DemoConfig, out: Path, world: Path, samples: list[SampleRec
     subset = out / "generated" / "samples-human.jsonl"
     write_records(subset, samples)
     db = f"sqlite:///{(folder / 'annotations.db').resolve()}"
+    selection = {}
+    if budget:
+        from baton.reward.select import DEFAULT_RULE
+
+        selection = {
+            "select": DEFAULT_RULE,
+            "round_size": -(-budget // config.active_rounds),  # the last round is cut to the budget
+            "budget": budget,
+            "select_encoder": f"world:{world}",
+        }
+        console.print(
+            f"    active selection ({DEFAULT_RULE}): {budget} of {len(samples)} train clips, in "
+            f"{config.active_rounds} rounds of {selection['round_size']}"
+        )
     if config.human:
-        wait_for_people(config, subset, db)
+        wait_for_people(config, subset, db, selection)
     else:
         from baton.annotation.config import SimulateConfig
         from baton.annotation.simulate import simulate
@@ -277,6 +300,7 @@ def annotate(config: DemoConfig, out: Path, world: Path, samples: list[SampleRec
                 labels_per_clip=config.labels_per_clip,
                 seed=config.seed,
                 progress=config.progress,
+                **selection,  # type: ignore[arg-type]
             )
         )
         console.print(f"    {result.summary()}")
@@ -288,9 +312,15 @@ def annotate(config: DemoConfig, out: Path, world: Path, samples: list[SampleRec
 
 
 def wait_for_people(
-    config: DemoConfig, samples: Path, db: str, host: str = "127.0.0.1", port: int = 8000
+    config: DemoConfig,
+    samples: Path,
+    db: str,
+    selection: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
 ) -> None:
-    """Serve the annotation app, print the login links, and wait until every clip has its votes."""
+    """Serve the annotation app, print the login links, and wait until every clip has its votes (with
+    ``selection``, the settings of rounds of active selection: every clip of the budget)."""
     from baton.annotation.app import create_app, login_link
     from baton.annotation.config import ServeConfig
     from baton.annotation.run import prepare
@@ -298,7 +328,12 @@ def wait_for_people(
 
     prepared = prepare(
         ServeConfig(
-            samples=[str(samples)], db=db, labels_per_clip=config.labels_per_clip, host=host, port=port
+            samples=[str(samples)],
+            db=db,
+            labels_per_clip=config.labels_per_clip,
+            host=host,
+            port=port,
+            **(selection or {}),
         )
     )
     store = prepared.store
@@ -310,7 +345,7 @@ def wait_for_people(
             console.print(f"    annotator {k}: [bold]{login_link(server.url, token)}[/]")
         _, admin = store.add_annotator("demo-admin", admin=True, reset=True)
         console.print(f"    dashboard: {login_link(server.url, admin)}")
-        needed = store.count_clips() * config.labels_per_clip
+        needed = ((selection or {}).get("budget") or store.count_clips()) * config.labels_per_clip
         console.print(f"    waiting for {needed} votes (Ctrl-C stops; rerun the demo to go on)")
         done = -1
         while done < needed:

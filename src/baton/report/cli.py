@@ -18,6 +18,7 @@ def report_command(
     examples: int = typer.Option(None, "--examples", help=field_help(H, "examples")),
     seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
     title: str = typer.Option(None, "--title", help=field_help(H, "title")),
+    label_efficiency: Path = typer.Option(None, "--label-efficiency", help=field_help(H, "label_efficiency")),
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Write one self-contained HTML report of a run: results, plots, audio players, settings."""
@@ -26,7 +27,16 @@ def report_command(
     from baton.report.run import run as write_report
 
     settings = load_config(
-        ReportConfig, config, {"run": run, "out": out, "examples": examples, "seed": seed, "title": title}
+        ReportConfig,
+        config,
+        {
+            "run": run,
+            "out": out,
+            "examples": examples,
+            "seed": seed,
+            "title": title,
+            "label_efficiency": label_efficiency,
+        },
     )
     path = write_report(settings)
     console.print(f"report in [bold]{path}[/] ({path.stat().st_size / 1e6:.1f} MB)")

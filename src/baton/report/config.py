@@ -18,3 +18,8 @@ class ReportConfig:
     examples: int = option(3, "Matched examples per task: one prompt and seed, heard from every model.")
     seed: int = option(0, "Seed of the choice of examples.")
     title: str = option("BATON run report", "Title of the page.")
+    label_efficiency: Path | None = option(
+        None,
+        "Also show the label-efficiency learning curves (random against active selection): the "
+        "benchmark's label_efficiency.json, or `make bench`'s results file holding it.",
+    )

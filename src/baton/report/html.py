@@ -54,6 +54,7 @@ SECTION_TITLES = {
     "rewards": "Reward distributions",
     "training": "Training curves",
     "reliability": "Reward model reliability",
+    "label_efficiency": "Label efficiency: random against active selection",
     "examples": "Matched examples",
     "settings": "Settings and timings",
 }
@@ -308,6 +309,34 @@ def reliability(data: Any) -> str:
     return body
 
 
+def label_efficiency(document: dict[str, Any]) -> str:
+    """The learning curves, and per rule the budget from which it stays at random's full-budget AUC."""
+    from baton.report import plots
+
+    budget = document["budgets"][-1]
+    rows = []
+    for rule, curve in document["curves"].items():
+        reached = document.get("reaches_random_full_budget", {}).get(rule, {}).get("labels")
+        last = curve[-1]
+        rows.append(
+            f"<tr><td>{e(rule)}</td><td>{number(last['auc'])} [{number(last['ci'][0])}, "
+            f"{number(last['ci'][1])}]</td><td>{'not within the budget' if reached is None else e(reached)}</td></tr>"
+        )
+    table = (
+        f"<table><tr><th>rule</th><th>held-out ROC AUC at {e(budget)} labelled clips</th>"
+        f"<th>labelled clips from which it stays at random's {number(document['random_full_budget_auc'])}"
+        "</th></tr>" + "".join(rows) + "</table>"
+    )
+    settings = document.get("settings", {})
+    note = (
+        f'<p class="small">{e(settings.get("seeds"))} seeds, 95% t-intervals; '
+        f"{e(settings.get('votes_per_clip'))} simulated votes a clip; "
+        f"{e(settings.get('random_share'))} of each active round at random "
+        "(benchmarks/bench_label_efficiency.py).</p>"
+    )
+    return png_tag(plots.label_efficiency(document), "label-efficiency learning curves") + table + note
+
+
 def reward_figures(document: dict[str, Any]) -> str:
     """How the reward model was judged, and its accuracy and ROC AUC per task beside the base rate."""
 
@@ -481,6 +510,8 @@ def render_report(data: Any, config: ReportConfig) -> str:
     body.append(
         section("reliability", reliability(data), data) if data.reliability else absent("reliability", data)
     )
+    if data.label_efficiency is not None:
+        body.append(section("label_efficiency", label_efficiency(data.label_efficiency), data))
     matched = examples(data, config) if data.judgements else None
     if matched:
         body.append(section("examples", matched, data))

@@ -276,6 +276,34 @@ def _is_rate(key: str) -> bool:
     return last in ("lr", "learning_rate") or last.startswith("lr_") or last.endswith("_lr")
 
 
+def label_efficiency_figure(document: dict[str, Any]) -> Any:
+    """Held-out ROC AUC against labelled clips, one line per selection rule with its 95% band, from the
+    figures of ``benchmarks/bench_label_efficiency.py``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (rule, rows) in enumerate(document["curves"].items()):
+        colour = PALETTE[i % len(PALETTE)]
+        x = [r["labelled"] for r in rows]
+        ax.plot(x, [r["auc"] for r in rows], marker="o", markersize=3, color=colour, label=rule)
+        ax.fill_between(x, [r["ci"][0] for r in rows], [r["ci"][1] for r in rows], color=colour, alpha=0.15)
+    ax.axhline(document["random_full_budget_auc"], color="grey", linestyle=":", linewidth=1,
+               label="random at the full budget")  # fmt: skip
+    if document.get("cosine_auc") is not None:
+        ax.axhline(document["cosine_auc"], color="black", linestyle="--", linewidth=0.8,
+                   label="encoder cosine, no labels")  # fmt: skip
+    votes = document.get("settings", {}).get("votes_per_clip")
+    ax.set_xlabel("labelled clips" + (f" ({votes} votes each)" if votes else ""), fontsize=9)
+    ax.set_ylabel("held-out ROC AUC", fontsize=9)
+    ax.set_title("Label efficiency (mean and 95% interval over seeds)", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def label_efficiency(document: dict[str, Any]) -> bytes:
+    return to_png(label_efficiency_figure(document))
+
+
 def reliability(curves: dict[str, list[dict[str, float]]]) -> bytes:
     """Reliability diagram: observed share of matches against mean predicted probability, per bin."""
     plt = _pyplot()

@@ -74,6 +74,7 @@ class RunData:
     reward_eval: dict[str, Any] | None = None  # the document the reliability bins came from
     rd_rewards: list[Any] = field(default_factory=list)
     run_info: dict[str, Any] | None = None
+    label_efficiency: dict[str, Any] | None = None  # the benchmark's figures (--label-efficiency)
     absent: dict[str, str] = field(default_factory=dict)
 
 
@@ -288,6 +289,22 @@ def _load_reward(data: RunData) -> None:
         data.rd_rewards = _try(data, "rewards", lambda: read_records(rewards, RewardRecord)) or []
 
 
+def read_label_efficiency(path: str | Path) -> dict[str, Any]:
+    """The label-efficiency figures of ``benchmarks/bench_label_efficiency.py``: its own JSON, or the
+    ``make bench`` results file that holds them."""
+    document = _json_object(Path(path))
+    if "curves" not in document:
+        document = document.get("benchmarks", {}).get("label_efficiency", {}).get("results") or {}
+    if not isinstance(document, dict) or not isinstance(document.get("curves"), dict):
+        raise InputError(
+            "holds no label-efficiency curves (expected label_efficiency.json, or a results file of "
+            "`python -m benchmarks.run --only label_efficiency`)",
+            path=path,
+            field="label_efficiency",
+        )
+    return document
+
+
 def run(config: ReportConfig) -> Path:
     """Write the report of ``config.run``; return the path of the HTML file."""
     from baton.artifacts import atomic_write_text
@@ -296,6 +313,8 @@ def run(config: ReportConfig) -> Path:
     if config.examples < 0:
         raise InputError("must be 0 or more", field="examples")
     data = load_run(config.run)
+    if config.label_efficiency is not None:
+        data.label_efficiency = read_label_efficiency(config.label_efficiency)
     out = Path(config.out) if config.out is not None else Path(config.run) / REPORT_FILE
     atomic_write_text(out, render_report(data, config))
     return out

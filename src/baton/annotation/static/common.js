@@ -94,7 +94,15 @@ window.baton = (() => {
       if (status === 200) {
         progress(data.progress);
         show(data[key]);
+        waitForRound(data[key], data.waiting);
       }
+    }
+
+    // Labelling in rounds (active selection): nothing now may mean the next round is being chosen.
+    function waitForRound(item, waiting) {
+      if (item || !waiting) return;
+      setStatus("the next round of clips is being chosen: this page asks again in a few seconds");
+      setTimeout(refresh, 5000);
     }
 
     async function submit(body, saved) {
@@ -108,6 +116,7 @@ window.baton = (() => {
         setStatus(saved);
         progress(data.progress);
         show(data.next);
+        waitForRound(data.next, data.waiting);
       } else if (status === 409) {
         setStatus(data.error, true);
         await refresh();
@@ -135,6 +144,7 @@ window.baton = (() => {
     }
 
     progress(state().progress);
+    waitForRound(state()[key], state().waiting);
     return { submit, undo: takeBack, busy: () => busy };
   }
 
