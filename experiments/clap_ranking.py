@@ -1,9 +1,14 @@
-"""How well a world CLAP's cosine alone ranks labelled clips: the untrained baseline of a reward model.
+"""How well untrained judges rank labelled clips: the baselines of a trained reward model.
 
     python experiments/clap_ranking.py --labels runs/demo/annotation/labels.jsonl --clap CACHE/world/clap
 
-Prints, per task, the ROC AUC of the cosine between each clip's pooled audio embedding and its
-prompt's text embedding against the clip's label (the labels' audio paths are relative to their file).
+Prints, per task, the ROC AUC against each clip's label (the labels' audio paths are relative to
+their file) of two judges that learn nothing from the labels:
+
+* the cosine between the clip's pooled world-CLAP audio embedding and its prompt's text embedding;
+* the event judge over the same CLAP (:class:`baton.evaluation.event_judge.EventJudge`, the AI
+  feedback of ``baton reward score --judge events``): its soft score that the named events sound,
+  in the stated order for temporal prompts.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 
 from baton.artifacts import LabelRecord, read_records, resolve_path
 from baton.audio import load_audio
+from baton.evaluation.event_judge import EventJudge, judge_vocabulary
+from baton.evaluation.scorers import WorldClapEmbedder
 from baton.reward.evaluate import roc_auc
 from baton.world.clap import WorldClap
 from baton.world.spec import SAMPLE_RATE
@@ -34,11 +41,17 @@ def main() -> None:
     audio = clap.embed_audio(clips, SAMPLE_RATE).float().numpy()
     text = clap.embed_text([r.text for r in records]).float().numpy()
     cosine = (audio * text).sum(1) / (np.linalg.norm(audio, axis=1) * np.linalg.norm(text, axis=1))
+    judge = EventJudge(WorldClapEmbedder(clap), judge_vocabulary({e for r in records for e in r.events}))
+    events = judge.rewards(clips, SAMPLE_RATE, [r.events for r in records], [r.task for r in records])
     for task in sorted({r.task for r in records}, key=str):
         rows = [i for i, r in enumerate(records) if r.task == task]
         labels = [int(records[i].label) for i in rows]
         auc = roc_auc([float(cosine[i]) for i in rows], labels)
-        print(f"{task}: {len(rows)} clips, {sum(labels)} labelled 1, CLAP cosine ROC AUC {auc:.3f}")
+        judged = roc_auc([float(events[i]) for i in rows], labels)
+        print(
+            f"{task}: {len(rows)} clips, {sum(labels)} labelled 1, ROC AUC of the CLAP cosine {auc:.3f}, "
+            f"of the event judge {judged:.3f}"
+        )
 
 
 if __name__ == "__main__":
