@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from baton.evaluation.kl import KLDivergence, kl_divergence, kl_per_pair, probabilities_to_logits
+from baton.evaluation.kl import KLDivergence, kl_divergence, kl_per_pair
+from baton.evaluation.scorers import probabilities_to_logits
 
 LN3 = math.log(3.0)
 EPS = 1e-6  # added to the generated clip's probabilities, as audioldm_eval does

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from baton.backends import load_backend
-from baton.backends.base import classifier_free_guidance as guided_prediction
+from baton.diffusion import classifier_free_guidance as guided_prediction
 from baton.errors import InputError
 from baton.finetune import finetune
 from baton.finetune.encode import TextTable

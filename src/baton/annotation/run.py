@@ -441,7 +441,7 @@ def mos(config: MosConfig) -> list[MetricRecord]:
     paired difference from the base (metric ``mos_q_diff``/``mos_f_diff``, ``n`` = shared items,
     ``extra["base"]``); optionally written. Intervals: bootstrap over items (:mod:`baton.annotation.mos`)."""
     from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
-    from baton.evaluation.intervals import excludes_zero
+    from baton.stats import excludes_zero
 
     with using_store(config.db, create=False) as store:
         rows = store.mos_rows()

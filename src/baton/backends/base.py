@@ -155,19 +155,3 @@ def text_gradients(encoder: torch.nn.Module) -> Any:
     return torch.set_grad_enabled(
         torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())
     )
-
-
-def classifier_free_guidance(
-    unconditional: torch.Tensor, conditional: torch.Tensor, scale: float, rescale: float = 0.0
-) -> torch.Tensor:
-    """Guidance ``g = u + s (c - u)``; with ``rescale`` phi > 0 each row's spread is pulled toward ``c``'s.
-
-    Rescaled: ``phi * g * std(c) / std(g) + (1 - phi) * g`` (Lin et al. 2023, sec. 3.4), the standard
-    deviations taken over every axis but the first.
-    """
-    guided = unconditional + scale * (conditional - unconditional)
-    if rescale > 0:
-        dims = tuple(range(1, guided.ndim))
-        ratio = conditional.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(1e-8)
-        guided = rescale * guided * ratio + (1.0 - rescale) * guided
-    return guided

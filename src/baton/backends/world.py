@@ -182,7 +182,7 @@ class WorldBackend:
         if path is None:
             folder = default_model_dir()
             if not (folder / CONFIG_FILE).exists():
-                from baton.world.build import other_worlds_note
+                from baton.world.manifest import other_worlds_note
 
                 raise InputError(
                     "the world T2A model is not built yet: run `baton world build` first"

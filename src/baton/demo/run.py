@@ -193,7 +193,8 @@ def run(config: DemoConfig) -> dict[str, Any]:
 
 
 def build_world(config: DemoConfig) -> Path:
-    from baton.world.build import STEPS, WorldBuildConfig, build, world_dir
+    from baton.world.build import WorldBuildConfig, build
+    from baton.world.manifest import STEPS, world_dir
 
     # The demo judges the base model itself, on its own held-out prompts: the world's base_eval step
     # (~40 s of a fresh build's wall time) is left to `baton world build`.
@@ -506,7 +507,7 @@ def write_report(out: Path) -> Path:
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """Accuracy per model and task, and each tuned model's paired difference from the base."""
-    from baton.evaluation.intervals import difference_excludes_zero
+    from baton.stats import difference_excludes_zero
 
     figures: dict[str, Any] = {}
     for model, by_metric in (metrics.get("metrics") or {}).items():

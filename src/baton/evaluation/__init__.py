@@ -6,7 +6,7 @@ outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.
 :mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Judges that need
 only a CLAP, for any backend's clips and as AI feedback: :mod:`.event_judge` (which named events
 sound, and when) and :class:`.clap_score.ClapScoreJudge`. Intervals:
-:mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
+:mod:`baton.stats` (bootstrap, paired differences, prompts resampled whole).
 What judges clips: :mod:`.scorers` (the world's judges), :mod:`.pretrained` (LAION-CLAP and an
 AudioSet AST for real audio), :mod:`.panns` (PANNs CNN14 from its checkpoint file); what they are
 compared with: :mod:`.reference`. The stage:
@@ -43,8 +43,8 @@ _EXPORTS = {
     "ClapScore": ("baton.evaluation.clap_score", "ClapScore"),
     "RewardScore": ("baton.evaluation.reward_score", "RewardScore"),
     "EventAccuracy": ("baton.evaluation.event_accuracy", "EventAccuracy"),
-    "bootstrap_mean": ("baton.evaluation.intervals", "bootstrap_mean"),
-    "paired_difference": ("baton.evaluation.intervals", "paired_difference"),
+    "bootstrap_mean": ("baton.stats", "bootstrap_mean"),
+    "paired_difference": ("baton.stats", "paired_difference"),
     "EventJudge": ("baton.evaluation.event_judge", "EventJudge"),
     "EventJudgeConfig": ("baton.evaluation.event_judge", "EventJudgeConfig"),
     "judge_vocabulary": ("baton.evaluation.event_judge", "judge_vocabulary"),

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
+from baton.stats import Estimate, bootstrap_mean
 
 # Part of a judge's fingerprint: bump when the way a judge turns embeddings into rewards changes.
 JUDGE_VERSION = 1

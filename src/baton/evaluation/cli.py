@@ -81,7 +81,7 @@ def summary_table(summary: dict) -> object:
     """The figures as a rich table: one row per metric and task, one column per model."""
     from rich.table import Table
 
-    from baton.evaluation.intervals import difference_excludes_zero
+    from baton.stats import difference_excludes_zero
 
     rows: list[tuple[str, str]] = []
     for model in summary["order"]:

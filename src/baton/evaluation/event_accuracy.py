@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
+from baton.stats import Estimate, bootstrap_mean
 
 if TYPE_CHECKING:
     from baton.world.detectors import DetectedEvent
@@ -30,10 +30,8 @@ if TYPE_CHECKING:
 
 def judgement_for(task: str | None, relation: str | None = None, n_events: int = 1) -> str:
     """The detector's question for a prompt: ``"integrity"`` (presence) or ``"temporal"`` (order too)."""
-    if task is not None:
-        from baton.world.assess import judge_task
-
-        return judge_task(task)
+    if task is not None:  # a single event is judged like integrity: is it there?
+        return "temporal" if task == "temporal" else "integrity"
     return "temporal" if relation == "sequence" and n_events > 1 else "integrity"
 
 

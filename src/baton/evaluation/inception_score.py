@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax, xlogy
 
-from baton.evaluation.intervals import Estimate, bootstrap
+from baton.stats import Estimate, bootstrap
 
 
 def _check_probabilities(probabilities: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ both; both are 0 when the classifier reads every pair alike (up to ``eps``).
 
 A classifier that outputs probabilities rather than logits (the world's evaluator detector, whose
 clip-level probability of a class is its maximum frame probability) passes
-:func:`probabilities_to_logits` of them: the sigmoid of those logits gives the probabilities back.
+:func:`baton.evaluation.scorers.probabilities_to_logits` of them: the sigmoid of those logits gives the probabilities back.
 """
 
 from __future__ import annotations
@@ -29,16 +29,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_softmax, softmax, xlogy
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
+from baton.stats import Estimate, bootstrap_mean
 
 EPS = 1e-6
 KINDS = ("softmax", "sigmoid")
-
-
-def probabilities_to_logits(probabilities: np.ndarray, clip: float = 1e-7) -> np.ndarray:
-    """``log(p / (1 - p))`` of independent class probabilities, clipped away from 0 and 1."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), clip, 1.0 - clip)
-    return np.log(p) - np.log1p(-p)
 
 
 def _check_pairs(generated_logits: np.ndarray, reference_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@
    :mod:`baton.evaluation.panns`: PANNs CNN14 from its checkpoint file), and ``--fad-embedding``
    chooses FAD's embedding (clap, ast, panns, world).
 4. **Figures**, per model and task, each with a bootstrap 95% interval that resamples prompts
-   (:mod:`baton.evaluation.resampling`), and each tuned model's paired difference from the base on
+   (:mod:`baton.stats`), and each tuned model's paired difference from the base on
    the same prompts and seeds:
 
    ===============  ==========  ===============================================================
@@ -236,7 +236,7 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
         done = {r.id for r in records}
     if spec.backend == "world" and any(s.id not in done for s in plan):
         from baton.backends.world import default_model_dir
-        from baton.world.build import other_worlds_note
+        from baton.world.manifest import other_worlds_note
         from baton.world.model import CONFIG_FILE
 
         folder = Path(spec.path) if spec.path else default_model_dir()
@@ -304,8 +304,9 @@ CLASSIFIER_EMBEDDINGS = {
 
 def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
     """The judges of every role: the world's by default, pretrained ones where the settings name them."""
-    from baton.evaluation.scorers import Scorers, load_reward_scorer, world_scorers
-    from baton.world.build import world_dir
+    from baton.evaluation.reward_score import load_reward_scorer
+    from baton.evaluation.scorers import Scorers, world_scorers
+    from baton.world.manifest import world_dir
 
     if config.fad_embedding not in FAD_EMBEDDINGS:
         raise InputError(
@@ -573,8 +574,7 @@ def per_clip_figures(
     values: dict[str, np.ndarray], samples: list[SampleRecord], config: EvaluateConfig
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Each per-clip metric per task: mean of prompt means, prompts resampled."""
-    from baton.evaluation.intervals import bootstrap_mean
-    from baton.evaluation.resampling import group_means
+    from baton.stats import bootstrap_mean, group_means
 
     prompt_ids = [s.prompt_id for s in samples]
     figures: dict[str, dict[str, dict[str, Any]]] = {}
@@ -600,8 +600,7 @@ def per_clip_differences(
     config: EvaluateConfig,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Tuned minus base per metric and task, over the prompts both have figures for."""
-    from baton.evaluation.intervals import paired_difference
-    from baton.evaluation.resampling import group_means
+    from baton.stats import group_means, paired_difference
 
     prompt_ids = [s.prompt_id for s in samples]
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -670,7 +669,7 @@ def set_figures(
     """FAD (and FAD-inf) against the reference and IS, on all clips, prompts resampled."""
     from baton.evaluation.fad import FewEmbeddingsWarning, fad_infinity, frechet_distance
     from baton.evaluation.inception_score import inception_score_from_logits
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
+    from baton.stats import bootstrap_groups, group_indices
 
     groups = list(group_indices(scores.prompt_ids).values())
     n = len(scores.samples)
@@ -721,7 +720,7 @@ def set_differences(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD and IS of tuned minus base, the same prompts drawn for both in every resample."""
     from baton.evaluation.inception_score import inception_score_from_logits
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
+    from baton.stats import bootstrap_groups, group_indices
 
     groups = list(group_indices(tuned.prompt_ids).values())
     n = len(tuned.samples)
@@ -1085,7 +1084,7 @@ def _world_floor(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD between a second real world set (other seeds) and the reference: FAD's floor."""
     from baton.evaluation.reference import second_world_set
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
+    from baton.stats import bootstrap_groups, group_indices
     from baton.world.spec import SAMPLE_RATE
 
     if (

@@ -67,7 +67,7 @@ def _number(value: Any) -> str:
 
 
 def _figure(value: Any, sign: bool = False) -> str:
-    """An evaluation figure as ``baton evaluate`` prints it: 3 decimals (:mod:`baton.evaluation.intervals`)."""
+    """An evaluation figure as ``baton evaluate`` prints it: 3 decimals (:mod:`baton.stats`)."""
     if value is None:
         return "-"
     return f"{float(value):+.3f}" if sign else f"{float(value):.3f}"
@@ -286,7 +286,7 @@ def card_values(run: dict[str, Any]) -> dict[str, Any]:
 
 def evaluation_values(metrics: dict[str, Any], name: str, source: str | Path | None = None) -> dict[str, Any]:
     """The template's values for model ``name``'s figures in a ``metrics.json`` document."""
-    from baton.evaluation.intervals import difference_excludes_zero
+    from baton.stats import difference_excludes_zero
 
     info = metrics.get("metric_info") or {}
     figures = (metrics.get("metrics") or {}).get(name) or {}
@@ -363,7 +363,7 @@ def finetune_run_of(model_dir: str | Path) -> dict[str, Any] | None:
     """The ``finetune.json`` document of the run that wrote ``model_dir`` (its ``OUT/model``), or
     ``None`` for any other folder (a hub model, a checkpoint, a model trained elsewhere)."""
     from baton.artifacts import read_json
-    from baton.finetune.run import FORMAT, MODEL_DIR, RUN_FILE
+    from baton.finetune.config import FORMAT, MODEL_DIR, RUN_FILE
 
     folder = Path(model_dir)
     if folder.name != MODEL_DIR or not folder.is_dir() or not (folder.parent / RUN_FILE).is_file():

@@ -92,7 +92,8 @@ def finetune_command(
     """Fine-tune a text-to-audio model on feedback: BATON, Diffusion-DPO, SFT or a label-blind control."""
     from baton.config import load_config
     from baton.console import console
-    from baton.finetune.run import TRAIN_LOG, finetune
+    from baton.finetune.config import TRAIN_LOG
+    from baton.finetune.run import finetune
 
     settings = load_config(
         FinetuneConfig,

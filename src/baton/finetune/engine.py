@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from baton.errors import InputError
+from baton.tracking import release_accelerator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -124,18 +125,6 @@ def make_accelerator(config: FinetuneConfig) -> Any:
             field="device",
         )
     return accelerator
-
-
-def release_accelerator(accelerator: Any) -> None:
-    """Let a later run in this process build an Accelerator with other settings (single process only).
-
-    accelerate keeps its state in process-wide singletons; a multi-process group is left alone.
-    """
-    if accelerator.num_processes == 1:
-        from accelerate.state import AcceleratorState, GradientState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
 
 
 def average_gradients(params: list[torch.nn.Parameter], accelerator: Any, bucket: int = 1 << 24) -> None:

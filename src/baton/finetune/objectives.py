@@ -27,17 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from baton.backends.base import classifier_free_guidance
+from baton.diffusion import classifier_free_guidance, denoising_target, min_snr_weights, signal_to_noise
 from baton.finetune.data import Stream
 from baton.finetune.encode import conditioning_to
 from baton.finetune.losses import (
-    denoising_target,
     diffusion_dpo_loss,
     dpo_implicit_accuracy,
-    min_snr_weights,
     per_sample_loss,
     reward_weighted_loss,
-    signal_to_noise,
     supervised_loss,
 )
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from baton.console import console, warn
 from baton.errors import InputError
-from baton.finetune.config import FinetuneConfig
+from baton.finetune.config import FORMAT, MODEL_DIR, RUN_FILE, TRAIN_LOG, FinetuneConfig
 from baton.finetune.data import (
     Clip,
     check_audio_exists,
@@ -52,10 +52,6 @@ from baton.finetune.data import (
     split_by_prompt,
 )
 
-MODEL_DIR = "model"
-TRAIN_LOG = "train_log.jsonl"
-RUN_FILE = "finetune.json"
-FORMAT = "baton-finetune"
 # Names of the text encoder's parameters among the trained ones (checkpoints, moving average).
 TEXT_PREFIX = "text_encoder."
 
@@ -171,7 +167,7 @@ def _pretrain_clips(config: FinetuneConfig) -> list[Clip]:
     if path is None:
         unbuilt = ""
         if config.backend == "world" and config.model is None:
-            from baton.world.build import other_worlds_note
+            from baton.world.manifest import other_worlds_note
 
             unbuilt = "; the default world, whose corpus it would be, is not built (`baton world build`)"
             unbuilt += other_worlds_note()
@@ -194,7 +190,8 @@ def finetune(config: FinetuneConfig) -> Path:
     """
     from baton import tracking
     from baton.backends import check_dtype
-    from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
+    from baton.finetune.engine import check_device_for_accelerate, make_accelerator
+    from baton.tracking import release_accelerator
 
     # 1. The device, the weights' dtype, the trackers and the data, checked before anything heavy.
     check_device_for_accelerate(config.device)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from baton import __version__
-from baton.evaluation.intervals import difference_excludes_zero
 from baton.report.config import ReportConfig
+from baton.stats import difference_excludes_zero
 
 AUDIO_RATE = 16000
 REFERENCE = "reference"

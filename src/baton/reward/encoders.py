@@ -269,7 +269,7 @@ def load_encoder(spec: str, device: str = "cpu") -> RewardEncoder:
             folder = Path(source)
             folder = folder / "clap" if (folder / "clap" / "config.json").is_file() else folder
         else:
-            from baton.world.build import world_dir
+            from baton.world.manifest import world_dir
 
             folder = world_dir() / "clap"
         return WorldClapEncoder.load(folder)

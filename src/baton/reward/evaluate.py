@@ -1,6 +1,6 @@
 """``baton reward eval``: how well a reward model agrees with held-out human labels, per task.
 
-Figures (each with a percentile-bootstrap 95% interval over clips, :mod:`baton.evaluation.intervals`):
+Figures (each with a percentile-bootstrap 95% interval over clips, :mod:`baton.stats`):
 
 * ``accuracy``: share of clips where ``P >= threshold`` (0.5, as BATON judges) equals the majority label;
 * ``roc_auc``: probability that a random clip labelled 1 scores above a random clip labelled 0 (ties
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from baton.errors import InputError
-from baton.evaluation.intervals import bootstrap, bootstrap_mean
+from baton.stats import bootstrap, bootstrap_mean
 
 if TYPE_CHECKING:
     import torch

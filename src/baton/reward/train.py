@@ -410,10 +410,8 @@ def train_reward(config: RewardTrainConfig) -> Path:
         )
     finally:
         if logger is not None:
-            from baton.finetune.engine import release_accelerator
-
             tracking.finish(logger)
-            release_accelerator(logger)
+            tracking.release_accelerator(logger)
 
     # 5. Save.
     training_side = set(train_rows)

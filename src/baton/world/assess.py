@@ -61,11 +61,6 @@ def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> di
     }
 
 
-def judge_task(task: str) -> str:
-    """The detector's question for a task: a single event is judged like integrity (is it there?)."""
-    return "temporal" if task == "temporal" else "integrity"
-
-
 def assess_world_model(
     model_dir: str | Path | None,
     evaluator_dir: str | Path,
@@ -85,8 +80,8 @@ def assess_world_model(
     from baton.console import track
     from baton.evaluation.event_accuracy import EventAccuracy
     from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
-    from baton.evaluation.intervals import bootstrap_mean
     from baton.generation.run import clip_seed
+    from baton.stats import bootstrap_mean
     from baton.world.clap import WorldClap
     from baton.world.corpus import render
     from baton.world.detectors import EventDetector

@@ -36,7 +36,8 @@ def build_command(
 
     from baton.config import load_config
     from baton.console import console
-    from baton.world.build import build, world_dir, world_flags, world_origin
+    from baton.world.build import build
+    from baton.world.manifest import world_dir, world_flags, world_origin
     from baton.world.report import origin_text
 
     settings = load_config(
@@ -87,7 +88,7 @@ def info_command(
 
     from baton.console import console, warn
     from baton.errors import InputError
-    from baton.world.build import (
+    from baton.world.manifest import (
         built_worlds,
         read_manifest,
         stale_steps,

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baton.audio import MelConfig, MelSpectrogram, mel_to_audio, num_frames
-from baton.backends.base import classifier_free_guidance
+from baton.diffusion import classifier_free_guidance
 from baton.errors import InputError
 from baton.world.spec import CLIP_SAMPLES
 from baton.world.tokenizer import (  # noqa: F401 - re-exported: the model's tokenizer

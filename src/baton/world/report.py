@@ -52,8 +52,7 @@ def duration(seconds: float) -> str:
 def origin_text(manifest: dict[str, Any]) -> str:
     """Where a world came from, in a few words: ``shipped (recipe v2, trained 11.2 h on <cpu>, commit
     abc1234)`` or ``built here (recipe v1)``. Takes a world's manifest or a shipped world's."""
-    from baton.world.build import world_origin
-    from baton.world.shipping import SHIPPED_FORMAT
+    from baton.world.manifest import SHIPPED_FORMAT, world_origin
 
     if manifest.get("format") == SHIPPED_FORMAT:
         origin = {"kind": "shipped", **manifest}

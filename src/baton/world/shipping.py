@@ -47,23 +47,24 @@ from baton.console import console, warn
 from baton.errors import InputError
 from baton.fingerprints import file_digest
 from baton.workers import git_commit
-from baton.world.build import (
+from baton.world.config import ShipConfig
+from baton.world.corpus import build_world_corpus
+from baton.world.manifest import (
     CODE_VERSIONS,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    SHIPPED_FORMAT,
     STEPS,
     WorldPaths,
     fingerprints,
     read_manifest,
-    run_step,
     stale_steps,
     world_dir,
     world_flags,
 )
-from baton.world.config import ShipConfig
+from baton.world.report import duration
 
-SHIPPED_FORMAT = "baton-shipped-world"
 SHIPPED_VERSION = 1
 ENV = "BATON_SHIPPED_WORLD"
 NOTICE = "NOTICE.md"
@@ -388,7 +389,7 @@ def install_shipped(
             else:
                 _copy(folder / relative, partial / relative)
         corpus_started = time.perf_counter()
-        corpus = run_step(str(partial), "corpus", manifest["settings"], 1, progress)
+        corpus = build_world_corpus(WorldPaths(partial).corpus, manifest["settings"], progress)
         corpus_seconds = time.perf_counter() - corpus_started
         if corpus != manifest["steps"]["corpus"]["figures"]:
             warn(f"the corpus made here ({corpus}) differs from the shipped world's")
@@ -529,7 +530,6 @@ def _copy(source: Path, target: Path) -> None:
 
 def shipped_summary(manifest: dict[str, Any], folder: Path) -> list[str]:
     """Lines describing a shipped world, for ``baton world info --shipped``."""
-    from baton.world.report import duration
 
     total = sum(record["bytes"] for record in manifest["files"].values())
     commit = manifest.get("git_commit")
