@@ -187,9 +187,9 @@ def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...]) -> in
     for position, (_, entries) in enumerate(layers):
         for entry in entries:
             # A top-level entry names that module alone; a deeper one, a module and what is under it.
-            if module == entry or ("." in entry and module.startswith(entry + ".")):
-                if best is None or len(entry) > best[0]:
-                    best = (len(entry), position)
+            names = module == entry or ("." in entry and module.startswith(entry + "."))
+            if names and (best is None or len(entry) > best[0]):
+                best = (len(entry), position)
     return None if best is None else best[1]
 
 
