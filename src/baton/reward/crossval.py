@@ -87,8 +87,9 @@ def cross_validate(
     from baton.artifacts import atomic_write_text
     from baton.cache import cache_dir
     from baton.console import track, warn
+    from baton.interchange.labels import read_labels
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import labelled_clips, read_labels, require_both_labels, split_by_prompt
+    from baton.reward.data import labelled_clips, require_both_labels, split_by_prompt
     from baton.reward.encoders import load_encoder
     from baton.reward.evaluate import (
         EVAL_FILE,

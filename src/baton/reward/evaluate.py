@@ -243,8 +243,9 @@ def evaluate_reward(
     ``device``: where the encoder runs."""
 
     from baton.cache import cache_dir
+    from baton.interchange.labels import read_labels
     from baton.reward.cache import FeatureCache
-    from baton.reward.data import add_pair_clips, labelled_clips, read_labels, read_pairs
+    from baton.reward.data import add_pair_clips, labelled_clips, read_pairs
     from baton.reward.model import RewardModel
     from baton.reward.train import encode_clips
     from baton.workers import check_device

@@ -322,13 +322,13 @@ def train_reward(config: RewardTrainConfig) -> Path:
     from baton.cache import cache_dir
     from baton.config import config_to_dict
     from baton.console import console, warn
+    from baton.interchange.labels import read_labels
     from baton.reward.cache import FeatureCache
     from baton.reward.data import (
         PairedClips,
         add_pair_clips,
         class_balance,
         labelled_clips,
-        read_labels,
         read_pairs,
         require_both_labels,
         split_by_prompt,
