@@ -64,7 +64,8 @@ def test_a_dropped_caption_is_the_empty_prompt(tmp_path, feedback, base):
 
 
 def test_guided_rows_are_fitted_with_guidance(tmp_path, feedback, base):
-    from baton.finetune.losses import denoising_target, per_sample_loss
+    from baton.diffusion import denoising_target
+    from baton.finetune.losses import per_sample_loss
 
     backend, denoising = _denoising(tmp_path, feedback, base, train_guidance=4.0, train_guidance_rescale=0.5)
     rows, t = torch.tensor([0, 0]), torch.tensor([300, 700])
