@@ -1,6 +1,7 @@
 """Stage 6: measure models against each other on held-out prompts, every figure with a 95% interval.
 
-One metric per module, each a pure function and an accumulator with ``update``/``compute``:
+One metric per module, each pure functions over per-clip values or embeddings (``baton evaluate``
+groups the values by prompt and resamples prompts, :mod:`baton.stats`):
 :mod:`.fad` (Fréchet Audio Distance, FAD-infinity), :mod:`.kl` (KL of paired clips' classifier
 outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.reward_score`,
 :mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Judges that need
@@ -33,16 +34,10 @@ _EXPORTS = {
     "evaluate": ("baton.evaluation.run", "run"),
     "frechet_distance": ("baton.evaluation.fad", "frechet_distance"),
     "fad_infinity": ("baton.evaluation.fad", "fad_infinity"),
-    "FrechetAudioDistance": ("baton.evaluation.fad", "FrechetAudioDistance"),
     "FewEmbeddingsWarning": ("baton.evaluation.fad", "FewEmbeddingsWarning"),
     "kl_divergence": ("baton.evaluation.kl", "kl_divergence"),
-    "KLDivergence": ("baton.evaluation.kl", "KLDivergence"),
     "inception_score_from_logits": ("baton.evaluation.inception_score", "inception_score_from_logits"),
-    "InceptionScore": ("baton.evaluation.inception_score", "InceptionScore"),
     "clap_scores": ("baton.evaluation.clap_score", "clap_scores"),
-    "ClapScore": ("baton.evaluation.clap_score", "ClapScore"),
-    "RewardScore": ("baton.evaluation.reward_score", "RewardScore"),
-    "EventAccuracy": ("baton.evaluation.event_accuracy", "EventAccuracy"),
     "bootstrap_mean": ("baton.stats", "bootstrap_mean"),
     "paired_difference": ("baton.stats", "paired_difference"),
     "EventJudge": ("baton.evaluation.event_judge", "EventJudge"),

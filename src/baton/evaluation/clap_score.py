@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from baton.stats import Estimate, bootstrap_mean
-
 # Part of a judge's fingerprint: bump when the way a judge turns embeddings into rewards changes.
 JUDGE_VERSION = 1
 
@@ -37,26 +35,6 @@ def clap_scores(text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> np
     if (norms == 0).any() or not np.isfinite(norms).all():
         raise ValueError("an embedding is zero or not finite; its cosine is undefined")
     return (text * audio).sum(axis=1) / norms
-
-
-class ClapScore:
-    """Accumulate (text, audio) embedding pairs; ``compute()`` gives the mean cosine with its interval."""
-
-    def __init__(self) -> None:
-        self.scores: list[np.ndarray] = []
-
-    def update(self, text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> None:
-        self.scores.append(clap_scores(text_embeddings, audio_embeddings))
-
-    def values(self) -> np.ndarray:
-        """Every clip's cosine so far, ``[N]``."""
-        return np.concatenate(self.scores) if self.scores else np.zeros(0)
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("the CLAP score needs at least one clip")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)
 
 
 class ClapScoreJudge:

@@ -20,10 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from baton.stats import Estimate, bootstrap_mean
-
 if TYPE_CHECKING:
     from baton.world.detectors import DetectedEvent
 
@@ -56,51 +52,3 @@ def judge_clip(
     if judgement_for(task, relation, len(events)) == "temporal":
         return ClipJudgement(correct=judge_temporal(detected, events), presence=presence)
     return ClipJudgement(correct=presence, presence=presence)
-
-
-class EventAccuracy:
-    """Accumulate judged clips per task; ``compute()`` gives accuracy (and presence) per task."""
-
-    def __init__(self) -> None:
-        self.correct: dict[str, list[bool]] = {}
-        self.presence: dict[str, list[bool]] = {}
-
-    def add(self, judgement: ClipJudgement, task: str | None) -> None:
-        key = task or "untyped"
-        self.correct.setdefault(key, []).append(judgement.correct)
-        self.presence.setdefault(key, []).append(judgement.presence)
-
-    def update(
-        self,
-        detected: Sequence[Sequence[DetectedEvent]],
-        events: Sequence[Sequence[str]],
-        tasks: Sequence[str | None],
-        relations: Sequence[str | None] | None = None,
-    ) -> list[ClipJudgement]:
-        """Judge a batch of clips and remember the results; returns the judgements."""
-        relations = relations if relations is not None else [None] * len(detected)
-        if not len(detected) == len(events) == len(tasks) == len(relations):
-            raise ValueError(
-                f"got {len(detected)} clips, {len(events)} event lists, {len(tasks)} tasks "
-                f"and {len(relations)} relations"
-            )
-        judgements = []
-        for found, named, task, relation in zip(detected, events, tasks, relations, strict=True):
-            judgement = judge_clip(found, named, task, relation)
-            self.add(judgement, task)
-            judgements.append(judgement)
-        return judgements
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> dict[str, dict[str, Estimate]]:
-        """``{task: {"accuracy": Estimate, ["presence": Estimate]}}``; presence for temporal tasks only."""
-        out: dict[str, dict[str, Estimate]] = {}
-        for task, values in self.correct.items():
-            figures = {
-                "accuracy": bootstrap_mean(np.array(values, dtype=float), n_resamples=n_resamples, seed=seed)
-            }
-            if task == "temporal":
-                figures["presence"] = bootstrap_mean(
-                    np.array(self.presence[task], dtype=float), n_resamples=n_resamples, seed=seed
-                )
-            out[task] = figures
-        return out

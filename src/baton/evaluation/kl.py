@@ -29,8 +29,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_softmax, softmax, xlogy
 
-from baton.stats import Estimate, bootstrap_mean
-
 EPS = 1e-6
 KINDS = ("softmax", "sigmoid")
 
@@ -69,27 +67,3 @@ def kl_divergence(
 ) -> float:
     """The mean over pairs of :func:`kl_per_pair`: audioldm_eval's ``KL`` (softmax) or ``KL_Sigmoid``."""
     return float(kl_per_pair(generated_logits, reference_logits, kind, eps).mean())
-
-
-class KLDivergence:
-    """Accumulate paired clip logits (generated, reference); ``compute()`` gives the mean KL with its interval."""
-
-    def __init__(self, kind: str = "softmax", eps: float = EPS) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
-        self.kind = kind
-        self.eps = eps
-        self.per_pair: list[np.ndarray] = []
-
-    def update(self, generated_logits: np.ndarray, reference_logits: np.ndarray) -> None:
-        self.per_pair.append(kl_per_pair(generated_logits, reference_logits, self.kind, self.eps))
-
-    def values(self) -> np.ndarray:
-        """Every pair's KL so far, ``[N]``."""
-        return np.concatenate(self.per_pair) if self.per_pair else np.zeros(0)
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("KL needs at least one pair of clips")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)

@@ -19,7 +19,6 @@ import numpy as np
 from baton.errors import InputError
 from baton.evaluation.scorers import judge_identity
 from baton.reward.model import RewardModel
-from baton.stats import Estimate, bootstrap_mean
 
 
 def _check(probabilities: np.ndarray) -> np.ndarray:
@@ -41,25 +40,6 @@ def positive_share(probabilities: np.ndarray, threshold: float = 0.5) -> float:
     if p.size == 0:
         raise ValueError("the reward score needs at least one clip")
     return float((p >= threshold).mean())
-
-
-class RewardScore:
-    """Accumulate clip reward probabilities; ``compute()`` gives their mean with its interval."""
-
-    def __init__(self) -> None:
-        self.probabilities: list[np.ndarray] = []
-
-    def update(self, probabilities: np.ndarray) -> None:
-        self.probabilities.append(_check(probabilities))
-
-    def values(self) -> np.ndarray:
-        return np.concatenate(self.probabilities) if self.probabilities else np.zeros(0)
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("the reward score needs at least one clip")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)
 
 
 # --- the reward model -------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def assess_world_model(
     """
     from baton.backends.world import WorldBackend
     from baton.console import track
-    from baton.evaluation.event_accuracy import EventAccuracy
+    from baton.evaluation.event_accuracy import judge_clip
     from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
     from baton.generation.run import clip_seed
     from baton.stats import bootstrap_mean
@@ -109,11 +109,11 @@ def assess_world_model(
         ]
         labels = [p.events for p in prompts]
         for name, clips in (("", generated), ("_real", real)):
-            accuracy = EventAccuracy()
-            accuracy.update(evaluator.detect(np.stack(clips)), labels, [task] * len(prompts))
-            kinds = {"accuracy": accuracy.correct[task]}
+            detected = evaluator.detect(np.stack(clips))
+            judged = [judge_clip(found, named, task) for found, named in zip(detected, labels, strict=True)]
+            kinds = {"accuracy": [j.correct for j in judged]}
             if task == "temporal":
-                kinds["presence"] = accuracy.presence[task]
+                kinds["presence"] = [j.presence for j in judged]
             for kind, flags in kinds.items():
                 # [prompts, clips]: each prompt's share of right clips, resampled over prompts.
                 per_prompt = (
