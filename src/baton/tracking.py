@@ -75,6 +75,7 @@ def accelerator_kwargs(names: list[str], out: Path) -> dict[str, Any]:
     ``none``, so a run that tracks nothing builds the same Accelerator as before."""
     if not names:
         return {}
+    # imported when used: the command line imports this module at start-up
     from accelerate.utils import ProjectConfiguration
 
     out = Path(out).resolve()
@@ -144,6 +145,7 @@ def release_accelerator(accelerator: Any) -> None:
     accelerate keeps its state in process-wide singletons; a multi-process group is left alone.
     """
     if accelerator.num_processes == 1:
+        # imported when used: the command line imports this module at start-up
         from accelerate.state import AcceleratorState, GradientState
 
         AcceleratorState._reset_state(reset_partial_state=True)

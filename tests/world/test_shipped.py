@@ -222,7 +222,7 @@ def test_a_damaged_file_is_refused_and_nothing_is_installed(shipped_copy, tmp_pa
 
 
 def test_an_older_world_is_replaced_only_on_success(shipped, shipped_copy, tmp_path, monkeypatch):
-    import baton.world.shipping as shipped_module
+    import baton.world.corpus as corpus_module
 
     cache = tmp_path / "cache"
     old = world_dir(cache, quick=True)
@@ -245,7 +245,7 @@ def test_an_older_world_is_replaced_only_on_success(shipped, shipped_copy, tmp_p
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(shipped_module, "build_world_corpus", fail)
+    monkeypatch.setattr(corpus_module, "build_world_corpus", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         install_shipped(shipped, cache, progress=False)
     assert unchanged()

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import torch
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -150,8 +152,6 @@ class TrainsTextEncoder(Protocol):
 def text_gradients(encoder: torch.nn.Module) -> Any:
     """A context for ``encode_text``: gradients on while ``encoder`` trains (any parameter requires them)
     and grad mode is on, off otherwise (a frozen encoder records no graph)."""
-    import torch
-
     return torch.set_grad_enabled(
         torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())
     )

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from baton.evaluation.scorers import identity_of, judge_identity
+from baton.fingerprints import fingerprint_of
+
 # Part of a judge's fingerprint: bump when the way a judge turns embeddings into rewards changes.
 JUDGE_VERSION = 1
 
@@ -47,9 +50,6 @@ class ClapScoreJudge:
     """
 
     def __init__(self, encoder: Any) -> None:
-        from baton.evaluation.scorers import identity_of, judge_identity
-        from baton.fingerprints import fingerprint_of
-
         self.encoder = encoder
         encoder_identity = identity_of(encoder)
         self.fingerprint = fingerprint_of("clap-judge", JUDGE_VERSION, encoder_identity)

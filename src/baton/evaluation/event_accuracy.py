@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from baton.world.detectors import judge_integrity, judge_temporal
+
 if TYPE_CHECKING:
     from baton.world.detectors import DetectedEvent
 
@@ -46,8 +48,6 @@ def judge_clip(
     relation: str | None = None,
 ) -> ClipJudgement:
     """Judge one clip's detected events against its prompt's named ``events``."""
-    from baton.world.detectors import judge_integrity, judge_temporal
-
     presence = judge_integrity(detected, events)
     if judgement_for(task, relation, len(events)) == "temporal":
         return ClipJudgement(correct=judge_temporal(detected, events), presence=presence)

@@ -29,6 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from baton.fingerprints import state_dict_digest
+from baton.world.clap import MAX_LOGIT_SCALE, WorldClap
+from baton.world.detectors import EventDetector, as_audio_batch, read_events
+
 if TYPE_CHECKING:
     from baton.world.detectors import DetectedEvent
 
@@ -91,8 +95,6 @@ def judge_identity(name: str, source: str | Path | None, weights: Any = None, **
     the SHA-256 of every parameter and buffer of the module ``weights`` by name
     (:func:`baton.fingerprints.state_dict_digest`): two runs with the same digest judged with the
     same weights, wherever they came from."""
-    from baton.fingerprints import state_dict_digest
-
     if source is not None and Path(source).exists():
         source = str(Path(source).resolve())
     digest = state_dict_digest(weights).hex() if weights is not None else None
@@ -181,8 +183,6 @@ class WorldDetectorScorer:
         self.identity = judge_identity(name, source, detector.net)
 
     def _frame_probs(self, audio: Sequence[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
-        from baton.world.detectors import as_audio_batch
-
         batch, lengths = as_audio_batch(list(audio), sample_rate)
         probs = self.detector.frame_probs(batch)  # [B, T, C]
         frames = [self.detector.net.output_frames(n) for n in lengths]
@@ -192,8 +192,6 @@ class WorldDetectorScorer:
         self, audio: Sequence[np.ndarray], sample_rate: int
     ) -> tuple[np.ndarray, list[list[DetectedEvent]]]:
         """Clip logits ``[N, C]`` and the events read, from one pass of the detector."""
-        from baton.world.detectors import read_events
-
         probs, frames = self._frame_probs(audio, sample_rate)
         # A class's clip-level probability: its highest frame probability over the clip's own frames.
         clip = np.stack([p[: max(f, 1)].max(axis=0) for p, f in zip(probs, frames, strict=True)])
@@ -229,8 +227,6 @@ class WorldClapEmbedder:
     @property
     def temperature(self) -> float:
         """The CLAP's learned softmax temperature, ``1 / exp(logit_scale)`` (what the event judge uses)."""
-        from baton.world.clap import MAX_LOGIT_SCALE
-
         return 1.0 / min(float(self.clap.net.logit_scale.detach().exp()), MAX_LOGIT_SCALE)
 
     def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
@@ -245,13 +241,9 @@ def world_scorers(world: str | Path) -> Scorers:
     world = Path(world)
     scorers = Scorers()
     if (world / "evaluator" / "config.json").is_file():
-        from baton.world.detectors import EventDetector
-
         detector = WorldDetectorScorer(EventDetector.load(world / "evaluator"), source=world / "evaluator")
         scorers.classifier = detector
         scorers.events = detector
     if (world / "clap" / "config.json").is_file():
-        from baton.world.clap import WorldClap
-
         scorers.embedder = WorldClapEmbedder(WorldClap.load(world / "clap"), source=world / "clap")
     return scorers

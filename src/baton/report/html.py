@@ -19,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from baton import __version__
+from baton.audio import load_audio
+from baton.evaluation.records import clip_file
+from baton.report import plots
 from baton.report.config import ReportConfig
 from baton.stats import difference_excludes_zero
 
@@ -86,10 +90,6 @@ def image(png: bytes, alt: str) -> dict[str, str]:
 
 def audio_data_uri(path: Path) -> str:
     """A clip as a data URI at 16 kHz: OGG Vorbis, else FLAC, else WAV (whatever libsndfile writes)."""
-    import soundfile as sf
-
-    from baton.audio import load_audio
-
     audio, _ = load_audio(path, sample_rate=AUDIO_RATE)
     audio = np.clip(audio, -1.0, 1.0)
     for fmt, subtype, mime in (
@@ -189,8 +189,6 @@ def results_tables(summary: dict[str, Any]) -> str:
 
 
 def charts(summary: dict[str, Any]) -> str:
-    from baton.report import plots  # matplotlib: only a report draws
-
     order = summary.get("order", list(summary["metrics"]))
     images = []
     for metric in dict.fromkeys(m for m, _ in _columns(summary)):
@@ -227,8 +225,6 @@ def difference_panels(summary: dict[str, Any]) -> dict[str, tuple[str, bool, lis
 
 
 def reward_distributions(data: Any) -> str | None:
-    from baton.report import plots  # matplotlib: only a report draws
-
     order = data.summary.get("order", []) if data.summary else []
     series = {
         model: np.array([j.reward for j in records if j.reward is not None], dtype=float)
@@ -251,8 +247,6 @@ def reward_distributions(data: Any) -> str | None:
 
 
 def training(data: Any) -> str:
-    from baton.report import plots  # matplotlib: only a report draws
-
     images = []
     for method, rows in data.train_logs.items():
         keys = [
@@ -270,8 +264,6 @@ def training(data: Any) -> str:
 
 
 def reliability(data: Any) -> str:
-    from baton.report import plots  # matplotlib: only a report draws
-
     png = png_base64(plots.reliability(data.reliability))
     return parts().reliability(
         png, data.ece or {}, reward_figures(data.reward_eval or {}), data.reward_eval_path
@@ -386,8 +378,6 @@ def examples(data: Any, config: ReportConfig) -> str | None:
 
 def _clip(data: Any, model: str, judgement: Any) -> dict[str, Any]:
     """What a player cell shows: the clip as a data URI, or why there is none, and its judgement."""
-    from baton.evaluation.records import clip_file
-
     clip: dict[str, Any] = {"judgement": judgement, "audio": None, "missing": None}
     if judgement is None:
         return clip

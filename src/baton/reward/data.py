@@ -25,6 +25,7 @@ from pathlib import Path
 
 from baton.artifacts import LabelRecord, PairRecord, has_schema_line, read_records, resolve_path
 from baton.errors import InputError
+from baton.interchange.alpaca import read_alpaca
 
 
 @dataclass
@@ -115,8 +116,6 @@ def read_pairs(path: str | Path, task: str | None = None) -> list[PairRecord]:
     if has_schema_line(path):
         records = read_records(path, PairRecord, allow_empty=False)
     else:
-        from baton.interchange.alpaca import read_alpaca
-
         records = read_alpaca(path, out_dir=path.parent)
     if task is not None:
         records = [r.model_copy(update={"task": r.task or task}) for r in records]

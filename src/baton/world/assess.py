@@ -19,6 +19,18 @@ from typing import Any
 import numpy as np
 
 from baton.artifacts import PromptRecord
+from baton.backends.world import WorldBackend
+from baton.console import track
+from baton.evaluation.event_accuracy import judge_clip
+from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
+from baton.generation.run import clip_seed
+from baton.prompts.curate import curate_prompts, max_prompts
+from baton.stats import bootstrap_mean
+from baton.world.captions import caption, world_vocabulary
+from baton.world.clap import WorldClap
+from baton.world.corpus import render
+from baton.world.detectors import EventDetector
+from baton.world.spec import CLASSES
 
 
 def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> dict[str, list[PromptRecord]]:
@@ -28,10 +40,6 @@ def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> di
     ``repeat_sets``, ``n_per_task`` in rounds of distinct pairs, each round with its own order,
     relation and phrasing of every pair.
     """
-    from baton.prompts.curate import curate_prompts, max_prompts
-    from baton.world.captions import caption, world_vocabulary
-    from baton.world.spec import CLASSES
-
     rng = random.Random(seed)
     single = [
         PromptRecord(
@@ -76,16 +84,6 @@ def assess_world_model(
     prompts repeat the world's 66 pairs up to ``prompts_per_task`` (:func:`heldout_prompts`); a
     prompt's accuracy is the mean over its clips, and intervals are over prompts.
     """
-    from baton.backends.world import WorldBackend
-    from baton.console import track
-    from baton.evaluation.event_accuracy import judge_clip
-    from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
-    from baton.generation.run import clip_seed
-    from baton.stats import bootstrap_mean
-    from baton.world.clap import WorldClap
-    from baton.world.corpus import render
-    from baton.world.detectors import EventDetector
-
     backend = WorldBackend.load(model_dir)
     evaluator = EventDetector.load(evaluator_dir)
     clap = WorldClap.load(clap_dir)

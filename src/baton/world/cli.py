@@ -32,6 +32,7 @@ def build_command(
 
     Without --recipe, the models the package ships are installed (in seconds) when it ships this world.
     """
+    # the command's work, imported when it runs: `baton --help` imports this module
     import time
 
     from baton.config import load_config
@@ -84,6 +85,7 @@ def info_command(
     ),
 ) -> None:
     """Print the world's manifest: where it came from, versions, seeds, settings and every quality figure."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     import json
 
     from baton.console import console, warn
@@ -99,6 +101,7 @@ def info_command(
     from baton.world.report import manifest_table
 
     if shipped:
+        # the command's work, imported when it runs: `baton --help` imports this module
         from baton.world.shipping import read_shipped_manifest, shipped_dir, shipped_summary
 
         folder = shipped_dir()
@@ -148,6 +151,7 @@ def ship_command(
 
     `baton world build` then installs them, in seconds, instead of training the world.
     """
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.world.shipping import ship_world
 
@@ -160,6 +164,7 @@ def examples_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the examples."),
 ) -> None:
     """Write one WAV per sound class and a few composed clips with their captions, to listen to."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.console import console
     from baton.world.report import write_examples
 

@@ -41,6 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import baton.world
 from baton import __version__
 from baton.artifacts import atomic_write_text, read_json, save_safetensors, write_json
 from baton.console import console, warn
@@ -48,7 +49,6 @@ from baton.errors import InputError
 from baton.fingerprints import file_digest
 from baton.workers import git_commit
 from baton.world.config import ShipConfig
-from baton.world.corpus import build_world_corpus
 from baton.world.manifest import (
     CODE_VERSIONS,
     FORMAT,
@@ -97,8 +97,6 @@ made (recipe, settings, code versions, CPU, library versions, git commit) and th
 
 def package_shipped_dir() -> Path:
     """The package's own shipped world folder, ``baton/world/shipped``."""
-    import baton.world
-
     return Path(baton.world.__file__).parent / "shipped"
 
 
@@ -202,6 +200,7 @@ def _model_files(root: Path, name: str) -> list[Path]:
 def _write_shipped_weights(source: Path, target: Path, dtype: str) -> None:
     """``source``'s tensors into ``target``, the large float ones in fp16 for ``dtype`` fp16; the
     metadata maps each tensor so stored to its original dtype, which installing restores."""
+    # torch: `baton world info` imports this module and reads the shipped manifest only
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -357,6 +356,9 @@ def install_shipped(
 
     Nothing is done when that shipped manifest is installed there already (unless ``force``).
     """
+    # the synthesizer (scipy): `baton world info` imports this module and reads manifests only
+    from baton.world.corpus import build_world_corpus
+
     folder = shipped_dir() if shipped is None else Path(shipped)
     manifest = read_shipped_manifest(folder)
     if manifest is None:
@@ -419,6 +421,7 @@ def _is_installed(target: Path, installed: dict[str, Any] | None, digest: str) -
 def _write_installed_weights(source: Path, target: Path) -> None:
     """A shipped safetensors file with its fp16 tensors back in their original dtype (float32), so the
     world's loaders read the file they always read."""
+    # torch: `baton world info` imports this module and reads the shipped manifest only
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file

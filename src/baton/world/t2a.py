@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,8 +33,10 @@ import numpy as np
 import torch
 
 from baton.config import config_to_dict, documented, option
+from baton.console import make_progress
 from baton.diffusion import denoising_target, min_snr_weights, signal_to_noise
 from baton.errors import InputError
+from baton.world.captions import caption
 from baton.world.model import (
     DenoiserConfig,
     SchedulerSettings,
@@ -42,6 +45,7 @@ from baton.world.model import (
     WorldT2A,
     WorldT2AConfig,
 )
+from baton.world.spec import CLASS_INDEX, CLASSES, MAX_EVENTS
 
 if TYPE_CHECKING:
     from baton.world.corpus import Corpus
@@ -198,11 +202,6 @@ def text_pretraining_captions(n: int, seed: int) -> tuple[list[str], torch.Tenso
     Singles, sequences of 2-3 and overlaps of 2 in equal shares, phrased at random by
     :func:`baton.world.captions.caption`; unused event slots hold ``len(CLASSES)`` ("no event").
     """
-    import random
-
-    from baton.world.captions import caption
-    from baton.world.spec import CLASS_INDEX, CLASSES, MAX_EVENTS
-
     rng = random.Random(f"world-t2a-text:{seed}")
     kinds = [("single", 1), ("sequence", 2), ("sequence", 3), ("overlap", 2)]
     texts = []
@@ -230,8 +229,6 @@ def pretrain_text_encoder(
     T2A models start from a pretrained text encoder (FLAN-T5, CLAP); this is the world's small
     stand-in for one. The head is thrown away; the encoder goes on training with the denoiser.
     """
-    from baton.world.spec import CLASSES, MAX_EVENTS
-
     encoder = model.text_encoder
     n_options = len(CLASSES) + 1
     with torch.random.fork_rng(devices=[]):
@@ -297,8 +294,6 @@ def descend(
 
 def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> WorldT2A:
     """Train a world T2A model on ``corpus``; the model's ``report`` holds steps, time and losses."""
-    from baton.console import make_progress
-
     if len(corpus) == 0:
         raise InputError("the corpus has no clips", field="corpus")
     if corpus.sample_rate != config.model_config().mel.sample_rate:
