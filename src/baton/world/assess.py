@@ -6,6 +6,10 @@ curator). One clip per prompt is generated; the evaluator detector says whether 
 present (single, integrity) or present in the stated order (temporal). Real world clips with the same
 events, rendered by the synthesizer, give the detector's own ceiling on the same prompts and the
 reference set for FAD, computed on world CLAP audio embeddings.
+
+Layer: this uses the stages (the prompts curator, generation's seeds, the world backend, the
+evaluation's judgement and FAD), so it stands above them with :mod:`baton.world.build`, which calls
+it; the world's models and data below never import it.
 """
 
 from __future__ import annotations

@@ -24,6 +24,12 @@ is part of each trained step's fingerprint, because the order of a sum decides t
 weights; with it fixed, the same seed gives the same world whatever ``jobs`` is, on any machine with
 the same kind of CPU. Another CPU model may round otherwise and build another, equally good world:
 the manifest records the CPU.
+
+Layer: building a world trains the world's models (:mod:`baton.world`'s own floor, which imports no
+stage) and then assesses the base model, which generates clips and evaluates them
+(:mod:`baton.world.assess`). So this module, with ``assess`` and the ``baton world`` command, stands
+above the stages, beside the demo; everything a stage needs to find a built world is in
+:mod:`baton.world.manifest`, below them (tests/test_layers.py keeps it so).
 """
 
 from __future__ import annotations
