@@ -6,7 +6,7 @@ import hides a circle from Python's start-up, not from the design); only the imp
 
 (a) no circle of imports between modules;
 (b) no import from a module to one of a higher layer (a module may import its own layer and the
-    layers below it; a stage, only the stages earlier in the loop).
+    layers below it; a stage, only the stages below it).
 
 And a third: an import inside a function says why it is there (a comment on the line above), since
 an import belongs at the top of its module unless start-up time needs it where it is.
@@ -71,11 +71,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "baton.evaluation.scorers",
         ),
     ),
-    # 5. The stages, in the order of the loop: a stage may use the ones before it.
+    # 5. The stages, in the order of the loop, each above the ones it uses, but for one: the reward
+    #    model sits below annotation, since the labelling app's active selection trains reward heads
+    #    between its rounds (baton.annotation.rounds), while the reward model reads labels as files.
     ("prompts", ("baton.prompts",)),
     ("generation", ("baton.generation",)),
-    ("annotation", ("baton.annotation",)),
     ("reward", ("baton.reward",)),
+    ("annotation", ("baton.annotation",)),
     ("finetune", ("baton.finetune",)),
     ("evaluation", ("baton.evaluation",)),
     ("report", ("baton.report",)),

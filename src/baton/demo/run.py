@@ -65,6 +65,7 @@ from baton.report.run import run as run_report
 from baton.reward.config import RewardTrainConfig
 from baton.reward.crossval import cross_validate, figure_lines
 from baton.reward.score import score_samples
+from baton.reward.select import DEFAULT_RULE
 from baton.reward.train import train_reward
 from baton.stats import difference_excludes_zero
 from baton.workers import map_side_by_side
@@ -285,8 +286,6 @@ def annotate(
     db = f"sqlite:///{(folder / 'annotations.db').resolve()}"
     selection = {}
     if budget:
-        from baton.reward.select import DEFAULT_RULE
-
         selection = {
             "select": DEFAULT_RULE,
             "round_size": -(-budget // config.active_rounds),  # the last round is cut to the budget

@@ -272,8 +272,6 @@ def reliability(data: Any) -> str:
 
 def label_efficiency(document: dict[str, Any]) -> str:
     """The learning curves, and per rule the budget from which it stays at random's full-budget AUC."""
-    from baton.report import plots  # matplotlib: only a report draws
-
     reaches = document.get("reaches_random_full_budget", {})
     rows = [
         {"rule": rule, "last": curve[-1], "reached": reaches.get(rule, {}).get("labels")}
