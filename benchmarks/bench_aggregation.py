@@ -80,7 +80,7 @@ def _one_run(
 def run(quick: bool = False) -> dict:
     import numpy as np
 
-    from baton.evaluation.intervals import paired_difference
+    from baton.stats import paired_difference
 
     seeds = range(2) if quick else range(5)
     prompts = 40 if quick else 100

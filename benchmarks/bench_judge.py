@@ -96,7 +96,7 @@ def truth_questions(per_task: int, seed: int = 0) -> list[Question]:
 
 
 def _estimate(values: list[bool] | np.ndarray) -> dict[str, Any]:
-    from baton.evaluation.intervals import bootstrap_mean
+    from baton.stats import bootstrap_mean
 
     estimate = bootstrap_mean(np.asarray(values, dtype=float), n_resamples=2000, seed=0)
     return {

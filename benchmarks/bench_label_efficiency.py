@@ -69,7 +69,8 @@ OUT = Path("bench-results/label-efficiency")
 
 
 def world_folder() -> Path:
-    from baton.world.build import WorldBuildConfig, build, world_dir
+    from baton.world.build import WorldBuildConfig, build
+    from baton.world.manifest import world_dir
 
     given = os.environ.get("BATON_BENCH_WORLD")
     if given:

@@ -76,7 +76,8 @@ VARIANTS = {
 
 
 def world_folder(quick: bool) -> Path:
-    from baton.world.build import WorldBuildConfig, build, world_dir
+    from baton.world.build import WorldBuildConfig, build
+    from baton.world.manifest import world_dir
 
     given = os.environ.get("BATON_BENCH_WORLD")
     if given:
@@ -245,13 +246,14 @@ def heldout_split(clips: list[Any], seed: int) -> tuple[list[int], list[int]]:
 
 
 def compare_variants(labels: Path, world: Path, seeds: list[int], cache: Path) -> dict[str, Any]:
-    from baton.evaluation.intervals import bootstrap_mean
+    from baton.interchange.labels import read_labels
     from baton.reward.cache import FeatureCache
     from baton.reward.config import PRESETS
-    from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+    from baton.reward.data import class_balance, labelled_clips, split_by_prompt
     from baton.reward.encoders import load_encoder
     from baton.reward.evaluate import correct_at, roc_auc, single_annotator_agreement
     from baton.reward.train import FitSettings, encode_clips, fit_head
+    from baton.stats import bootstrap_mean
 
     clips = labelled_clips(read_labels(labels), labels)
     encoder = load_encoder(f"world:{world}")
@@ -396,9 +398,10 @@ def order_probe(world: Path, n_prompts: int, per_prompt: int, seeds: list[int]) 
 
 def speed_comparison(labels: Path, n_clips: int, folder: Path) -> dict[str, Any]:
     from baton.audio import load_audio
+    from baton.interchange.labels import read_labels
     from baton.reward.cache import FeatureCache
     from baton.reward.config import PRESETS
-    from baton.reward.data import labelled_clips, read_labels
+    from baton.reward.data import labelled_clips
     from baton.reward.encoders import build_tiny_clap, load_encoder
     from baton.reward.heads import PooledMLPHead, stack_features
     from baton.reward.losses import soft_bce_loss

@@ -93,7 +93,8 @@ def generation_speed(model_dir: Path, clips: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from baton.world.build import WorldBuildConfig, build, world_dir
+    from baton.world.build import WorldBuildConfig, build
+    from baton.world.manifest import world_dir
 
     if quick:
         with tempfile.TemporaryDirectory() as cache:

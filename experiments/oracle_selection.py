@@ -41,8 +41,8 @@ from baton.finetune.config import FinetuneConfig
 from baton.finetune.run import finetune
 from baton.generation.run import GenerateConfig
 from baton.generation.run import run as generate
-from baton.world.build import world_dir
 from baton.world.detectors import EventDetector
+from baton.world.manifest import world_dir
 from baton.world.spec import SAMPLE_RATE
 
 # The logit a hard reward stands for (a probability of 1 - 2e-9); JSON has no infinity.

@@ -19,14 +19,8 @@ import shutil
 from pathlib import Path
 
 from baton.artifacts import read_json, write_json
-from baton.world.build import (
-    CODE_VERSIONS,
-    STEPS,
-    WorldPaths,
-    apply_sampling_defaults,
-    fingerprints,
-    run_step,
-)
+from baton.world.build import apply_sampling_defaults, run_step
+from baton.world.manifest import CODE_VERSIONS, STEPS, WorldPaths, fingerprints
 from baton.world.pretrain import STATE_FILE, checkpoint_dirs
 
 

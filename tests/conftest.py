@@ -76,6 +76,6 @@ def quick_world_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def quick_world(quick_world_cache: Path) -> Path:
     """The quick sound world's folder (t2a/, clap/, detectors...)."""
-    from baton.world.build import world_dir
+    from baton.world.manifest import world_dir
 
     return world_dir(quick_world_cache, quick=True)

@@ -441,6 +441,7 @@ def save_safetensors(
 ) -> None:
     """``safetensors.torch.save_file``, leaving the file with the mode a plain ``open()`` gives
     (safetensors writes its files 0600, owner-only, whatever the umask)."""
+    # torch: heavy; every command imports this module, most never load a model
     from safetensors.torch import save_file
 
     save_file(tensors, str(path), metadata=metadata)

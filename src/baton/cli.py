@@ -51,6 +51,7 @@ def build_app() -> typer.Typer:
     ) -> None:
         """Align text-to-audio diffusion models with human preference feedback."""
 
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.annotation.cli import annotate_app
     from baton.demo.cli import demo_command
     from baton.evaluation.cli import evaluate_command
@@ -102,6 +103,7 @@ def os_error_text(exc: OSError) -> str:
 
 
 def _stop(message: str, code: int, *, label: str | None) -> None:
+    # the command's work, imported when it runs: `baton --help` imports this module
     from rich.markup import escape
 
     from baton.console import console

@@ -89,6 +89,7 @@ def renamed_option(value: Any, old_value: Any, *, old: str, new: str) -> Any:
     that the old name will go (both given: ``new``'s value). For a command line's renamed flags."""
     if old_value is None or old_value == []:
         return value
+    # imported when used: the command line imports this module at start-up
     from baton.console import warn
 
     warn(f"{old} is deprecated here and will be removed: use {new}")
@@ -136,6 +137,7 @@ def _shown_default(f: dataclasses.Field) -> str | None:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (or JSON, which is YAML) mapping of settings."""
+    # imported when used: the command line imports this module at start-up
     import yaml
 
     path = Path(path)
@@ -164,6 +166,7 @@ def load_config(
     overrides: dict[str, Any] | None = None,
 ) -> C:
     """Build a ``cls`` from an optional config file, then the given overrides (``None`` = unset)."""
+    # imported when used: the command line imports this module at start-up
     from pydantic import TypeAdapter, ValidationError
 
     values: dict[str, Any] = read_config_file(path) if path is not None else {}

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from baton.errors import InputError
+
 if TYPE_CHECKING:
     import torch
 
@@ -25,6 +27,7 @@ def fingerprint_of(*parts: Any) -> str:
 
 def state_dict_digest(module: torch.nn.Module) -> bytes:
     """SHA-256 of every parameter and buffer, by name: what the weights are, wherever they came from."""
+    # torch: heavy; every command imports this module, most never load a model
     import torch
 
     digest = hashlib.sha256()
@@ -41,8 +44,6 @@ def file_digest(path: str | Path, what: str = "audio") -> str:
     """SHA-256 of a file's bytes (an audio file's content, whatever its name; a shipped weights file).
 
     ``what`` names the file's kind in the error when it cannot be read."""
-    from baton.errors import InputError
-
     digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as handle:

@@ -75,6 +75,7 @@ def accelerator_kwargs(names: list[str], out: Path) -> dict[str, Any]:
     ``none``, so a run that tracks nothing builds the same Accelerator as before."""
     if not names:
         return {}
+    # imported when used: the command line imports this module at start-up
     from accelerate.utils import ProjectConfiguration
 
     out = Path(out).resolve()
@@ -130,12 +131,25 @@ def finish(accelerator: Any) -> None:
     """Close the trackers (flush and close TensorBoard's writer, end the wandb run).
 
     What ``accelerator.end_training()`` does first; it then destroys the process group, which
-    belongs to the launch, not to the run (:func:`baton.finetune.engine.release_accelerator` leaves
+    belongs to the launch, not to the run (:func:`release_accelerator` leaves
     it for a later run in the same processes), so the trackers are finished here by themselves.
     """
     for tracker in accelerator.trackers:
         tracker.finish()
     accelerator.trackers = []
+
+
+def release_accelerator(accelerator: Any) -> None:
+    """Let a later run in this process build an Accelerator with other settings (single process only).
+
+    accelerate keeps its state in process-wide singletons; a multi-process group is left alone.
+    """
+    if accelerator.num_processes == 1:
+        # imported when used: the command line imports this module at start-up
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
 
 
 def hyperparameters(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:

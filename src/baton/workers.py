@@ -10,12 +10,17 @@ forked: a forked child of a process whose torch already holds threads can hang.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import platform
 import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+import baton
+from baton.errors import InputError
 
 T = TypeVar("T")
 
@@ -25,6 +30,7 @@ DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
 
 def available_devices() -> list[str]:
     """The devices this machine's torch can run on: ``cpu``, then ``cuda:N`` per GPU, ``mps``, ``xpu:N``."""
+    # torch: heavy; every command imports this module, most never load a model
     import torch
 
     found = ["cpu"]
@@ -47,9 +53,8 @@ def check_device(device: str, *, field: str = "device") -> str:
     Mac, ``cuda:3`` with one GPU) stops the run at once with the devices there are, instead of a
     traceback from deep inside a model (or a run that quietly falls back to another device).
     """
+    # torch: heavy; every command imports this module, most never load a model
     import torch
-
-    from baton.errors import InputError
 
     available = available_devices()
     where = f"this machine has {', '.join(available)}"
@@ -86,8 +91,6 @@ def resolve_jobs(jobs: int | None) -> int:
 
 def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
-    import platform
-
     try:
         with open(cpuinfo_path, encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
@@ -100,6 +103,7 @@ def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:
 
 def with_threads(threads: int | None, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``work(*args, **kwargs)`` on ``threads`` torch threads (None: leave torch's count as it is)."""
+    # torch: heavy; every command imports this module, most never load a model
     import torch
 
     previous = torch.get_num_threads()
@@ -113,8 +117,6 @@ def with_threads(threads: int | None, work: Callable[..., T], /, *args: Any, **k
 
 def process_pool(jobs: int) -> Executor:
     """A pool of ``jobs`` spawned worker processes."""
-    import multiprocessing
-
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
@@ -144,8 +146,6 @@ def _outcome(get: Callable[[], T]) -> T | BaseException:
 
 def git_commit() -> str | None:
     """The commit of the checkout this baton runs from, or None (no git, or not a checkout)."""
-    import baton
-
     try:
         done = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -225,14 +225,14 @@ def test_a_rerun_of_the_finetune_stage_skips_a_finished_run_before_reading_its_d
 
 
 def test_the_demo_builds_every_world_step_it_uses_but_not_the_base_evaluation(monkeypatch, tmp_path: Path):
-    import baton.world.build as world_build
-    from baton.demo.run import build_world
+    import baton.demo.run as demo_run
+    from baton.world.manifest import steps_needed
 
     asked: list[list[str]] = []
-    monkeypatch.setattr(
-        world_build, "build", lambda config: asked.append(world_build.steps_needed(config.only))
+    monkeypatch.setattr(demo_run, "build", lambda config: asked.append(steps_needed(config.only)))
+    demo_run.build_world(
+        DemoConfig(quick=True, out=tmp_path / "run", cache=tmp_path / "cache", progress=False)
     )
-    build_world(DemoConfig(quick=True, out=tmp_path / "run", cache=tmp_path / "cache", progress=False))
     assert asked == [["corpus", "t2a", "clap", "annotator", "evaluator"]]
 
 

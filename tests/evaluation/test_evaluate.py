@@ -10,9 +10,9 @@ from baton.cli import main
 from baton.errors import InputError
 from baton.evaluation.config import EvaluateConfig
 from baton.evaluation.records import JudgementRecord
-from baton.evaluation.resampling import group_means
 from baton.evaluation.run import parse_model_spec, parse_models, run
 from baton.evaluation.scorers import Scorers, WorldClapEmbedder, WorldDetectorScorer, world_scorers
+from baton.stats import group_means
 from tests.generation.fake_backend import ToneBackend
 
 from .backends import LoudnessReward

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from baton.evaluation.reward_score import RewardScore, mean_reward, positive_share
+from baton.evaluation.reward_score import mean_reward, positive_share
 
 
 def test_mean_and_positive_share_by_hand():
@@ -10,17 +10,8 @@ def test_mean_and_positive_share_by_hand():
     assert positive_share(p) == pytest.approx(2 / 3)
 
 
-def test_accumulator():
-    metric = RewardScore()
-    metric.update(np.array([0.2, 0.8]))
-    metric.update(np.array([0.5]))
-    estimate = metric.compute()
-    assert (estimate.value, estimate.n) == (pytest.approx(0.5), 3)
-    assert (estimate.low, estimate.high) == (pytest.approx(0.2), pytest.approx(0.8))
-
-
 def test_probabilities_outside_zero_one_are_refused():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        RewardScore().update(np.array([0.5, 1.2]))
+        mean_reward(np.array([0.5, 1.2]))
     with pytest.raises(ValueError, match="at least one clip"):
         mean_reward(np.array([]))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from baton.errors import InputError
-from baton.evaluation.scorers import RewardModelScorer, load_reward_scorer
+from baton.evaluation.reward_score import RewardModelScorer, load_reward_scorer
 
 
 class LogitModel:

@@ -277,7 +277,8 @@ def test_a_device_accelerate_cannot_honour_is_refused_and_the_device_used_is_rec
     tmp_path, feedback, base, monkeypatch
 ):
     import baton.workers
-    from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
+    from baton.finetune.engine import check_device_for_accelerate, make_accelerator
+    from baton.tracking import release_accelerator
 
     finetune(_config(tmp_path, feedback, base, method="sft", steps=1, grad_accum=1))
     record = json.loads((tmp_path / "out" / "finetune.json").read_text())

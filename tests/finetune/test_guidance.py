@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from baton.backends import load_backend
-from baton.backends.base import classifier_free_guidance as guided_prediction
+from baton.diffusion import classifier_free_guidance as guided_prediction
 from baton.errors import InputError
 from baton.finetune import finetune
 from baton.finetune.encode import TextTable
@@ -64,7 +64,8 @@ def test_a_dropped_caption_is_the_empty_prompt(tmp_path, feedback, base):
 
 
 def test_guided_rows_are_fitted_with_guidance(tmp_path, feedback, base):
-    from baton.finetune.losses import denoising_target, per_sample_loss
+    from baton.diffusion import denoising_target
+    from baton.finetune.losses import per_sample_loss
 
     backend, denoising = _denoising(tmp_path, feedback, base, train_guidance=4.0, train_guidance_rescale=0.5)
     rows, t = torch.tensor([0, 0]), torch.tensor([300, 700])

@@ -5,14 +5,12 @@ import math
 import pytest
 import torch
 
+from baton.diffusion import denoising_target, min_snr_weights, signal_to_noise
 from baton.finetune.losses import (
-    denoising_target,
     diffusion_dpo_loss,
     dpo_implicit_accuracy,
-    min_snr_weights,
     per_sample_loss,
     reward_weighted_loss,
-    signal_to_noise,
     supervised_loss,
 )
 

@@ -82,6 +82,7 @@ def test_dpo_keeps_its_reference_on_the_starting_text_encoder(tmp_path, feedback
 
 def test_dpo_with_the_text_encoder_starts_at_log_two(tmp_path, feedback, base, monkeypatch):
     from baton.finetune import objectives
+    from baton.finetune import run as finetune_run
 
     made = []
 
@@ -90,7 +91,7 @@ def test_dpo_with_the_text_encoder_starts_at_log_two(tmp_path, feedback, base, m
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(objectives, "FrozenReference", Recorded)
+    monkeypatch.setattr(finetune_run, "FrozenReference", Recorded)  # where the run makes it
     model_dir = finetune(_config(tmp_path, feedback, base, method="dpo", steps=2, train_text_encoder=True))
     first = json.loads((tmp_path / "out" / "train_log.jsonl").read_text().splitlines()[0])
     assert first["loss"] == pytest.approx(0.693147, abs=1e-5)

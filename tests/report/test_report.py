@@ -1,5 +1,7 @@
+import html
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -456,12 +458,56 @@ def test_paths_inside_the_run_are_shown_relative_to_it(tmp_path):
     assert "<h3>The run (run.json)</h3>" in page
     assert "<h3>The evaluation (evaluation/metrics.json)</h3>" in page
     assert "From reward/eval.json." in page
-    assert "&quot;out&quot;: &quot;.&quot;" in page
-    assert "&quot;model&quot;: &quot;finetune/baton/model&quot;" in page
+    # The settings are JSON shown as text: quotes escaped (as &#34; or &quot;), read back as written.
+    shown = html.unescape(page)
+    assert '"out": "."' in shown and '"out": "' not in page
+    assert '"model": "finetune/baton/model"' in shown
     # outside the run: absolute, as it is
-    assert "&quot;world&quot;: &quot;/cache/world-quick&quot;" in page
-    assert f"&quot;sibling&quot;: &quot;{root}2/x&quot;" in page
-    assert f"&quot;nested&quot;: &quot;/elsewhere{root}/y&quot;" in page
+    assert '"world": "/cache/world-quick"' in shown
+    assert f'"sibling": "{root}2/x"' in shown
+    assert f'"nested": "/elsewhere{root}/y"' in shown
+
+
+class _PageChecker(HTMLParser):
+    """Every element a report writes closed in order (void elements need no end tag); the text
+    kept, so that a test can read what a browser would show."""
+
+    VOID = {"meta", "img", "br", "hr", "input", "link", "source"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.text: list[str] = []
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.open[-1] if self.open else 'nothing'}")
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_the_page_is_well_formed_and_a_prompt_is_text_not_markup(tmp_path):
+    root = write_full_run(tmp_path / "run")
+    info = json.loads((root / "run.json").read_text())
+    info["models"] = {"tuned": '<script>alert("x")</script> & <b>bold</b>'}
+    write_json(root / "run.json", info)
+    page = render(root, title='A <i>title</i> & "quotes"')
+    checker = _PageChecker()
+    checker.feed(page)
+    checker.close()
+    assert checker.problems == [] and checker.open == []
+    assert "<script>" not in page and "<i>title</i>" not in page and "<b>bold</b>" not in page
+    shown = "".join(checker.text)
+    assert '<script>alert("x")</script> & <b>bold</b>' in shown
+    assert 'A <i>title</i> & "quotes"' in shown
 
 
 def test_a_relative_run_and_out_from_another_working_folder_play_every_clip(tmp_path, monkeypatch, capsys):

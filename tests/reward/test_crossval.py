@@ -6,10 +6,11 @@ import pytest
 
 from baton.cli import main
 from baton.errors import InputError
+from baton.interchange.labels import read_labels
 from baton.report.run import find_reliability
 from baton.reward.config import RewardTrainConfig
 from baton.reward.crossval import PREDICTIONS_FILE, cross_validate, prompt_folds
-from baton.reward.data import LabelledClip, labelled_clips, read_labels
+from baton.reward.data import LabelledClip, labelled_clips
 from baton.reward.evaluate import task_figures
 
 

@@ -4,7 +4,8 @@ import pytest
 
 from baton.artifacts import LabelRecord, Vote, write_records
 from baton.errors import InputError
-from baton.reward.data import class_balance, labelled_clips, read_labels, split_by_prompt
+from baton.interchange.labels import read_labels
+from baton.reward.data import class_balance, labelled_clips, split_by_prompt
 
 
 def test_split_keeps_every_prompt_on_one_side(label_set):
@@ -54,7 +55,7 @@ def test_empty_label_file_is_a_clear_error(tmp_path):
     path.write_text("\n  \n")
     with pytest.raises(InputError, match="labels.jsonl: the labels file is empty"):
         read_labels(path)
-    with pytest.raises(InputError, match="no such labels file"):
+    with pytest.raises(InputError, match="no such file"):
         read_labels(tmp_path / "missing.jsonl")
 
 

@@ -165,7 +165,7 @@ def test_a_different_encoder_is_refused(tiny_clap, tmp_path):
 
 
 def test_evaluation_scorer_reads_the_model(tiny_clap, tmp_path):
-    from baton.evaluation.scorers import load_reward_scorer
+    from baton.evaluation.reward_score import load_reward_scorer
 
     folder = _model(tiny_clap).save(tmp_path / "reward")
     scorer = load_reward_scorer(folder)

@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
+from baton.interchange.labels import read_labels
 from baton.reward.config import RewardTrainConfig
-from baton.reward.data import add_pair_clips, labelled_clips, read_labels, read_pairs
+from baton.reward.data import add_pair_clips, labelled_clips, read_pairs
 from baton.reward.evaluate import pair_figures, pair_wins
 from baton.reward.losses import pairwise_accuracy
 from baton.reward.train import train_reward

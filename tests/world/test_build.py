@@ -4,17 +4,8 @@ import pytest
 
 from baton.errors import InputError
 from baton.workers import cpu_model
-from baton.world.build import (
-    CODE_VERSIONS,
-    STEPS,
-    WorldBuildConfig,
-    build,
-    fingerprints,
-    read_manifest,
-    stale_steps,
-    step_settings,
-    steps_needed,
-)
+from baton.world.build import WorldBuildConfig, build, step_settings
+from baton.world.manifest import CODE_VERSIONS, STEPS, fingerprints, read_manifest, stale_steps, steps_needed
 
 
 def test_quick_world_has_every_step_and_its_figures(quick_world):
@@ -138,7 +129,7 @@ def test_only_builds_the_named_steps_and_what_they_need(tmp_path, capsys):
 def test_a_step_built_by_older_code_is_reported_and_rebuilt(tmp_path, capsys):
     from baton.artifacts import write_json
     from baton.cli import main
-    from baton.world.build import world_dir
+    from baton.world.manifest import world_dir
 
     build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
     root = world_dir(tmp_path, quick=True)
@@ -160,7 +151,7 @@ def test_a_step_built_by_older_code_is_reported_and_rebuilt(tmp_path, capsys):
 def test_a_step_whose_files_are_gone_is_rebuilt_saying_so(tmp_path, capsys):
     import shutil
 
-    from baton.world.build import world_dir
+    from baton.world.manifest import world_dir
 
     build(WorldBuildConfig(quick=True, cache=tmp_path, progress=False, only=["corpus"]))
     shutil.rmtree(world_dir(tmp_path, quick=True) / "corpus")
@@ -205,7 +196,7 @@ def test_sampling_defaults_are_written_into_a_built_model(quick_world, tmp_path)
 
 
 def test_the_world_is_the_same_built_in_one_process_or_side_by_side(tmp_path, capsys):
-    from baton.world.build import world_dir
+    from baton.world.manifest import world_dir
 
     # The trained steps built two at a time in worker processes, and one after another in this
     # process: the corpus and every model are the same bytes.
@@ -245,7 +236,7 @@ def test_the_thread_count_is_part_of_every_trained_steps_fingerprint():
 
 def test_a_step_failing_in_a_worker_keeps_the_steps_that_finished(tmp_path, capsys):
     from baton.errors import InputError
-    from baton.world.build import world_dir
+    from baton.world.manifest import world_dir
 
     # A corpus recorded as built but whose audio is damaged: the T2A step, which reads it, fails in its
     # process; the evaluator, started beside it, is built and recorded all the same; nothing new

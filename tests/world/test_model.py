@@ -27,9 +27,7 @@ from baton.world.model import (
 from baton.world.t2a import (
     T2ATrainConfig,
     diffusion_loss,
-    min_snr_weights,
     pretrain_text_encoder,
-    snr_weights,
     text_pretraining_captions,
     train_t2a,
 )
@@ -158,35 +156,6 @@ def test_text_encoder_shapes():
 
 
 # --- loss -----------------------------------------------------------------------------------------
-
-
-def test_min_snr_weights_by_hand():
-    # alphas_cumprod 0.5, 0.9, 0.99 -> SNR 1, 9, 99; min(SNR, 5) = 1, 5, 5.
-    alphas = torch.tensor([0.5, 0.9, 0.99])
-    t = torch.tensor([0, 1, 2])
-    x0 = min_snr_weights(alphas, t, gamma=5.0, prediction_type="sample")
-    torch.testing.assert_close(x0, torch.tensor([1.0, 5.0, 5.0]))
-    v = min_snr_weights(alphas, t, gamma=5.0, prediction_type="v_prediction")
-    torch.testing.assert_close(v, torch.tensor([1 / 2, 5 / 10, 5 / 100]))
-    eps = min_snr_weights(alphas, t, gamma=5.0, prediction_type="epsilon")
-    torch.testing.assert_close(eps, torch.tensor([1.0, 5 / 9, 5 / 99]))
-    assert torch.equal(min_snr_weights(alphas, t, gamma=0.0, prediction_type="epsilon"), torch.ones(3))
-    with pytest.raises(ValueError, match="unknown prediction type"):
-        min_snr_weights(alphas, t, gamma=5.0, prediction_type="flow")
-
-
-def test_snr_weights_floor_the_noisiest_steps_by_hand():
-    # alphas_cumprod 0.01, 0.5, 0.9, 0.99 -> SNR 1/99, 1, 9, 99; clamp(SNR, 1, 5) = 1, 1, 5, 5.
-    alphas = torch.tensor([0.01, 0.5, 0.9, 0.99])
-    t = torch.tensor([0, 1, 2, 3])
-    x0 = snr_weights(alphas, t, gamma=5.0, prediction_type="sample", floor=1.0)
-    torch.testing.assert_close(x0, torch.tensor([1.0, 1.0, 5.0, 5.0]))
-    # The same weight on the x0 error, whatever the model predicts: |v error|^2 = (SNR + 1) |x0 error|^2.
-    v = snr_weights(alphas, t, gamma=5.0, prediction_type="v_prediction", floor=1.0)
-    torch.testing.assert_close(v, torch.tensor([1.0 / (1 / 99 + 1), 1 / 2, 5 / 10, 5 / 100]))
-    # Without a floor the noisiest step counts for almost nothing (Min-SNR).
-    plain = snr_weights(alphas, t, gamma=5.0, prediction_type="sample")
-    torch.testing.assert_close(plain[0], torch.tensor(1 / 99))
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():

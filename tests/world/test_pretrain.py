@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from baton.errors import InputError
-from baton.world.build import WorldBuildConfig, build, fingerprints, read_manifest, step_settings
+from baton.world.build import WorldBuildConfig, build, step_settings
 from baton.world.corpus import CorpusConfig, stream_captions, stream_clips
+from baton.world.manifest import fingerprints, read_manifest
 from baton.world.pretrain import T2APretrainConfig, checkpoint_dirs, pretrain_t2a, read_checkpoint_state
 from baton.world.t2a import T2ATrainConfig
 

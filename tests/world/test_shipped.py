@@ -19,7 +19,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from baton.errors import InputError
-from baton.world.build import STEPS, WorldBuildConfig, build, read_manifest, world_dir
+from baton.world.build import WorldBuildConfig, build
+from baton.world.manifest import STEPS, read_manifest, world_dir
 from baton.world.shipping import (
     DTYPES_KEY,
     ENV,
@@ -221,7 +222,7 @@ def test_a_damaged_file_is_refused_and_nothing_is_installed(shipped_copy, tmp_pa
 
 
 def test_an_older_world_is_replaced_only_on_success(shipped, shipped_copy, tmp_path, monkeypatch):
-    import baton.world.shipping as shipped_module
+    import baton.world.corpus as corpus_module
 
     cache = tmp_path / "cache"
     old = world_dir(cache, quick=True)
@@ -244,7 +245,7 @@ def test_an_older_world_is_replaced_only_on_success(shipped, shipped_copy, tmp_p
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(shipped_module, "run_step", fail)
+    monkeypatch.setattr(corpus_module, "build_world_corpus", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         install_shipped(shipped, cache, progress=False)
     assert unchanged()
@@ -340,7 +341,7 @@ def test_the_package_data_carries_a_shipped_world():
 def test_the_packages_own_shipped_world_is_whole_and_readable_by_this_code():
     """Once the package ships a world: every file as its manifest says, built by this code's versions
     (a step's code version raised without shipping anew would make `baton world build` train)."""
-    from baton.world.build import CODE_VERSIONS
+    from baton.world.manifest import CODE_VERSIONS
     from baton.world.shipping import package_shipped_dir
 
     manifest = read_shipped_manifest(package_shipped_dir())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from baton.evaluation.intervals import Estimate, paired_difference
+from baton.stats import Estimate, paired_difference
 
 QUESTIONS: dict[str, str] = {
     "quality": "How good is the audio quality?",
@@ -50,7 +50,7 @@ def mean_opinion_score(
     """The mean of ``scores`` with its bootstrap interval over ``items`` (the item of each score;
     ``None``: every score its own item). ``n`` of the result is the number of scores.
 
-    This is :func:`baton.evaluation.resampling.bootstrap_groups` with the mean as the statistic,
+    This is :func:`baton.stats.bootstrap_groups` with the mean as the statistic,
     vectorised: a resample's mean is the sum of its items' score sums over the sum of their counts."""
     n = len(scores)
     if n == 0:

@@ -34,7 +34,7 @@ from baton.annotation.config import (
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.rounds import LabelRounds, RoundSettings
 from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult, read_samples
-from baton.artifacts import LabelRecord, MetricRecord, SampleRecord, read_records, write_records
+from baton.artifacts import MetricRecord, SampleRecord, write_records
 from baton.console import console
 from baton.errors import InputError
 
@@ -400,35 +400,14 @@ def export_labels(
     return export(ExportConfig(db=db, out=Path(out), format=format, model=model, min_votes=min_votes))
 
 
-def read_label_file(path: Path, format: str | None = None, task: str | None = None) -> list[LabelRecord]:
-    """Labels from baton labels.jsonl, a Tango/BATON file, or a Label Studio export."""
-    from baton.artifacts import has_schema_line
-    from baton.interchange.run import guess_format
-
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    if format is None:
-        format = "baton" if has_schema_line(path) else guess_format(path)
-        if format not in ("baton", "tango", "label-studio"):
-            raise InputError(f"cannot import labels from a {format}", path=path)
-    if format == "baton":
-        return read_records(path, LabelRecord, allow_empty=False)
-    if format == "tango":
-        from baton.interchange.tango import read_tango_file, tango_to_labels
-
-        return tango_to_labels(read_tango_file(path), task=task)
-    from baton.interchange.label_studio import read_label_studio
-
-    _, records = read_label_studio(path, out_dir=path.parent, task=task)
-    return records  # type: ignore[return-value]
-
-
 def import_labels(config: ImportConfig) -> ImportCounts:
     """Add the votes of a labels file to the database (clips matched by sample id)."""
     if config.input is None:
         raise InputError("give the file to import", field="input")
     path = Path(config.input)
-    records = read_label_file(path, config.format, config.task)
+    from baton.interchange.labels import read_labels
+
+    records = read_labels(path, format=config.format, task=config.task)
     with using_store(config.db) as store:
         return store.import_labels(records, source=path.name, base=path.parent, model=config.model)
 
@@ -441,7 +420,7 @@ def mos(config: MosConfig) -> list[MetricRecord]:
     paired difference from the base (metric ``mos_q_diff``/``mos_f_diff``, ``n`` = shared items,
     ``extra["base"]``); optionally written. Intervals: bootstrap over items (:mod:`baton.annotation.mos`)."""
     from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
-    from baton.evaluation.intervals import excludes_zero
+    from baton.stats import excludes_zero
 
     with using_store(config.db, create=False) as store:
         rows = store.mos_rows()

@@ -83,7 +83,7 @@ class WorldJudge:
     """
 
     def __init__(self, world: Path | None = None, batch_size: int = 32) -> None:
-        from baton.world.build import world_dir
+        from baton.world.manifest import world_dir
 
         folder = Path(world) if world is not None else world_dir()
         self.detector_dir = folder / "annotator"

@@ -77,6 +77,7 @@ def backend_class(name: str) -> type:
 def check_dtype(name: str, dtype: str) -> None:
     """``dtype`` is one baton knows and backend ``name`` loads in (float32, or any if its ``load`` takes
     a ``dtype``), else an error naming the setting."""
+    # torch: heavy; every command imports this module, most never load a model
     from baton.backends.common import torch_dtype
 
     torch_dtype(dtype)  # a name it knows, or an error naming the choices

@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from accelerate import init_empty_weights
+from diffusers import AudioLDM2Pipeline, DDPMScheduler
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from transformers import GenerationMixin, GPT2LMHeadModel, GPT2Model, VitsModel
 
 from baton.audio import MelConfig, MelSpectrogram, fit_frames
 from baton.backends.base import GenerationSettings, TextConditioning
@@ -83,9 +88,6 @@ def generation_ready(language_model: Any) -> Any:
     reads only the last hidden states, so the same GPT-2 inside an LM-head model (head tied to the
     token embedding, unused) gives the same conditioning.
     """
-    from accelerate import init_empty_weights
-    from transformers import GenerationMixin, GPT2LMHeadModel, GPT2Model
-
     if isinstance(language_model, GenerationMixin) or not isinstance(language_model, GPT2Model):
         return language_model
     with init_empty_weights():
@@ -109,9 +111,6 @@ class AudioLDM2Backend:
         device: str | torch.device = "cpu",
         source: Path | None = None,
     ) -> None:
-        from diffusers import DDPMScheduler
-        from transformers import VitsModel
-
         if isinstance(pipe.text_encoder_2, VitsModel):
             raise InputError(
                 "a text-to-speech AudioLDM 2 (VITS text encoder, needs transcriptions) is not supported",
@@ -238,9 +237,6 @@ class AudioLDM2Backend:
         cross-attention mask lands on the self-attention (diffusers 0.42). The same blocks are
         wrapped here, called with their keyword arguments.
         """
-        from diffusers.models.resnet import ResnetBlock2D
-        from diffusers.models.transformers.transformer_2d import Transformer2DModel
-
         if not self.gradient_checkpointing:
             checkpoint_modules(self.pipe.unet, (ResnetBlock2D, Transformer2DModel))
             self.gradient_checkpointing = True
@@ -309,8 +305,6 @@ class AudioLDM2Backend:
     ) -> AudioLDM2Backend:
         """A pipeline folder or hub id (``cvssp/audioldm2``, ``cvssp/audioldm2-large``, ...; default the
         first), its weights in ``dtype`` (float32, float16, bfloat16)."""
-        from diffusers import AudioLDM2Pipeline
-
         model = DEFAULT_MODEL if path is None else path
         pipe, folder, manifest = load_pipeline(
             model, AudioLDM2Pipeline, cls.name, "the AudioLDM 2 pipeline", dtype=dtype

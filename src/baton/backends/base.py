@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import torch
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -150,24 +152,6 @@ class TrainsTextEncoder(Protocol):
 def text_gradients(encoder: torch.nn.Module) -> Any:
     """A context for ``encode_text``: gradients on while ``encoder`` trains (any parameter requires them)
     and grad mode is on, off otherwise (a frozen encoder records no graph)."""
-    import torch
-
     return torch.set_grad_enabled(
         torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters())
     )
-
-
-def classifier_free_guidance(
-    unconditional: torch.Tensor, conditional: torch.Tensor, scale: float, rescale: float = 0.0
-) -> torch.Tensor:
-    """Guidance ``g = u + s (c - u)``; with ``rescale`` phi > 0 each row's spread is pulled toward ``c``'s.
-
-    Rescaled: ``phi * g * std(c) / std(g) + (1 - phi) * g`` (Lin et al. 2023, sec. 3.4), the standard
-    deviations taken over every axis but the first.
-    """
-    guided = unconditional + scale * (conditional - unconditional)
-    if rescale > 0:
-        dims = tuple(range(1, guided.ndim))
-        ratio = conditional.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(1e-8)
-        guided = rescale * guided * ratio + (1.0 - rescale) * guided
-    return guided

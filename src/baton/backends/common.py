@@ -19,7 +19,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
+from diffusers.utils import logging as diffusers_logging
+from huggingface_hub import snapshot_download
+from torch.utils.checkpoint import checkpoint
+from transformers.utils import logging as transformers_logging
+
+from baton.artifacts import give_safetensors_plain_mode, read_json, write_json
+from baton.audio import resample
 from baton.backends.base import GenerationSettings
+from baton.console import info
 from baton.errors import InputError
 
 if TYPE_CHECKING:
@@ -65,8 +75,6 @@ def resolve_model_dir(model: str | Path, *, download: Callable[[str], str] | Non
 
 
 def _snapshot(repo_id: str) -> str:
-    from huggingface_hub import snapshot_download
-
     return snapshot_download(repo_id=repo_id)
 
 
@@ -89,6 +97,7 @@ def load_pretrained(
     try:
         with quiet_progress():
             if model_type is not None:
+                # transformers: heavy; only a model that must say its type reads its config here
                 from transformers import AutoConfig
 
                 found = AutoConfig.from_pretrained(name).model_type
@@ -117,8 +126,6 @@ def require_entries(folder: Path, names: Sequence[str], what: str) -> None:
 
 def torch_dtype(name: str) -> torch.dtype:
     """The torch dtype of a ``--dtype`` name (one of :data:`DTYPES`)."""
-    import torch
-
     if name not in DTYPES:
         raise InputError(f"choose one of {', '.join(DTYPES)}, got '{name}'", field="dtype")
     return getattr(torch, name)
@@ -128,8 +135,6 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def write_manifest(folder: Path, backend: str, settings: GenerationSettings, **extra: Any) -> None:
-    from baton.artifacts import write_json
-
     write_json(
         folder / MANIFEST_FILE,
         {"backend": backend, "version": MANIFEST_VERSION, "default_settings": asdict(settings), **extra},
@@ -138,8 +143,6 @@ def write_manifest(folder: Path, backend: str, settings: GenerationSettings, **e
 
 def read_manifest(folder: Path, backend: str) -> dict[str, Any] | None:
     """The folder's manifest (``None`` if it has none); refuses one written by another backend."""
-    from baton.artifacts import read_json
-
     path = folder / MANIFEST_FILE
     if not path.exists():
         return None
@@ -174,8 +177,6 @@ def settings_from_manifest(data: dict[str, Any] | None, fallback: GenerationSett
 
 def check_pipeline_folder(folder: Path, pipeline_class: str, backend: str) -> None:
     """A diffusers pipeline folder: ``model_index.json`` names ``pipeline_class`` and every part exists."""
-    from baton.artifacts import read_json
-
     index_path = folder / "model_index.json"
     if not index_path.exists():
         raise InputError(
@@ -228,8 +229,6 @@ def save_pipeline(
     pipe: Any, path: str | Path, backend: str, settings: GenerationSettings, **extra: Any
 ) -> None:
     """A diffusers pipeline folder (safetensors, ``from_pretrained`` reads it) plus our manifest."""
-    from baton.artifacts import give_safetensors_plain_mode
-
     folder = Path(path)
     with quiet_progress():
         pipe.save_pretrained(folder, safe_serialization=True)
@@ -243,9 +242,6 @@ def save_pipeline(
 @contextmanager
 def quiet_progress() -> Iterator[None]:
     """No diffusers/transformers progress bars while loading or saving parts (restored afterwards)."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
     was = (diffusers_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled())
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
@@ -262,8 +258,6 @@ def checkpoint_modules(root: torch.nn.Module, types: tuple[type, ...]) -> int:
     """Gradient checkpointing by hand: every submodule of ``root`` of one of ``types`` recomputes its
     activations in the backward pass instead of keeping them (``torch.utils.checkpoint``, non-reentrant,
     so keyword arguments pass through). Without gradients it runs as before. Returns how many."""
-    import torch
-    from torch.utils.checkpoint import checkpoint
 
     def checkpointed(forward: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -281,10 +275,6 @@ def checkpoint_modules(root: torch.nn.Module, types: tuple[type, ...]) -> int:
 
 def load_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A ``.bin`` state dict read with ``torch.load(weights_only=True)``: tensors only, no code runs."""
-    import torch
-
-    from baton.console import info
-
     info(f"reading {path} with torch.load(weights_only=True): tensors only, no pickled code is run")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -332,8 +322,6 @@ def check_batch(texts: Sequence[str], seeds: Sequence[int]) -> None:
 
 def clip_generators(seeds: Sequence[int], device: torch.device | str) -> list[torch.Generator]:
     """One generator per clip, seeded with the clip's seed: clip i's noise depends on seeds[i] only."""
-    import torch
-
     device = torch.device(device)
     where = "cpu" if device.type == "mps" else device  # MPS has no seedable generator
     return [torch.Generator(device=where).manual_seed(int(seed)) for seed in seeds]
@@ -376,11 +364,6 @@ def prepare_waveforms(
     is copied to both channels), optionally centred and scaled to a peak of ``peak`` (AudioLDM and
     Tango train on clips normalised to 0.5), then cut or zero-padded to ``num_samples``.
     """
-    import numpy as np
-    import torch
-
-    from baton.audio import resample
-
     if sample_rate <= 0:
         raise InputError(f"sample rate must be positive, got {sample_rate}", field="sample_rate")
     batch = np.zeros((len(audio), channels, num_samples), dtype=np.float32)
@@ -413,9 +396,6 @@ def prepare_waveforms(
 
 def to_numpy_clips(audio: torch.Tensor | np.ndarray, num_samples: int | None = None) -> list[np.ndarray]:
     """``[B, N]`` or ``[B, C, N]`` audio to a list of float32 mono ``[N]`` arrays (channels averaged)."""
-    import numpy as np
-    import torch
-
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().float().cpu().numpy()
     audio = np.asarray(audio, dtype=np.float32)

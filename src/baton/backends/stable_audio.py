@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from diffusers import DDPMScheduler, StableAudioPipeline
+from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
 from baton.backends.base import GenerationSettings, TextConditioning
 from baton.backends.common import (
@@ -56,8 +58,6 @@ def v_diffusion_scheduler(num_train_timesteps: int = TRAIN_TIMESTEPS) -> Any:
     noise); ``alphas_cumprod`` is then set to the exact cosines rather than float32's running
     product of the betas.
     """
-    from diffusers import DDPMScheduler
-
     t = (np.arange(num_train_timesteps, dtype=np.float64) + 1) / num_train_timesteps
     alphas_cumprod = np.cos(t * np.pi / 2) ** 2
     alphas_cumprod[-1] = 0.0
@@ -86,7 +86,7 @@ class StableAudioBackend:
         device: str | torch.device = "cpu",
         source: Path | None = None,
     ) -> None:
-        try:
+        try:  # an optional package (the stable-audio extra): asked for where it is needed
             import torchsde  # noqa: F401  (the pipeline's scheduler draws its noise with it)
         except ImportError:
             raise MissingDependencyError("torchsde", "Stable Audio's scheduler", "stable-audio") from None
@@ -204,8 +204,6 @@ class StableAudioBackend:
 
     def predict(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: TextConditioning) -> torch.Tensor:
         """The DiT's v for noisy latents [B, C, N] at grid steps k [B] (continuous t = (k + 1) / 1000)."""
-        from diffusers.models.embeddings import get_1d_rotary_pos_embed
-
         global_states = (text.extra or {})["global_hidden_states"]
         rotary = get_1d_rotary_pos_embed(
             self.pipe.rotary_embed_dim,
@@ -235,8 +233,6 @@ class StableAudioBackend:
     ) -> StableAudioBackend:
         """A pipeline folder or hub id; ``None`` is ``stabilityai/stable-audio-open-1.0`` (gated: accept
         its licence on the hub and log in first). Its weights in ``dtype`` (float32, float16, bfloat16)."""
-        from diffusers import StableAudioPipeline
-
         model = DEFAULT_MODEL if path is None else path
         pipe, folder, manifest = load_pipeline(
             model, StableAudioPipeline, cls.name, "the Stable Audio pipeline", dtype=dtype

@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from accelerate import init_empty_weights
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from transformers import AutoConfig, AutoTokenizer, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5EncoderModel
 
+from baton.artifacts import give_safetensors_plain_mode, read_json, write_json
 from baton.audio import MelConfig, MelSpectrogram, fit_frames
 from baton.backends import tango_convert as tc
 from baton.backends.base import GenerationSettings, TextConditioning, text_gradients
@@ -50,6 +54,7 @@ from baton.backends.common import (
     write_manifest,
 )
 from baton.errors import InputError
+from baton.fingerprints import fingerprint_of, state_dict_digest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -209,8 +214,6 @@ class TangoBackend:
     def latent_space(self) -> str:
         """The front end, peak level, clip length and VAE weights that turn audio into latents."""
         if self._latent_space is None:
-            from baton.fingerprints import fingerprint_of, state_dict_digest
-
             self._latent_space = fingerprint_of(
                 "tango-vae",
                 asdict(self.mel),
@@ -288,8 +291,6 @@ class TangoBackend:
 
     def save(self, path: str | Path) -> None:
         """baton's layout: safetensors folders (``unet/`` loads with diffusers) + ``baton_backend.json``."""
-        from baton.artifacts import give_safetensors_plain_mode
-
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         with quiet_progress():
@@ -309,8 +310,6 @@ class TangoBackend:
         folder; the UNet config goes to ``unet_config.json``. Tango's scripts resolve both paths
         relative to the working directory.
         """
-        from baton.artifacts import write_json
-
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         self.text_encoder.config.save_pretrained(folder / "text_encoder")
@@ -365,9 +364,6 @@ class TangoBackend:
     def _load_saved(
         cls, folder: Path, manifest: dict[str, Any], device: str, dtype: str = "float32"
     ) -> TangoBackend:
-        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-        from transformers import AutoTokenizer, SpeechT5HifiGan, T5EncoderModel
-
         require_entries(folder, PARTS, "this tango folder")
         weights = torch_dtype(dtype)
         loaders = {
@@ -398,12 +394,6 @@ class TangoBackend:
         cls, folder: str | Path, *, device: str = "cpu", dtype: str = "float32"
     ) -> TangoBackend:
         """Tango's hub layout, through baton's key converter (see :mod:`baton.backends.tango_convert`)."""
-        from accelerate import init_empty_weights
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig, T5EncoderModel
-
-        from baton.artifacts import read_json
-
         folder = Path(folder)
         require_entries(folder, tc.ORIGINAL_FILES, "Tango's hub layout")
         main_path = folder / tc.MAIN_CONFIG
@@ -487,8 +477,6 @@ def _local_or_hub(folder: Path, name: str) -> str:
 
 def _text_encoder_config(folder: Path, main: dict[str, Any], main_path: Path) -> tuple[Any, Any]:
     """The T5 config and tokenizer ``text_encoder_name`` names (``google/flan-t5-large``)."""
-    from transformers import AutoConfig, AutoTokenizer
-
     name = main.get("text_encoder_name")
     if not isinstance(name, str) or not name:
         raise InputError("required field is missing", path=main_path, field="text_encoder_name")
@@ -515,8 +503,6 @@ def _text_encoder_config(folder: Path, main: dict[str, Any], main_path: Path) ->
 
 def _unet_config(folder: Path, main: dict[str, Any], main_path: Path) -> dict[str, Any]:
     """``unet_model_config_path`` beside the checkpoint, or Tango's own config for its usual name."""
-    from baton.artifacts import read_json
-
     name = main.get("unet_model_config_path")
     if not isinstance(name, str) or not name:
         raise InputError("required field is missing", path=main_path, field="unet_model_config_path")
@@ -544,8 +530,6 @@ def _unet_config(folder: Path, main: dict[str, Any], main_path: Path) -> dict[st
 
 def _scheduler(folder: Path, main: dict[str, Any], main_path: Path) -> Any:
     """Tango's DDPM (Stable Diffusion 2.1's schedule), or a ``<name>/scheduler`` folder it names."""
-    from diffusers import DDPMScheduler
-
     name = main.get("scheduler_name", tc.SD21_SCHEDULER_NAME)
     if name == tc.SD21_SCHEDULER_NAME:
         return DDPMScheduler(**tc.TANGO_SCHEDULER_CONFIG)

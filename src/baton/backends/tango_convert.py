@@ -32,8 +32,10 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
-from baton.audio import MelConfig
+from baton.audio import MelConfig, hann_window, mel_filterbank
+from baton.backends.common import check_state_dict
 from baton.errors import InputError
 
 if TYPE_CHECKING:
@@ -242,10 +244,6 @@ def tacotron_stft_state_dict(mel: MelConfig) -> dict[str, torch.Tensor]:
     ``stft_fn.inverse_basis``: the transposed pseudo-inverse of ``(n_fft / hop)`` times the same
     rows, times the window.
     """
-    import torch
-
-    from baton.audio import hann_window, mel_filterbank
-
     n = mel.n_fft
     cutoff = n // 2 + 1
     dft = np.fft.fft(np.eye(n))
@@ -264,8 +262,6 @@ def tacotron_stft_state_dict(mel: MelConfig) -> dict[str, torch.Tensor]:
 
 def check_stft_weights(stft: dict[str, torch.Tensor], mel: MelConfig, path: Path) -> None:
     """Our front end must compute the model's mel: compare the checkpoint's filterbank with ours."""
-    from baton.audio import mel_filterbank
-
     if "mel_basis" not in stft:
         raise InputError("no 'mel_basis' tensor: not AudioLDM's TacotronSTFT weights", path=path)
     theirs = stft["mel_basis"].float()
@@ -353,8 +349,6 @@ def vae_state_dict_to_diffusers(
 
     The 1x1 convolutions of the middle attention become linear layers ([C, C, 1, 1] -> [C, C]).
     """
-    from baton.backends.common import check_state_dict
-
     levels = 1 + max(int(k.split(".")[2]) for k in reference if k.startswith("encoder.down_blocks."))
     names = {vae_key_to_original(key, levels): key for key in reference}
     vae_part = {k: v for k, v in original.items() if not k.startswith("vocoder.")}
@@ -386,8 +380,6 @@ def vocoder_state_dict_to_transformers(
     The original normalises nothing before the generator; SpeechT5HifiGan's mean/scale buffers are
     set to 0 and 1 (and unused, ``normalize_before=False``).
     """
-    import torch
-
     out = {}
     for key, tensor in original.items():
         if key.startswith("vocoder."):

@@ -17,9 +17,40 @@ import string
 from typing import Any
 
 import torch
+from diffusers import (
+    AudioLDM2Pipeline,
+    AudioLDM2ProjectionModel,
+    AudioLDM2UNet2DConditionModel,
+    AutoencoderKL,
+    AutoencoderOobleck,
+    CosineDPMSolverMultistepScheduler,
+    DDIMScheduler,
+    DDPMScheduler,
+    StableAudioDiTModel,
+    StableAudioPipeline,
+    StableAudioProjectionModel,
+    UNet2DConditionModel,
+)
+from transformers import (
+    ClapAudioConfig,
+    ClapConfig,
+    ClapFeatureExtractor,
+    ClapModel,
+    ClapTextConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
+    RobertaTokenizer,
+    SpeechT5HifiGan,
+    SpeechT5HifiGanConfig,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 
 from baton.audio import MelConfig
+from baton.backends import tango_convert as tc
 from baton.backends.base import GenerationSettings
+from baton.backends.tango import TangoBackend
 
 _WORD_TEXT = (
     "a an the and then while after before with of in on at to from by is are followed finally first "
@@ -36,8 +67,6 @@ TINY_SETTINGS = GenerationSettings(steps=3, guidance_scale=3.0, duration=0.08, n
 
 def tiny_t5_tokenizer(model_max_length: int = 24) -> Any:
     """A T5 (Unigram) tokenizer over ``WORDS`` plus single characters, so any text tokenizes."""
-    from transformers import T5Tokenizer
-
     pieces = ["<pad>", "</s>", "<unk>"] + [f"\u2581{w}" for w in WORDS]
     pieces += ["\u2581"] + list(string.ascii_lowercase + string.digits + string.punctuation)
     vocab = [(piece, -float(i) / 10) if i >= 3 else (piece, 0.0) for i, piece in enumerate(pieces)]
@@ -46,8 +75,6 @@ def tiny_t5_tokenizer(model_max_length: int = 24) -> Any:
 
 def tiny_roberta_tokenizer(model_max_length: int = 64) -> Any:
     """A byte-level BPE (RoBERTa) tokenizer with single characters only."""
-    from transformers import RobertaTokenizer
-
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
     for ch in string.ascii_lowercase + string.digits + string.punctuation + "\u0120":
         vocab.setdefault(ch, len(vocab))
@@ -55,8 +82,6 @@ def tiny_roberta_tokenizer(model_max_length: int = 64) -> Any:
 
 
 def _t5_encoder(vocab_size: int, d_model: int = 16) -> Any:
-    from transformers import T5Config, T5EncoderModel
-
     config = T5Config(
         vocab_size=vocab_size,
         d_model=d_model,
@@ -71,8 +96,6 @@ def _t5_encoder(vocab_size: int, d_model: int = 16) -> Any:
 
 def tiny_clap_text_config(tokenizer: Any) -> Any:
     """The text half of a tiny ``ClapModel``: a 1-layer RoBERTa of width 16 over ``tokenizer``."""
-    from transformers import ClapTextConfig
-
     return ClapTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=16,
@@ -93,8 +116,6 @@ def tiny_mel() -> MelConfig:
 
 
 def tiny_vocoder(n_mels: int = 8, upsample_rates: tuple[int, ...] = (4, 4)) -> Any:
-    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
-
     return SpeechT5HifiGan(
         SpeechT5HifiGanConfig(
             model_in_dim=n_mels,
@@ -111,8 +132,6 @@ def tiny_vocoder(n_mels: int = 8, upsample_rates: tuple[int, ...] = (4, 4)) -> A
 
 def tiny_audioldm_vae(latent_channels: int = 4) -> Any:
     """AudioLDM's VAE shape in small: 2 levels of 32/64 channels (AudioLDM's GroupNorm has 32 groups)."""
-    from diffusers import AutoencoderKL
-
     return AutoencoderKL(
         in_channels=1,
         out_channels=1,
@@ -129,8 +148,6 @@ def tiny_audioldm_vae(latent_channels: int = 4) -> Any:
 
 def tiny_tango_unet(cross_attention_dim: int = 16, channels: int = 4) -> Any:
     """Tango's UNet shape in small (linear projections and upcast attention, as Tango's config)."""
-    from diffusers import UNet2DConditionModel
-
     return UNet2DConditionModel(
         sample_size=8,
         in_channels=channels,
@@ -149,11 +166,6 @@ def tiny_tango_unet(cross_attention_dim: int = 16, channels: int = 4) -> Any:
 
 def tiny_tango(seed: int = 0, device: str = "cpu") -> Any:
     """A :class:`~baton.backends.tango.TangoBackend` with Tango's architecture and scheduler, tiny."""
-    from diffusers import DDPMScheduler
-
-    from baton.backends import tango_convert as tc
-    from baton.backends.tango import TangoBackend
-
     torch.manual_seed(seed)
     tokenizer = tiny_t5_tokenizer()
     return TangoBackend(
@@ -171,21 +183,6 @@ def tiny_tango(seed: int = 0, device: str = "cpu") -> Any:
 
 def tiny_audioldm2_pipeline(seed: int = 0) -> Any:
     """A diffusers ``AudioLDM2Pipeline`` of tiny random parts (CLAP, T5, GPT-2, UNet, VAE, HiFi-GAN)."""
-    from diffusers import (
-        AudioLDM2Pipeline,
-        AudioLDM2ProjectionModel,
-        AudioLDM2UNet2DConditionModel,
-        DDIMScheduler,
-    )
-    from transformers import (
-        ClapAudioConfig,
-        ClapConfig,
-        ClapFeatureExtractor,
-        ClapModel,
-        GPT2Config,
-        GPT2LMHeadModel,
-    )
-
     torch.manual_seed(seed)
     tokenizer = tiny_roberta_tokenizer()
     tokenizer_2 = tiny_t5_tokenizer()
@@ -260,14 +257,6 @@ def tiny_audioldm2_pipeline(seed: int = 0) -> Any:
 
 def tiny_stable_audio_pipeline(seed: int = 0) -> Any:
     """A diffusers ``StableAudioPipeline`` of tiny random parts (T5, DiT, Oobleck VAE), 64 Hz stereo."""
-    from diffusers import (
-        AutoencoderOobleck,
-        CosineDPMSolverMultistepScheduler,
-        StableAudioDiTModel,
-        StableAudioPipeline,
-        StableAudioProjectionModel,
-    )
-
     torch.manual_seed(seed)
     tokenizer = tiny_t5_tokenizer()
     text_encoder = _t5_encoder(len(tokenizer))

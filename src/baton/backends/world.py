@@ -16,10 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from baton.audio import resample
 from baton.backends.base import GenerationSettings, TextConditioning, text_gradients
+from baton.cache import cache_dir
 from baton.errors import InputError
+from baton.fingerprints import fingerprint_of
+from baton.world.manifest import other_worlds_note
 from baton.world.model import CONFIG_FILE, WorldT2A
 from baton.world.spec import CLIP_SECONDS, SAMPLE_RATE
+from baton.world.t2a import T2ATrainConfig
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,8 +32,6 @@ if TYPE_CHECKING:
 
 def default_model_dir() -> Path:
     """Where ``baton world build`` puts the world T2A model."""
-    from baton.cache import cache_dir
-
     return cache_dir() / "world" / "t2a"
 
 
@@ -98,8 +101,6 @@ class WorldBackend:
     @property
     def latent_space(self) -> str:
         """The mel settings, clip length and per-band normalisation that turn audio into frames."""
-        from baton.fingerprints import fingerprint_of
-
         config = self.model.config
         return fingerprint_of(
             "world-frames",
@@ -118,8 +119,6 @@ class WorldBackend:
         weighting keeps it unless told otherwise."""
         trained = (self.model.report or {}).get("config", {}).get("snr_floor")
         if trained is None:
-            from baton.world.t2a import T2ATrainConfig
-
             trained = T2ATrainConfig().snr_floor
         return float(trained)
 
@@ -148,8 +147,6 @@ class WorldBackend:
     @torch.no_grad()
     def encode_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
         """Normalised log-mel frames [B, 64, 251] of waveforms (resampled to 16 kHz, cut or padded to 4 s)."""
-        from baton.audio import resample
-
         samples = self.model.config.clip_samples
         batch = np.zeros((len(audio), samples), dtype=np.float32)
         for row, wave in enumerate(audio):
@@ -182,8 +179,6 @@ class WorldBackend:
         if path is None:
             folder = default_model_dir()
             if not (folder / CONFIG_FILE).exists():
-                from baton.world.build import other_worlds_note
-
                 raise InputError(
                     "the world T2A model is not built yet: run `baton world build` first"
                     + other_worlds_note(),

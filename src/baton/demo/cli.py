@@ -41,6 +41,7 @@ def demo_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Run the BATON loop on the built-in sound world (resumes when rerun)."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.demo.run import run
 

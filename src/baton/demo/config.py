@@ -85,6 +85,7 @@ class DemoConfig:
 
     @property
     def parallel_jobs(self) -> int:
+        # imported when used: the command line imports this module at start-up
         from baton.workers import resolve_jobs
 
         return resolve_jobs(self.jobs)

@@ -32,6 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from baton.annotation.app import create_app, login_link
+from baton.annotation.config import ServeConfig, SimulateConfig
+from baton.annotation.run import export_labels, prepare
+from baton.annotation.server import BackgroundServer
+from baton.annotation.simulate import simulate
 from baton.artifacts import (
     LabelRecord,
     PromptRecord,
@@ -46,7 +53,25 @@ from baton.config import config_to_dict
 from baton.console import console
 from baton.demo.config import DemoConfig
 from baton.errors import InputError
+from baton.evaluation.config import EvaluateConfig
+from baton.evaluation.run import run as run_evaluation
 from baton.finetune.config import FinetuneConfig
+from baton.finetune.run import finetune, finished_model
+from baton.generation.run import GenerateConfig
+from baton.generation.run import run as generate
+from baton.prompts.curate import curate_prompts
+from baton.report.config import ReportConfig
+from baton.report.run import run as run_report
+from baton.reward.config import RewardTrainConfig
+from baton.reward.crossval import cross_validate, figure_lines
+from baton.reward.score import score_samples
+from baton.reward.select import DEFAULT_RULE
+from baton.reward.train import train_reward
+from baton.stats import difference_excludes_zero
+from baton.workers import map_side_by_side
+from baton.world.build import WorldBuildConfig, build
+from baton.world.captions import world_vocabulary
+from baton.world.manifest import STEPS, world_dir
 
 # The fine-tuning methods the demo can compare (METHODS). What each model of the results table is
 # (run.json's "models", shown under the report's table).
@@ -86,9 +111,6 @@ def quick_sizes(config: DemoConfig) -> DemoConfig:
 
 def split_prompts(config: DemoConfig) -> dict[str, list[PromptRecord]]:
     """Train and test prompts per task; a test prompt's event set never appears in training."""
-    from baton.prompts.curate import curate_prompts
-    from baton.world.captions import world_vocabulary
-
     vocabulary = world_vocabulary()
     out: dict[str, list[PromptRecord]] = {}
     for task, n_train, n_test, offset in (
@@ -193,8 +215,6 @@ def run(config: DemoConfig) -> dict[str, Any]:
 
 
 def build_world(config: DemoConfig) -> Path:
-    from baton.world.build import STEPS, WorldBuildConfig, build, world_dir
-
     # The demo judges the base model itself, on its own held-out prompts: the world's base_eval step
     # (~40 s of a fresh build's wall time) is left to `baton world build`.
     build(
@@ -230,9 +250,6 @@ def make_prompts(config: DemoConfig, out: Path) -> dict[str, list[PromptRecord]]
 def generate_train_clips(
     config: DemoConfig, out: Path, world: Path, prompts: list[PromptRecord]
 ) -> list[SampleRecord]:
-    from baton.generation.run import GenerateConfig
-    from baton.generation.run import run as generate
-
     samples = generate(
         GenerateConfig(
             prompts=out / "prompts" / "train.jsonl",
@@ -257,8 +274,6 @@ def annotate(
 ) -> Path:
     """HD: votes on the clips of the human share of the train prompts, exported as labels.jsonl; with
     ``budget`` (--active), votes on that many of ``samples``, chosen in rounds of active selection."""
-    from baton.annotation.run import export_labels
-
     folder = out / "annotation"
     labels = folder / "labels.jsonl"
     if labels.exists():
@@ -271,8 +286,6 @@ def annotate(
     db = f"sqlite:///{(folder / 'annotations.db').resolve()}"
     selection = {}
     if budget:
-        from baton.reward.select import DEFAULT_RULE
-
         selection = {
             "select": DEFAULT_RULE,
             "round_size": -(-budget // config.active_rounds),  # the last round is cut to the budget
@@ -286,9 +299,6 @@ def annotate(
     if config.human:
         wait_for_people(config, subset, db, selection)
     else:
-        from baton.annotation.config import SimulateConfig
-        from baton.annotation.simulate import simulate
-
         result = simulate(
             SimulateConfig(
                 samples=[str(subset)],
@@ -321,11 +331,6 @@ def wait_for_people(
 ) -> None:
     """Serve the annotation app, print the login links, and wait until every clip has its votes (with
     ``selection``, the settings of rounds of active selection: every clip of the budget)."""
-    from baton.annotation.app import create_app, login_link
-    from baton.annotation.config import ServeConfig
-    from baton.annotation.run import prepare
-    from baton.annotation.server import BackgroundServer
-
     prepared = prepare(
         ServeConfig(
             samples=[str(samples)],
@@ -364,11 +369,6 @@ def wait_for_people(
 
 def reward(config: DemoConfig, out: Path, world: Path, labels: Path, rd_samples: list[SampleRecord]) -> Path:
     """Judge the reward model on HD by cross-validation over its prompts, train it on all of HD, label RD."""
-    from baton.reward.config import RewardTrainConfig
-    from baton.reward.crossval import cross_validate, figure_lines
-    from baton.reward.score import score_samples
-    from baton.reward.train import train_reward
-
     folder = out / "reward"
     rewards = folder / "rewards.jsonl"
     settings = RewardTrainConfig(
@@ -416,9 +416,6 @@ def finetune_all(
 
     A method whose run is finished is skipped before the data are read (a rerun repeats none of the
     data's warnings); the others run, or resume, side by side."""
-    from baton.finetune.run import finetune, finished_model
-    from baton.workers import map_side_by_side
-
     jobs = config.parallel_jobs
     runs = [
         FinetuneConfig(
@@ -476,9 +473,6 @@ def finetune_all(
 
 
 def evaluate(config: DemoConfig, out: Path, world: Path, tuned: dict[str, Path]) -> dict[str, Any]:
-    from baton.evaluation.config import EvaluateConfig
-    from baton.evaluation.run import run as run_evaluation
-
     models = [f"base=world:{world / 't2a'}"] + [f"{name}=world:{path}" for name, path in tuned.items()]
     return run_evaluation(
         EvaluateConfig(
@@ -498,16 +492,11 @@ def evaluate(config: DemoConfig, out: Path, world: Path, tuned: dict[str, Path])
 
 
 def write_report(out: Path) -> Path:
-    from baton.report.config import ReportConfig
-    from baton.report.run import run as run_report
-
     return run_report(ReportConfig(run=out, out=out / "report.html"))
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     """Accuracy per model and task, and each tuned model's paired difference from the base."""
-    from baton.evaluation.intervals import difference_excludes_zero
-
     figures: dict[str, Any] = {}
     for model, by_metric in (metrics.get("metrics") or {}).items():
         for task, figure in (by_metric.get("accuracy") or {}).items():
@@ -526,8 +515,6 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_headline(summary: dict[str, Any]) -> None:
-    from rich.table import Table
-
     table = Table(title="held-out prompts: event accuracy (95% interval) and paired difference from base")
     table.add_column("model")
     for task in TASKS:

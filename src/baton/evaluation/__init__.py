@@ -1,12 +1,13 @@
 """Stage 6: measure models against each other on held-out prompts, every figure with a 95% interval.
 
-One metric per module, each a pure function and an accumulator with ``update``/``compute``:
+One metric per module, each pure functions over per-clip values or embeddings (``baton evaluate``
+groups the values by prompt and resamples prompts, :mod:`baton.stats`):
 :mod:`.fad` (Fréchet Audio Distance, FAD-infinity), :mod:`.kl` (KL of paired clips' classifier
 outputs, as audioldm_eval), :mod:`.inception_score`, :mod:`.clap_score`, :mod:`.reward_score`,
 :mod:`.event_accuracy` (integrity and temporal accuracy by an event detector). Judges that need
 only a CLAP, for any backend's clips and as AI feedback: :mod:`.event_judge` (which named events
 sound, and when) and :class:`.clap_score.ClapScoreJudge`. Intervals:
-:mod:`.intervals` (bootstrap, paired differences), :mod:`.resampling` (prompts resampled whole).
+:mod:`baton.stats` (bootstrap, paired differences, prompts resampled whole).
 What judges clips: :mod:`.scorers` (the world's judges), :mod:`.pretrained` (LAION-CLAP and an
 AudioSet AST for real audio), :mod:`.panns` (PANNs CNN14 from its checkpoint file); what they are
 compared with: :mod:`.reference`. The stage:
@@ -33,18 +34,12 @@ _EXPORTS = {
     "evaluate": ("baton.evaluation.run", "run"),
     "frechet_distance": ("baton.evaluation.fad", "frechet_distance"),
     "fad_infinity": ("baton.evaluation.fad", "fad_infinity"),
-    "FrechetAudioDistance": ("baton.evaluation.fad", "FrechetAudioDistance"),
     "FewEmbeddingsWarning": ("baton.evaluation.fad", "FewEmbeddingsWarning"),
     "kl_divergence": ("baton.evaluation.kl", "kl_divergence"),
-    "KLDivergence": ("baton.evaluation.kl", "KLDivergence"),
     "inception_score_from_logits": ("baton.evaluation.inception_score", "inception_score_from_logits"),
-    "InceptionScore": ("baton.evaluation.inception_score", "InceptionScore"),
     "clap_scores": ("baton.evaluation.clap_score", "clap_scores"),
-    "ClapScore": ("baton.evaluation.clap_score", "ClapScore"),
-    "RewardScore": ("baton.evaluation.reward_score", "RewardScore"),
-    "EventAccuracy": ("baton.evaluation.event_accuracy", "EventAccuracy"),
-    "bootstrap_mean": ("baton.evaluation.intervals", "bootstrap_mean"),
-    "paired_difference": ("baton.evaluation.intervals", "paired_difference"),
+    "bootstrap_mean": ("baton.stats", "bootstrap_mean"),
+    "paired_difference": ("baton.stats", "paired_difference"),
     "EventJudge": ("baton.evaluation.event_judge", "EventJudge"),
     "EventJudgeConfig": ("baton.evaluation.event_judge", "EventJudgeConfig"),
     "judge_vocabulary": ("baton.evaluation.event_judge", "judge_vocabulary"),

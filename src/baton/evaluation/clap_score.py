@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
+from baton.evaluation.scorers import identity_of, judge_identity
+from baton.fingerprints import fingerprint_of
 
 # Part of a judge's fingerprint: bump when the way a judge turns embeddings into rewards changes.
 JUDGE_VERSION = 1
@@ -39,26 +40,6 @@ def clap_scores(text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> np
     return (text * audio).sum(axis=1) / norms
 
 
-class ClapScore:
-    """Accumulate (text, audio) embedding pairs; ``compute()`` gives the mean cosine with its interval."""
-
-    def __init__(self) -> None:
-        self.scores: list[np.ndarray] = []
-
-    def update(self, text_embeddings: np.ndarray, audio_embeddings: np.ndarray) -> None:
-        self.scores.append(clap_scores(text_embeddings, audio_embeddings))
-
-    def values(self) -> np.ndarray:
-        """Every clip's cosine so far, ``[N]``."""
-        return np.concatenate(self.scores) if self.scores else np.zeros(0)
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("the CLAP score needs at least one clip")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)
-
-
 class ClapScoreJudge:
     """The CLAP score as a judge of clips, for AI feedback as Tango 2 draws it from CLAP.
 
@@ -69,9 +50,6 @@ class ClapScoreJudge:
     """
 
     def __init__(self, encoder: Any) -> None:
-        from baton.evaluation.scorers import identity_of, judge_identity
-        from baton.fingerprints import fingerprint_of
-
         self.encoder = encoder
         encoder_identity = identity_of(encoder)
         self.fingerprint = fingerprint_of("clap-judge", JUDGE_VERSION, encoder_identity)

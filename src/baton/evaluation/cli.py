@@ -37,6 +37,7 @@ def evaluate_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Generate clips of one or several models for the same test prompts and seeds, and compare them."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
     from baton.evaluation.run import SUMMARY_FILE, run
@@ -79,9 +80,10 @@ def evaluate_command(
 
 def summary_table(summary: dict) -> object:
     """The figures as a rich table: one row per metric and task, one column per model."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from rich.table import Table
 
-    from baton.evaluation.intervals import difference_excludes_zero
+    from baton.stats import difference_excludes_zero
 
     rows: list[tuple[str, str]] = []
     for model in summary["order"]:

@@ -52,6 +52,14 @@ import numpy as np
 
 from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
+from baton.evaluation.event_accuracy import judge_clip, judgement_for
+from baton.evaluation.pretrained import ClapJudge
+from baton.evaluation.scorers import WorldClapEmbedder, identity_of, judge_identity
+from baton.fingerprints import fingerprint_of
+from baton.prompts.phrasing import finish_sentence
+from baton.prompts.vocabulary import list_vocabularies, load_vocabulary
+from baton.reward.encoders import WorldClapEncoder, load_encoder
+from baton.world.detectors import DetectedEvent, probability_match, read_events
 
 if TYPE_CHECKING:
     from baton.evaluation.event_accuracy import ClipJudgement
@@ -110,8 +118,6 @@ class EventJudgeConfig:
 
 def phrase_from_id(event_id: str) -> str:
     """An event id as a sentence: ``"dog_bark"`` -> ``"Dog bark."``."""
-    from baton.prompts.phrasing import finish_sentence
-
     return finish_sentence(event_id.replace("_", " "))
 
 
@@ -125,9 +131,6 @@ def judge_vocabulary(
     named event is taken (the world's for world prompts), else the named events alone. A named event
     the vocabulary lacks is phrased from its id (:func:`phrase_from_id`).
     """
-    from baton.prompts.phrasing import finish_sentence
-    from baton.prompts.vocabulary import list_vocabularies, load_vocabulary
-
     named = list(dict.fromkeys(named))
     chosen = None
     if vocabulary is not None:
@@ -212,9 +215,6 @@ class EventJudge:
         vocabulary: Mapping[str, Sequence[str]],
         config: EventJudgeConfig | None = None,
     ) -> None:
-        from baton.evaluation.scorers import identity_of, judge_identity
-        from baton.fingerprints import fingerprint_of
-
         self.encoder = encoder
         self.config = config or EventJudgeConfig()
         self.vocabulary = {event: tuple(texts) for event, texts in vocabulary.items()}
@@ -287,8 +287,6 @@ class EventJudge:
     # 2. Timed events.
     def read_reading(self, reading: WindowReading) -> list[DetectedEvent]:
         """The timed events of one clip's window probabilities, sorted by onset."""
-        from baton.world.detectors import DetectedEvent, read_events
-
         config = self.config
         events = read_events(
             reading.probs,
@@ -333,8 +331,6 @@ class EventJudge:
         relations: Sequence[str | None] | None = None,
     ) -> list[ClipJudgement]:
         """Whether each clip holds its named events (and, for temporal prompts, in order)."""
-        from baton.evaluation.event_accuracy import judge_clip
-
         relations = self._relations(len(audio), events, relations)
         return [
             judge_clip(found, named, task, relation)
@@ -352,9 +348,6 @@ class EventJudge:
         relations: Sequence[str | None] | None = None,
     ) -> np.ndarray:
         """A soft probability ``[N]`` that each clip holds its named events (in order, for temporal prompts)."""
-        from baton.evaluation.event_accuracy import judgement_for
-        from baton.world.detectors import probability_match
-
         relations = self._relations(len(audio), events, relations)
         readings = self.window_probabilities(list(audio), sample_rate)
         return np.array(
@@ -394,10 +387,6 @@ def load_embedder(spec: str, device: str = "cpu") -> Any:
     ``clap:DIR_OR_HUB_ID`` (a transformers ``ClapModel``, e.g. LAION-CLAP, through
     :class:`baton.evaluation.pretrained.ClapJudge`). Each states its learned ``temperature`` and its
     ``identity`` (source and a digest of its weights)."""
-    from baton.evaluation.pretrained import ClapJudge
-    from baton.evaluation.scorers import WorldClapEmbedder
-    from baton.reward.encoders import WorldClapEncoder, load_encoder
-
     encoder = load_encoder(spec, device=device)
     if isinstance(encoder, WorldClapEncoder):
         source = encoder.identity["source"]

@@ -128,22 +128,3 @@ def fad_infinity(
         values.append(frechet_distance_from_stats(mu, sigma, mu_ref, sigma_ref, check=False))
     slope, intercept = np.polyfit(1.0 / sizes, np.asarray(values), 1)
     return float(intercept), float(slope)
-
-
-class FrechetAudioDistance:
-    """Accumulate embeddings of the evaluated and the reference sets; ``compute()`` gives FAD."""
-
-    def __init__(self) -> None:
-        self.evaluated: list[np.ndarray] = []
-        self.reference: list[np.ndarray] = []
-
-    def update(self, evaluated: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
-        if evaluated is not None:
-            self.evaluated.append(np.atleast_2d(np.asarray(evaluated, dtype=np.float64)))
-        if reference is not None:
-            self.reference.append(np.atleast_2d(np.asarray(reference, dtype=np.float64)))
-
-    def compute(self) -> float:
-        if not self.evaluated or not self.reference:
-            raise ValueError("FAD needs both evaluated and reference embeddings")
-        return frechet_distance(np.concatenate(self.evaluated), np.concatenate(self.reference))

@@ -20,8 +20,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax, xlogy
 
-from baton.evaluation.intervals import Estimate, bootstrap
-
 
 def _check_probabilities(probabilities: np.ndarray) -> np.ndarray:
     p = np.asarray(probabilities, dtype=np.float64)
@@ -63,27 +61,3 @@ def inception_score_from_logits(
     if logits.ndim != 2:
         raise ValueError(f"need logits [N, C], got shape {list(logits.shape)}")
     return inception_score(softmax(logits, axis=1), splits, shuffle_seed)
-
-
-class InceptionScore:
-    """Accumulate class probabilities ``[B, C]``; ``compute()`` gives IS with a bootstrap interval.
-
-    The interval resamples clips with replacement and recomputes IS (one split) on each resample.
-    """
-
-    def __init__(self) -> None:
-        self.probabilities: list[np.ndarray] = []
-
-    def update(self, probabilities: np.ndarray) -> None:
-        self.probabilities.append(_check_probabilities(np.atleast_2d(probabilities)))
-
-    def update_logits(self, logits: np.ndarray) -> None:
-        self.update(softmax(np.atleast_2d(np.asarray(logits, dtype=np.float64)), axis=1))
-
-    def values(self) -> np.ndarray:
-        if not self.probabilities:
-            raise ValueError("the Inception Score needs at least one clip")
-        return np.concatenate(self.probabilities)
-
-    def compute(self, *, n_resamples: int = 200, seed: int = 0) -> Estimate:
-        return bootstrap(self.values(), lambda p: inception_score(p)[0], n_resamples=n_resamples, seed=seed)

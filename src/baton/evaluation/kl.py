@@ -21,7 +21,7 @@ both; both are 0 when the classifier reads every pair alike (up to ``eps``).
 
 A classifier that outputs probabilities rather than logits (the world's evaluator detector, whose
 clip-level probability of a class is its maximum frame probability) passes
-:func:`probabilities_to_logits` of them: the sigmoid of those logits gives the probabilities back.
+:func:`baton.evaluation.scorers.probabilities_to_logits` of them: the sigmoid of those logits gives the probabilities back.
 """
 
 from __future__ import annotations
@@ -29,16 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_softmax, softmax, xlogy
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
-
 EPS = 1e-6
 KINDS = ("softmax", "sigmoid")
-
-
-def probabilities_to_logits(probabilities: np.ndarray, clip: float = 1e-7) -> np.ndarray:
-    """``log(p / (1 - p))`` of independent class probabilities, clipped away from 0 and 1."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), clip, 1.0 - clip)
-    return np.log(p) - np.log1p(-p)
 
 
 def _check_pairs(generated_logits: np.ndarray, reference_logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,27 +67,3 @@ def kl_divergence(
 ) -> float:
     """The mean over pairs of :func:`kl_per_pair`: audioldm_eval's ``KL`` (softmax) or ``KL_Sigmoid``."""
     return float(kl_per_pair(generated_logits, reference_logits, kind, eps).mean())
-
-
-class KLDivergence:
-    """Accumulate paired clip logits (generated, reference); ``compute()`` gives the mean KL with its interval."""
-
-    def __init__(self, kind: str = "softmax", eps: float = EPS) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
-        self.kind = kind
-        self.eps = eps
-        self.per_pair: list[np.ndarray] = []
-
-    def update(self, generated_logits: np.ndarray, reference_logits: np.ndarray) -> None:
-        self.per_pair.append(kl_per_pair(generated_logits, reference_logits, self.kind, self.eps))
-
-    def values(self) -> np.ndarray:
-        """Every pair's KL so far, ``[N]``."""
-        return np.concatenate(self.per_pair) if self.per_pair else np.zeros(0)
-
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("KL needs at least one pair of clips")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)

@@ -39,12 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.dtypes
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baton.audio import resample
 from baton.errors import InputError
 from baton.evaluation.scorers import judge_identity
+from baton.fingerprints import file_digest
 
 PANNS_PREFIX = "panns:"
 CNN14_DOWNLOAD = (
@@ -254,9 +257,7 @@ def numpy_array_globals() -> list:
     numpy 1's module name (the files were written with it) and numpy 2's, and the numeric dtypes. No
     object arrays, so nothing but numbers and strings is built.
     """
-    import numpy.dtypes
-
-    try:
+    try:  # numpy 2's private module name, else numpy 1's: only one of them is there
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy 1
         from numpy.core.multiarray import _reconstruct, scalar
@@ -302,8 +303,6 @@ class PannsClassifier:
         """A CNN14 from a checkpoint file: ``{"model": state_dict, ...}`` as PANNs releases it, or the
         state dict itself. Read with ``torch.load(weights_only=True)``: tensors, plain containers and
         numeric numpy arrays only (:func:`numpy_array_globals`)."""
-        from baton.fingerprints import file_digest
-
         path = Path(checkpoint)
         if not path.is_file():
             raise InputError(f"no PANNs CNN14 checkpoint here: {CNN14_DOWNLOAD}", path=path)
@@ -335,8 +334,6 @@ class PannsClassifier:
 
     def prepare(self, audio: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
         """Each clip at the model's rate, zero-padded to ``front_end.min_samples`` if shorter."""
-        from baton.audio import resample
-
         out = []
         for clip in audio:
             clip = resample(np.asarray(clip, dtype=np.float32), sample_rate, self.sample_rate)

@@ -44,8 +44,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
+from baton.artifacts import give_safetensors_plain_mode
+from baton.audio import resample
+from baton.backends.common import load_pretrained, quiet_progress
 from baton.evaluation.scorers import judge_identity
+from baton.reward.encoders import HFClapEncoder
 
 DEFAULT_CLAP = "laion/clap-htsat-unfused"
 DEFAULT_CLASSIFIER = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -70,8 +75,6 @@ class ClapJudge:
 
     @classmethod
     def load(cls, source: str | Path = DEFAULT_CLAP, device: str = "cpu") -> ClapJudge:
-        from baton.reward.encoders import HFClapEncoder
-
         return cls(HFClapEncoder.load(source, device=device))
 
     def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
@@ -102,10 +105,6 @@ class AudioSetClassifier:
 
     @classmethod
     def load(cls, source: str | Path = DEFAULT_CLASSIFIER, device: str = "cpu") -> AudioSetClassifier:
-        from transformers import ASTFeatureExtractor, ASTForAudioClassification
-
-        from baton.backends.common import load_pretrained
-
         what = "AST AudioSet classifier"
         # float32 whatever the checkpoint holds (transformers would take its dtype).
         load = partial(ASTForAudioClassification.from_pretrained, dtype=torch.float32)
@@ -117,8 +116,6 @@ class AudioSetClassifier:
 
     def features(self, audio: Sequence[np.ndarray], sample_rate: int) -> torch.Tensor:
         """The extractor's normalised log-mel filter banks ``[N, max_length, mel bins]`` at its own rate."""
-        from baton.audio import resample
-
         clips = [
             resample(np.asarray(clip, dtype=np.float32), sample_rate, self.sample_rate) for clip in audio
         ]
@@ -157,11 +154,6 @@ def build_tiny_ast(directory: str | Path, seed: int = 0, max_seconds: float = 1.
     frames, six AudioSet-named classes), for tests and trials on a machine without hub access. Load it
     with ``AudioSetClassifier.load(directory)`` or ``baton evaluate --classifier DIR``.
     """
-    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
-
-    from baton.artifacts import give_safetensors_plain_mode
-    from baton.backends.common import quiet_progress
-
     frames = max(16, math.ceil(max_seconds * 100))  # the extractor's hop is 10 ms
     torch.manual_seed(seed)
     config = ASTConfig(

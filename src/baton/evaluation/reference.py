@@ -24,7 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from baton.artifacts import RecordAppender, SampleRecord, read_records, resolve_path
+from baton.audio import save_audio
+from baton.console import track
 from baton.errors import InputError
+from baton.generation.run import clip_seed
+from baton.world.corpus import render
+from baton.world.spec import CLASSES, SAMPLE_RATE
 
 REFERENCE_DIR = "reference"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -68,11 +73,6 @@ def world_relation(sample: SampleRecord) -> str:
 
 def render_world_reference(plan: list[SampleRecord], out: Path, progress: bool = True) -> Reference:
     """Render (or reuse) a real world clip for every planned sample, in ``out/reference``."""
-    from baton.audio import save_audio
-    from baton.console import track
-    from baton.world.corpus import render
-    from baton.world.spec import CLASSES, SAMPLE_RATE
-
     folder = out / REFERENCE_DIR
     with RecordAppender(folder / "samples.jsonl", SampleRecord) as sink:
         todo = [s for s in plan if not sink.has(s.id)]
@@ -105,9 +105,6 @@ def render_world_reference(plan: list[SampleRecord], out: Path, progress: bool =
 
 def second_world_set(plan: list[SampleRecord], seed: int, chunk: int = 64) -> Iterator[list[np.ndarray]]:
     """Real world clips of the same prompts with other seeds, in chunks: FAD's real-vs-real floor."""
-    from baton.generation.run import clip_seed
-    from baton.world.corpus import render
-
     for start in range(0, len(plan), chunk):
         yield [
             render(s.events, world_relation(s), clip_seed(seed + 1, s.prompt_id, s.index)).audio

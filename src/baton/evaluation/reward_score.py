@@ -9,9 +9,16 @@ is better. ``positive_share`` is the share of clips the model would label 1 (pro
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from baton.evaluation.intervals import Estimate, bootstrap_mean
+from baton.errors import InputError
+from baton.evaluation.scorers import judge_identity
+from baton.reward.model import RewardModel
 
 
 def _check(probabilities: np.ndarray) -> np.ndarray:
@@ -35,20 +42,42 @@ def positive_share(probabilities: np.ndarray, threshold: float = 0.5) -> float:
     return float((p >= threshold).mean())
 
 
-class RewardScore:
-    """Accumulate clip reward probabilities; ``compute()`` gives their mean with its interval."""
+# --- the reward model -------------------------------------------------------------------------------
 
-    def __init__(self) -> None:
-        self.probabilities: list[np.ndarray] = []
 
-    def update(self, probabilities: np.ndarray) -> None:
-        self.probabilities.append(_check(probabilities))
+class RewardModelScorer:
+    """A ``baton.reward`` model: ``RewardModel.load(dir).score(texts, audio)``.
 
-    def values(self) -> np.ndarray:
-        return np.concatenate(self.probabilities) if self.probabilities else np.zeros(0)
+    The reward model's probability is taken from a ``probabilities`` method when it has one;
+    otherwise from ``score``: values already in [0, 1] are used as they are, anything else is read as
+    a logit and passed through a sigmoid.
+    """
 
-    def compute(self, *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
-        values = self.values()
-        if values.size == 0:
-            raise ValueError("the reward score needs at least one clip")
-        return bootstrap_mean(values, n_resamples=n_resamples, seed=seed)
+    def __init__(self, model: Any, name: str, source: str | Path | None = None) -> None:
+        self.model = model
+        self.name = name
+        # A baton reward model's fingerprint covers its head, calibration and encoder's weights.
+        self.identity = judge_identity(name, source, fingerprint=getattr(model, "fingerprint", None))
+
+    def probabilities(
+        self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
+    ) -> np.ndarray:
+        method = getattr(self.model, "probabilities", None) or self.model.score
+        kwargs = {}
+        if "sample_rate" in inspect.signature(method).parameters:
+            kwargs["sample_rate"] = sample_rate
+        values = method(list(texts), list(audio), **kwargs)
+        values = np.asarray(getattr(values, "detach", lambda: values)(), dtype=np.float64).reshape(-1)
+        if method is not getattr(self.model, "probabilities", None) and (
+            (values < 0).any() or (values > 1).any()
+        ):
+            values = 1.0 / (1.0 + np.exp(-values))
+        return values
+
+
+def load_reward_scorer(directory: str | Path) -> RewardModelScorer:
+    """Load a reward model folder written by ``baton reward train``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("no such reward model folder", path=directory)
+    return RewardModelScorer(RewardModel.load(directory), name=f"reward model {directory}", source=directory)

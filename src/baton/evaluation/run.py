@@ -14,7 +14,7 @@
    :mod:`baton.evaluation.panns`: PANNs CNN14 from its checkpoint file), and ``--fad-embedding``
    chooses FAD's embedding (clap, ast, panns, world).
 4. **Figures**, per model and task, each with a bootstrap 95% interval that resamples prompts
-   (:mod:`baton.evaluation.resampling`), and each tuned model's paired difference from the base on
+   (:mod:`baton.stats`), and each tuned model's paired difference from the base on
    the same prompts and seeds:
 
    ===============  ==========  ===============================================================
@@ -62,6 +62,7 @@ section in its model card ``README.md`` (:func:`baton.finetune.card.update_model
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import warnings
@@ -72,6 +73,7 @@ from typing import Any
 import numpy as np
 
 from baton.artifacts import (
+    MetricRecord,
     PromptRecord,
     SampleRecord,
     read_records,
@@ -80,9 +82,33 @@ from baton.artifacts import (
     write_json,
     write_records,
 )
+from baton.audio import load_clips
+from baton.backends import BACKENDS, check_dtype, extra_backends
+from baton.backends.world import default_model_dir
 from baton.config import config_to_dict
+from baton.console import console, counted, track
 from baton.errors import InputError
+from baton.evaluation.clap_score import clap_scores
 from baton.evaluation.config import EvaluateConfig
+from baton.evaluation.event_accuracy import judge_clip
+from baton.evaluation.event_judge import EventJudge, judge_vocabulary
+from baton.evaluation.fad import FewEmbeddingsWarning, fad_infinity, frechet_distance
+from baton.evaluation.inception_score import inception_score_from_logits
+from baton.evaluation.kl import kl_per_pair
+from baton.evaluation.panns import PannsClassifier
+from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
+from baton.evaluation.records import JUDGEMENTS_FILE, JudgementRecord
+from baton.evaluation.reference import load_reference_file, render_world_reference, second_world_set
+from baton.evaluation.reward_score import load_reward_scorer
+from baton.evaluation.scorers import ROLE_METRICS, Scorers, world_scorers
+from baton.finetune.card import update_model_card
+from baton.generation.run import SAMPLES_FILE, GenerateConfig, plan_clips, setting_differences
+from baton.generation.run import run as generate
+from baton.stats import bootstrap_groups, bootstrap_mean, group_indices, group_means, paired_difference
+from baton.workers import check_device
+from baton.world.manifest import other_worlds_note, world_dir
+from baton.world.model import CONFIG_FILE
+from baton.world.spec import SAMPLE_RATE
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "metrics.json"
@@ -185,8 +211,6 @@ def parse_models(texts: list[str]) -> list[ModelSpec]:
 
 def planned_samples(prompts: list[PromptRecord], per_prompt: int, seed: int) -> list[SampleRecord]:
     """Every clip of the evaluation as a sample record without audio: what every model must make."""
-    from baton.generation.run import plan_clips
-
     return [
         SampleRecord(
             id=job.sample_id,
@@ -208,9 +232,6 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
     in ``--dtype``, the clips
     already in its folder made by this model and settings, and, when clips are missing, a world
     model folder that holds a model (other backends' paths may be hub ids, read when they load)."""
-    from baton.backends import BACKENDS, check_dtype, extra_backends
-    from baton.generation.run import SAMPLES_FILE
-
     known = {**BACKENDS, **extra_backends()}
     if spec.backend not in known:
         raise InputError(
@@ -221,8 +242,6 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
     cached = Path(config.out) / spec.name / SAMPLES_FILE
     done: set[str] = set()
     if cached.exists():
-        from baton.generation.run import setting_differences
-
         records = read_records(cached, SampleRecord)
         texts = {s.prompt_id: s.text for s in plan}
         differences = setting_differences(records, generation_config(spec, config), texts)
@@ -235,10 +254,6 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
             )
         done = {r.id for r in records}
     if spec.backend == "world" and any(s.id not in done for s in plan):
-        from baton.backends.world import default_model_dir
-        from baton.world.build import other_worlds_note
-        from baton.world.model import CONFIG_FILE
-
         folder = Path(spec.path) if spec.path else default_model_dir()
         if not (folder / CONFIG_FILE).is_file():
             hint = "" if spec.path else ": run `baton world build` first" + other_worlds_note()
@@ -251,9 +266,6 @@ def check_model(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord
 
 def generate_clips(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRecord]) -> list[SampleRecord]:
     """The model's clips of the plan, in plan order (generating the missing ones; see :func:`check_model`)."""
-    from baton.generation.run import SAMPLES_FILE
-    from baton.generation.run import run as generate
-
     folder = Path(config.out) / spec.name
     cached = folder / SAMPLES_FILE
     records = generate(generation_config(spec, config))
@@ -266,8 +278,6 @@ def generate_clips(spec: ModelSpec, config: EvaluateConfig, plan: list[SampleRec
 
 def generation_config(spec: ModelSpec, config: EvaluateConfig) -> Any:
     """The :class:`~baton.generation.run.GenerateConfig` that makes the model's clips in ``OUT/<name>``."""
-    from baton.generation.run import GenerateConfig
-
     return GenerateConfig(
         prompts=config.prompts,
         out=Path(config.out) / spec.name,
@@ -304,9 +314,6 @@ CLASSIFIER_EMBEDDINGS = {
 
 def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
     """The judges of every role: the world's by default, pretrained ones where the settings name them."""
-    from baton.evaluation.scorers import Scorers, load_reward_scorer, world_scorers
-    from baton.world.build import world_dir
-
     if config.fad_embedding not in FAD_EMBEDDINGS:
         raise InputError(
             f"choose one of {', '.join(FAD_EMBEDDINGS)}, got '{config.fad_embedding}'", field="fad_embedding"
@@ -320,17 +327,11 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
 
     # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained).
     if config.clap not in (None, WORLD):
-        from baton.evaluation.pretrained import ClapJudge
-
         scorers.embedder = ClapJudge.load(config.clap, device=config.device)
     if config.classifier is not None and config.classifier.startswith("panns:"):
-        from baton.evaluation.panns import PannsClassifier
-
         checkpoint = config.classifier.removeprefix("panns:")
         scorers.classifier = PannsClassifier.load(checkpoint, device=config.device)
     elif config.classifier not in (None, WORLD):
-        from baton.evaluation.pretrained import AudioSetClassifier
-
         scorers.classifier = AudioSetClassifier.load(config.classifier, device=config.device)
 
     # 3. The event reader (accuracy).
@@ -371,7 +372,6 @@ def event_reader(config: EvaluateConfig, scorers: Any, world_judges: Any) -> Any
     whichever it is."""
     if config.judge is None:
         return world_judges.events
-    from baton.evaluation.event_judge import EventJudge, judge_vocabulary
 
     if config.judge != "events":
         raise InputError(f"unknown judge '{config.judge}': the one judge is 'events'", field="judge")
@@ -404,8 +404,6 @@ def fad_embedder(config: EvaluateConfig, scorers: Any, world_judges: Any, world:
 def load_reference(
     config: EvaluateConfig, specs: list[ModelSpec], plan: list[SampleRecord], notes: list[str]
 ) -> Any:
-    from baton.evaluation.reference import load_reference_file, render_world_reference
-
     choice = config.reference
     if choice is None:
         choice = "real" if all(s.backend == "world" for s in specs) else "none"
@@ -440,8 +438,6 @@ class ClipScores:
 
 def _load_chunk(samples: list[SampleRecord]) -> tuple[list[np.ndarray], int]:
     """The clips of a chunk at one sample rate (the first clip's; others are resampled to it)."""
-    from baton.audio import load_clips
-
     return load_clips([s.path for s in samples])
 
 
@@ -449,10 +445,6 @@ def score_clips(
     samples: list[SampleRecord], scorers: Any, *, judge: bool, batch: int, description: str, progress: bool
 ) -> ClipScores:
     """Judge clips with every scorer there is; ``judge=False`` for clips without prompts (embeddings only)."""
-    from baton.console import track
-    from baton.evaluation.clap_score import clap_scores
-    from baton.evaluation.event_accuracy import judge_clip
-
     n = len(samples)
     correct, presence = np.full(n, np.nan), np.full(n, np.nan)
     clap, reward = np.full(n, np.nan), np.full(n, np.nan)
@@ -523,8 +515,6 @@ def kl_values(
     scores: ClipScores, reference: ClipScores | None, pairs: list[int | None]
 ) -> dict[str, np.ndarray]:
     """Per clip ``kl_softmax`` / ``kl_sigmoid`` against its paired reference clip (NaN when unpaired)."""
-    from baton.evaluation.kl import kl_per_pair
-
     n = len(scores.samples)
     out = {"kl_softmax": np.full(n, np.nan), "kl_sigmoid": np.full(n, np.nan)}
     if reference is None or scores.logits is None or reference.logits is None:
@@ -573,9 +563,6 @@ def per_clip_figures(
     values: dict[str, np.ndarray], samples: list[SampleRecord], config: EvaluateConfig
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Each per-clip metric per task: mean of prompt means, prompts resampled."""
-    from baton.evaluation.intervals import bootstrap_mean
-    from baton.evaluation.resampling import group_means
-
     prompt_ids = [s.prompt_id for s in samples]
     figures: dict[str, dict[str, dict[str, Any]]] = {}
     for metric, array in values.items():
@@ -600,9 +587,6 @@ def per_clip_differences(
     config: EvaluateConfig,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Tuned minus base per metric and task, over the prompts both have figures for."""
-    from baton.evaluation.intervals import paired_difference
-    from baton.evaluation.resampling import group_means
-
     prompt_ids = [s.prompt_id for s in samples]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for metric in tuned:
@@ -637,8 +621,6 @@ def _fad_statistic(embeddings: np.ndarray, reference: np.ndarray, pairs: list[in
     clips) the first call, the point estimate, uses the whole reference set and later calls a
     resample of it drawn independently.
     """
-    from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
-
     paired = all(j is not None for j in pairs) and len(set(pairs)) == len(pairs) == len(reference)
     pair_array = np.asarray([j if j is not None else -1 for j in pairs], dtype=int)
     rng = np.random.default_rng(seed + 7)
@@ -668,10 +650,6 @@ def set_figures(
     label: str,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD (and FAD-inf) against the reference and IS, on all clips, prompts resampled."""
-    from baton.evaluation.fad import FewEmbeddingsWarning, fad_infinity, frechet_distance
-    from baton.evaluation.inception_score import inception_score_from_logits
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
-
     groups = list(group_indices(scores.prompt_ids).values())
     n = len(scores.samples)
     figures: dict[str, dict[str, dict[str, Any]]] = {}
@@ -720,9 +698,6 @@ def set_differences(
     config: EvaluateConfig,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD and IS of tuned minus base, the same prompts drawn for both in every resample."""
-    from baton.evaluation.inception_score import inception_score_from_logits
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
-
     groups = list(group_indices(tuned.prompt_ids).values())
     n = len(tuned.samples)
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -759,8 +734,6 @@ def set_differences(
 def name_judges(figures: dict[str, dict[str, dict[str, dict[str, Any]]]], scorers: Any) -> None:
     """Name in every figure (model -> metric -> task -> figure) the judge that made it (``judge``), and
     in FAD's the embedding it was computed in (``embedding``), in place."""
-    from baton.evaluation.scorers import ROLE_METRICS
-
     names = scorers.describe()
     role_of = {metric: role for role, metrics in ROLE_METRICS.items() for metric in metrics}
     for by_metric in figures.values():
@@ -788,7 +761,6 @@ def write_judgements(
 ) -> None:
     """Write the judgements file ``path``; each names its clip from ``path``'s folder (or absolutely),
     never from the working folder, so that ``baton report`` finds the clips from anywhere."""
-    from baton.evaluation.records import JudgementRecord
 
     def number(array: np.ndarray, i: int) -> float | None:
         return None if not np.isfinite(array[i]) else float(array[i])
@@ -823,8 +795,6 @@ def write_judgements(
 
 
 def metric_records(metrics: dict[str, dict[str, dict[str, dict[str, Any]]]], order: list[str]) -> list[Any]:
-    from baton.artifacts import MetricRecord
-
     records = []
     for model in order:
         for metric, tasks in metrics.get(model, {}).items():
@@ -857,9 +827,6 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     ``scorers`` (a :class:`baton.evaluation.scorers.Scorers`) replaces the world's evaluator and
     CLAP: this is where another classifier or embedder plugs in.
     """
-    from baton.console import console, counted
-    from baton.workers import check_device
-
     specs = parse_models(config.models)
     for name in ("per_prompt", "batch_size", "score_batch", "resamples", "set_resamples"):
         if getattr(config, name) < 1:
@@ -939,7 +906,6 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     seconds["figures"] = round(time.perf_counter() - start, 2)
 
     # 5. Files.
-    from baton.evaluation.records import JUDGEMENTS_FILE
 
     for spec in specs:
         write_judgements(
@@ -1004,7 +970,6 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     write_json(out / SUMMARY_FILE, summary)
 
     # 6. The model card of each tuned model that baton finetune wrote gets these figures.
-    from baton.finetune.card import update_model_card
 
     for spec in specs[1:]:
         if spec.path is not None:
@@ -1066,9 +1031,7 @@ def single_threaded_blas() -> Any:
     """One BLAS thread for the figures: their matrices are small (D <= a few hundred), and on a busy
     2-core machine OpenBLAS's threads cost far more than they give (FAD of 128-d embeddings measured
     at 2.5 ms on one thread, 5-180 ms on two). Needs threadpoolctl; without it, nothing changes."""
-    import contextlib
-
-    try:
+    try:  # asked for here: without it the figures are the same, only slower
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
@@ -1084,10 +1047,6 @@ def _world_floor(
     notes: list[str],
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """FAD between a second real world set (other seeds) and the reference: FAD's floor."""
-    from baton.evaluation.reference import second_world_set
-    from baton.evaluation.resampling import bootstrap_groups, group_indices
-    from baton.world.spec import SAMPLE_RATE
-
     if (
         reference.kind != "world"
         or scorers.fad_embedder is None

@@ -22,7 +22,6 @@ figure's judge.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from baton.errors import InputError
+from baton.fingerprints import state_dict_digest
+from baton.world.clap import MAX_LOGIT_SCALE, WorldClap
+from baton.world.detectors import EventDetector, as_audio_batch, read_events
 
 if TYPE_CHECKING:
     from baton.world.detectors import DetectedEvent
@@ -94,8 +95,6 @@ def judge_identity(name: str, source: str | Path | None, weights: Any = None, **
     the SHA-256 of every parameter and buffer of the module ``weights`` by name
     (:func:`baton.fingerprints.state_dict_digest`): two runs with the same digest judged with the
     same weights, wherever they came from."""
-    from baton.fingerprints import state_dict_digest
-
     if source is not None and Path(source).exists():
         source = str(Path(source).resolve())
     digest = state_dict_digest(weights).hex() if weights is not None else None
@@ -166,6 +165,12 @@ class Scorers:
 # --- the sound world --------------------------------------------------------------------------------
 
 
+def probabilities_to_logits(probabilities: np.ndarray, clip: float = 1e-7) -> np.ndarray:
+    """``log(p / (1 - p))`` of independent class probabilities, clipped away from 0 and 1."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), clip, 1.0 - clip)
+    return np.log(p) - np.log1p(-p)
+
+
 class WorldDetectorScorer:
     """The world's evaluator detector as a clip classifier and an event reader."""
 
@@ -178,8 +183,6 @@ class WorldDetectorScorer:
         self.identity = judge_identity(name, source, detector.net)
 
     def _frame_probs(self, audio: Sequence[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
-        from baton.world.detectors import as_audio_batch
-
         batch, lengths = as_audio_batch(list(audio), sample_rate)
         probs = self.detector.frame_probs(batch)  # [B, T, C]
         frames = [self.detector.net.output_frames(n) for n in lengths]
@@ -189,9 +192,6 @@ class WorldDetectorScorer:
         self, audio: Sequence[np.ndarray], sample_rate: int
     ) -> tuple[np.ndarray, list[list[DetectedEvent]]]:
         """Clip logits ``[N, C]`` and the events read, from one pass of the detector."""
-        from baton.evaluation.kl import probabilities_to_logits
-        from baton.world.detectors import read_events
-
         probs, frames = self._frame_probs(audio, sample_rate)
         # A class's clip-level probability: its highest frame probability over the clip's own frames.
         clip = np.stack([p[: max(f, 1)].max(axis=0) for p, f in zip(probs, frames, strict=True)])
@@ -227,8 +227,6 @@ class WorldClapEmbedder:
     @property
     def temperature(self) -> float:
         """The CLAP's learned softmax temperature, ``1 / exp(logit_scale)`` (what the event judge uses)."""
-        from baton.world.clap import MAX_LOGIT_SCALE
-
         return 1.0 / min(float(self.clap.net.logit_scale.detach().exp()), MAX_LOGIT_SCALE)
 
     def embed_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
@@ -243,60 +241,9 @@ def world_scorers(world: str | Path) -> Scorers:
     world = Path(world)
     scorers = Scorers()
     if (world / "evaluator" / "config.json").is_file():
-        from baton.world.detectors import EventDetector
-
         detector = WorldDetectorScorer(EventDetector.load(world / "evaluator"), source=world / "evaluator")
         scorers.classifier = detector
         scorers.events = detector
     if (world / "clap" / "config.json").is_file():
-        from baton.world.clap import WorldClap
-
         scorers.embedder = WorldClapEmbedder(WorldClap.load(world / "clap"), source=world / "clap")
     return scorers
-
-
-# --- the reward model -------------------------------------------------------------------------------
-
-
-class RewardModelScorer:
-    """A ``baton.reward`` model: ``RewardModel.load(dir).score(texts, audio)``.
-
-    The reward model's probability is taken from a ``probabilities`` method when it has one;
-    otherwise from ``score``: values already in [0, 1] are used as they are, anything else is read as
-    a logit and passed through a sigmoid.
-    """
-
-    def __init__(self, model: Any, name: str, source: str | Path | None = None) -> None:
-        self.model = model
-        self.name = name
-        # A baton reward model's fingerprint covers its head, calibration and encoder's weights.
-        self.identity = judge_identity(name, source, fingerprint=getattr(model, "fingerprint", None))
-
-    def probabilities(
-        self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
-    ) -> np.ndarray:
-        method = getattr(self.model, "probabilities", None) or self.model.score
-        kwargs = {}
-        if "sample_rate" in inspect.signature(method).parameters:
-            kwargs["sample_rate"] = sample_rate
-        values = method(list(texts), list(audio), **kwargs)
-        values = np.asarray(getattr(values, "detach", lambda: values)(), dtype=np.float64).reshape(-1)
-        if method is not getattr(self.model, "probabilities", None) and (
-            (values < 0).any() or (values > 1).any()
-        ):
-            values = 1.0 / (1.0 + np.exp(-values))
-        return values
-
-
-def load_reward_scorer(directory: str | Path) -> RewardModelScorer:
-    """Load a reward model folder written by ``baton reward train``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError("no such reward model folder", path=directory)
-    try:
-        from baton.reward import RewardModel
-    except ImportError:
-        raise InputError(
-            "this baton has no reward model package (baton.reward) to load it with", path=directory
-        ) from None
-    return RewardModelScorer(RewardModel.load(directory), name=f"reward model {directory}", source=directory)

@@ -6,23 +6,20 @@
 
 The losses are in :mod:`baton.finetune.losses`; the data rules in :mod:`baton.finetune.data`; the
 recipe in :mod:`baton.finetune.run`; accelerate, LoRA, EMA and checkpoints in
-:mod:`baton.finetune.engine`. Importing this package does not import torch.
+:mod:`baton.finetune.engine`. Names are imported on first use, so that importing this package does not import torch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from baton.exports import lazy_exports
 
-from baton.finetune.config import METHODS, FinetuneConfig
+# name -> (module, attribute); imported on first use.
+_EXPORTS = {
+    "METHODS": ("baton.finetune.config", "METHODS"),
+    "FinetuneConfig": ("baton.finetune.config", "FinetuneConfig"),
+    "finetune": ("baton.finetune.run", "finetune"),
+}
 
-if TYPE_CHECKING:
-    from pathlib import Path
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["METHODS", "FinetuneConfig", "finetune"]
-
-
-def finetune(config: FinetuneConfig) -> Path:
-    """Fine-tune per ``config``; returns the tuned model's folder (see :func:`baton.finetune.run.finetune`)."""
-    from baton.finetune.run import finetune as run
-
-    return run(config)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

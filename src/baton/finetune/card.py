@@ -14,9 +14,19 @@ evaluation, so that the rest of the card, edits included, is kept.
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 from typing import Any
+
+import yaml
+from huggingface_hub import try_to_load_from_cache
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from baton.artifacts import atomic_write_text, read_json
+from baton.backends import BACKENDS
+from baton.finetune.config import FORMAT, MODEL_DIR, RUN_FILE
+from baton.stats import difference_excludes_zero
 
 CARD_FILE = "README.md"
 TEMPLATE = "model_card.md.j2"
@@ -45,8 +55,6 @@ JUDGES = {
 
 
 def _template(name: str = TEMPLATE) -> Any:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
         undefined=StrictUndefined,  # a name the template reads and the card lacks is a bug, not a blank
@@ -67,7 +75,7 @@ def _number(value: Any) -> str:
 
 
 def _figure(value: Any, sign: bool = False) -> str:
-    """An evaluation figure as ``baton evaluate`` prints it: 3 decimals (:mod:`baton.evaluation.intervals`)."""
+    """An evaluation figure as ``baton evaluate`` prints it: 3 decimals (:mod:`baton.stats`)."""
     if value is None:
         return "-"
     return f"{float(value):+.3f}" if sign else f"{float(value):.3f}"
@@ -78,8 +86,6 @@ def _figure(value: Any, sign: bool = False) -> str:
 
 def front_matter_of(path: Path) -> dict[str, Any]:
     """The YAML front matter of a model card (``{}`` where it has none or it does not parse)."""
-    import yaml
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -102,8 +108,6 @@ def base_license(model: str | None) -> str | None:
     baton_backend.json. A hub id: its card only if the hub cache already holds it (no download: a
     licence that cannot be known is left out rather than guessed).
     """
-    from baton.artifacts import read_json
-
     if not model:
         return None
     folder = Path(model).expanduser()
@@ -119,8 +123,6 @@ def base_license(model: str | None) -> str | None:
             found = data.get("license") if isinstance(data, dict) else None
         return str(found) if found else None
     try:
-        from huggingface_hub import try_to_load_from_cache
-
         cached = try_to_load_from_cache(str(model), CARD_FILE)
     except Exception:  # not a hub id, or no cache: nothing to read
         return None
@@ -132,10 +134,6 @@ def base_license(model: str | None) -> str | None:
 
 def _default_model(backend: str) -> str | None:
     """The hub id a backend loads when no ``--model`` is given (``None`` for the world's own folder)."""
-    import importlib
-
-    from baton.backends import BACKENDS
-
     target = BACKENDS.get(backend)
     if target is None:
         return None
@@ -286,8 +284,6 @@ def card_values(run: dict[str, Any]) -> dict[str, Any]:
 
 def evaluation_values(metrics: dict[str, Any], name: str, source: str | Path | None = None) -> dict[str, Any]:
     """The template's values for model ``name``'s figures in a ``metrics.json`` document."""
-    from baton.evaluation.intervals import difference_excludes_zero
-
     info = metrics.get("metric_info") or {}
     figures = (metrics.get("metrics") or {}).get(name) or {}
     differences = (metrics.get("differences") or {}).get(name) or {}
@@ -352,8 +348,6 @@ def render_evaluation(evaluation: dict[str, Any]) -> str:
 
 def write_model_card(model_dir: str | Path, run: dict[str, Any]) -> Path:
     """Write ``model_dir/README.md`` for the run ``run`` (the ``finetune.json`` document)."""
-    from baton.artifacts import atomic_write_text
-
     path = Path(model_dir) / CARD_FILE
     atomic_write_text(path, render_card(run))
     return path
@@ -362,9 +356,6 @@ def write_model_card(model_dir: str | Path, run: dict[str, Any]) -> Path:
 def finetune_run_of(model_dir: str | Path) -> dict[str, Any] | None:
     """The ``finetune.json`` document of the run that wrote ``model_dir`` (its ``OUT/model``), or
     ``None`` for any other folder (a hub model, a checkpoint, a model trained elsewhere)."""
-    from baton.artifacts import read_json
-    from baton.finetune.run import FORMAT, MODEL_DIR, RUN_FILE
-
     folder = Path(model_dir)
     if folder.name != MODEL_DIR or not folder.is_dir() or not (folder.parent / RUN_FILE).is_file():
         return None
@@ -388,8 +379,6 @@ def update_model_card(
     the card is kept as it is. A tuned model without a card (written by an older baton) gets one,
     from its ``finetune.json``.
     """
-    from baton.artifacts import atomic_write_text
-
     run = finetune_run_of(model_dir)
     if run is None:
         return None

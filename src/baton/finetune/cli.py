@@ -90,9 +90,11 @@ def finetune_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Fine-tune a text-to-audio model on feedback: BATON, Diffusion-DPO, SFT or a label-blind control."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
-    from baton.finetune.run import TRAIN_LOG, finetune
+    from baton.finetune.config import TRAIN_LOG
+    from baton.finetune.run import finetune
 
     settings = load_config(
         FinetuneConfig,

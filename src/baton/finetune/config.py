@@ -16,6 +16,12 @@ from baton.config import documented, option
 from baton.errors import InputError
 from baton.tracking import parse_report_to
 
+# A run folder's layout: the tuned model, the training log, and the run's record (its format).
+MODEL_DIR = "model"
+TRAIN_LOG = "train_log.jsonl"
+RUN_FILE = "finetune.json"
+FORMAT = "baton-finetune"
+
 Method = Literal["baton", "dpo", "sft", "control"]
 METHODS: tuple[str, ...] = ("baton", "dpo", "sft", "control")
 

@@ -30,8 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from baton.artifacts import LabelRecord, RewardRecord, read_records, resolve_path
+from baton.audio import load_audio
+from baton.backends.world import default_model_dir
 from baton.console import counted
 from baton.errors import InputError
+from baton.interchange.jsonread import read_json_lines, read_text
+from baton.reward.data import read_pairs
+from baton.world.corpus import Corpus
 
 if TYPE_CHECKING:
     from baton.finetune.config import FinetuneConfig
@@ -79,8 +85,6 @@ class FeedbackSet:
 
 def _file_loader(path: Path) -> Callable[[], tuple[np.ndarray, int]]:
     def load() -> tuple[np.ndarray, int]:
-        from baton.audio import load_audio
-
         return load_audio(path)
 
     return load
@@ -88,8 +92,6 @@ def _file_loader(path: Path) -> Callable[[], tuple[np.ndarray, int]]:
 
 def _read(path: Path, cls: Any, reward_field: str) -> list[Any]:
     """Records of ``path``; a reward outside [0, 1] is reworded to say so."""
-    from baton.artifacts import read_records
-
     try:
         return read_records(path, cls, allow_empty=False)
     except InputError as exc:
@@ -101,8 +103,6 @@ def _read(path: Path, cls: Any, reward_field: str) -> list[Any]:
 
 
 def _audio_path(record: Any, file: Path) -> Path:
-    from baton.artifacts import resolve_path
-
     if not record.path:
         raise InputError(
             f"clip '{record.sample_id}' has no audio path: the fine-tuner trains on the audio",
@@ -114,8 +114,6 @@ def _audio_path(record: Any, file: Path) -> Path:
 
 def read_feedback(config: FinetuneConfig) -> FeedbackSet:
     """The feedback clips of ``config.labels`` and ``config.rewards`` with their rewards."""
-    from baton.artifacts import LabelRecord, RewardRecord
-
     out = FeedbackSet(clips=[])
     seen: set[str] = set()
     if config.labels is not None:
@@ -226,9 +224,6 @@ def read_human_pairs(path: Path, clips: list[Clip]) -> tuple[list[Clip], list[tu
     """People's decided pairs of ``path`` as (chosen, rejected) rows of ``clips`` plus the clips they add
     (a clip already in ``clips``, by its audio file, is not added again); returns the longer clip
     list, the pairs and the number of undecided pairs left out."""
-    from baton.artifacts import resolve_path
-    from baton.reward.data import read_pairs  # pairs.jsonl or Audio-Alpaca, one reader for both
-
     clips = list(clips)
     rows = {c.path.resolve(): i for i, c in enumerate(clips) if c.path is not None}
     pairs, undecided = [], 0
@@ -271,8 +266,6 @@ def read_human_pairs(path: Path, clips: list[Clip]) -> tuple[list[Clip], list[tu
 
 def default_world_pretrain(model: str | Path | None) -> Path | None:
     """The corpus a world model was trained on: beside its folder, else the default world's."""
-    from baton.backends.world import default_model_dir
-
     folder = default_model_dir() if model is None else Path(model)
     for candidate in (
         folder.parent / "corpus" / "corpus.json",
@@ -310,8 +303,6 @@ def read_pretrain(path: str | Path) -> list[Clip]:
 
 
 def _read_corpus(path: Path) -> list[Clip]:
-    from baton.world.corpus import Corpus
-
     corpus = Corpus.load(path)
 
     def loader(row: int) -> Callable[[], tuple[np.ndarray, int]]:
@@ -324,9 +315,6 @@ def _read_corpus(path: Path) -> list[Clip]:
 
 
 def _read_caption_lines(path: Path) -> list[Clip]:
-    from baton.artifacts import resolve_path
-    from baton.interchange.jsonread import read_json_lines, read_text
-
     clips: list[Clip] = []
     for lineno, row in read_json_lines(read_text(path), path).rows:
         text = next((row[k] for k in _TEXT_FIELDS if k in row), None)

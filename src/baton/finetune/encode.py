@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from baton.backends.base import TextConditioning
+from baton.backends.base import SamplesLatents, TextConditioning
+from baton.console import track
+from baton.generation.latents import read_latent
 
 if TYPE_CHECKING:
     from baton.backends.base import T2ABackend
@@ -86,8 +88,6 @@ class TextTable:
         progress: bool = False,
         precompute: bool = True,
     ) -> None:
-        from baton.console import track
-
         self.backend = backend
         self.texts = list(texts)
         self.table = None
@@ -116,8 +116,6 @@ def encode_clips(
     backend: T2ABackend, clips: Sequence[Clip], chunk: int = 32, progress: bool = False
 ) -> torch.Tensor:
     """x0 [N, ...] of every clip (float32, CPU), through ``backend.encode_audio`` in chunks."""
-    from baton.console import track
-
     parts: list[torch.Tensor] = []
     for start in track(range(0, len(clips), chunk), "encoding audio", enabled=progress):
         loaded = [clip.load() for clip in clips[start : start + chunk]]
@@ -152,9 +150,6 @@ def clip_targets(
     why a clip with a latent file was not trained on it (``other space``, ``audio changed``,
     ``other shape``).
     """
-    from baton.backends.base import SamplesLatents
-    from baton.generation.latents import read_latent
-
     found: dict[int, torch.Tensor] = {}
     counts: dict[str, int] = {}
     if sampled_latents and isinstance(backend, SamplesLatents):

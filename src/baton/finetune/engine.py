@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from accelerate import Accelerator
+from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.tuners_utils import BaseTunerLayer
+from safetensors.torch import load_file
 
+from baton.artifacts import folder_written_whole, save_safetensors, step_folders
 from baton.errors import InputError
+from baton.tracking import accelerator_kwargs, release_accelerator
+from baton.workers import check_device
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,8 +90,6 @@ def check_device_for_accelerate(device: str) -> str:
     any other kind is accelerate's own choice of accelerator, ``cuda:<local rank>`` for a process on
     GPUs. So a numbered device (``cuda:1``) cannot be honoured and is refused rather than ignored.
     """
-    from baton.workers import check_device
-
     name = check_device(device)
     kind, _, index = name.partition(":")
     if index:
@@ -103,12 +108,9 @@ def make_accelerator(config: FinetuneConfig) -> Any:
     The device accelerate chose must be of the kind asked for (a launch with ``--cpu`` runs on CPUs
     whatever ``--device`` says): a run never trains on another device than the one it records.
     """
-    from accelerate import Accelerator
-
     device = check_device_for_accelerate(config.device)
     if config.mixed_precision == "fp16" and device == "cpu":
         raise InputError("fp16 needs a GPU; on CPU use bf16 or no", field="mixed_precision")
-    from baton.tracking import accelerator_kwargs
 
     accelerator = Accelerator(
         cpu=device == "cpu",
@@ -124,18 +126,6 @@ def make_accelerator(config: FinetuneConfig) -> Any:
             field="device",
         )
     return accelerator
-
-
-def release_accelerator(accelerator: Any) -> None:
-    """Let a later run in this process build an Accelerator with other settings (single process only).
-
-    accelerate keeps its state in process-wide singletons; a multi-process group is left alone.
-    """
-    if accelerator.num_processes == 1:
-        from accelerate.state import AcceleratorState, GradientState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
 
 
 def average_gradients(params: list[torch.nn.Parameter], accelerator: Any, bucket: int = 1 << 24) -> None:
@@ -196,9 +186,6 @@ def linear_layer_names(module: torch.nn.Module) -> list[str]:
 
 def add_lora(denoiser: torch.nn.Module, config: FinetuneConfig) -> list[Any]:
     """Inject LoRA adapters into ``denoiser`` in place; only they train. Returns the adapted layers."""
-    from peft import LoraConfig, inject_adapter_in_model
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
     targets = list(config.lora_targets) or linear_layer_names(denoiser)
     if not targets:
         raise InputError(
@@ -222,8 +209,6 @@ def add_lora(denoiser: torch.nn.Module, config: FinetuneConfig) -> list[Any]:
 
 def merge_lora(denoiser: torch.nn.Module) -> None:
     """Fold every LoRA adapter into its base layer and put the base layer back in its place."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
     for name, module in list(denoiser.named_modules()):
         if isinstance(module, BaseTunerLayer) and name:
             module.merge()
@@ -269,8 +254,6 @@ def copy_into(params: dict[str, torch.nn.Parameter], values: dict[str, torch.Ten
 
 def checkpoint_dirs(out: Path) -> list[Path]:
     """Complete checkpoints (their state.json is written last), oldest first."""
-    from baton.artifacts import step_folders
-
     return step_folders(out / CHECKPOINTS, STATE_FILE)
 
 
@@ -289,8 +272,6 @@ def save_checkpoint(
     keep: int,
 ) -> Path:
     """Write checkpoint ``step`` (into a temporary folder, renamed when complete); drop old ones."""
-    from baton.artifacts import folder_written_whole, save_safetensors
-
     final = out / CHECKPOINTS / f"step-{step:08d}"
     with folder_written_whole(final) as partial:
         save_safetensors(_tensors(params), partial / WEIGHTS_FILE)
@@ -309,8 +290,6 @@ def load_checkpoint(
     folder: Path, params: dict[str, torch.nn.Parameter], ema: EMA | None, optimizer: Any, scaler: Any
 ) -> dict[str, Any]:
     """Restore weights, average, optimizer (and loss scaler) from ``folder``; return its state.json."""
-    from safetensors.torch import load_file
-
     weights = load_file(str(folder / WEIGHTS_FILE))
     if set(weights) != set(params):
         raise InputError(
@@ -329,8 +308,6 @@ def load_checkpoint(
 
 def save_best(out: Path, step: int, val_loss: float, values: dict[str, torch.Tensor]) -> None:
     """Keep the weights of the best validation loss so far in ``checkpoints/best/``."""
-    from baton.artifacts import folder_written_whole, save_safetensors
-
     with folder_written_whole(out / CHECKPOINTS / BEST) as partial:
         save_safetensors(_tensors(values), partial / WEIGHTS_FILE)
         (partial / STATE_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}))
@@ -342,8 +319,6 @@ def read_best(out: Path) -> dict[str, Any] | None:
 
 
 def load_best(out: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     return load_file(str(out / CHECKPOINTS / BEST / WEIGHTS_FILE))
 
 

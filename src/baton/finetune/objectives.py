@@ -27,17 +27,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from baton.backends.base import classifier_free_guidance
+from baton.diffusion import classifier_free_guidance, denoising_target, min_snr_weights, signal_to_noise
+from baton.errors import InputError
 from baton.finetune.data import Stream
 from baton.finetune.encode import conditioning_to
 from baton.finetune.losses import (
-    denoising_target,
     diffusion_dpo_loss,
     dpo_implicit_accuracy,
-    min_snr_weights,
     per_sample_loss,
     reward_weighted_loss,
-    signal_to_noise,
     supervised_loss,
 )
 
@@ -276,8 +274,6 @@ class Objective:
             config.val_timestep if config.val_timestep is not None else denoising.num_timesteps // 2
         )
         if not 0 <= self.val_timestep < denoising.num_timesteps:
-            from baton.errors import InputError
-
             raise InputError(
                 f"must be in [0, {denoising.num_timesteps - 1}], got {self.val_timestep}",
                 field="val_timestep",

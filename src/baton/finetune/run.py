@@ -32,15 +32,24 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from baton.console import console, warn
+from baton import __version__, tracking
+from baton.artifacts import atomic_write_text, folder_written_whole, write_json
+from baton.backends import check_dtype, load_backend
+from baton.backends.base import TrainsTextEncoder
+from baton.config import config_to_dict
+from baton.console import console, make_progress, warn
 from baton.errors import InputError
-from baton.finetune.config import FinetuneConfig
+from baton.finetune import engine
+from baton.finetune.card import write_model_card
+from baton.finetune.config import FORMAT, MODEL_DIR, RUN_FILE, TRAIN_LOG, FinetuneConfig
 from baton.finetune.data import (
     Clip,
     check_audio_exists,
@@ -51,11 +60,27 @@ from baton.finetune.data import (
     read_pretrain,
     split_by_prompt,
 )
+from baton.finetune.encode import TextTable, clip_targets
+from baton.finetune.engine import (
+    STATE_FILE,
+    check_device_for_accelerate,
+    check_resumable,
+    checkpoint_dirs,
+    make_accelerator,
+)
+from baton.finetune.objectives import (
+    BatonObjective,
+    Denoising,
+    DpoObjective,
+    FrozenReference,
+    Processes,
+    SftObjective,
+    Tables,
+    mix_seed,
+)
+from baton.tracking import release_accelerator
+from baton.world.manifest import other_worlds_note
 
-MODEL_DIR = "model"
-TRAIN_LOG = "train_log.jsonl"
-RUN_FILE = "finetune.json"
-FORMAT = "baton-finetune"
 # Names of the text encoder's parameters among the trained ones (checkpoints, moving average).
 TEXT_PREFIX = "text_encoder."
 
@@ -171,8 +196,6 @@ def _pretrain_clips(config: FinetuneConfig) -> list[Clip]:
     if path is None:
         unbuilt = ""
         if config.backend == "world" and config.model is None:
-            from baton.world.build import other_worlds_note
-
             unbuilt = "; the default world, whose corpus it would be, is not built (`baton world build`)"
             unbuilt += other_worlds_note()
         raise InputError(
@@ -192,10 +215,6 @@ def finetune(config: FinetuneConfig) -> Path:
     With ``stop_after`` the run stops early and returns its newest checkpoint; rerun with
     ``resume=True`` to continue. A finished run rerun with ``resume=True`` returns at once.
     """
-    from baton import tracking
-    from baton.backends import check_dtype
-    from baton.finetune.engine import check_device_for_accelerate, make_accelerator, release_accelerator
-
     # 1. The device, the weights' dtype, the trackers and the data, checked before anything heavy.
     check_device_for_accelerate(config.device)
     check_dtype(config.backend, config.dtype)
@@ -211,9 +230,6 @@ def finetune(config: FinetuneConfig) -> Path:
 
 
 def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
-    from baton.config import config_to_dict
-    from baton.finetune.engine import check_resumable, checkpoint_dirs
-
     existing = checkpoint_dirs(out)
     if not config.resume:
         if existing or (out / TRAIN_LOG).exists():
@@ -253,8 +269,6 @@ def _text_table(
 ) -> Any:
     """The captions' text states (encoded per batch when not ``precompute``); ``needs_empty``: the
     setting that put the empty prompt among them, named in the error if the backend cannot encode it."""
-    from baton.finetune.encode import TextTable
-
     try:
         return TextTable(backend, captions, progress=progress, precompute=precompute)
     except InputError as error:
@@ -267,27 +281,6 @@ def _text_table(
 
 
 def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
-    import torch
-
-    from baton import tracking
-    from baton.artifacts import folder_written_whole, write_json
-    from baton.backends import load_backend
-    from baton.config import config_to_dict
-    from baton.console import make_progress
-    from baton.finetune import engine
-    from baton.finetune.card import write_model_card
-    from baton.finetune.encode import clip_targets
-    from baton.finetune.objectives import (
-        BatonObjective,
-        Denoising,
-        DpoObjective,
-        FrozenReference,
-        Processes,
-        SftObjective,
-        Tables,
-        mix_seed,
-    )
-
     out = Path(config.out)
     processes = Processes(accelerator.process_index, accelerator.num_processes)
     main = accelerator.is_main_process
@@ -543,8 +536,6 @@ def _train(config: FinetuneConfig, plan: DataPlan, accelerator: Any) -> Path:
 def _trained_text_encoder(config: FinetuneConfig, backend: Any) -> Any:
     """The backend's text encoder if it trains in this run (``train_text_encoder``), else ``None``
     (see :class:`baton.backends.base.TrainsTextEncoder`)."""
-    from baton.backends.base import TrainsTextEncoder
-
     if not config.train_text_encoder:
         return None
     module = backend.trainable_text_encoder if isinstance(backend, TrainsTextEncoder) else None
@@ -573,8 +564,6 @@ def finished_model(config: FinetuneConfig) -> Path | None:
 def _finished_steps(config: FinetuneConfig, out: Path, resume_from: Path) -> int | None:
     """The steps of the finished run in ``out`` (newest checkpoint ``resume_from``) when it leaves
     nothing to do for ``config``, else ``None``."""
-    from baton.finetune.engine import STATE_FILE
-
     steps = json.loads((resume_from / STATE_FILE).read_text())["step"]
     return steps if steps >= config.steps and _finished(out) else None
 
@@ -590,8 +579,6 @@ def _finished(out: Path) -> bool:
 
 def _validate(objective: Any, accelerator: Any, ema: Any, params: dict, trained: list[Any]) -> float | None:
     """The validation loss over every process's share (the moving average's weights, if kept)."""
-    from contextlib import nullcontext
-
     for module in trained:
         module.eval()
     try:
@@ -608,8 +595,6 @@ def _validate(objective: Any, accelerator: Any, ema: Any, params: dict, trained:
 
 def _reduce_window(window: dict[str, list[float]], accelerator: Any) -> dict[str, float]:
     """Each metric's mean over the logged steps, averaged over the processes."""
-    import torch
-
     keys = sorted(window)
     means = torch.tensor([float(np.mean(window[k])) for k in keys], dtype=torch.float64)
     if accelerator.num_processes > 1:
@@ -631,7 +616,6 @@ def _keep_log_until(path: Path, step: int) -> None:
             continue  # a line torn by a crash
         if isinstance(entry, dict) and entry.get("step", 0) <= step:
             kept.append(line)
-    from baton.artifacts import atomic_write_text
 
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
@@ -646,9 +630,6 @@ def _run_document(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """What ``finetune.json`` holds; ``device``: the device the main process trains on (accelerate's choice)."""
-    from baton import __version__
-    from baton.config import config_to_dict
-
     return {
         "format": FORMAT,
         "version": 1,

@@ -34,6 +34,7 @@ def generate_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Generate several clips per prompt with a text-to-audio backend (rerun skips finished clips)."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console, counted
     from baton.generation.run import SAMPLES_FILE, run

@@ -22,6 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from safetensors import SafetensorError, safe_open
+
+from baton.artifacts import save_safetensors
 from baton.errors import InputError
 from baton.fingerprints import file_digest
 
@@ -42,8 +45,6 @@ def write_latent(
     audio_path: str | Path, latent: torch.Tensor, *, space: str, sample_id: str, seed: int | None
 ) -> Path:
     """Write ``latent`` (one clip's, without a batch axis) beside the audio file already written."""
-    from baton.artifacts import save_safetensors
-
     path = latent_path(audio_path)
     metadata = {
         "format": FORMAT,
@@ -65,8 +66,6 @@ def read_latent(audio_path: str | Path, space: str) -> tuple[torch.Tensor | None
     mapping differs from ``space``), ``"audio changed"`` (the audio file is not the one written with
     them). An unreadable latent file raises :class:`InputError` naming it.
     """
-    from safetensors import SafetensorError, safe_open
-
     path = latent_path(audio_path)
     if not path.is_file():
         return None, "none"

@@ -28,9 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from accelerate import PartialState
+
 from baton.artifacts import PromptRecord, RecordAppender, SampleRecord, read_records, write_records
+from baton.audio import save_audio
+from baton.backends import load_backend
+from baton.backends.base import GenerationSettings, SamplesLatents
+from baton.console import make_progress
 from baton.errors import InputError, Interrupted
+from baton.fingerprints import fingerprint_of, state_dict_digest
 from baton.generation.config import GenerateConfig
+from baton.generation.latents import latent_path, write_latent
+from baton.workers import check_device
 
 SAMPLES_FILE = "samples.jsonl"
 AUDIO_DIR = "audio"
@@ -77,7 +86,6 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
         raise InputError("must be at least 1", field="per_prompt")
     if config.batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
-    from baton.workers import check_device
 
     device = check_device(config.device)
     prompts = read_records(config.prompts, PromptRecord, allow_empty=False)
@@ -88,8 +96,6 @@ def run(config: GenerateConfig) -> list[SampleRecord]:
     rank, world = _distributed()
     state = None
     if world > 1:
-        from accelerate import PartialState
-
         # cpu=True is what makes accelerate build a (gloo) process group for CPU workers; without
         # it, its barriers silently do nothing.
         state = PartialState(cpu=device == "cpu")
@@ -149,12 +155,6 @@ def _generate(
     device: str,
     show_progress: bool,
 ) -> None:
-    from baton.audio import save_audio
-    from baton.backends import load_backend
-    from baton.backends.base import GenerationSettings, SamplesLatents
-    from baton.console import make_progress
-    from baton.generation.latents import latent_path, write_latent
-
     backend = load_backend(config.backend, config.model, device=device, dtype=config.dtype)
     keep_latents = config.save_latents and isinstance(backend, SamplesLatents)
     space = backend.latent_space if keep_latents else None
@@ -296,8 +296,6 @@ def model_fingerprint(backend: Any) -> str | None:
     """A digest of the weights a backend can be fine-tuned in (its denoiser, and its text encoder if it
     has one): it tells a tuned or rebuilt model from the one before at the same path. ``None`` for a
     backend without them."""
-    from baton.fingerprints import fingerprint_of, state_dict_digest
-
     modules = [getattr(backend, name, None) for name in ("denoiser", "trainable_text_encoder")]
     digests = [state_dict_digest(m) for m in modules if callable(getattr(m, "state_dict", None))]
     return fingerprint_of(*digests) if digests else None

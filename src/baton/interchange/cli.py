@@ -32,6 +32,7 @@ def import_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Read a Tango/BATON file, an audiofolder or a Label Studio export into baton records."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.interchange.run import run_import
 
@@ -65,6 +66,7 @@ def export_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Write baton labels, rewards or samples as Tango JSON Lines, an audiofolder or Label Studio tasks."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.interchange.run import run_export
 
@@ -87,6 +89,7 @@ def export_command(
 
 def _print_line(message: str) -> None:
     """One unwrapped line on the message console (stderr), taken literally (paths may hold '[')."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.console import console
 
     console.print(message, markup=False, highlight=False, soft_wrap=True)

@@ -12,8 +12,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from rich.markup import escape
 
 from baton.artifacts import TASKS
+from baton.console import warn
 from baton.errors import InputError
 from baton.interchange.baton_names import try_parse_baton_filename
 
@@ -35,10 +37,6 @@ class Notes:
     def warn(self, message: str) -> None:
         self.messages.append(message)
         if self.echo:
-            from rich.markup import escape
-
-            from baton.console import warn
-
             warn(escape(message))  # a path may hold "[...]", which is not markup
 
     def __len__(self) -> int:

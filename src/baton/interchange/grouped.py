@@ -11,22 +11,39 @@ app: one ``data`` mapping per page of clips, and the app's position)::
 
 Neither holds an audio path: only the clip's file name, which carries the prompt id, the caption and
 the clip index (see :mod:`baton.interchange.baton_names`). Each clip becomes one
-:class:`~baton.interchange.tango.TangoRow` whose line is the line of its file name.
+:class:`TangoRow` whose line is the line of its file name. (TangoRow, the row every reader of
+:mod:`baton.interchange.tango` makes, is declared here because that module reads grouped files
+through this one.)
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from baton.errors import InputError
 from baton.interchange.baton_names import try_parse_baton_filename
 from baton.interchange.common import Notes
 from baton.interchange.jsonread import LocatedDict, LocatedList
 
-if TYPE_CHECKING:
-    from baton.interchange.tango import TangoRow
+# What a row's value is: BATON's feedback, a sound-event-detection score, Tango 2's pre-score, a rating.
+ValueKind = Literal["feedback", "sed", "pre_score", "rating"]
+
+
+@dataclass(frozen=True)
+class TangoRow:
+    """One clip of any of BATON's or Tango's files, before it becomes a record."""
+
+    line: int
+    text: str
+    location: str | None  # the audio path as written; None where the file names the clip only
+    file_name: str | None  # the audio file's name (the last part of ``location``, or the name given)
+    dataset: str | None
+    value: float | None  # the feedback, rating, SED or pre_score; None in a caption file
+    value_kind: ValueKind | None
+    extras: dict[str, Any] = field(default_factory=dict)  # baton's own columns, when baton wrote the file
 
 
 def is_grouped_document(doc: Any) -> bool:
@@ -43,8 +60,6 @@ def grouped_rows(doc: LocatedDict, path: str | Path, notes: Notes) -> tuple[str,
 
 
 def _grouped_ratings(doc: LocatedDict, path: str | Path) -> list[TangoRow]:
-    from baton.interchange.tango import TangoRow
-
     groups = doc["grouped_ratings"]
     if not isinstance(groups, LocatedDict):
         raise InputError(
@@ -84,8 +99,6 @@ def _grouped_ratings(doc: LocatedDict, path: str | Path) -> list[TangoRow]:
 
 
 def _human_ratings(doc: LocatedDict, path: str | Path) -> list[TangoRow]:
-    from baton.interchange.tango import TangoRow
-
     pages = doc["ratings"]
     if not isinstance(pages, LocatedList):
         raise InputError(

@@ -135,6 +135,7 @@ class ExportResult:
     def summary(self) -> str:
         line = f"{self.count} {self.kind} from {self.input} -> {self.out} ({self.format})"
         if self.format == "label-studio":
+            # imported when used: the command line imports this module at start-up
             from baton.interchange.label_studio import CONFIG_FILE
 
             line += f", its labelling interface -> {self.out.parent / CONFIG_FILE}"
@@ -148,6 +149,7 @@ class ExportResult:
 
 def run_import(config: ImportConfig) -> ImportResult:
     """Read ``config.input`` in its format and write baton records to ``config.out``."""
+    # imported when used: the command line imports this module at start-up
     from baton.artifacts import TASKS, write_records
     from baton.interchange.common import Notes
 
@@ -162,6 +164,7 @@ def run_import(config: ImportConfig) -> ImportResult:
 
     notes = Notes()
     if fmt == "audio-alpaca" or config.kind == "pairs":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.alpaca import read_alpaca
 
         if fmt != "audio-alpaca" or config.kind not in (None, "pairs"):
@@ -170,18 +173,21 @@ def run_import(config: ImportConfig) -> ImportResult:
             )
         kind, records = "pairs", read_alpaca(source, out_dir=out.parent)
     elif fmt == "tango":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.tango import read_tango_file
 
         tango = read_tango_file(source, notes)
         kind = config.kind or default_kind(tango)
         records = _tango_records(tango, kind, config.task)
     elif fmt == "audiofolder":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.audiofolder import read_audiofolder
 
         kind, records = read_audiofolder(
             source, out_dir=out.parent, kind=config.kind, task=config.task, notes=notes
         )
     else:
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.label_studio import read_label_studio
 
         kind, records = read_label_studio(
@@ -210,6 +216,7 @@ def default_kind(tango: TangoFile) -> str:
 
 
 def _tango_records(tango: TangoFile, kind: str, task: str | None) -> list[Any]:
+    # imported when used: the command line imports this module at start-up
     from baton.interchange.tango import tango_to_labels, tango_to_rewards, tango_to_samples
 
     if kind == "labels":
@@ -246,6 +253,7 @@ def guess_format(path: Path) -> str:
 
 def run_export(config: ExportConfig) -> ExportResult:
     """Read baton labels, rewards or samples from ``config.input`` and write them in ``config.format``."""
+    # imported when used: the command line imports this module at start-up
     from baton.interchange.common import Notes
 
     source = _required(config.input, "input")
@@ -264,20 +272,24 @@ def run_export(config: ExportConfig) -> ExportResult:
 
     notes = Notes()
     if fmt == "audio-alpaca":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.alpaca import write_alpaca
 
         count = write_alpaca(out, records, records_dir=source.parent, notes=notes)  # type: ignore[arg-type]
     elif fmt == "tango":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.tango import write_tango
 
         count = write_tango(
             out, records, records_dir=source.parent, soft=config.soft, dataset=config.dataset, notes=notes
         )
     elif fmt == "audiofolder":
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.audiofolder import write_audiofolder
 
         count = write_audiofolder(out, records, records_path=source, copy_audio=config.copy_audio)
     else:
+        # imported when used: the command line imports this module at start-up
         from baton.interchange.label_studio import write_label_studio
 
         count = write_label_studio(
@@ -288,6 +300,7 @@ def run_export(config: ExportConfig) -> ExportResult:
 
 def read_any_records(path: Path) -> tuple[str, list[Record]]:
     """The records of a labels, rewards or samples file, whichever it holds (from its first line's schema)."""
+    # imported when used: the command line imports this module at start-up
     from baton.artifacts import RECORD_TYPES, read_records
 
     try:

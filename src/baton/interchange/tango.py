@@ -41,9 +41,9 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from baton.artifacts import (
     TASKS,
@@ -68,9 +68,8 @@ from baton.interchange.common import (
     probability_logit,
     resolve_clip,
 )
+from baton.interchange.grouped import TangoRow, ValueKind, grouped_rows, is_grouped_document
 from baton.interchange.jsonread import LocatedDict, LocatedList, load_located, read_json_lines, read_text
-
-ValueKind = Literal["feedback", "sed", "pre_score", "rating"]
 
 # The name of each kind of score in the file, for messages.
 VALUE_FIELDS: dict[str, str] = {
@@ -92,20 +91,6 @@ class CaptionRow:
     location: str | None
     dataset: str | None
     line: int
-
-
-@dataclass(frozen=True)
-class TangoRow:
-    """One clip of any of BATON's or Tango's files, before it becomes a record."""
-
-    line: int
-    text: str
-    location: str | None  # the audio path as written; None where the file names the clip only
-    file_name: str | None  # the audio file's name (the last part of ``location``, or the name given)
-    dataset: str | None
-    value: float | None  # the feedback, rating, SED or pre_score; None in a caption file
-    value_kind: ValueKind | None
-    extras: dict[str, Any] = field(default_factory=dict)  # baton's own columns, when baton wrote the file
 
 
 @dataclass
@@ -140,8 +125,6 @@ def read_caption_file(path: str | Path) -> list[CaptionRow]:
 
 def read_tango_file(path: str | Path, notes: Notes | None = None) -> TangoFile:
     """Read any of the shapes in this module's table into rows, or raise naming the file and line."""
-    from baton.interchange.grouped import grouped_rows, is_grouped_document
-
     path = Path(path)
     notes = notes if notes is not None else Notes()
     text = read_text(path)

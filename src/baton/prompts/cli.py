@@ -25,6 +25,7 @@ def prompts_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Write multi-event prompts (integrity: 2 events, temporal: 3 in order) to a prompts file."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
 
@@ -45,6 +46,7 @@ def prompts_command(
             "id_prefix": id_prefix,
         },
     )
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.prompts.curate import event_usage, run
 
     records = run(settings)
@@ -52,6 +54,7 @@ def prompts_command(
     if settings.from_captions is not None:
         console.print(f"{len(records)} {kind} prompts from the distinct captions of {settings.from_captions}")
     else:
+        # the command's work, imported when it runs: `baton --help` imports this module
         from baton.prompts.vocabulary import load_vocabulary
 
         vocabulary = load_vocabulary(settings.vocab)
@@ -65,6 +68,7 @@ def prompts_command(
 
 
 def _print_vocabularies() -> None:
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.prompts.vocabulary import list_vocabularies, load_vocabulary
 
     for name in list_vocabularies():

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from baton.artifacts import PromptRecord, id_problem, write_records
 from baton.errors import InputError
+from baton.interchange.baton_names import try_parse_baton_filename
+from baton.interchange.tango import read_caption_file
 from baton.prompts.config import DEFAULT_N, PromptsConfig
 from baton.prompts.phrasing import compose_text
 from baton.prompts.vocabulary import VocabEvent, Vocabulary, load_vocabulary
@@ -42,8 +44,6 @@ EVENTS_PER_PROMPT: dict[str, int] = {"single": 1, "integrity": 2, "temporal": 3}
 def run(config: PromptsConfig) -> list[PromptRecord]:
     """Curate the prompts ``config`` asks for and write them to ``config.out``."""
     if config.from_captions is not None:
-        from baton.interchange.tango import read_caption_file
-
         rows = read_caption_file(config.from_captions)
         records = prompts_from_captions(
             rows, task=config.task, n=config.n, seed=config.seed, id_prefix=config.id_prefix
@@ -174,8 +174,6 @@ def event_usage(records: Sequence[PromptRecord]) -> Counter[str]:
 
 def baton_prompt_number(location: str | None) -> str | None:
     """BATON's prompt number from an audio path (``".../0088_Birds chirp_0.wav"`` -> ``"0088"``)."""
-    from baton.interchange.baton_names import try_parse_baton_filename
-
     parsed = try_parse_baton_filename(location)
     return parsed.prompt_id if parsed is not None else None
 

@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from baton.errors import InputError
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -110,8 +112,6 @@ def load_vocabulary(name_or_path: str | Path) -> Vocabulary:
 
 def parse_vocabulary(text: str, path: str | Path) -> Vocabulary:
     """Validate the YAML text of a vocabulary; errors name ``path``, the line and the field."""
-    import yaml
-
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -216,8 +216,6 @@ class _LineFinder:
         self.root = root
 
     def find(self, keys: tuple[str | int, ...]) -> int | None:
-        import yaml
-
         node = self.root
         if node is None:
             return None

@@ -22,6 +22,7 @@ def report_command(
     config: Path = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
 ) -> None:
     """Write one self-contained HTML report of a run: results, plots, audio players, settings."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
     from baton.report.run import run as write_report

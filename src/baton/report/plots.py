@@ -6,6 +6,8 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 # One colour per model, in the order the models are listed (base first); the reference is grey.
@@ -14,10 +16,7 @@ REFERENCE_COLOUR = "#b0b0b0"
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
 
     return plt
 

@@ -45,8 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from baton.artifacts import RewardRecord, atomic_write_text, read_json, read_records
 from baton.errors import InputError
+from baton.evaluation.records import JUDGEMENTS_FILE, JudgementRecord
 from baton.report.config import ReportConfig
+from baton.report.html import render_report
 
 SUMMARY_FILE = "metrics.json"
 TRAIN_LOG = "train_log.jsonl"
@@ -107,8 +110,6 @@ def _try(data: RunData, section: str, read: Any) -> Any:
 
 
 def _json_object(path: Path) -> dict[str, Any]:
-    from baton.artifacts import read_json
-
     value = read_json(path)
     if not isinstance(value, dict):
         raise InputError("expected a JSON object", path=path)
@@ -116,9 +117,6 @@ def _json_object(path: Path) -> dict[str, Any]:
 
 
 def _load_evaluation(data: RunData) -> None:
-    from baton.artifacts import read_records
-    from baton.evaluation.records import JUDGEMENTS_FILE, JudgementRecord
-
     for candidate in (data.root / "evaluation", data.root):
         if (candidate / SUMMARY_FILE).is_file():
             data.evaluation = candidate
@@ -265,8 +263,6 @@ def find_reliability(
 
 
 def _load_reward(data: RunData) -> None:
-    from baton.artifacts import RewardRecord, read_records
-
     folder = data.root / "reward"
     if not folder.is_dir():
         data.absent["reliability"] = "not in this run (no reward/ folder)"
@@ -307,9 +303,6 @@ def read_label_efficiency(path: str | Path) -> dict[str, Any]:
 
 def run(config: ReportConfig) -> Path:
     """Write the report of ``config.run``; return the path of the HTML file."""
-    from baton.artifacts import atomic_write_text
-    from baton.report.html import render_report
-
     if config.examples < 0:
         raise InputError("must be 0 or more", field="examples")
     data = load_run(config.run)

@@ -13,46 +13,19 @@ load, score, rank, save), :mod:`.train`, :mod:`.crossval` (out-of-fold figures),
 
 from __future__ import annotations
 
-from typing import Any
+from baton.exports import lazy_exports
 
-__all__ = [
-    "RewardModel",
-    "RewardTrainConfig",
-    "cross_validate",
-    "evaluate_reward",
-    "score_samples",
-    "score_with_judge",
-    "train_reward",
-]
+# name -> (module, attribute); imported on first use.
+_EXPORTS = {
+    "RewardModel": ("baton.reward.model", "RewardModel"),
+    "RewardTrainConfig": ("baton.reward.config", "RewardTrainConfig"),
+    "train_reward": ("baton.reward.train", "train_reward"),
+    "cross_validate": ("baton.reward.crossval", "cross_validate"),
+    "evaluate_reward": ("baton.reward.evaluate", "evaluate_reward"),
+    "score_samples": ("baton.reward.score", "score_samples"),
+    "score_with_judge": ("baton.reward.score", "score_with_judge"),
+}
 
+__all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    if name == "RewardModel":
-        from baton.reward.model import RewardModel
-
-        return RewardModel
-    if name == "RewardTrainConfig":
-        from baton.reward.config import RewardTrainConfig
-
-        return RewardTrainConfig
-    if name == "train_reward":
-        from baton.reward.train import train_reward
-
-        return train_reward
-    if name == "cross_validate":
-        from baton.reward.crossval import cross_validate
-
-        return cross_validate
-    if name == "evaluate_reward":
-        from baton.reward.evaluate import evaluate_reward
-
-        return evaluate_reward
-    if name == "score_samples":
-        from baton.reward.score import score_samples
-
-        return score_samples
-    if name == "score_with_judge":
-        from baton.reward.score import score_with_judge
-
-        return score_with_judge
-    raise AttributeError(f"module 'baton.reward' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

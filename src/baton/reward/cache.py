@@ -21,7 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
+from baton.artifacts import save_safetensors, temp_file_beside
+from baton.audio import load_audio
+from baton.console import make_progress
 from baton.fingerprints import file_digest
 from baton.reward.encoders import AudioFeatures, RewardEncoder, TextFeatures
 
@@ -51,9 +56,6 @@ class FeatureCache:
         return self.folder / kind / key[:2] / f"{key}.safetensors"
 
     def _read(self, kind: str, key: str) -> dict[str, torch.Tensor] | None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = self._path(kind, key)
         if not path.is_file():
             self.misses += 1
@@ -68,8 +70,6 @@ class FeatureCache:
         return tensors
 
     def _write(self, kind: str, key: str, tensors: dict[str, torch.Tensor]) -> None:
-        from baton.artifacts import save_safetensors, temp_file_beside
-
         path = self._path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = temp_file_beside(path)  # the mode a plain open() gives, not mkstemp's 0600
@@ -139,9 +139,6 @@ def audio_features(
     description: str = "encoding audio",
 ) -> list[AudioFeatures]:
     """Features of each audio file: from the cache when present, else encoded (and cached)."""
-    from baton.audio import load_audio
-    from baton.console import make_progress
-
     paths = [Path(p) for p in paths]
     keys = [file_digest(p) for p in paths]
 

@@ -31,6 +31,7 @@ TRAIN_OPTIONS = (
 def _train_settings(options: dict[str, Any], **more: Any) -> RewardTrainConfig:
     """RewardTrainConfig from a command's ``--config`` file and its flags (``options``: its arguments;
     ``more``: the settings one command alone takes)."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
 
     overrides = {name: options[name] for name in TRAIN_OPTIONS} | more
@@ -41,6 +42,7 @@ def _train_settings(options: dict[str, Any], **more: Any) -> RewardTrainConfig:
 
 def _require(settings: Any, **messages: str) -> None:
     """Stop with ``messages[field]`` for the first of those settings that is not given (a usage error)."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.errors import UsageError
 
     for field, message in messages.items():
@@ -107,6 +109,7 @@ def train_command(
     """Train a reward model on labels and (or) people's pairs (split by prompt, early stopping, features
     cached)."""
     options = dict(locals())
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.reward.train import train_reward
 
     more = {"pairs": pairs, "pair_weight": pair_weight, "report_to": list(report_to) if report_to else None}
@@ -157,6 +160,7 @@ def cross_validate_command(
     """Judge the reward model on every labelled clip, out of fold: k heads, each fitted on the other folds'
     prompts (features encoded once), with the figures of `reward eval`. Saves no model."""
     options = dict(locals())
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.console import console
     from baton.reward.crossval import PREDICTIONS_FILE, cross_validate, figure_lines
     from baton.reward.evaluate import EVAL_FILE
@@ -197,6 +201,7 @@ def eval_command(
 ) -> None:
     """Accuracy at 0.5, ROC-AUC and calibration (ECE, reliability plot) per task, with 95% intervals,
     beside the single annotator's agreement with the majority; with --pairs, the pairwise accuracy."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
     from baton.reward.evaluate import EVAL_FILE, evaluate_reward
@@ -256,6 +261,7 @@ def interval_text(figure: dict | None) -> str:
 
 def figures_table(result: dict, title: str = "reward model vs held-out labels [95% interval]") -> object:
     """The evaluation as a rich table: one row per task."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from rich.table import Table
 
     cell = interval_text
@@ -293,6 +299,7 @@ def score_command(
 ) -> None:
     """Write a RewardRecord (raw score and probability) for every clip of a samples file, from a reward
     model (--model) or a judge (--judge events|clap: AI feedback)."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.console import console
     from baton.errors import UsageError

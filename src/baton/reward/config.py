@@ -143,9 +143,11 @@ class RewardTrainConfig:
             raise InputError("must be one or more resolutions of at least 1", field="segments")
         if float(settings["learning_rate"]) <= 0:  # type: ignore[arg-type]
             raise InputError("must be positive", field="learning_rate")
+        # imported when used: the command line imports this module at start-up
         from baton.tracking import parse_report_to
 
         parse_report_to(self.report_to)  # an unknown tracker is named here, before any work
+        # imported when used: the command line imports this module at start-up
         from baton.workers import check_device
 
         check_device(self.device)

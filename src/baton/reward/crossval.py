@@ -29,10 +29,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from baton.artifacts import atomic_write_text
+from baton.cache import cache_dir
+from baton.console import track, warn
 from baton.errors import InputError
+from baton.interchange.labels import read_labels
+from baton.reward.cache import FeatureCache
 from baton.reward.config import RewardTrainConfig
-from baton.reward.data import LabelledClip
+from baton.reward.data import LabelledClip, labelled_clips, require_both_labels, split_by_prompt
+from baton.reward.encoders import load_encoder
+from baton.reward.evaluate import (
+    EVAL_FILE,
+    check_figure_settings,
+    clip_figures,
+    probabilities_of,
+    save_figures,
+)
+from baton.reward.model import calibrated_logits
+from baton.reward.train import encode_clips, fit_head, fit_settings
 
 PREDICTIONS_FILE = "crossval-predictions.jsonl"
 METHOD = "cross-validation"
@@ -82,24 +98,6 @@ def cross_validate(
     Writes ``eval.json``, its reliability plot and ``crossval-predictions.jsonl`` into ``out``
     (default ``config.out``) and returns the figures (the contents of ``eval.json``).
     """
-    import torch
-
-    from baton.artifacts import atomic_write_text
-    from baton.cache import cache_dir
-    from baton.console import track, warn
-    from baton.reward.cache import FeatureCache
-    from baton.reward.data import labelled_clips, read_labels, require_both_labels, split_by_prompt
-    from baton.reward.encoders import load_encoder
-    from baton.reward.evaluate import (
-        EVAL_FILE,
-        check_figure_settings,
-        clip_figures,
-        probabilities_of,
-        save_figures,
-    )
-    from baton.reward.model import calibrated_logits
-    from baton.reward.train import encode_clips, fit_head, fit_settings
-
     config.check()
     if config.labels is None:
         raise InputError("cross-validation judges labels: give --labels", field="labels")

@@ -2,7 +2,7 @@
 
 Labels come from ``baton annotate export`` (``labels.jsonl``, LabelRecords), from BATON's released
 files (Tango JSON Lines with ``feedback``, the grouped ratings, the held-out test files; read by
-:mod:`baton.interchange.tango`), or from a Label Studio export. A label's audio path is read
+:mod:`baton.interchange.tango`), or from a Label Studio export, all read by :func:`baton.interchange.labels.read_labels`. A label's audio path is read
 relative to the labels file's folder, or to ``audio_root`` when given (BATON's paths start with
 ``Baton/data/Audio/...``, so point ``audio_root`` at the folder that holds ``Baton/``).
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from baton.artifacts import LabelRecord, PairRecord, has_schema_line, read_records, resolve_path
 from baton.errors import InputError
+from baton.interchange.alpaca import read_alpaca
 
 
 @dataclass
@@ -40,37 +41,6 @@ class LabelledClip:
     label: int | None
     votes: dict[str, float] = field(default_factory=dict)
     line: int | None = None
-
-
-def read_labels(path: str | Path, task: str | None = None) -> list[LabelRecord]:
-    """The label records of a baton labels file, a BATON/Tango file or a Label Studio export."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("no such labels file", path=path)
-    if path.stat().st_size == 0 or not path.read_text(encoding="utf-8", errors="replace").strip():
-        raise InputError("the labels file is empty", path=path)
-    if has_schema_line(path):
-        records = read_records(path, LabelRecord, allow_empty=False)
-    else:
-        from baton.interchange.common import Notes
-        from baton.interchange.run import guess_format
-
-        notes = Notes()
-        if guess_format(path) == "label-studio":
-            from baton.interchange.label_studio import read_label_studio
-
-            kind, records = read_label_studio(
-                path, out_dir=path.parent, kind="labels", task=task, notes=notes
-            )
-        else:
-            from baton.interchange.tango import read_tango_file, tango_to_labels
-
-            records = tango_to_labels(read_tango_file(path, notes), task=task)
-    if not records:
-        raise InputError("the labels file holds no labels", path=path)
-    if task is not None:
-        records = [r.model_copy(update={"task": r.task or task}) for r in records]
-    return list(records)  # type: ignore[arg-type]
 
 
 def labelled_clips(
@@ -146,8 +116,6 @@ def read_pairs(path: str | Path, task: str | None = None) -> list[PairRecord]:
     if has_schema_line(path):
         records = read_records(path, PairRecord, allow_empty=False)
     else:
-        from baton.interchange.alpaca import read_alpaca
-
         records = read_alpaca(path, out_dir=path.parent)
     if task is not None:
         records = [r.model_copy(update={"task": r.task or task}) for r in records]

@@ -39,9 +39,17 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
+from baton.artifacts import give_safetensors_plain_mode
+from baton.audio import resample
+from baton.backends.common import load_pretrained
+from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
 from baton.errors import InputError
 from baton.fingerprints import fingerprint_of, state_dict_digest
+from baton.world.clap import WorldClap
+from baton.world.manifest import world_dir
+from baton.world.spec import CLIP_SAMPLES, SAMPLE_RATE
 
 # Bump when the way features are computed from an encoder changes: it is part of every fingerprint.
 FEATURES_VERSION = 1
@@ -148,10 +156,6 @@ class HFClapEncoder:
 
     @classmethod
     def load(cls, source: str | Path, device: str = "cpu") -> HFClapEncoder:
-        from transformers import ClapModel, ClapProcessor
-
-        from baton.backends.common import load_pretrained
-
         # A local folder is recorded absolute, so a saved reward model finds it from anywhere.
         source = str(Path(source).resolve()) if Path(source).exists() else str(source)
         # float32 whatever the checkpoint holds (transformers would take its dtype): features compare.
@@ -161,8 +165,6 @@ class HFClapEncoder:
         return cls(model.to(device), processor, source)
 
     def encode_audio(self, audio: Sequence[np.ndarray], sample_rate: int) -> list[AudioFeatures]:
-        from baton.audio import resample
-
         clips = _as_clips(audio)
         if sample_rate != self.sample_rate:
             # CLAP is trained on 48 kHz audio: resampling here is the fix to BATON's 16 kHz input.
@@ -210,8 +212,6 @@ class WorldClapEncoder:
     """The world CLAP of a built world (``<world>/clap``)."""
 
     def __init__(self, clap: Any, source: str, weights_digest: bytes) -> None:
-        from baton.world.spec import CLIP_SAMPLES, SAMPLE_RATE
-
         self.clap = clap
         self.sample_rate = SAMPLE_RATE
         self.window_samples = CLIP_SAMPLES
@@ -227,8 +227,6 @@ class WorldClapEncoder:
 
     @classmethod
     def load(cls, directory: str | Path) -> WorldClapEncoder:
-        from baton.world.clap import WorldClap
-
         directory = Path(directory)
         if not (directory / "config.json").is_file():
             raise InputError(
@@ -269,8 +267,6 @@ def load_encoder(spec: str, device: str = "cpu") -> RewardEncoder:
             folder = Path(source)
             folder = folder / "clap" if (folder / "clap" / "config.json").is_file() else folder
         else:
-            from baton.world.build import world_dir
-
             folder = world_dir() / "clap"
         return WorldClapEncoder.load(folder)
     if kind == "clap":
@@ -315,16 +311,6 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
     character vocabulary), for tests and benchmarks on a machine without hub access. Load it with
     ``load_encoder(f"clap:{directory}")``.
     """
-    from transformers import (
-        ClapAudioConfig,
-        ClapConfig,
-        ClapFeatureExtractor,
-        ClapModel,
-        ClapProcessor,
-    )
-
-    from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
-
     torch.manual_seed(seed)
     tokenizer = tiny_roberta_tokenizer(model_max_length=96)
     text_config = tiny_clap_text_config(tokenizer)
@@ -360,7 +346,6 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
         padding="repeatpad",
         frequency_max=14_000,
     )
-    from baton.artifacts import give_safetensors_plain_mode
 
     directory = Path(directory)
     model.save_pretrained(directory)

@@ -1,6 +1,6 @@
 """``baton reward eval``: how well a reward model agrees with held-out human labels, per task.
 
-Figures (each with a percentile-bootstrap 95% interval over clips, :mod:`baton.evaluation.intervals`):
+Figures (each with a percentile-bootstrap 95% interval over clips, :mod:`baton.stats`):
 
 * ``accuracy``: share of clips where ``P >= threshold`` (0.5, as BATON judges) equals the majority label;
 * ``roc_auc``: probability that a random clip labelled 1 scores above a random clip labelled 0 (ties
@@ -25,10 +25,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from scipy.stats import rankdata
 
+from baton.artifacts import write_json
+from baton.cache import cache_dir
 from baton.errors import InputError
-from baton.evaluation.intervals import bootstrap, bootstrap_mean
+from baton.interchange.labels import read_labels
+from baton.reward.cache import FeatureCache
+from baton.reward.data import add_pair_clips, labelled_clips, read_pairs
+from baton.reward.model import RewardModel
+from baton.reward.train import encode_clips
+from baton.stats import bootstrap, bootstrap_mean
+from baton.workers import check_device
 
 if TYPE_CHECKING:
     import torch
@@ -59,8 +71,6 @@ def correct_at(probabilities: Sequence[float], labels: Sequence[int], threshold:
 
 def roc_auc(probabilities: Sequence[float], labels: Sequence[int]) -> float:
     """Area under the ROC curve (Mann-Whitney U / (n1 n0), ties counted half); NaN with one class only."""
-    from scipy.stats import rankdata
-
     p, y = _check(probabilities, labels)
     positives = int(y.sum())
     negatives = y.size - positives
@@ -242,13 +252,6 @@ def evaluate_reward(
     (``out``, default ``model_dir/eval.json``) and a reliability plot beside them; return the figures.
     ``device``: where the encoder runs."""
 
-    from baton.cache import cache_dir
-    from baton.reward.cache import FeatureCache
-    from baton.reward.data import add_pair_clips, labelled_clips, read_labels, read_pairs
-    from baton.reward.model import RewardModel
-    from baton.reward.train import encode_clips
-    from baton.workers import check_device
-
     check_figure_settings(threshold, bins)
     device = check_device(device)
     model_dir = Path(model_dir)
@@ -313,8 +316,6 @@ def probabilities_of(
     logits_of: Callable[[Any], torch.Tensor], features: Any, rows: Sequence[int], chunk: int = 256
 ) -> np.ndarray:
     """Probabilities (float64) of the feature ``rows``: sigmoid of ``logits_of`` a batch, ``chunk`` at a time."""
-    import torch
-
     index = torch.as_tensor(list(rows), dtype=torch.long)
     parts = [
         torch.sigmoid(logits_of(features.index(index[i : i + chunk]))) for i in range(0, len(index), chunk)
@@ -370,8 +371,6 @@ def clip_figures(
 def save_figures(result: dict[str, Any], out: Path) -> Path:
     """Write ``result`` to ``out`` (JSON) and its reliability plot beside it (``<stem>-reliability.png``,
     named in ``result["plot"]``); return ``out``."""
-    from baton.artifacts import write_json
-
     plot = out.with_name(f"{out.stem}-reliability.png")
     result["plot"] = plot.name
     write_json(out, result)
@@ -381,10 +380,7 @@ def save_figures(result: dict[str, Any], out: Path) -> Path:
 
 def write_reliability_plot(result: dict[str, Any], path: Path) -> None:
     """A reliability diagram (one curve per task and one for all clips) as a PNG."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     curves = {"all": result.get("reliability") or []}
     curves.update(

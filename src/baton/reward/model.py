@@ -23,8 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
+from baton.artifacts import read_json, save_safetensors, write_json
+from baton.audio import load_audio, resample
 from baton.errors import InputError
+from baton.fingerprints import fingerprint_of, state_dict_digest
 from baton.reward.encoders import RewardEncoder, check_same_encoder, encoder_from_identity
 from baton.reward.heads import FeatureBatch, build_head, stack_features
 
@@ -94,8 +99,6 @@ class RewardModel:
     def _features(
         self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None
     ) -> FeatureBatch:
-        from baton.audio import load_audio
-
         encoder = self.encoder  # texts and audio: lists of one length (logits paired them)
         clips = []
         for clip in audio:
@@ -105,8 +108,6 @@ class RewardModel:
                 array = clip.detach().cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
                 rate = sample_rate if sample_rate is not None else encoder.sample_rate
                 if rate != encoder.sample_rate:
-                    from baton.audio import resample
-
                     array = resample(np.asarray(array, np.float32), rate, encoder.sample_rate)
                 clips.append(np.asarray(array, dtype=np.float32))
         audio_features = encoder.encode_audio(clips, encoder.sample_rate)
@@ -150,8 +151,6 @@ class RewardModel:
     def fingerprint(self) -> str:
         """What this model is, whatever its folder: a digest of the head (kind, settings, weights),
         the calibration and the encoder's fingerprint. Equal fingerprints give equal scores."""
-        from baton.fingerprints import fingerprint_of, state_dict_digest
-
         return fingerprint_of(
             FORMAT,
             self.head_kind,
@@ -176,8 +175,6 @@ class RewardModel:
         }
 
     def save(self, directory: str | Path) -> Path:
-        from baton.artifacts import save_safetensors, write_json
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
@@ -196,11 +193,6 @@ class RewardModel:
         ``device``: where the encoder runs when it is loaded from the source the model names. The head
         stays on the CPU: it is small, and the encoders hand their features over on the CPU (where the
         feature cache keeps them)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from baton.artifacts import read_json
-
         directory = Path(directory)
         path = directory / CONFIG_FILE
         if not directory.is_dir():

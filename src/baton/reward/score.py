@@ -31,6 +31,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from baton.artifacts import (
     RecordAppender,
     RewardRecord,
@@ -39,7 +41,16 @@ from baton.artifacts import (
     resolve_path,
     store_path,
 )
+from baton.audio import load_clips
+from baton.cache import cache_dir
+from baton.console import make_progress
 from baton.errors import InputError
+from baton.evaluation.clap_score import ClapScoreJudge
+from baton.evaluation.event_judge import EventJudge, judge_vocabulary, load_embedder
+from baton.reward.cache import FeatureCache, audio_features, text_features
+from baton.reward.heads import stack_features
+from baton.reward.model import RewardModel
+from baton.workers import check_device
 
 
 def score_samples(
@@ -54,15 +65,6 @@ def score_samples(
 ) -> Path:
     """Score every clip of ``samples`` with the model in ``model_dir``; write ``out``; return it.
     ``device``: where the encoder runs."""
-    import torch
-
-    from baton.cache import cache_dir
-    from baton.console import make_progress
-    from baton.reward.cache import FeatureCache, audio_features, text_features
-    from baton.reward.heads import stack_features
-    from baton.reward.model import RewardModel
-    from baton.workers import check_device
-
     if batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
     device = check_device(device)
@@ -148,9 +150,6 @@ def load_judge(
 ) -> Any:
     """The judge ``kind`` (``events`` or ``clap``) over the encoder ``encoder`` (``world``,
     ``world:DIR``, ``clap:SOURCE``), ready to score ``records`` (read from ``samples``)."""
-    from baton.evaluation.clap_score import ClapScoreJudge
-    from baton.evaluation.event_judge import EventJudge, judge_vocabulary, load_embedder
-
     if kind not in JUDGES:
         raise InputError(f"unknown judge '{kind}': choose one of {', '.join(JUDGES)}", field="judge")
     if kind == "events":
@@ -183,9 +182,6 @@ def score_with_judge(
 ) -> Path:
     """Score every clip of ``samples`` with the judge ``judge`` (see :func:`load_judge`); write ``out``
     (resuming it, as :func:`score_samples` does); return it."""
-    from baton.audio import load_clips
-    from baton.console import make_progress
-
     if batch_size < 1:
         raise InputError("must be at least 1", field="batch_size")
     samples, out = Path(samples), Path(out)

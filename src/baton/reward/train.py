@@ -21,10 +21,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 
+from baton import tracking
+from baton.artifacts import atomic_write_text, write_json
+from baton.cache import cache_dir
+from baton.config import config_to_dict
+from baton.console import console, track, warn
 from baton.errors import InputError
+from baton.interchange.labels import read_labels
+from baton.reward.cache import FeatureCache, audio_features, text_features
 from baton.reward.config import RewardTrainConfig
-from baton.reward.heads import FeatureBatch, build_head
+from baton.reward.data import (
+    PairedClips,
+    add_pair_clips,
+    class_balance,
+    labelled_clips,
+    read_pairs,
+    require_both_labels,
+    split_by_prompt,
+)
+from baton.reward.encoders import load_encoder
+from baton.reward.heads import FeatureBatch, build_head, stack_features
 from baton.reward.losses import (
     bradley_terry_loss,
     fit_platt,
@@ -32,6 +50,8 @@ from baton.reward.losses import (
     same_prompt_pairs,
     soft_bce_loss,
 )
+from baton.reward.model import RewardModel
+from baton.tracking import accelerator_kwargs, start
 
 TRAIN_LOG = "train_log.jsonl"
 TRAINING_FILE = "training.json"
@@ -120,8 +140,6 @@ def fit_head(
     4. Bradley-Terry scores are put on a probability scale by Platt scaling on the labelled training
        clips (without labels they stay as they are: only their order means something).
     """
-    from baton.console import track
-
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     audio_dim, text_dim = features.audio.shape[1], features.text.shape[1]
@@ -284,9 +302,6 @@ def encode_clips(
     encoder: Any, clips: Sequence[Any], cache: Any, *, sequences: bool, progress: bool = False
 ) -> FeatureBatch:
     """Features of labelled clips (audio and their texts), through the cache."""
-    from baton.reward.cache import audio_features, text_features
-    from baton.reward.heads import stack_features
-
     audio = audio_features(encoder, [c.audio for c in clips], cache, progress=progress)
     text = text_features(encoder, [c.text for c in clips], cache)
     return stack_features(audio, text, sequences=sequences)
@@ -303,10 +318,6 @@ def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, 
     """
     if not report_to:
         return None
-    from accelerate import Accelerator
-
-    from baton.config import config_to_dict
-    from baton.tracking import accelerator_kwargs, start
 
     accelerator = Accelerator(cpu=True, **accelerator_kwargs(report_to, out))
     # The settings as given, and the optimiser's as the preset and overrides resolved them.
@@ -317,25 +328,6 @@ def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, 
 
 def train_reward(config: RewardTrainConfig) -> Path:
     """Train a reward model on ``config.labels``; return its folder ``config.out``."""
-    from baton import tracking
-    from baton.artifacts import atomic_write_text, write_json
-    from baton.cache import cache_dir
-    from baton.config import config_to_dict
-    from baton.console import console, warn
-    from baton.reward.cache import FeatureCache
-    from baton.reward.data import (
-        PairedClips,
-        add_pair_clips,
-        class_balance,
-        labelled_clips,
-        read_labels,
-        read_pairs,
-        require_both_labels,
-        split_by_prompt,
-    )
-    from baton.reward.encoders import load_encoder
-    from baton.reward.model import RewardModel
-
     config.check()
     report_to = tracking.parse_report_to(config.report_to)
     tracking.check_installed(report_to)
@@ -410,10 +402,8 @@ def train_reward(config: RewardTrainConfig) -> Path:
         )
     finally:
         if logger is not None:
-            from baton.finetune.engine import release_accelerator
-
             tracking.finish(logger)
-            release_accelerator(logger)
+            tracking.release_accelerator(logger)
 
     # 5. Save.
     training_side = set(train_rows)

@@ -6,6 +6,10 @@ curator). One clip per prompt is generated; the evaluator detector says whether 
 present (single, integrity) or present in the stated order (temporal). Real world clips with the same
 events, rendered by the synthesizer, give the detector's own ceiling on the same prompts and the
 reference set for FAD, computed on world CLAP audio embeddings.
+
+Layer: this uses the stages (the prompts curator, generation's seeds, the world backend, the
+evaluation's judgement and FAD), so it stands above them with :mod:`baton.world.build`, which calls
+it; the world's models and data below never import it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ from typing import Any
 import numpy as np
 
 from baton.artifacts import PromptRecord
+from baton.backends.world import WorldBackend
+from baton.console import track
+from baton.evaluation.event_accuracy import judge_clip
+from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
+from baton.generation.run import clip_seed
+from baton.prompts.curate import curate_prompts, max_prompts
+from baton.stats import bootstrap_mean
+from baton.world.captions import caption, world_vocabulary
+from baton.world.clap import WorldClap
+from baton.world.corpus import render
+from baton.world.detectors import EventDetector
+from baton.world.spec import CLASSES
 
 
 def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> dict[str, list[PromptRecord]]:
@@ -28,10 +44,6 @@ def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> di
     ``repeat_sets``, ``n_per_task`` in rounds of distinct pairs, each round with its own order,
     relation and phrasing of every pair.
     """
-    from baton.prompts.curate import curate_prompts, max_prompts
-    from baton.world.captions import caption, world_vocabulary
-    from baton.world.spec import CLASSES
-
     rng = random.Random(seed)
     single = [
         PromptRecord(
@@ -61,11 +73,6 @@ def heldout_prompts(n_per_task: int, seed: int, repeat_sets: bool = False) -> di
     }
 
 
-def judge_task(task: str) -> str:
-    """The detector's question for a task: a single event is judged like integrity (is it there?)."""
-    return "temporal" if task == "temporal" else "integrity"
-
-
 def assess_world_model(
     model_dir: str | Path | None,
     evaluator_dir: str | Path,
@@ -81,16 +88,6 @@ def assess_world_model(
     prompts repeat the world's 66 pairs up to ``prompts_per_task`` (:func:`heldout_prompts`); a
     prompt's accuracy is the mean over its clips, and intervals are over prompts.
     """
-    from baton.backends.world import WorldBackend
-    from baton.console import track
-    from baton.evaluation.event_accuracy import EventAccuracy
-    from baton.evaluation.fad import FewEmbeddingsWarning, frechet_distance
-    from baton.evaluation.intervals import bootstrap_mean
-    from baton.generation.run import clip_seed
-    from baton.world.clap import WorldClap
-    from baton.world.corpus import render
-    from baton.world.detectors import EventDetector
-
     backend = WorldBackend.load(model_dir)
     evaluator = EventDetector.load(evaluator_dir)
     clap = WorldClap.load(clap_dir)
@@ -114,11 +111,11 @@ def assess_world_model(
         ]
         labels = [p.events for p in prompts]
         for name, clips in (("", generated), ("_real", real)):
-            accuracy = EventAccuracy()
-            accuracy.update(evaluator.detect(np.stack(clips)), labels, [task] * len(prompts))
-            kinds = {"accuracy": accuracy.correct[task]}
+            detected = evaluator.detect(np.stack(clips))
+            judged = [judge_clip(found, named, task) for found, named in zip(detected, labels, strict=True)]
+            kinds = {"accuracy": [j.correct for j in judged]}
             if task == "temporal":
-                kinds["presence"] = accuracy.presence[task]
+                kinds["presence"] = [j.presence for j in judged]
             for kind, flags in kinds.items():
                 # [prompts, clips]: each prompt's share of right clips, resampled over prompts.
                 per_prompt = (

@@ -24,51 +24,61 @@ is part of each trained step's fingerprint, because the order of a sum decides t
 weights; with it fixed, the same seed gives the same world whatever ``jobs`` is, on any machine with
 the same kind of CPU. Another CPU model may round otherwise and build another, equally good world:
 the manifest records the CPU.
+
+Layer: building a world trains the world's models (:mod:`baton.world`'s own floor, which imports no
+stage) and then assesses the base model, which generates clips and evaluates them
+(:mod:`baton.world.assess`). So this module, with ``assess`` and the ``baton world`` command, stands
+above the stages, beside the demo; everything a stage needs to find a built world is in
+:mod:`baton.world.manifest`, below them (tests/test_layers.py keeps it so).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import platform
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from baton import __version__
-from baton.artifacts import read_json, write_json
-from baton.cache import cache_dir
-from baton.console import console
-from baton.world.config import STEPS, WorldBuildConfig
+import numpy
+import torch
 
-MANIFEST = "manifest.json"
-FORMAT = "baton-world"
-FORMAT_VERSION = 1
-DEPENDS_ON = {"t2a": ("corpus",), "clap": ("corpus",), "base_eval": ("t2a", "clap", "evaluator")}
-# The steps that train a network: their weights depend on the thread count (see the module's notes).
-TRAINED = ("t2a", "clap", "annotator", "evaluator")
+from baton import __version__
+from baton.artifacts import atomic_write_text, read_json, write_json
+from baton.config import config_to_dict
+from baton.console import console, make_progress, warn
+from baton.errors import InputError
+from baton.workers import cpu_model, process_pool, with_threads
+from baton.world.assess import assess_world_model
+from baton.world.clap import ClapConfig, clap_config, train_clap
+from baton.world.config import STEPS, WorldBuildConfig
+from baton.world.corpus import Corpus, CorpusConfig, build_world_corpus
+from baton.world.detectors import DetectorConfig, annotator_config, evaluator_config, train_detector
+from baton.world.manifest import (
+    CODE_VERSIONS,
+    FORMAT,
+    FORMAT_VERSION,
+    SAMPLING_DEFAULTS,
+    WorldPaths,
+    depends_on,
+    fingerprints,
+    read_manifest,
+    steps_needed,
+    world_dir,
+    world_origin,
+)
+from baton.world.pretrain import T2APretrainConfig, pretrain_t2a
+from baton.world.shipping import install_shipped, read_shipped_manifest, shipped_dir, unusable_reason
+from baton.world.t2a import T2ATrainConfig, train_t2a
+
 # The order in which ready steps start. In a 2-job build of the full world (one thread each, side by
 # side) t2a took ~490 s, the evaluator ~200, clap ~120, the annotator ~190, base_eval ~60: t2a runs
 # in one lane; the evaluator, clap and the annotator in the other; base_eval follows t2a.
 START_ORDER = ("corpus", "t2a", "evaluator", "clap", "annotator", "base_eval")
-# The T2A model's sampling defaults. They are not part of the T2A step's fingerprint: the build writes
-# them into the model's config.json (:func:`apply_sampling_defaults`), so changing them retrains
-# nothing; the base evaluation, which samples, depends on them and is redone.
-SAMPLING_DEFAULTS = {  # build setting -> the model config.json field it becomes
-    "sample_steps": "default_steps",
-    "guidance_scale": "default_guidance",
-    "griffin_lim_iters": "griffin_lim_iters",
-    "guidance_rescale": "guidance_rescale",
-}
-SAMPLING_KEYS = tuple(SAMPLING_DEFAULTS)
-# The version of the code behind each step. Raise a step's number whenever its code changes what it
-# builds or the files it writes: its fingerprint (and its dependants') changes, so a world cached by
-# older code is rebuilt on the next `baton world build` instead of failing to load.
-CODE_VERSIONS = {"corpus": 1, "t2a": 3, "clap": 1, "annotator": 1, "evaluator": 1, "base_eval": 2}
 V2_MIX = {"single_share": 0.45, "pair_share": 0.30, "triple_share": 0.25}
 V2_T2A = {"steps": 3000, "warmup_steps": 500, "ema_decay": 0.999}
 # The constant schedule: the weights at a step do not depend on the number of steps, so one run's
@@ -91,65 +101,8 @@ V2_PRETRAIN_QUICK = {
 PRETRAIN_KEYS = ("stream", *V2_PRETRAIN)
 
 
-def depends_on(settings: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Which steps each step needs: a v2 T2A pretraining also needs the judges of its assessments."""
-    if "stream" in settings["t2a"]:
-        return {**DEPENDS_ON, "t2a": ("corpus", "clap", "evaluator")}
-    return DEPENDS_ON
-
-
-def steps_needed(only: list[str] | None, needs: dict[str, tuple[str, ...]] = DEPENDS_ON) -> list[str]:
-    """The steps to build for ``only``: those named and, recursively, what they depend on, in order."""
-    if only is None:
-        return in_dependency_order(needs)
-    wanted: set[str] = set()
-    pending = list(only)
-    while pending:
-        name = pending.pop()
-        if name not in wanted:
-            wanted.add(name)
-            pending.extend(needs.get(name, ()))
-    return [name for name in in_dependency_order(needs) if name in wanted]
-
-
-def in_dependency_order(needs: dict[str, tuple[str, ...]]) -> list[str]:
-    """The steps, each after the steps it needs (otherwise in the order of STEPS)."""
-    ordered: list[str] = []
-    while len(ordered) < len(STEPS):
-        ordered.append(next(n for n in STEPS if n not in ordered and set(needs.get(n, ())) <= set(ordered)))
-    return ordered
-
-
-def world_dir(cache: str | Path | None = None, *, quick: bool = False, seed: int = 0) -> Path:
-    """The folder of one world: ``<cache>/world`` for the default, suffixed for quick or other seeds."""
-    name = "world" + ("-quick" if quick else "") + (f"-seed{seed}" if seed else "")
-    return cache_dir(cache) / name
-
-
-@dataclass
-class WorldPaths:
-    root: Path
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / MANIFEST
-
-    @property
-    def corpus(self) -> Path:
-        return self.root / "corpus" / "corpus"
-
-    def step(self, name: str) -> Path:
-        return self.root / name
-
-
 def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     """Every step's settings, as plain data: what the manifest records and what a rerun compares."""
-    from baton.config import config_to_dict
-    from baton.world.clap import clap_config
-    from baton.world.corpus import CorpusConfig
-    from baton.world.detectors import annotator_config, evaluator_config
-    from baton.world.t2a import T2ATrainConfig
-
     quick, seed = config.quick, config.seed
     v2 = config.recipe == "v2"
     mix = V2_MIX if v2 else {}
@@ -178,59 +131,7 @@ def step_settings(config: WorldBuildConfig) -> dict[str, Any]:
     }
 
 
-def fingerprints(settings: dict[str, Any], code_versions: dict[str, int] | None = None) -> dict[str, str]:
-    """A hash per step of its code version, its settings and, recursively, the steps it depends on."""
-    code_versions = CODE_VERSIONS if code_versions is None else code_versions
-    needs = depends_on(settings)
-    out: dict[str, str] = {}
-    t2a = settings["t2a"]
-    for name in in_dependency_order(needs):
-        own = {k: v for k, v in t2a.items() if k not in SAMPLING_KEYS} if name == "t2a" else settings[name]
-        parts = [f"code {code_versions[name]}", json.dumps(own, sort_keys=True)]
-        if name in TRAINED:
-            parts.append(f"threads {settings.get('threads', 1)}")
-        if name == "base_eval":
-            parts.append(json.dumps({k: t2a.get(k) for k in SAMPLING_KEYS}, sort_keys=True))
-        parts += [out[dep] for dep in needs.get(name, ())]
-        out[name] = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-    return out
-
-
-def read_manifest(root: Path) -> dict[str, Any] | None:
-    path = root / MANIFEST
-    return read_json(path) if path.is_file() else None
-
-
-def world_flags(*, quick: bool = False, seed: int = 0) -> str:
-    """The command-line flags that name one world: `` --quick --seed 3`` (empty for the default)."""
-    return (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
-
-
-def other_worlds_note(cache: str | Path | None = None) -> str:
-    """For an error about the default world missing: the worlds this cache does hold, if any."""
-    built = [cache_dir(cache) / name for name in built_worlds(cache) if name != "world"]
-    if not built:
-        return ""
-    return f" (this cache holds {', '.join(map(str, built))}: point --model or --world at one)"
-
-
-def built_worlds(cache: str | Path | None = None) -> dict[str, str]:
-    """The worlds in a cache with a manifest, as folder name -> the flags that name it."""
-    root = cache_dir(cache)
-    found = {}
-    for folder in sorted(root.glob("world*")) if root.is_dir() else []:
-        match = re.fullmatch(r"world(-quick)?(?:-seed(\d+))?", folder.name)
-        if match and (folder / MANIFEST).is_file():
-            found[folder.name] = world_flags(quick=bool(match[1]), seed=int(match[2] or 0))
-    return found
-
-
 def _fresh_manifest(config: WorldBuildConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    import numpy
-    import torch
-
-    from baton.workers import cpu_model
-
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -253,8 +154,6 @@ def build(config: WorldBuildConfig) -> dict[str, Any]:
     if config.recipe is None:
         shipped = shipped_world_for(config)
         if shipped is not None:
-            from baton.world.shipping import install_shipped
-
             return install_shipped(shipped, config.cache, force=config.force, progress=config.progress)
     paths = WorldPaths(world_dir(config.cache, quick=config.quick, seed=config.seed))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -351,10 +250,6 @@ def shipped_world_for(config: WorldBuildConfig) -> Path | None:
     It is installed when it is the world asked for (its quick flag and seed) and this baton's code can
     read it; a setting that only a training uses is refused rather than ignored.
     """
-    from baton.console import warn
-    from baton.errors import InputError
-    from baton.world.shipping import read_shipped_manifest, shipped_dir, unusable_reason
-
     folder = shipped_dir()
     shipped = read_shipped_manifest(folder)
     if shipped is None or (bool(shipped.get("quick")), shipped.get("seed")) != (config.quick, config.seed):
@@ -377,14 +272,6 @@ def shipped_world_for(config: WorldBuildConfig) -> Path | None:
     return folder
 
 
-def world_origin(manifest: dict[str, Any]) -> dict[str, Any]:
-    """Where a world came from: its manifest's ``origin``, or (a manifest of older code) built here."""
-    return manifest.get("origin") or {
-        "kind": "built",
-        "recipe": (manifest.get("settings") or {}).get("recipe") or "v1",
-    }
-
-
 def _number(name: str) -> str:
     return f"[{STEPS.index(name) + 1}/{len(STEPS)}]"
 
@@ -398,12 +285,6 @@ def run_step(
     ``resume`` lets a v2 T2A pretraining go on from its checkpoints. Also the entry point of a build's
     worker processes.
     """
-    import functools
-
-    import torch
-
-    from baton.workers import with_threads
-
     paths = WorldPaths(Path(root))
     builder = functools.partial(_train_t2a, resume=resume) if name == "t2a" else _STEP_BUILDERS[name]
     with torch.random.fork_rng(devices=[]):
@@ -426,11 +307,6 @@ def _run_side_by_side(
     When a step fails, no new one starts; the running ones finish and are recorded (nothing done is
     lost), then the first failure is raised.
     """
-    from concurrent.futures import FIRST_COMPLETED, Future, wait
-
-    from baton.console import make_progress
-    from baton.workers import process_pool
-
     why = dict(todo)
     needs = depends_on(settings)
     waiting = sorted(why, key=START_ORDER.index)
@@ -500,15 +376,6 @@ def _why_rebuilt(done: dict[str, Any] | None, name: str, force: bool, fingerprin
     return " (settings or inputs changed: rebuilding)"
 
 
-def stale_steps(manifest: dict[str, Any]) -> list[str]:
-    """Steps of a built world that this baton's code would rebuild (built by an older version)."""
-    return [
-        name
-        for name, done in manifest.get("steps", {}).items()
-        if name in CODE_VERSIONS and done.get("code_version", 1) != CODE_VERSIONS[name]
-    ]
-
-
 def _headline(name: str, figures: dict[str, Any]) -> str:
     keys = {
         "t2a": ("final_loss",),
@@ -531,20 +398,12 @@ def _headline(name: str, figures: dict[str, Any]) -> str:
 
 
 def _build_corpus(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
-    from baton.world.corpus import CorpusConfig, build_corpus, mix_counts
-
-    config = CorpusConfig(**settings["corpus"])
-    corpus = build_corpus(config, progress=progress)
-    corpus.save(paths.corpus)
-    return {"clips": len(corpus), "mix": mix_counts(config)}
+    return build_world_corpus(paths.corpus, settings, progress)
 
 
 def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
     """Write the sampling settings of ``t2a`` (a T2A step's settings) into the model's config.json as
     its defaults; return whether anything changed."""
-    from baton.artifacts import atomic_write_text
-    from baton.world.t2a import T2ATrainConfig
-
     path = Path(model_dir) / "config.json"
     meta = read_json(path)
     model = meta["config"]
@@ -558,16 +417,12 @@ def apply_sampling_defaults(model_dir: Path, t2a: dict[str, Any]) -> bool:
 
 
 def load_corpus(paths: WorldPaths) -> Any:
-    from baton.world.corpus import Corpus
-
     return Corpus.load(paths.corpus)
 
 
 def _train_t2a(
     paths: WorldPaths, settings: dict[str, Any], progress: bool, resume: bool = False
 ) -> dict[str, Any]:
-    from baton.world.t2a import T2ATrainConfig, train_t2a
-
     if "stream" in settings["t2a"]:
         model = _pretrain_t2a(paths, settings, progress, resume)
     else:
@@ -580,11 +435,6 @@ def _train_t2a(
 
 def _pretrain_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool, resume: bool) -> Any:
     """The v2 T2A step: a long pretraining in ``t2a-run/`` (checkpoints, assessments), resumable."""
-    from baton.world.assess import assess_world_model
-    from baton.world.corpus import CorpusConfig
-    from baton.world.pretrain import T2APretrainConfig, pretrain_t2a
-    from baton.world.t2a import T2ATrainConfig
-
     t2a = settings["t2a"]
     config = T2APretrainConfig(
         t2a=T2ATrainConfig(**{k: v for k, v in t2a.items() if k not in PRETRAIN_KEYS}),
@@ -616,24 +466,18 @@ def _pretrain_t2a(paths: WorldPaths, settings: dict[str, Any], progress: bool, r
 
 
 def _train_clap(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
-    from baton.world.clap import ClapConfig, train_clap
-
     clap, figures = train_clap(ClapConfig(**settings["clap"]), load_corpus(paths), progress=progress)
     clap.save(paths.step("clap"))
     return figures
 
 
 def _train_detector(paths: WorldPaths, settings: dict[str, Any], progress: bool, name: str) -> dict[str, Any]:
-    from baton.world.detectors import DetectorConfig, train_detector
-
     detector, figures = train_detector(DetectorConfig(**settings[name]), progress=progress)
     detector.save(paths.step(name))
     return figures
 
 
 def _evaluate_base(paths: WorldPaths, settings: dict[str, Any], progress: bool) -> dict[str, Any]:
-    from baton.world.assess import assess_world_model
-
     figures = assess_world_model(
         model_dir=paths.step("t2a"),
         evaluator_dir=paths.step("evaluator"),

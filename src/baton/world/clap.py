@@ -44,8 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baton.artifacts import write_json
+from baton.audio import MelConfig, MelSpectrogram
 from baton.config import config_to_dict, documented, option
+from baton.console import track
 from baton.errors import InputError
+from baton.prompts.phrasing import TEMPLATES
+from baton.world.captions import caption, world_vocabulary
+from baton.world.detectors import as_audio_batch, compose_clips, load_weights, read_model_meta, save_weights
 from baton.world.spec import CLIP_SAMPLES, SAMPLE_RATE
 from baton.world.tokenizer import WordTokenizer
 
@@ -78,9 +84,6 @@ def encode_texts(
 
 def world_texts() -> list[str]:
     """Every word the world's captions can use: the caption templates and the world vocabulary's phrasings."""
-    from baton.prompts.phrasing import TEMPLATES
-    from baton.world.captions import world_vocabulary
-
     texts = [re.sub(r"\{[cn]\d\}", " ", t.pattern) for t in TEMPLATES]
     texts.append(".")  # every caption ends with one (phrasing.finish_sentence)
     for event in world_vocabulary().events:
@@ -228,7 +231,6 @@ class ClapNet(nn.Module):
 
     def __init__(self, config: ClapConfig, vocab_size: int) -> None:
         super().__init__()
-        from baton.audio import MelConfig, MelSpectrogram
 
         self.mel = MelSpectrogram(
             MelConfig(
@@ -305,8 +307,6 @@ def contrastive_loss(
 
 def fit_clips(audio: Any, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
     """Clips as ``[B, CLIP_SAMPLES]`` at the world's rate: longer clips are cut, shorter zero-padded."""
-    from baton.world.detectors import as_audio_batch
-
     batch, _ = as_audio_batch(audio, sample_rate)
     if batch.shape[1] >= CLIP_SAMPLES:
         return batch[:, :CLIP_SAMPLES].contiguous()
@@ -380,9 +380,6 @@ class WorldClap:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` (settings and vocabulary) and ``model.safetensors`` into ``directory``."""
-        from baton.artifacts import write_json
-        from baton.world.detectors import save_weights
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -398,8 +395,6 @@ class WorldClap:
     @classmethod
     def load(cls, directory: str | Path) -> WorldClap:
         """Read a CLAP written by :meth:`save`."""
-        from baton.world.detectors import load_weights, read_model_meta
-
         directory = Path(directory)
         path = directory / CONFIG_FILE
         meta = read_model_meta(path, FORMAT, FORMAT_VERSION)
@@ -448,10 +443,6 @@ def train_clap(
     3. Held-out retrieval (:func:`evaluate_clap`).
     Without a corpus, only the extra clips are used.
     """
-    from baton.console import track
-    from baton.world.captions import caption
-    from baton.world.detectors import compose_clips
-
     started = time.perf_counter()
 
     # 1. Data.
@@ -561,9 +552,6 @@ def evaluate_clap(clap: WorldClap, n_clips: int = 512, seed: int = 2, batch_size
     whose caption scores higher than a caption of the same events in reverse order (0.5 = blind to
     order). ``batch_size`` is the retrieval batch size. A last partial batch is dropped.
     """
-    from baton.world.captions import caption
-    from baton.world.detectors import compose_clips
-
     n_batches = n_clips // batch_size
     if n_batches < 1:
         raise ValueError(f"n_clips ({n_clips}) must be at least batch_size ({batch_size})")

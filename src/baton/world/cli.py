@@ -32,11 +32,13 @@ def build_command(
 
     Without --recipe, the models the package ships are installed (in seconds) when it ships this world.
     """
+    # the command's work, imported when it runs: `baton --help` imports this module
     import time
 
     from baton.config import load_config
     from baton.console import console
-    from baton.world.build import build, world_dir, world_flags, world_origin
+    from baton.world.build import build
+    from baton.world.manifest import world_dir, world_flags, world_origin
     from baton.world.report import origin_text
 
     settings = load_config(
@@ -83,11 +85,12 @@ def info_command(
     ),
 ) -> None:
     """Print the world's manifest: where it came from, versions, seeds, settings and every quality figure."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     import json
 
     from baton.console import console, warn
     from baton.errors import InputError
-    from baton.world.build import (
+    from baton.world.manifest import (
         built_worlds,
         read_manifest,
         stale_steps,
@@ -98,6 +101,7 @@ def info_command(
     from baton.world.report import manifest_table
 
     if shipped:
+        # the command's work, imported when it runs: `baton --help` imports this module
         from baton.world.shipping import read_shipped_manifest, shipped_dir, shipped_summary
 
         folder = shipped_dir()
@@ -147,6 +151,7 @@ def ship_command(
 
     `baton world build` then installs them, in seconds, instead of training the world.
     """
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.config import load_config
     from baton.world.shipping import ship_world
 
@@ -159,6 +164,7 @@ def examples_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the examples."),
 ) -> None:
     """Write one WAV per sound class and a few composed clips with their captions, to listen to."""
+    # the command's work, imported when it runs: `baton --help` imports this module
     from baton.console import console
     from baton.world.report import write_examples
 

@@ -68,6 +68,7 @@ class WorldBuildConfig:
     @property
     def parallel_jobs(self) -> int:
         """The number of steps run at once: ``jobs``, or 2 where the machine has 2 cores or more."""
+        # imported when used: the command line imports this module at start-up
         from baton.workers import resolve_jobs
 
         return resolve_jobs(self.jobs)

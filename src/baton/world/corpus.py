@@ -276,6 +276,15 @@ def build_corpus(config: CorpusConfig, *, progress: bool = False) -> Corpus:
     return Corpus(audio=audio, captions=captions, relations=relations, events=events, config=config)
 
 
+def build_world_corpus(folder: Path, settings: dict[str, Any], progress: bool = False) -> dict[str, Any]:
+    """A world's corpus step: the corpus of ``settings["corpus"]`` built and saved as ``folder``;
+    its figures (clips, and the mix of single events, pairs and triples)."""
+    config = CorpusConfig(**settings["corpus"])
+    corpus = build_corpus(config, progress=progress)
+    corpus.save(folder)
+    return {"clips": len(corpus), "mix": mix_counts(config)}
+
+
 def stream_clips(config: CorpusConfig, start: int, count: int) -> Corpus:
     """Clips ``start .. start + count - 1`` of the endless stream of fresh clips of ``config``'s mix.
 

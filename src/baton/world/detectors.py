@@ -47,10 +47,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from scipy.ndimage import median_filter
 from torch import nn
 
-from baton.artifacts import read_json, write_json
+from baton.artifacts import read_json, save_safetensors, write_json
+from baton.audio import MelConfig, MelSpectrogram, resample
 from baton.config import config_to_dict, documented, option
+from baton.console import track
 from baton.errors import InputError
 from baton.world.compose import Clip, compose, frame_targets
 from baton.world.spec import CLASSES, RELATION_SIZES, RELATIONS, SAMPLE_RATE
@@ -82,7 +86,6 @@ def smooth_probs(frame_probs: np.ndarray, median_frames: int) -> np.ndarray:
     probs = np.asarray(frame_probs, dtype=np.float32)
     if median_frames <= 1:
         return probs
-    from scipy.ndimage import median_filter
 
     return median_filter(probs, size=(median_frames, 1), mode="nearest")
 
@@ -412,7 +415,6 @@ class LogMelFrontEnd(nn.Module):
 
     def __init__(self, n_fft: int, win_length: int, hop_length: int, n_mels: int) -> None:
         super().__init__()
-        from baton.audio import MelConfig, MelSpectrogram
 
         self.mel = MelSpectrogram(
             MelConfig(
@@ -570,8 +572,6 @@ def as_audio_batch(audio: Any, sample_rate: int = SAMPLE_RATE) -> tuple[torch.Te
             raise ValueError(f"clip {i} holds NaN or infinite samples")
         tensors.append(x)
     if sample_rate != SAMPLE_RATE:
-        from baton.audio import resample
-
         tensors = [
             torch.as_tensor(np.asarray(resample(x.numpy(), sample_rate, SAMPLE_RATE), np.float32))
             for x in tensors
@@ -696,8 +696,6 @@ class EventDetector:
 
 def load_weights(net: nn.Module, path: Path) -> None:
     """Load a safetensors state dict into ``net``, or raise an InputError naming the file."""
-    from safetensors.torch import load_file
-
     if not path.is_file():
         raise InputError("model weights not found", path=path)
     try:
@@ -732,8 +730,6 @@ def read_model_meta(path: Path, expected_format: str, version: int = FORMAT_VERS
 
 def save_weights(net: nn.Module, path: Path) -> None:
     """Write ``net``'s state dict as safetensors, atomically (a temporary file renamed over it)."""
-    from baton.artifacts import save_safetensors
-
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
     save_safetensors(state, tmp)
@@ -817,8 +813,6 @@ def train_detector(
        :func:`frame_targets` at the output frame rate.
     3. :func:`evaluate_detector` on ``eval_clips`` held-out clean clips (seed ``eval_seed``).
     """
-    from baton.console import track
-
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     detector = EventDetector(config)

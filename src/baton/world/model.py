@@ -38,10 +38,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
+from baton.artifacts import save_safetensors
 from baton.audio import MelConfig, MelSpectrogram, mel_to_audio, num_frames
-from baton.backends.base import classifier_free_guidance
+from baton.diffusion import classifier_free_guidance
 from baton.errors import InputError
 from baton.world.spec import CLIP_SAMPLES
 from baton.world.tokenizer import (  # noqa: F401 - re-exported: the model's tokenizer
@@ -420,7 +424,6 @@ class WorldT2A(nn.Module):
 
     def __init__(self, config: WorldT2AConfig, tokenizer: WordTokenizer) -> None:
         super().__init__()
-        from diffusers import DDPMScheduler
 
         self.config = config
         self.tokenizer = tokenizer
@@ -545,8 +548,6 @@ class WorldT2A(nn.Module):
         ``negative_prompt`` ("" by default) as the unconditional text, rescaled by ``guidance_rescale``
         (default: the model's; see :meth:`guided_prediction`).
         """
-        from diffusers import DPMSolverMultistepScheduler
-
         if len(texts) != len(seeds):
             raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
         steps = self.config.default_steps if steps is None else steps
@@ -577,8 +578,6 @@ class WorldT2A(nn.Module):
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` (architecture, mel settings, scheduler, vocabulary) and ``model.safetensors``."""
-        from baton.artifacts import save_safetensors
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -599,9 +598,6 @@ class WorldT2A(nn.Module):
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> WorldT2A:
         """Read a model written by :meth:`save`."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
         try:

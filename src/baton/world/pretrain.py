@@ -40,6 +40,7 @@ import torch
 from baton import __version__
 from baton.artifacts import folder_written_whole, step_folders
 from baton.config import config_to_dict, documented, option
+from baton.console import make_progress
 from baton.errors import InputError
 from baton.workers import cpu_model, git_commit
 from baton.world.corpus import CorpusConfig, stream_captions, stream_clips
@@ -214,8 +215,6 @@ def pretrain_t2a(
     steps of this call and returns None, leaving a checkpoint as a kill between steps would (for tests
     and time-boxed runs).
     """
-    from baton.console import make_progress
-
     out = Path(out)
     t2a = config.t2a
     weight_settings = config.weight_settings()

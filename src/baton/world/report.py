@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from baton.world.manifest import SHIPPED_FORMAT, world_origin
+
 
 def _figure(value: Any) -> str:
     if isinstance(value, dict) and "value" in value:
@@ -52,9 +54,6 @@ def duration(seconds: float) -> str:
 def origin_text(manifest: dict[str, Any]) -> str:
     """Where a world came from, in a few words: ``shipped (recipe v2, trained 11.2 h on <cpu>, commit
     abc1234)`` or ``built here (recipe v1)``. Takes a world's manifest or a shipped world's."""
-    from baton.world.build import world_origin
-    from baton.world.shipping import SHIPPED_FORMAT
-
     if manifest.get("format") == SHIPPED_FORMAT:
         origin = {"kind": "shipped", **manifest}
     else:
@@ -106,6 +105,7 @@ def manifest_table(manifest: dict[str, Any], root: Path, title: str | None = Non
 
 def write_examples(out: Path, seed: int = 0) -> list[Path]:
     """One WAV per class, plus a sequence and an overlap, with a captions.txt naming each file."""
+    # torch and the synthesizer: `baton world info` imports this module and reads a manifest only
     import numpy as np
 
     from baton.audio import save_audio

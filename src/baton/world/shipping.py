@@ -41,29 +41,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import baton.world
 from baton import __version__
 from baton.artifacts import atomic_write_text, read_json, save_safetensors, write_json
 from baton.console import console, warn
 from baton.errors import InputError
 from baton.fingerprints import file_digest
 from baton.workers import git_commit
-from baton.world.build import (
+from baton.world.config import ShipConfig
+from baton.world.manifest import (
     CODE_VERSIONS,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
+    SHIPPED_FORMAT,
     STEPS,
     WorldPaths,
     fingerprints,
     read_manifest,
-    run_step,
     stale_steps,
     world_dir,
     world_flags,
 )
-from baton.world.config import ShipConfig
+from baton.world.report import duration
 
-SHIPPED_FORMAT = "baton-shipped-world"
 SHIPPED_VERSION = 1
 ENV = "BATON_SHIPPED_WORLD"
 NOTICE = "NOTICE.md"
@@ -96,8 +97,6 @@ made (recipe, settings, code versions, CPU, library versions, git commit) and th
 
 def package_shipped_dir() -> Path:
     """The package's own shipped world folder, ``baton/world/shipped``."""
-    import baton.world
-
     return Path(baton.world.__file__).parent / "shipped"
 
 
@@ -201,6 +200,7 @@ def _model_files(root: Path, name: str) -> list[Path]:
 def _write_shipped_weights(source: Path, target: Path, dtype: str) -> None:
     """``source``'s tensors into ``target``, the large float ones in fp16 for ``dtype`` fp16; the
     metadata maps each tensor so stored to its original dtype, which installing restores."""
+    # torch: `baton world info` imports this module and reads the shipped manifest only
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -356,6 +356,9 @@ def install_shipped(
 
     Nothing is done when that shipped manifest is installed there already (unless ``force``).
     """
+    # the synthesizer (scipy): `baton world info` imports this module and reads manifests only
+    from baton.world.corpus import build_world_corpus
+
     folder = shipped_dir() if shipped is None else Path(shipped)
     manifest = read_shipped_manifest(folder)
     if manifest is None:
@@ -388,7 +391,7 @@ def install_shipped(
             else:
                 _copy(folder / relative, partial / relative)
         corpus_started = time.perf_counter()
-        corpus = run_step(str(partial), "corpus", manifest["settings"], 1, progress)
+        corpus = build_world_corpus(WorldPaths(partial).corpus, manifest["settings"], progress)
         corpus_seconds = time.perf_counter() - corpus_started
         if corpus != manifest["steps"]["corpus"]["figures"]:
             warn(f"the corpus made here ({corpus}) differs from the shipped world's")
@@ -418,6 +421,7 @@ def _is_installed(target: Path, installed: dict[str, Any] | None, digest: str) -
 def _write_installed_weights(source: Path, target: Path) -> None:
     """A shipped safetensors file with its fp16 tensors back in their original dtype (float32), so the
     world's loaders read the file they always read."""
+    # torch: `baton world info` imports this module and reads the shipped manifest only
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -529,7 +533,6 @@ def _copy(source: Path, target: Path) -> None:
 
 def shipped_summary(manifest: dict[str, Any], folder: Path) -> list[str]:
     """Lines describing a shipped world, for ``baton world info --shipped``."""
-    from baton.world.report import duration
 
     total = sum(record["bytes"] for record in manifest["files"].values())
     commit = manifest.get("git_commit")

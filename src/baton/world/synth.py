@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+import soundfile
 
 from baton.world.spec import CLASSES, CLIP_SECONDS, SAMPLE_RATE
 
@@ -386,8 +387,6 @@ def synthesize(name: str, rng: np.random.Generator, duration: float | None = Non
 
 def write_examples(folder: str | Path, seed: int = 0, per_class: int = 1) -> list[Path]:
     """Write ``per_class`` WAV files of each class into ``folder`` (to listen to); return their paths."""
-    import soundfile
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -10,7 +10,7 @@ Loss per clip, for x0 its frames, t ~ U{0..T-1}, noise ~ N(0, I), x_t = sqrt(a_t
 
 (written for v; the world model predicts x0 by default, and then the target is x0) with weights that
 give the x0 error the weight ``clamp(SNR(t), snr_floor, snr_gamma)``, SNR(t) = a_t / (1 - a_t)
-(:func:`snr_weights`). Min-SNR (Hang et al. 2023) clips the nearly clean steps; the floor keeps the
+(:func:`baton.diffusion.min_snr_weights`). Min-SNR (Hang et al. 2023) clips the nearly clean steps; the floor keeps the
 noisiest steps, where only the text says what to make, from counting for nothing. With plain Min-SNR
 the model hardly used its text after a CPU-sized training: on held-out single-event prompts the
 evaluator detector found the event in 21-25% of clips after 500 steps, against 46-50% with the floor
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,7 +33,10 @@ import numpy as np
 import torch
 
 from baton.config import config_to_dict, documented, option
+from baton.console import make_progress
+from baton.diffusion import denoising_target, min_snr_weights, signal_to_noise
 from baton.errors import InputError
+from baton.world.captions import caption
 from baton.world.model import (
     DenoiserConfig,
     SchedulerSettings,
@@ -41,6 +45,7 @@ from baton.world.model import (
     WorldT2A,
     WorldT2AConfig,
 )
+from baton.world.spec import CLASS_INDEX, CLASSES, MAX_EVENTS
 
 if TYPE_CHECKING:
     from baton.world.corpus import Corpus
@@ -66,7 +71,8 @@ class T2ATrainConfig:
     text_dropout: float = option(0.1, "Share of training rows whose caption is dropped to '' (for guidance).")
     snr_gamma: float = option(5.0, "Min-SNR weighting's gamma (0 = unweighted loss).")
     snr_floor: float = option(
-        1.0, "Smallest weight of the x0 error, for the noisiest steps (see snr_weights; 0 = Min-SNR)."
+        1.0,
+        "Smallest weight of the x0 error, for the noisiest steps (see baton.diffusion.min_snr_weights; 0 = Min-SNR).",
     )
     x0_std: float = option(
         0.5, "Standard deviation of the normalised frames: below 1 shifts the work toward more noise."
@@ -167,37 +173,6 @@ class T2ATrainConfig:
         )
 
 
-def snr_weights(
-    alphas_cumprod: torch.Tensor,
-    timesteps: torch.Tensor,
-    gamma: float,
-    prediction_type: str,
-    floor: float = 0.0,
-) -> torch.Tensor:
-    """Per-sample loss weights [B] giving the x0 error the weight ``clamp(SNR, floor, gamma)``.
-
-    ``gamma`` clips the weight of nearly clean samples (Min-SNR-gamma, Hang et al. 2023); ``floor``
-    keeps the noisiest samples from counting for nothing (the "truncated SNR" weighting of Salimans &
-    Ho 2022 is ``floor = 1``): there the model must decide from the text alone what sounds where, and
-    an x0 error weighted by SNR ~ 0.01 would teach it almost nothing. The same objective for each
-    parameterisation: the weight is applied as is to an x0 ("sample") loss, ``/ SNR`` to an epsilon
-    loss and ``/ (SNR + 1)`` to a v loss, since ``|eps error|^2 = SNR |x0 error|^2`` and
-    ``|v error|^2 = (SNR + 1) |x0 error|^2``. ``gamma = 0`` means no weighting (all ones).
-    """
-    from baton.finetune.losses import min_snr_weights as weights_of_snr
-    from baton.finetune.losses import signal_to_noise
-
-    snr = signal_to_noise(alphas_cumprod, timesteps)
-    return weights_of_snr(snr, gamma, prediction_type, floor=floor)
-
-
-def min_snr_weights(
-    alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float, prediction_type: str
-) -> torch.Tensor:
-    """Min-SNR-gamma weights (Hang et al. 2023): :func:`snr_weights` without a floor."""
-    return snr_weights(alphas_cumprod, timesteps, gamma, prediction_type, floor=0.0)
-
-
 def diffusion_loss(
     model: WorldT2A,
     x0: torch.Tensor,
@@ -212,16 +187,12 @@ def diffusion_loss(
     scheduler = model.noise_scheduler
     noisy = scheduler.add_noise(x0, noise, timesteps)
     prediction_type = scheduler.config.prediction_type
-    if prediction_type == "v_prediction":
-        target = scheduler.get_velocity(x0, noise, timesteps)
-    elif prediction_type == "epsilon":
-        target = noise
-    else:
-        target = x0
+    target = denoising_target(scheduler, x0, noise, timesteps)
     states = model.text_encoder(ids, mask)
     prediction = model.predict(noisy, timesteps, states, mask)
     per_clip = (prediction - target).pow(2).mean(dim=(1, 2))  # [B]
-    weights = snr_weights(scheduler.alphas_cumprod, timesteps, snr_gamma, prediction_type, snr_floor)
+    snr = signal_to_noise(scheduler.alphas_cumprod, timesteps)
+    weights = min_snr_weights(snr, snr_gamma, prediction_type, floor=snr_floor)
     return (weights.to(per_clip.device) * per_clip).mean()
 
 
@@ -231,11 +202,6 @@ def text_pretraining_captions(n: int, seed: int) -> tuple[list[str], torch.Tenso
     Singles, sequences of 2-3 and overlaps of 2 in equal shares, phrased at random by
     :func:`baton.world.captions.caption`; unused event slots hold ``len(CLASSES)`` ("no event").
     """
-    import random
-
-    from baton.world.captions import caption
-    from baton.world.spec import CLASS_INDEX, CLASSES, MAX_EVENTS
-
     rng = random.Random(f"world-t2a-text:{seed}")
     kinds = [("single", 1), ("sequence", 2), ("sequence", 3), ("overlap", 2)]
     texts = []
@@ -263,8 +229,6 @@ def pretrain_text_encoder(
     T2A models start from a pretrained text encoder (FLAN-T5, CLAP); this is the world's small
     stand-in for one. The head is thrown away; the encoder goes on training with the denoiser.
     """
-    from baton.world.spec import CLASSES, MAX_EVENTS
-
     encoder = model.text_encoder
     n_options = len(CLASSES) + 1
     with torch.random.fork_rng(devices=[]):
@@ -330,8 +294,6 @@ def descend(
 
 def train_t2a(corpus: Corpus, config: T2ATrainConfig, progress: bool = True) -> WorldT2A:
     """Train a world T2A model on ``corpus``; the model's ``report`` holds steps, time and losses."""
-    from baton.console import make_progress
-
     if len(corpus) == 0:
         raise InputError("the corpus has no clips", field="corpus")
     if corpus.sample_rate != config.model_config().mel.sample_rate:

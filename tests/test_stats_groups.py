@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from baton.evaluation.resampling import bootstrap_groups, group_indices, group_means
+from baton.stats import bootstrap_groups, group_indices, group_means
 
 
 def test_group_means_skip_missing_values():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from baton.evaluation.intervals import bootstrap, bootstrap_mean, paired_difference
+from baton.stats import bootstrap, bootstrap_mean, paired_difference
 
 
 def test_constant_values_have_a_point_interval():
@@ -50,7 +50,7 @@ def test_errors():
 
 
 def test_an_interval_excludes_zero_only_when_it_does_as_printed():
-    from baton.evaluation.intervals import Estimate, difference_excludes_zero, excludes_zero
+    from baton.stats import Estimate, difference_excludes_zero, excludes_zero
 
     assert excludes_zero(0.01, 0.2) and excludes_zero(-0.2, -0.001)
     assert not excludes_zero(-0.01, 0.2)
