@@ -45,6 +45,8 @@ from baton.world.detectors import EventDetector
 from baton.world.manifest import world_dir
 from baton.world.spec import SAMPLE_RATE
 
+# FinetuneConfig fields that name files (a --run may point a method at other feedback).
+PATH_FIELDS = ("labels", "rewards", "pairs", "pretrain")
 # The logit a hard reward stands for (a probability of 1 - 2e-9); JSON has no infinity.
 RIGHT_SCORE = 20.0
 
@@ -65,7 +67,7 @@ def parse_run(spec: str) -> tuple[str, dict[str, Any]]:
                     break
                 except ValueError:
                     pass
-        fields[key] = value
+        fields[key] = Path(text) if key in PATH_FIELDS else value
     return name, fields
 
 
