@@ -52,6 +52,23 @@ def test_methods_are_repeated_or_comma_separated(monkeypatch, tmp_path: Path):
     assert seen[1].methods == DemoConfig().methods
 
 
+def test_every_setting_the_help_names_is_a_flag(monkeypatch, tmp_path: Path, capsys):
+    # --active's help sends people to --human-share: the flag must be there, and a bad share refused.
+    import baton.demo.run
+    from baton.cli import main
+
+    seen = []
+    monkeypatch.setattr(baton.demo.run, "run", seen.append)
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(tmp_path), "--active", "--human-share", "0.25"])
+    assert exit_.value.code == 0
+    assert seen[0].human_share == 0.25 and seen[0].active
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--out", str(tmp_path), "--human-share", "1.5"])
+    assert exit_.value.code != 0
+    assert "human_share" in capsys.readouterr().err
+
+
 def _demo(out: str, cache: Path, methods: list[str]) -> dict:
     """`baton demo --quick --out OUT` as the command line runs it; its summary (run.json)."""
     from baton.cli import main
