@@ -33,7 +33,9 @@ from baton.annotation.config import (
 )
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.rounds import LabelRounds, RoundSettings
-from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult, read_samples
+from baton.annotation.store import AnnotationStore
+from baton.annotation.store.clips import LoadResult, read_samples
+from baton.annotation.store.records import ImportCounts
 from baton.artifacts import MetricRecord, SampleRecord, write_records
 from baton.console import console
 from baton.errors import InputError

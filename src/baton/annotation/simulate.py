@@ -260,7 +260,7 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
     if not config.samples:
         raise InputError("give the samples file(s) the simulated annotators listen to", field="samples")
     samples: dict[tuple[str, str], tuple[SampleRecord, Path]] = {}
-    from baton.annotation.store import GOLD_MODEL, read_samples
+    from baton.annotation.store.clips import GOLD_MODEL, read_samples
 
     for spec, default in [(s, None) for s in config.samples] + [(s, GOLD_MODEL) for s in config.gold]:
         name, path = parse_samples_spec(spec)
