@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton.annotation.app import AppSettings, create_app, login_link
+from baton.annotation.app import AppSettings, create_app
 from baton.annotation.config import (
     DEFAULT_BUDGET,
     DEFAULT_LABELS_PER_CLIP,
@@ -33,6 +33,7 @@ from baton.annotation.config import (
 )
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.rounds import LabelRounds, RoundSettings
+from baton.annotation.routes.context import login_link
 from baton.annotation.store import AnnotationStore
 from baton.annotation.store.clips import LoadResult, read_samples
 from baton.annotation.store.records import ImportCounts
