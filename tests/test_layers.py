@@ -367,9 +367,5 @@ def test_baton_imports_point_down(baton_graph):
     assert layer_problems(baton_graph, LAYERS) == []
 
 
-# The annotation app's own split is under way (issue 24, item 3); its imports are tidied with it.
-UNEXPLAINED_IMPORTS_LEFT_IN = ("baton.annotation",)
-
-
 def test_baton_imports_inside_functions_say_why():
-    assert unexplained_function_imports(SRC, "baton", exempt=UNEXPLAINED_IMPORTS_LEFT_IN) == []
+    assert unexplained_function_imports(SRC, "baton") == []

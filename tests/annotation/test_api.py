@@ -8,7 +8,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from baton.annotation.app import COOKIE, AppSettings, create_app
+from baton.annotation.app import AppSettings, create_app
+from baton.annotation.routes.context import COOKIE
 
 from .helpers import make_samples, sqlite_store, write_wav
 

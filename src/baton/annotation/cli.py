@@ -84,6 +84,7 @@ def serve_command(
     """Serve the labelling app (loads the samples; the first start prints the admin's link).
 
     The first start stores the campaign's --k, --raters-per-item, --collect, --pairs-per-prompt, --pairs-seed, --select, --round-size, --random-share and --budget in the database; a restart uses them, and refuses different values unless --change-settings is given."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.run import serve
     from baton.config import load_config
 
@@ -128,6 +129,7 @@ def add_annotator_command(
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Add an annotator and print their personal login link (its secret is stored only as a hash)."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.run import add_annotator
     from baton.config import load_config
 
@@ -158,6 +160,7 @@ def export_command(
 
     `baton data export` turns the labels into Tango/BATON JSON Lines, an audiofolder or Label Studio
     tasks, and the pairs into Audio-Alpaca triplets."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.run import export
     from baton.config import load_config
     from baton.console import console
@@ -190,6 +193,7 @@ def import_command(
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Add the votes of a Label Studio export, a BATON/Tango file or a baton labels file to the database."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.run import import_labels
     from baton.config import load_config
     from baton.console import console, warn
@@ -248,6 +252,7 @@ def simulate_command(
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
 ) -> None:
     """Simulated annotators label through the HTTP API (starting a server unless --server is given)."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.simulate import simulate
     from baton.config import load_config
     from baton.console import console, warn
@@ -302,6 +307,7 @@ def gold_command(
 ) -> None:
     """Make gold clips on the sound world (the synthesizer's own clips, whose answers it knows), for
     `serve --gold`: each annotator's accuracy on them shows on the dashboard."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from baton.annotation.gold import world_gold
     from baton.config import load_config
     from baton.console import console
@@ -321,6 +327,7 @@ def mos_command(
 ) -> None:
     """Listening-test results: MOS-Q and MOS-F per model, and each model's paired difference from the
     base, with 95% intervals (bootstrap over items)."""
+    # Start-up: ``baton --help`` imports this module; the command's work is imported when it runs.
     from rich.table import Table
 
     from baton.annotation.run import mos

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from baton.config import documented, option
+from baton.errors import InputError
 
 DEFAULT_DB = "sqlite:///annotations.db"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -301,8 +302,6 @@ class MosConfig:
 
 
 def raise_input(message: str, field: str) -> None:
-    from baton.errors import InputError
-
     raise InputError(message, field=field)
 
 

@@ -19,7 +19,9 @@ from baton.annotation.agreement import (
 )
 from baton.annotation.mos import METRIC_NAMES, differences, summarize
 from baton.annotation.pairs import PairQueue, PreferenceRow, preference_table
-from baton.annotation.store import AnnotationStore, LabelRow, iso, label_table
+from baton.annotation.store import AnnotationStore
+from baton.annotation.store.base import iso
+from baton.annotation.store.records import LabelRow, label_table
 
 RECENT_FLAGS = 50
 

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
-from baton.errors import InputError
+from baton.errors import InputError, MissingDependencyError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Held while migrating a PostgreSQL database, so that two servers starting at once migrate once.
@@ -95,10 +95,9 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             try:
+                # psycopg is optional (the postgres extra): only a PostgreSQL database needs it.
                 import psycopg  # noqa: F401
             except ImportError:
-                from baton.errors import MissingDependencyError
-
                 raise MissingDependencyError(
                     "psycopg[binary]", "a PostgreSQL database", extra="postgres"
                 ) from None
@@ -153,6 +152,7 @@ class Database:
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to the newest migration (a fresh database gets every table), or to
         ``revision`` (an older schema, as an older baton made it)."""
+        # Start-up: alembic (and its Mako templates) loads only when the schema is made or upgraded.
         from alembic import command
         from alembic.config import Config
 
@@ -165,6 +165,7 @@ class Database:
             command.upgrade(config, revision)
 
     def schema_revision(self) -> str | None:
+        # Start-up: alembic loads only when the schema is asked about.
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as connection:

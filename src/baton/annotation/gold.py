@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from baton.artifacts import SampleRecord, write_records
+from baton.errors import InputError
 
 GOLD_TASKS = ("integrity", "temporal")
 
@@ -41,8 +42,8 @@ def world_gold(
 ) -> GoldResult:
     """Write ``prompts`` gold prompts of the sound world, two clips each, to ``out/samples.jsonl`` and
     ``out/audio/``; the prompts take the tasks in turn."""
+    # Start-up: the sound world's renderer loads only when gold clips are made.
     from baton.audio import save_audio
-    from baton.errors import InputError
     from baton.world.captions import caption
     from baton.world.corpus import render
     from baton.world.spec import CLASSES, CLIP_SECONDS, SAMPLE_RATE

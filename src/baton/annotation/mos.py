@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from baton.errors import InputError
 from baton.stats import Estimate, paired_difference
 
 QUESTIONS: dict[str, str] = {
@@ -162,8 +163,6 @@ def choose_base(models: Iterable[str], base: str | None = None) -> str:
     names = sorted(set(models))
     if base is not None:
         if base not in names:
-            from baton.errors import InputError
-
             known = ", ".join(names) or "none yet"
             raise InputError(f"no ratings of a model named '{base}' (rated: {known})", field="base")
         return base

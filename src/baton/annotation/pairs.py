@@ -37,23 +37,21 @@ from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from baton.annotation.models import Annotator, Clip, Pair, PairAssignment, Preference
-from baton.annotation.store import (
+from baton.annotation.store import AnnotationStore
+from baton.annotation.store.annotators import AnnotatorView
+from baton.annotation.store.base import (
     BUSY,
     MAX_SECONDS,
-    AnnotationStore,
-    AnnotatorView,
     Busy,
     Conflict,
     NotFound,
-    Progress,
     StoreError,
-    exported_audio_path,
-    heard_too_soon,
     iso,
     lock_row,
     new_uid,
-    view_fields,
 )
+from baton.annotation.store.clips import exported_audio_path
+from baton.annotation.store.labels import Progress, heard_too_soon, view_fields
 from baton.artifacts import PairRecord
 from baton.errors import InputError
 

@@ -22,6 +22,7 @@ def waveform_peaks(path: Path, columns: int = COLUMNS) -> dict[str, Any]:
 
 @lru_cache(maxsize=4096)
 def _peaks(path: str, size: int, mtime_ns: int, columns: int) -> dict[str, Any]:
+    # Start-up: the app starts without the audio libraries; the first waveform asked for loads them.
     import numpy as np
     import soundfile as sf
 

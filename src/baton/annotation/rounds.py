@@ -190,6 +190,7 @@ class RewardChooser:
     at random."""
 
     def __init__(self, store: AnnotationStore, settings: RoundSettings) -> None:
+        # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
         from baton.reward.select import SelectSettings
 
         self.store = store
@@ -204,6 +205,7 @@ class RewardChooser:
         """The frozen encoders (loaded on first use; ``serve`` loads them at start, so that a wrong
         ``--select-encoder`` is said before anyone labels)."""
         if self._encoder is None:
+            # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
             from baton.reward.encoders import load_encoder
 
             self._encoder = load_encoder(self.settings.encoder)
@@ -211,12 +213,14 @@ class RewardChooser:
 
     def features(self, clip_ids: Sequence[int]) -> Any:
         """The pooled encoder features of these clips, as one :class:`FeatureBatch`."""
+        # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
         import torch
 
         from baton.reward.heads import FeatureBatch
 
         missing = [i for i in clip_ids if i not in self._features]
         if missing:
+            # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
             from baton.cache import cache_dir
             from baton.reward.cache import FeatureCache, audio_features, text_features
 
@@ -234,6 +238,7 @@ class RewardChooser:
         )
 
     def __call__(self, labels: dict[int, float], candidates: list[int], size: int, number: int) -> list[int]:
+        # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
         import torch
 
         from baton.reward.select import choose, fit_ensemble, hash_seed, select_batch

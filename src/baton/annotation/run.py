@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baton.annotation.app import AppSettings, create_app, login_link
+import uvicorn
+
+from baton.annotation.app import AppSettings, create_app
 from baton.annotation.config import (
     DEFAULT_BUDGET,
     DEFAULT_LABELS_PER_CLIP,
@@ -32,11 +34,22 @@ from baton.annotation.config import (
     SimulateConfig,
 )
 from baton.annotation.db import Database, sqlite_file
+from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
+from baton.annotation.pairs import PairQueue
 from baton.annotation.rounds import LabelRounds, RoundSettings
-from baton.annotation.store import AnnotationStore, ImportCounts, LoadResult, read_samples
+from baton.annotation.routes.context import login_link
+from baton.annotation.server import bind_socket, uvicorn_config
+from baton.annotation.store import AnnotationStore
+from baton.annotation.store.clips import LoadResult, read_samples
+from baton.annotation.store.records import ImportCounts
 from baton.artifacts import MetricRecord, SampleRecord, write_records
-from baton.console import console
+from baton.console import console, warn
 from baton.errors import InputError
+from baton.interchange.common import Notes
+from baton.interchange.label_studio import write_label_studio
+from baton.interchange.labels import read_labels
+from baton.interchange.tango import write_tango
+from baton.stats import excludes_zero
 
 __all__ = [
     "AddAnnotatorConfig",
@@ -164,8 +177,6 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
 
     The samples files (and gold files) are read and checked first: a bad one leaves no database
     behind. With the A/B task, each prompt's pairs are formed (:meth:`PairQueue.form`)."""
-    from baton.annotation.pairs import PairQueue
-
     files = read_all(config.samples)
     gold_files = read_all(config.gold)
     new_file = sqlite_file(config.db)
@@ -257,10 +268,6 @@ def serve(config: ServeConfig) -> None:
     uvicorn then serves on that very socket. The address the links use is kept in the database, for
     ``add-annotator``'s links.
     """
-    import uvicorn
-
-    from baton.annotation.server import bind_socket, uvicorn_config
-
     sock = bind_socket(config.host, config.port)
     try:
         prepared = prepare(config)
@@ -276,8 +283,6 @@ def serve(config: ServeConfig) -> None:
             f"tasks: {', '.join(prepared.settings.tasks)}"
         )
         if "pairs" in prepared.settings.tasks:
-            from baton.annotation.pairs import PairQueue
-
             console.print(
                 f"pairs: {PairQueue(prepared.store).count()} ({prepared.pairs_added} new), "
                 f"{prepared.store.k} answers each"
@@ -340,11 +345,8 @@ def export(config: ExportConfig) -> ExportResult:
     The formats ``tango`` and ``label-studio`` still work for labels, with a warning: other tools'
     formats are written by one command, ``baton data export`` (:func:`baton.interchange.run.run_export`),
     from the labels or pairs file (``--format audio-alpaca`` for pairs)."""
-    from baton.interchange.common import Notes
 
     if config.format != "baton":
-        from baton.console import warn
-
         warn(
             f"--format {config.format} is deprecated in `baton annotate export` and will be removed: "
             f"export labels.jsonl, then `baton data export labels.jsonl --format {config.format} --out ...`"
@@ -365,20 +367,14 @@ def export(config: ExportConfig) -> ExportResult:
         write_records(out, records)
         count = len(records)
     elif config.format == "tango":
-        from baton.interchange.tango import write_tango
-
         count = write_tango(out, records, records_dir=out.parent, soft=config.soft, notes=notes)
     else:
-        from baton.interchange.label_studio import write_label_studio
-
         count = write_label_studio(out, records, records_path=out, audio_prefix=config.audio_prefix)
     return ExportResult(out, config.format, count, sum(len(r.votes) for r in records), notes.messages)
 
 
 def export_pairs(config: ExportConfig) -> ExportResult:
     """The pairs half of :func:`export`."""
-    from baton.annotation.pairs import PairQueue
-
     out = Path(config.out)
     with using_store(config.db, create=False) as store:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -405,8 +401,6 @@ def import_labels(config: ImportConfig) -> ImportCounts:
     if config.input is None:
         raise InputError("give the file to import", field="input")
     path = Path(config.input)
-    from baton.interchange.labels import read_labels
-
     records = read_labels(path, format=config.format, task=config.task)
     with using_store(config.db) as store:
         return store.import_labels(records, source=path.name, base=path.parent, model=config.model)
@@ -419,9 +413,6 @@ def mos(config: MosConfig) -> list[MetricRecord]:
     """MOS-Q and MOS-F per model (all tasks, then per task) with 95% intervals, then each other model's
     paired difference from the base (metric ``mos_q_diff``/``mos_f_diff``, ``n`` = shared items,
     ``extra["base"]``); optionally written. Intervals: bootstrap over items (:mod:`baton.annotation.mos`)."""
-    from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
-    from baton.stats import excludes_zero
-
     with using_store(config.db, create=False) as store:
         rows = store.mos_rows()
     records = [

@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+import uvicorn
+
 from baton.errors import InputError
 
 
@@ -51,8 +53,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(app: Any, host: str, port: int, log_level: str = "warning") -> Any:
-    import uvicorn
-
     return uvicorn.Config(
         app,
         host=host,
@@ -69,8 +69,6 @@ class BackgroundServer:
     """uvicorn in a daemon thread; ``url`` once started; ``stop()`` (or leave the ``with``) ends it."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
-        import uvicorn
-
         self.server = uvicorn.Server(uvicorn_config(app, host, port, log_level))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.host = host

@@ -37,9 +37,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from baton.annotation.config import SimulateConfig
+import httpx
+
+from baton.annotation.app import create_app
+from baton.annotation.config import ServeConfig, SimulateConfig
+from baton.annotation.run import parse_samples_spec, prepare
+from baton.annotation.server import BackgroundServer
+from baton.annotation.store.clips import GOLD_MODEL, read_samples
 from baton.artifacts import SampleRecord, resolve_path
+from baton.console import make_progress
 from baton.errors import InputError
+from baton.world.manifest import world_dir
 
 Judge = Callable[[SampleRecord, Path], float]
 GROUND_TRUTH_KEYS = ("match_probability", "match", "gold")
@@ -83,8 +91,6 @@ class WorldJudge:
     """
 
     def __init__(self, world: Path | None = None, batch_size: int = 32) -> None:
-        from baton.world.manifest import world_dir
-
         folder = Path(world) if world is not None else world_dir()
         self.detector_dir = folder / "annotator"
         if not (self.detector_dir / "config.json").exists():
@@ -100,6 +106,7 @@ class WorldJudge:
         return self.many([(sample, audio_path)])[0]
 
     def many(self, items: list[tuple[SampleRecord, Path]]) -> list[float]:
+        # Start-up: the world's detector (torch) loads only when the world judges the clips.
         from baton.audio import load_audio
         from baton.world.detectors import EventDetector
         from baton.world.spec import SAMPLE_RATE
@@ -253,15 +260,9 @@ class SimulationResult:
 
 def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationResult:
     """Label (and rate) through the HTTP API with ``config.annotators`` simulated people."""
-    import httpx
-
-    from baton.annotation.run import parse_samples_spec
-
     if not config.samples:
         raise InputError("give the samples file(s) the simulated annotators listen to", field="samples")
     samples: dict[tuple[str, str], tuple[SampleRecord, Path]] = {}
-    from baton.annotation.store import GOLD_MODEL, read_samples
-
     for spec, default in [(s, None) for s in config.samples] + [(s, GOLD_MODEL) for s in config.gold]:
         name, path = parse_samples_spec(spec)
         for record, _ in read_samples(path):
@@ -289,11 +290,6 @@ def simulate(config: SimulateConfig, judge: Judge | None = None) -> SimulationRe
     )
     server = None
     if config.server is None:
-        from baton.annotation.app import create_app
-        from baton.annotation.config import ServeConfig
-        from baton.annotation.run import prepare
-        from baton.annotation.server import BackgroundServer
-
         prepared = prepare(
             ServeConfig(
                 samples=list(config.samples),
@@ -558,8 +554,6 @@ class _Progress:
         self.lock = threading.Lock()
         self.bar = None
         if enabled:
-            from baton.console import make_progress
-
             self.bar = make_progress()
             self.bar.start()
             self.task = self.bar.add_task("simulated labels", total=None)

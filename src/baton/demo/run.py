@@ -34,8 +34,9 @@ from typing import Any
 
 from rich.table import Table
 
-from baton.annotation.app import create_app, login_link
+from baton.annotation.app import create_app
 from baton.annotation.config import ServeConfig, SimulateConfig
+from baton.annotation.routes.context import login_link
 from baton.annotation.run import export_labels, prepare
 from baton.annotation.server import BackgroundServer
 from baton.annotation.simulate import simulate
