@@ -41,7 +41,9 @@ def main() -> None:
     audio = clap.embed_audio(clips, SAMPLE_RATE).float().numpy()
     text = clap.embed_text([r.text for r in records]).float().numpy()
     cosine = (audio * text).sum(1) / (np.linalg.norm(audio, axis=1) * np.linalg.norm(text, axis=1))
-    judge = EventJudge(WorldClapEmbedder(clap), judge_vocabulary({e for r in records for e in r.events}))
+    judge = EventJudge(
+        WorldClapEmbedder(clap), judge_vocabulary(sorted({e for r in records for e in r.events}))
+    )
     events = judge.rewards(clips, SAMPLE_RATE, [r.events for r in records], [r.task for r in records])
     for task in sorted({r.task for r in records}, key=str):
         rows = [i for i, r in enumerate(records) if r.task == task]

@@ -52,7 +52,9 @@ def test_methods_are_repeated_or_comma_separated(monkeypatch, tmp_path: Path):
     assert seen[1].methods == DemoConfig().methods
 
 
-def test_every_setting_the_help_names_is_a_flag(monkeypatch, tmp_path: Path, capsys):
+def test_human_share_is_a_flag_as_the_active_help_says_and_a_bad_share_is_refused(
+    monkeypatch, tmp_path: Path, capsys
+):
     # --active's help sends people to --human-share: the flag must be there, and a bad share refused.
     import baton.demo.run
     from baton.cli import main
