@@ -25,6 +25,9 @@ def demo_command(
     annotators: int = typer.Option(None, "--annotators", help=field_help(H, "annotators")),
     noise: float = typer.Option(None, "--noise", help=field_help(H, "noise")),
     reward_head: str = typer.Option(None, "--reward-head", help=field_help(H, "reward_head")),
+    reward_event_judge: bool = typer.Option(
+        None, "--reward-event-judge/--no-reward-event-judge", help=field_help(H, "reward_event_judge")
+    ),
     reward_folds: int = typer.Option(None, "--reward-folds", help=field_help(H, "reward_folds")),
     methods: list[str] = typer.Option(
         None,
@@ -63,6 +66,7 @@ def demo_command(
             "noise": noise,
             "reward_head": reward_head,
             "reward_folds": reward_folds,
+            "reward_event_judge": reward_event_judge,
             "methods": _listed(methods) or None,
             "steps": steps,
             "learning_rate": learning_rate,

@@ -387,7 +387,11 @@ def load_embedder(spec: str, device: str = "cpu") -> Any:
     ``clap:DIR_OR_HUB_ID`` (a transformers ``ClapModel``, e.g. LAION-CLAP, through
     :class:`baton.evaluation.pretrained.ClapJudge`). Each states its learned ``temperature`` and its
     ``identity`` (source and a digest of its weights)."""
-    encoder = load_encoder(spec, device=device)
+    return embedder_for(load_encoder(spec, device=device))
+
+
+def embedder_for(encoder: Any) -> Any:
+    """The judges' embedder over a reward encoder (:mod:`baton.reward.encoders`) already loaded."""
     if isinstance(encoder, WorldClapEncoder):
         source = encoder.identity["source"]
         return WorldClapEmbedder(encoder.clap, name=f"world CLAP {source}", source=source)

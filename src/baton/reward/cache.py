@@ -5,6 +5,8 @@ encoded once per encoder, ever: its features are stored under
 
     <cache>/reward-features/<encoder fingerprint>/audio/<sha256 of the file's bytes>.safetensors
     <cache>/reward-features/<encoder fingerprint>/text/<sha256 of the text>.safetensors
+    <cache>/reward-features/<encoder fingerprint>/event-judge-<its fingerprint>/<sha256>.safetensors
+                                                   (the event judge's window probabilities, baton.reward.judged)
 
 so a renamed or copied file is still a hit, an edited file is a miss, and another encoder (other
 weights, other preprocessing) never reads these features. Entries are written atomically (temporary
@@ -88,6 +90,13 @@ class FeatureCache:
     def put_audio(self, key: str, features: AudioFeatures) -> None:
         self._write("audio", key, {"pooled": features.pooled, "frames": features.frames})
 
+    def get_tensors(self, kind: str, key: str) -> dict[str, torch.Tensor] | None:
+        """Other derived tensors of a clip (``kind``: a folder name that says whose), or None."""
+        return self._read(kind, key)
+
+    def put_tensors(self, kind: str, key: str, tensors: dict[str, torch.Tensor]) -> None:
+        self._write(kind, key, tensors)
+
     def get_text(self, key: str) -> TextFeatures | None:
         tensors = self._read("text", key)
         return None if tensors is None else TextFeatures(tensors["pooled"], tensors["tokens"])
@@ -96,7 +105,7 @@ class FeatureCache:
         self._write("text", key, {"pooled": features.pooled, "tokens": features.tokens})
 
 
-def _fill(
+def fill(
     keys: list[str],
     lookup: Callable[[str], Any],
     compute: Callable[[list[int]], list[Any]],
@@ -129,6 +138,14 @@ def _fill(
     return [found[key] for key in keys]
 
 
+def audio_digests(audio: Sequence[str | Path | np.ndarray], sample_rate: int) -> list[str]:
+    """The cache keys of clips: a file's by its bytes, an array's by its samples at ``sample_rate``."""
+    return [
+        file_digest(Path(a)) if isinstance(a, (str, Path)) else array_digest(np.asarray(a), sample_rate)
+        for a in audio
+    ]
+
+
 def audio_features(
     encoder: RewardEncoder,
     paths: Sequence[str | Path],
@@ -147,10 +164,10 @@ def audio_features(
         return encoder.encode_audio(clips, encoder.sample_rate)
 
     if cache is None:
-        return _fill(keys, lambda key: None, compute, lambda key, value: None, batch_size, None)
+        return fill(keys, lambda key: None, compute, lambda key, value: None, batch_size, None)
     with make_progress() as bar:
         task = bar.add_task(description, total=len(set(keys)), visible=progress)
-        return _fill(
+        return fill(
             keys, cache.get_audio, compute, cache.put_audio, batch_size, lambda n: bar.advance(task, n)
         )
 
@@ -166,5 +183,5 @@ def text_features(
         return encoder.encode_text([texts[i] for i in rows])
 
     if cache is None:
-        return _fill(keys, lambda key: None, compute, lambda key, value: None, batch_size, None)
-    return _fill(keys, cache.get_text, compute, cache.put_text, batch_size, None)
+        return fill(keys, lambda key: None, compute, lambda key, value: None, batch_size, None)
+    return fill(keys, cache.get_text, compute, cache.put_text, batch_size, None)

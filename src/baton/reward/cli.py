@@ -23,7 +23,8 @@ T, E, S = RewardTrainConfig, RewardEvalConfig, RewardScoreConfig
 # The options `reward train` and `reward cross-validate` share, by their RewardTrainConfig field names.
 TRAIN_OPTIONS = (
     "labels", "out", "encoder", "head", "objective", "preset", "optimizer", "learning_rate",
-    "weight_decay", "batch_size", "epochs", "patience", "hidden", "prior", "val_fraction", "seed", "task",
+    "weight_decay", "batch_size", "epochs", "patience", "hidden", "prior", "event_judge", "val_fraction", "seed",
+    "task",
     "audio_root", "cache", "device",
 )  # fmt: skip
 
@@ -70,6 +71,7 @@ Patience = Annotated[int, _option("patience", "--patience")]
 Hidden = Annotated[int, _option("hidden", "--hidden")]
 Segments = Annotated[list[int], _option("segments", "--segments", more=" Repeat for several.")]
 Prior = Annotated[bool, _option("prior", "--prior/--no-prior")]
+EventJudgeFlag = Annotated[bool, _option("event_judge", "--event-judge/--no-event-judge")]
 Task = Annotated[str, _option("task", "--task")]
 AudioRoot = Annotated[Path, _option("audio_root", "--audio-root")]
 Cache = Annotated[Path, _option("cache", "--cache")]
@@ -94,6 +96,7 @@ def train_command(
     hidden: Hidden = None,
     segments: Segments = None,
     prior: Prior = None,
+    event_judge: EventJudgeFlag = None,
     val_fraction: Annotated[float, _option("val_fraction", "--val-fraction")] = None,
     seed: Annotated[int, _option("seed", "--seed")] = None,
     task: Task = None,
@@ -141,6 +144,7 @@ def cross_validate_command(
     hidden: Hidden = None,
     segments: Segments = None,
     prior: Prior = None,
+    event_judge: EventJudgeFlag = None,
     val_fraction: Annotated[
         float, _option("val_fraction", "--val-fraction", more=" Drawn from each fold's training prompts.")
     ] = None,

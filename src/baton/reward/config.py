@@ -91,6 +91,14 @@ class RewardTrainConfig:
         "Start from the encoder's own text-audio cosine similarity: the head learns a correction to the "
         "encoder's ranking instead of a ranking from nothing (BATON's head starts from nothing).",
     )
+    event_judge: bool = option(
+        False,
+        "Also give the head the open-vocabulary event judge's reading of each clip over the same encoder: "
+        "how surely each event the prompt names sounds, the gaps between their onsets, and whether the "
+        "judge finds them all (in order, for temporal prompts). The judge needs no labels and ranks event "
+        "order far better than a head learns it from a few hundred; the head learns what it misses. "
+        "Needs the events each label names.",
+    )
     val_fraction: float = option(
         0.2, "Share of each task's prompts held out for validation (split by prompt)."
     )

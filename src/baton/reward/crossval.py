@@ -48,7 +48,7 @@ from baton.reward.evaluate import (
     save_figures,
 )
 from baton.reward.model import calibrated_logits
-from baton.reward.train import encode_clips, fit_head, fit_settings
+from baton.reward.train import encode_clips, event_judge_for, fit_head, fit_settings
 
 PREDICTIONS_FILE = "crossval-predictions.jsonl"
 METHOD = "cross-validation"
@@ -114,8 +114,9 @@ def cross_validate(
     # 2. Features of every clip, once.
     encoder = load_encoder(config.encoder, device=config.device)
     cache = FeatureCache(cache_dir(config.cache), encoder.identity["fingerprint"])
+    judge = event_judge_for(config, encoder, clips, settings)
     features = encode_clips(
-        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress
+        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress, judge=judge
     )
     targets = torch.tensor([c.target for c in clips], dtype=torch.float32)
     prompt_ids = [c.prompt_id for c in clips]

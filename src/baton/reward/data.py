@@ -41,6 +41,7 @@ class LabelledClip:
     label: int | None
     votes: dict[str, float] = field(default_factory=dict)
     line: int | None = None
+    events: list[str] = field(default_factory=list)  # the events the prompt names, where known
 
 
 def labelled_clips(
@@ -82,6 +83,7 @@ def labelled_clips(
                 label=record.label,
                 votes={v.annotator: float(v.value) for v in record.votes},
                 line=number,
+                events=list(record.events),
             )
         )
     return clips
@@ -177,6 +179,7 @@ def add_pair_clips(
                         target=float("nan"),
                         label=None,
                         line=number,
+                        events=list(record.events),
                     )
                 )
             ends.append(rows[key])

@@ -261,7 +261,12 @@ def evaluate_reward(
 
     def probabilities_of_clips(clips: Sequence[Any]) -> np.ndarray:
         features = encode_clips(
-            encoder, clips, feature_cache, sequences=model.needs_sequences, progress=progress
+            encoder,
+            clips,
+            feature_cache,
+            sequences=model.needs_sequences,
+            progress=progress,
+            judge=model.event_features,
         )
         return probabilities_of(model.logits_of, features, range(len(clips)))
 

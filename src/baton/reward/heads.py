@@ -21,6 +21,9 @@
   tried first: on 360 real world clips in right vs wrong order (``benchmarks/bench_reward.py``'s order
   probe) it overfit and reached 0.54-0.63 held-out accuracy, where this coarse map reaches 0.70-0.75
   (3 seeds) and the pooled MLP 0.50.
+
+Either head can also take the event judge's reading of the clip (:mod:`baton.reward.judged`,
+``--event-judge``): ``EVENT_INPUTS`` numbers per clip joined to its MLP's input.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from torch import nn
 from baton.reward.encoders import AudioFeatures, TextFeatures
 
 HEADS = ("mlp", "temporal")
+EVENT_INPUTS = 7  # baton.reward.judged.FEATURES
 
 
 @dataclass
@@ -46,6 +50,7 @@ class FeatureBatch:
     frame_mask: torch.Tensor | None = None  # [B, T]
     tokens: torch.Tensor | None = None  # [B, L, Dt]
     token_mask: torch.Tensor | None = None  # [B, L]
+    judged: torch.Tensor | None = None  # [B, EVENT_INPUTS]: the event judge's reading
 
     def __len__(self) -> int:
         return self.audio.shape[0]
@@ -61,6 +66,7 @@ class FeatureBatch:
             pick(self.frame_mask),
             pick(self.tokens),
             pick(self.token_mask),
+            pick(self.judged),
         )
 
 
@@ -77,12 +83,18 @@ def _pad(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def stack_features(
-    audio: list[AudioFeatures], text: list[TextFeatures], *, sequences: bool = True
+    audio: list[AudioFeatures],
+    text: list[TextFeatures],
+    *,
+    sequences: bool = True,
+    judged: torch.Tensor | None = None,
 ) -> FeatureBatch:
-    """One :class:`FeatureBatch` of paired features (``sequences=False``: pooled embeddings only)."""
+    """One :class:`FeatureBatch` of paired features (``sequences=False``: pooled embeddings only;
+    ``judged``: the event judge's numbers of each clip, for a head that reads them)."""
     if len(audio) != len(text):
         raise ValueError(f"got {len(audio)} clips but {len(text)} texts")
     batch = FeatureBatch(torch.stack([a.pooled for a in audio]), torch.stack([t.pooled for t in text]))
+    batch.judged = judged
     if sequences:
         batch.frames, batch.frame_mask = _pad([a.frames for a in audio])
         batch.tokens, batch.token_mask = _pad([t.tokens for t in text])
@@ -94,13 +106,18 @@ class PooledMLPHead(nn.Module):
 
     needs_sequences = False
 
-    def __init__(self, audio_dim: int, text_dim: int, hidden: int = 512, prior: bool = False) -> None:
+    def __init__(
+        self, audio_dim: int, text_dim: int, hidden: int = 512, prior: bool = False, judged: bool = False
+    ) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.judged = judged
+        inputs = audio_dim + text_dim + (EVENT_INPUTS if judged else 0)
+        self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        logits = self.mlp(torch.cat([batch.audio, batch.text], dim=-1)).squeeze(-1)  # [B]
+        parts = [batch.audio, batch.text, *_judged(self.judged, batch)]
+        logits = self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)  # [B]
         return logits if self.prior is None else logits + self.prior(batch)
 
 
@@ -154,6 +171,7 @@ class TemporalHead(nn.Module):
         hidden: int = 512,
         segments: tuple[int, ...] = (3, 4),
         prior: bool = False,
+        judged: bool = False,
     ) -> None:
         super().__init__()
         if audio_dim != text_dim:
@@ -161,11 +179,10 @@ class TemporalHead(nn.Module):
                 f"the temporal head compares frames and tokens in one space: got sizes {audio_dim} and {text_dim}"
             )
         self.segments = tuple(int(k) for k in segments)
+        self.judged = judged
         self.scale = nn.Parameter(torch.tensor(5.0))
-        map_size = sum(k * k for k in self.segments)
-        self.mlp = nn.Sequential(
-            nn.Linear(map_size + audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)
-        )
+        inputs = sum(k * k for k in self.segments) + audio_dim + text_dim + (EVENT_INPUTS if judged else 0)
+        self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def alignment(self, batch: FeatureBatch) -> torch.Tensor:
@@ -185,16 +202,32 @@ class TemporalHead(nn.Module):
         return self.scale * torch.cat(maps, dim=1)
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        features = torch.cat([self.alignment(batch), batch.audio, batch.text], dim=-1)
+        parts = [self.alignment(batch), batch.audio, batch.text, *_judged(self.judged, batch)]
+        features = torch.cat(parts, dim=-1)
         logits = self.mlp(features).squeeze(-1)  # [B]
         return logits if self.prior is None else logits + self.prior(batch)
 
 
+def _judged(wanted: bool, batch: FeatureBatch) -> list[torch.Tensor]:
+    """The event judge's numbers as a head's extra input (none if the head does not read them)."""
+    if not wanted:
+        return []
+    if batch.judged is None:
+        raise ValueError("this head reads the event judge's numbers of each clip (--event-judge); none given")
+    return [batch.judged]
+
+
 def build_head(kind: str, audio_dim: int, text_dim: int, settings: dict) -> nn.Module:
-    """The head called ``kind`` (``mlp`` or ``temporal``) with its settings."""
+    """The head called ``kind`` (``mlp`` or ``temporal``) with its settings (``event_judge``: it reads
+    the event judge's numbers too)."""
+    judged = settings.get("event_judge") is not None
     if kind == "mlp":
         return PooledMLPHead(
-            audio_dim, text_dim, hidden=int(settings.get("hidden", 512)), prior=bool(settings.get("prior"))
+            audio_dim,
+            text_dim,
+            hidden=int(settings.get("hidden", 512)),
+            prior=bool(settings.get("prior")),
+            judged=judged,
         )
     if kind == "temporal":
         return TemporalHead(
@@ -203,5 +236,6 @@ def build_head(kind: str, audio_dim: int, text_dim: int, settings: dict) -> nn.M
             hidden=int(settings.get("hidden", 512)),
             segments=tuple(settings.get("segments", (3, 4))),
             prior=bool(settings.get("prior")),
+            judged=judged,
         )
     raise ValueError(f"unknown head {kind!r}; expected one of: {', '.join(HEADS)}")

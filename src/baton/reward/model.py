@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from baton.errors import InputError
 from baton.fingerprints import fingerprint_of, state_dict_digest
 from baton.reward.encoders import RewardEncoder, check_same_encoder, encoder_from_identity
 from baton.reward.heads import FeatureBatch, build_head, stack_features
+
+if TYPE_CHECKING:
+    from baton.reward.judged import EventFeatures
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -77,6 +80,7 @@ class RewardModel:
         self.batch_size = batch_size
         self.device = device  # where the encoder runs when it is loaded from its source
         self._encoder = encoder
+        self._event_features: EventFeatures | None = None
 
     # --- the encoder -----------------------------------------------------------------------------
 
@@ -90,6 +94,20 @@ class RewardModel:
     def needs_sequences(self) -> bool:
         return bool(getattr(self.head, "needs_sequences", False))
 
+    @property
+    def event_features(self) -> EventFeatures | None:
+        """The event judge the head reads (``--event-judge``), over this model's encoder; else None."""
+        settings = self.head_settings.get("event_judge")
+        if settings is None:
+            return None
+        if self._event_features is None:
+            # imported when used: the event judge imports transformers (for its real-audio judges),
+            # which a model without it never needs
+            from baton.reward.judged import EventFeatures
+
+            self._event_features = EventFeatures(self.encoder, settings["vocabulary"])
+        return self._event_features
+
     # --- scoring ---------------------------------------------------------------------------------
 
     def logits_of(self, batch: FeatureBatch) -> torch.Tensor:
@@ -97,7 +115,12 @@ class RewardModel:
         return calibrated_logits(self.head, self.calibration, batch)
 
     def _features(
-        self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None
+        self,
+        texts: Sequence[str],
+        audio: Sequence[AudioInput],
+        sample_rate: int | None,
+        events: Sequence[Sequence[str]] | None,
+        tasks: Sequence[str | None] | None,
     ) -> FeatureBatch:
         encoder = self.encoder  # texts and audio: lists of one length (logits paired them)
         clips = []
@@ -112,38 +135,80 @@ class RewardModel:
                 clips.append(np.asarray(array, dtype=np.float32))
         audio_features = encoder.encode_audio(clips, encoder.sample_rate)
         text_features = encoder.encode_text(texts)
-        return stack_features(audio_features, text_features, sequences=self.needs_sequences)
+        judged = None
+        if self.event_features is not None:
+            judged = self.event_features.features(clips, events or [], tasks or [None] * len(clips))
+        return stack_features(audio_features, text_features, sequences=self.needs_sequences, judged=judged)
 
     def logits(
-        self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None = None
+        self,
+        texts: Sequence[str],
+        audio: Sequence[AudioInput],
+        sample_rate: int | None = None,
+        *,
+        events: Sequence[Sequence[str]] | None = None,
+        tasks: Sequence[str | None] | None = None,
     ) -> torch.Tensor:
         """Raw scores ``[B]``: the logit of ``P(clip i matches text i)``.
 
         ``audio``: 1-D arrays or tensors at ``sample_rate`` (default: the encoder's rate), or paths
-        of audio files (read at their own rate). Any rate is resampled to the encoder's.
+        of audio files (read at their own rate). Any rate is resampled to the encoder's. A model
+        trained with ``--event-judge`` also needs the ``events`` each text names and its ``tasks``
+        (``temporal`` where the order counts; default: none does).
         """
         texts, audio = _paired(texts, audio)
+        if self.event_features is not None and (events is None or len(events) != len(texts)):
+            raise ValueError(
+                "this reward model reads the event judge (trained with --event-judge): give events=, "
+                "the events each text names (and tasks=, 'temporal' where their order counts)"
+            )
         out = []
         for start in range(0, len(audio), self.batch_size):
             rows = slice(start, start + self.batch_size)
-            out.append(self.logits_of(self._features(texts[rows], audio[rows], sample_rate)))
+            features = self._features(
+                texts[rows],
+                audio[rows],
+                sample_rate,
+                None if events is None else list(events)[rows],
+                None if tasks is None else list(tasks)[rows],
+            )
+            out.append(self.logits_of(features))
         return torch.cat(out)
 
     def score(
-        self, texts: Sequence[str], audio: Sequence[AudioInput], sample_rate: int | None = None
+        self,
+        texts: Sequence[str],
+        audio: Sequence[AudioInput],
+        sample_rate: int | None = None,
+        *,
+        events: Sequence[Sequence[str]] | None = None,
+        tasks: Sequence[str | None] | None = None,
     ) -> torch.Tensor:
         """Probabilities ``[B]`` in [0, 1] that clip i matches text i (the sigmoid of :meth:`logits`)."""
-        return torch.sigmoid(self.logits(texts, audio, sample_rate))
+        return torch.sigmoid(self.logits(texts, audio, sample_rate, events=events, tasks=tasks))
 
     probabilities = score
 
     def rank(
-        self, text: str, clips: Sequence[AudioInput], sample_rate: int | None = None
+        self,
+        text: str,
+        clips: Sequence[AudioInput],
+        sample_rate: int | None = None,
+        *,
+        events: Sequence[str] | None = None,
+        task: str | None = None,
     ) -> tuple[list[int], torch.Tensor]:
         """Clips of one prompt best first: ``(order, probabilities)``; ``order[0]`` is the best clip's index."""
         if not isinstance(text, str):
             raise ValueError("rank takes one text and the clips to rank for it")
-        probabilities = self.score([text] * len(clips), list(clips), sample_rate)
+        n = len(clips)
+        probabilities = self.score(
+            [text] * n,
+            list(clips),
+            sample_rate,
+            events=None if events is None else [list(events)] * n,
+            tasks=[task] * n,
+        )
         order = sorted(range(len(clips)), key=lambda i: (-float(probabilities[i]), i))
         return order, probabilities
 

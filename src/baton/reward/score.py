@@ -84,7 +84,16 @@ def score_samples(
             rows = todo[start : start + batch_size]
             audio = audio_features(encoder, [audio_paths[i] for i in rows], feature_cache)
             text = text_features(encoder, [records[i].text for i in rows], feature_cache)
-            logits = model.logits_of(stack_features(audio, text, sequences=model.needs_sequences))
+            judged = None
+            if model.event_features is not None:
+                judged = model.event_features.features(
+                    [audio_paths[i] for i in rows],
+                    [records[i].events for i in rows],
+                    [records[i].task for i in rows],
+                    feature_cache,
+                )
+            batch = stack_features(audio, text, sequences=model.needs_sequences, judged=judged)
+            logits = model.logits_of(batch)
             for i, logit in zip(rows, logits.tolist(), strict=True):
                 probability = float(torch.sigmoid(torch.tensor(logit)))
                 sink.append(

@@ -43,6 +43,7 @@ from baton.reward.data import (
 )
 from baton.reward.encoders import load_encoder
 from baton.reward.heads import FeatureBatch, build_head, stack_features
+from baton.reward.judged import EventFeatures, vocabulary_for
 from baton.reward.losses import (
     bradley_terry_loss,
     fit_platt,
@@ -299,12 +300,36 @@ def fit_settings(config: RewardTrainConfig) -> FitSettings:
 
 
 def encode_clips(
-    encoder: Any, clips: Sequence[Any], cache: Any, *, sequences: bool, progress: bool = False
+    encoder: Any,
+    clips: Sequence[Any],
+    cache: Any,
+    *,
+    sequences: bool,
+    progress: bool = False,
+    judge: EventFeatures | None = None,
 ) -> FeatureBatch:
-    """Features of labelled clips (audio and their texts), through the cache."""
+    """Features of labelled clips (audio and their texts; with ``judge``, the event judge's numbers of
+    each clip's named events too), through the cache."""
     audio = audio_features(encoder, [c.audio for c in clips], cache, progress=progress)
     text = text_features(encoder, [c.text for c in clips], cache)
-    return stack_features(audio, text, sequences=sequences)
+    judged = None
+    if judge is not None:
+        judged = judge.features(
+            [c.audio for c in clips], [c.events for c in clips], [c.task for c in clips], cache
+        )
+    return stack_features(audio, text, sequences=sequences, judged=judged)
+
+
+def event_judge_for(
+    config: RewardTrainConfig, encoder: Any, clips: Sequence[Any], settings: FitSettings
+) -> EventFeatures | None:
+    """With ``--event-judge``: the judge over ``encoder`` whose vocabulary holds every event ``clips``
+    name, its settings recorded in ``settings.head_settings`` (so the saved model rebuilds it)."""
+    if not config.event_judge:
+        return None
+    judge = EventFeatures(encoder, vocabulary_for([c.events for c in clips]))
+    settings.head_settings["event_judge"] = judge.settings()
+    return judge
 
 
 def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, settings: FitSettings) -> Any:
@@ -377,8 +402,9 @@ def train_reward(config: RewardTrainConfig) -> Path:
     encoder = load_encoder(config.encoder, device=config.device)
     cache = FeatureCache(cache_dir(config.cache), encoder.identity["fingerprint"])
     encode_started = time.perf_counter()
+    judge = event_judge_for(config, encoder, clips, settings)
     features = encode_clips(
-        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress
+        encoder, clips, cache, sequences=config.head == "temporal", progress=config.progress, judge=judge
     )
     encode_seconds = time.perf_counter() - encode_started
     targets = torch.tensor([c.target for c in clips], dtype=torch.float32)  # NaN: no label
