@@ -352,18 +352,18 @@ def test_the_compare_page_fits_a_phone(browser, comparing, tmp_path):
 def test_the_page_waits_for_the_next_round_and_then_shows_its_clips(browser, tmp_path):
     """Labelling in rounds: with nothing left for them in this round the page says the next round is
     being chosen and asks again; when someone else completes the round, its clips appear."""
-    from baton.annotation.rounds import LabelRounds, RoundSettings
+    from baton.annotation.rounds import Rounds, RoundSettings
     from baton.annotation.store import Answer
 
     store = sqlite_store(tmp_path, labels_per_clip=2)
     store.load_samples(make_samples(tmp_path / "run", prompts=2, per_prompt=2, seconds=0.2))
-    rounds = LabelRounds(store, RoundSettings(round_size=2), chooser=lambda labels, ids, size, n: ids[:size])
+    rounds = Rounds(store, RoundSettings(round_size=2), chooser=lambda known, ids, size, n: ids[:size])
     rounds.advance()
     ann, token = store.add_annotator("ann")
     bob = store.add_annotator("bob")[0]
     for _ in range(2):  # ann has answered the first round's two clips; bob has not
         store.answer(ann, store.next_clip(ann).uid, Answer(value=1), then_next=False)
-    with BackgroundServer(create_app(store, AppSettings(tasks=["labels"], rounds=rounds))) as server:
+    with BackgroundServer(create_app(store, AppSettings(tasks=["labels"], rounds={"labels": rounds}))) as server:
         page = browser.new_page()
         errors = watch_errors(page)
         page.goto(f"{server.url}/login?token={token}")
@@ -376,3 +376,4 @@ def test_the_page_waits_for_the_next_round_and_then_shows_its_clips(browser, tmp
         page.wait_for_function("() => !document.getElementById('clip-box').hidden", timeout=15_000)
         assert page.inner_text("#prompt-text").endswith("(p001)")
         assert errors == []
+
