@@ -1,7 +1,7 @@
 """A/B pairs in rounds of active selection: a round opens only when every pair of the last has its
 answers, the next round's pairs are those whose preference the reward model is least sure of, a share
 of them at random, the budget cuts the last round, a restart goes on with the round the database
-holds."""
+holds, and the dashboard says where the rounds are."""
 
 from __future__ import annotations
 
@@ -243,7 +243,7 @@ def test_the_reward_model_learns_from_the_pairs_and_chooses_the_next_round(tmp_p
     assert set(chosen) <= set(rounds.candidates())
 
 
-# -- restarts, migrations, the API, the simulated team ---------------------------------------------
+# -- restarts, migrations, the dashboard, the simulated team --------------------------------------
 
 
 def test_a_restart_continues_the_round_of_pairs_it_was_in(tmp_path, tiny_clap_dir):
@@ -329,6 +329,34 @@ def test_a_database_made_before_pairs_had_rounds_is_upgraded(db_url):
         assert rounds.advance() and rounds.status().chosen == 2
     finally:
         db.dispose()
+
+
+def test_the_dashboard_shows_where_the_rounds_of_labels_and_pairs_are(tmp_path):
+    store, queue = pair_campaign(tmp_path, k=1)  # 9 clips, 9 pairs
+    labels = Rounds(store, RoundSettings(rule="uncertain", round_size=4, random_share=0.5), "labels", Recorder())
+    pairs = Rounds(store, RoundSettings(round_size=3, budget=7), "pairs", Recorder())
+    labels.advance()
+    pairs.advance()
+    person, token = store.add_annotator("boss", admin=True)
+    answer_everything_open(queue, [person])  # the first round of pairs complete: 3 of 3
+    pairs.advance()
+    client = TestClient(create_app(store, AppSettings(tasks=["labels", "pairs"], rounds={"labels": labels, "pairs": pairs})))
+    auth = {"Authorization": f"Bearer {token}"}
+    page = client.get("/dashboard", headers=auth)
+    assert page.status_code == 200
+    section = re.search(r'<section class="card" id="rounds">(.*?)</section>', page.text, re.S).group(1)
+    flat = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", section))
+    assert "Labels: round 1, 0 of 4 clips complete; 5 clips not chosen yet (4 chosen in all)." in flat
+    assert "Rule uncertain, 50% of each round at random, rounds of 4 clips;" in flat
+    assert "Pairs: round 2, 0 of 3 pairs complete; 3 pairs not chosen yet (6 chosen in all)." in flat
+    assert "Rule bald, 25% of each round at random, rounds of 3 pairs, budget 7 pairs;" in flat
+    assert '<progress max="3" value="0">' in section
+    # The same figures as JSON.
+    figures = client.get("/api/admin/stats", headers=auth).json()["rounds"]
+    assert (figures["pairs"]["round"], figures["pairs"]["chosen_in_all"], figures["labels"]["noun"]) == (1, 6, "clips")
+    # Without active selection there is no such section.
+    plain = TestClient(create_app(store, AppSettings(tasks=["labels", "pairs"])))
+    assert 'id="rounds"' not in plain.get("/dashboard", headers=auth).text
 
 
 def test_the_pairs_api_says_waiting_while_a_round_is_to_come(tmp_path):
