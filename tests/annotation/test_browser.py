@@ -363,7 +363,9 @@ def test_the_page_waits_for_the_next_round_and_then_shows_its_clips(browser, tmp
     bob = store.add_annotator("bob")[0]
     for _ in range(2):  # ann has answered the first round's two clips; bob has not
         store.answer(ann, store.next_clip(ann).uid, Answer(value=1), then_next=False)
-    with BackgroundServer(create_app(store, AppSettings(tasks=["labels"], rounds={"labels": rounds}))) as server:
+    with BackgroundServer(
+        create_app(store, AppSettings(tasks=["labels"], rounds={"labels": rounds}))
+    ) as server:
         page = browser.new_page()
         errors = watch_errors(page)
         page.goto(f"{server.url}/login?token={token}")

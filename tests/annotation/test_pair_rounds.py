@@ -23,6 +23,7 @@ from baton.annotation.run import open_store, prepare
 from baton.annotation.simulate import simulate
 from baton.annotation.store import AnnotationStore, Answer
 from baton.reward.heads import FeatureBatch
+from tests.reward.helpers import FirstFeatureHead
 
 from .helpers import make_samples, sqlite_store, with_random_truth
 
@@ -125,21 +126,10 @@ class StubFeatures:
         return FeatureBatch(torch.tensor([[self.score[i]] for i in clip_ids]), torch.zeros(len(clip_ids), 1))
 
 
-class Scaled(torch.nn.Module):
-    """A head that scores a clip ``sign`` times its feature."""
-
-    def __init__(self, sign: float) -> None:
-        super().__init__()
-        self.sign = sign
-
-    def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        return self.sign * batch.audio[:, 0]
-
-
 @pytest.fixture
 def stub_ensemble(monkeypatch):
     """``fit_ensemble`` replaced by heads given by the test; what it was fitted on is kept."""
-    fitted: dict = {"heads": [Scaled(1.0), Scaled(1.0)]}
+    fitted: dict = {"heads": [FirstFeatureHead(1.0), FirstFeatureHead(1.0)]}
 
     def fit(features, targets, labelled, settings, *, round_number=0, human_pairs=None, human_weights=None):
         fitted.update(labelled=list(labelled), human_pairs=human_pairs, human_weights=human_weights)
@@ -186,7 +176,7 @@ def test_the_next_pairs_are_those_whose_preference_the_model_is_least_sure_of(tm
 
     # bald over heads that disagree (+1, -1): the pair whose answer tells the heads apart most is the
     # one with the largest gap; disagreement too.
-    stub_ensemble["heads"] = [Scaled(1.0), Scaled(-1.0)]
+    stub_ensemble["heads"] = [FirstFeatureHead(1.0), FirstFeatureHead(-1.0)]
     for rule in ("bald", "disagreement"):
         rounds, _ = pair_chooser(store, rule, 0.0)
         assert rounds.chooser(known, candidates, 1, 1) == [candidates[0]]
@@ -295,7 +285,9 @@ def test_a_database_made_before_pairs_had_rounds_is_upgraded(db_url):
                 {"uid": f"c{n}", "sid": f"p0-{n}", "n": n, "path": f"audio/p0-{n}.wav", "now": NOW},
             )
         connection.execute(
-            text("INSERT INTO annotators (name, token_hash, is_admin, created_at) VALUES ('ann', :h, :f, :now)"),
+            text(
+                "INSERT INTO annotators (name, token_hash, is_admin, created_at) VALUES ('ann', :h, :f, :now)"
+            ),
             {"h": "0" * 64, "f": False, "now": NOW},
         )
         clip = dict(connection.execute(text("SELECT sample_id, id FROM clips")).all())
@@ -333,14 +325,18 @@ def test_a_database_made_before_pairs_had_rounds_is_upgraded(db_url):
 
 def test_the_dashboard_shows_where_the_rounds_of_labels_and_pairs_are(tmp_path):
     store, queue = pair_campaign(tmp_path, k=1)  # 9 clips, 9 pairs
-    labels = Rounds(store, RoundSettings(rule="uncertain", round_size=4, random_share=0.5), "labels", Recorder())
+    labels = Rounds(
+        store, RoundSettings(rule="uncertain", round_size=4, random_share=0.5), "labels", Recorder()
+    )
     pairs = Rounds(store, RoundSettings(round_size=3, budget=7), "pairs", Recorder())
     labels.advance()
     pairs.advance()
     person, token = store.add_annotator("boss", admin=True)
     answer_everything_open(queue, [person])  # the first round of pairs complete: 3 of 3
     pairs.advance()
-    client = TestClient(create_app(store, AppSettings(tasks=["labels", "pairs"], rounds={"labels": labels, "pairs": pairs})))
+    client = TestClient(
+        create_app(store, AppSettings(tasks=["labels", "pairs"], rounds={"labels": labels, "pairs": pairs}))
+    )
     auth = {"Authorization": f"Bearer {token}"}
     page = client.get("/dashboard", headers=auth)
     assert page.status_code == 200
@@ -353,7 +349,11 @@ def test_the_dashboard_shows_where_the_rounds_of_labels_and_pairs_are(tmp_path):
     assert '<progress max="3" value="0">' in section
     # The same figures as JSON.
     figures = client.get("/api/admin/stats", headers=auth).json()["rounds"]
-    assert (figures["pairs"]["round"], figures["pairs"]["chosen_in_all"], figures["labels"]["noun"]) == (1, 6, "clips")
+    assert (figures["pairs"]["round"], figures["pairs"]["chosen_in_all"], figures["labels"]["noun"]) == (
+        1,
+        6,
+        "clips",
+    )
     # Without active selection there is no such section.
     plain = TestClient(create_app(store, AppSettings(tasks=["labels", "pairs"])))
     assert 'id="rounds"' not in plain.get("/dashboard", headers=auth).text
@@ -379,9 +379,12 @@ def test_the_pairs_api_says_waiting_while_a_round_is_to_come(tmp_path):
     # ann's next ask finds the round complete: the next round is chosen and her pair given.
     following = client.get("/api/pairs/next", headers=as_ann).json()
     assert following["pair"]["pair"] in pairs_of_round(store, 1) and following["waiting"] is False
-    assert "waiting" not in TestClient(create_app(store, AppSettings(tasks=["pairs"]))).get(
-        "/api/pairs/next", headers=as_ann
-    ).json()
+    assert (
+        "waiting"
+        not in TestClient(create_app(store, AppSettings(tasks=["pairs"])))
+        .get("/api/pairs/next", headers=as_ann)
+        .json()
+    )
 
 
 def test_the_simulated_team_compares_pairs_in_rounds_on_the_quick_world(tmp_path, quick_world):
@@ -401,9 +404,7 @@ def test_the_simulated_team_compares_pairs_in_rounds_on_the_quick_world(tmp_path
         records = PairQueue(store).pair_records(None)
         assert len(records) == 10 and all(len(r.votes) == 2 for r in records)
         with store.db.read() as session:
-            per_round = dict(
-                session.execute(select(Pair.round, text("count(*)")).group_by(Pair.round)).all()
-            )
+            per_round = dict(session.execute(select(Pair.round, text("count(*)")).group_by(Pair.round)).all())
         assert per_round == {0: 4, 1: 4, 2: 2, None: 2}
     finally:
         store.db.dispose()

@@ -99,7 +99,11 @@ def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrain
     prepared = prepare(ServeConfig(samples=[str(samples)], db=db, select_encoder=f"clap:{tiny_clap_dir}"))
     try:
         rounds = prepared.rounds["labels"]
-        assert list(prepared.rounds) == ["labels"] and rounds.settings.rule == "uncertain" and rounds.settings.round_size == 5
+        assert (
+            list(prepared.rounds) == ["labels"]
+            and rounds.settings.rule == "uncertain"
+            and rounds.settings.round_size == 5
+        )
         status = rounds.status()
         assert (status.round, status.chosen, status.complete, status.left) == (2, 3, 3, 5)
         assert status.finished

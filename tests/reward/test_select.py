@@ -17,6 +17,8 @@ from baton.reward.select import (
     select_pair_batch,
 )
 
+from .helpers import FirstFeatureHead
+
 # Two heads' probabilities of three clips.
 P = np.array([[0.5, 0.9, 0.2], [0.5, 0.1, 0.2]])
 
@@ -90,21 +92,10 @@ def test_ensemble_learns_and_asks_about_the_boundary():
     assert again == batch  # seeded end to end
 
 
-class FirstFeature(torch.nn.Module):
-    """A stub head whose score of a clip is ``scale`` times its first audio feature."""
-
-    def __init__(self, scale: float) -> None:
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        return self.scale * batch.audio[:, 0]
-
-
 def test_preference_probabilities_are_bradley_terry_of_each_head():
     features = FeatureBatch(torch.tensor([[0.0], [1.0], [3.0]]), torch.zeros(3, 1))
     pairs = torch.tensor([[1, 0], [0, 2]])
-    p = preference_probabilities([FirstFeature(1.0), FirstFeature(-2.0)], features, pairs)
+    p = preference_probabilities([FirstFeatureHead(1.0), FirstFeatureHead(-2.0)], features, pairs)
     sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     # Head 1: s = 0, 1, 3: P(1 over 0) = sigmoid(1), P(0 over 2) = sigmoid(-3); head 2: s = 0, -2, -6.
     assert p.numpy() == pytest.approx(np.array([[sigmoid(1), sigmoid(-3)], [sigmoid(-2), sigmoid(6)]]))
@@ -116,11 +107,13 @@ def test_pairs_are_chosen_by_the_rule_over_their_preference():
     features = FeatureBatch(torch.tensor([[0.0], [0.05], [2.0], [-2.0]]), torch.zeros(4, 1))
     pairs = torch.tensor([[2, 3], [0, 1], [0, 2]])
     settings = SelectSettings(rule="uncertain", random_share=0.0)
-    assert select_pair_batch([FirstFeature(1.0)] * 2, features, pairs, 1, settings) == [1]
+    assert select_pair_batch([FirstFeatureHead(1.0)] * 2, features, pairs, 1, settings) == [1]
     settings = SelectSettings(rule="bald", random_share=0.0)
     # Heads +1 and -1: both near 0.5 on (0, 1) (an answer tells nothing about which head is right);
     # 0.98 against 0.02 on (2, 3), 0.12 against 0.88 on (0, 2): BALD asks (2, 3).
-    assert select_pair_batch([FirstFeature(1.0), FirstFeature(-1.0)], features, pairs, 1, settings) == [0]
+    assert select_pair_batch(
+        [FirstFeatureHead(1.0), FirstFeatureHead(-1.0)], features, pairs, 1, settings
+    ) == [0]
 
 
 def test_the_ensemble_learns_from_peoples_pairs_alone():

@@ -333,7 +333,9 @@ class RewardChooser:
             return self._choose_pairs(known, decided, candidates, size, number)
         return self._choose_clips(labels, candidates, size, number)
 
-    def _choose_clips(self, labels: dict[int, float], candidates: list[int], size: int, number: int) -> list[int]:
+    def _choose_clips(
+        self, labels: dict[int, float], candidates: list[int], size: int, number: int
+    ) -> list[int]:
         # Start-up: torch and the reward model load only when labelling runs in rounds of active selection.
         import torch
 

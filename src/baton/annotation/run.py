@@ -36,8 +36,8 @@ from baton.annotation.config import (
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
 from baton.annotation.pairs import PairQueue
-from baton.annotation.rounds import TASKS as ROUND_TASKS
 from baton.annotation.rounds import NOUNS, ClipFeatures, RewardChooser, Rounds, RoundSettings
+from baton.annotation.rounds import TASKS as ROUND_TASKS
 from baton.annotation.routes.context import login_link
 from baton.annotation.server import bind_socket, uvicorn_config
 from baton.annotation.store import AnnotationStore

@@ -41,7 +41,11 @@ def me(person: User, app: Context) -> dict[str, Any]:
 def next_clip(person: User, app: Context) -> dict[str, Any]:
     app.offers("labels")
     clip, waiting = app.next_in_rounds("labels", person, app.store.next_clip(person), app.store.next_clip)
-    return {"clip": clip.as_json() if clip else None, "progress": app.store.progress(person).as_json(), **waiting}
+    return {
+        "clip": clip.as_json() if clip else None,
+        "progress": app.store.progress(person).as_json(),
+        **waiting,
+    }
 
 
 @router.post("/labels")

@@ -32,7 +32,11 @@ class PairUndoBody(BaseModel):
 def next_pair(person: User, app: Context) -> dict[str, Any]:
     app.offers("pairs")
     pair, waiting = app.next_in_rounds("pairs", person, app.pairs.next(person), app.pairs.next)
-    return {"pair": pair.as_json() if pair else None, "progress": app.pairs.progress(person).as_json(), **waiting}
+    return {
+        "pair": pair.as_json() if pair else None,
+        "progress": app.pairs.progress(person).as_json(),
+        **waiting,
+    }
 
 
 @router.post("")
