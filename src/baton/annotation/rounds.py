@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select, text, update
 
 from baton.annotation.models import Clip, Label, Pair, Preference
 from baton.annotation.store import AnnotationStore
@@ -44,6 +44,8 @@ from baton.errors import InputError
 
 TASKS = ("labels", "pairs")  # the tasks that can go in rounds
 NOUNS = {"labels": "clips", "pairs": "pairs"}
+# PostgreSQL advisory lock keys (any fixed numbers of baton's own) under which each task's round is written.
+ROUND_LOCKS = {"labels": 72_610_001, "pairs": 72_610_002}
 
 
 @dataclass
@@ -221,11 +223,14 @@ class Rounds:
                 return False
             number = 0 if status.round is None else status.round + 1
             started = time.perf_counter()
+            # The candidates before what is known: a pair another server forms meanwhile is then in
+            # known.ends, or not a candidate.
+            candidates = self.candidates()
             known = self.known()
             size = min(self.settings.round_size, status.left)
             if self.settings.budget:
                 size = min(size, self.settings.budget - status.chosen_in_all)
-            chosen = self.chooser(known, self.candidates(), size, number)  # type: ignore[misc]
+            chosen = self.chooser(known, candidates, size, number)  # type: ignore[misc]
             if known.labels or known.preferences:
                 self.retrains += 1
                 self.last_retrain_seconds = round(time.perf_counter() - started, 3)
@@ -237,7 +242,11 @@ class Rounds:
         item = self.table
 
         def work(session: Any) -> bool:
-            # Another process may have chosen this round meanwhile: then its choice stands.
+            # Another process may have chosen this round meanwhile: then its choice stands. On
+            # PostgreSQL a lock held to the commit makes the check and the write one step (SQLite
+            # runs one write transaction at a time).
+            if not self.store.db.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUND_LOCKS[self.task]})
             current = session.execute(select(func.max(item.round))).scalar_one()
             if (current is None and number != 0) or (current is not None and current >= number):
                 return False
