@@ -50,3 +50,11 @@ def make_store(db_url: str) -> Iterator[Callable[..., AnnotationStore]]:
     yield make
     for db in made:
         db.dispose()
+
+
+@pytest.fixture(scope="session")
+def tiny_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight CLAP for the reward model of active selection (``clap:DIR``)."""
+    from baton.reward.encoders import build_tiny_clap
+
+    return build_tiny_clap(tmp_path_factory.mktemp("tiny-clap"), seed=0, max_length_s=2)

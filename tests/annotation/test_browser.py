@@ -352,18 +352,20 @@ def test_the_compare_page_fits_a_phone(browser, comparing, tmp_path):
 def test_the_page_waits_for_the_next_round_and_then_shows_its_clips(browser, tmp_path):
     """Labelling in rounds: with nothing left for them in this round the page says the next round is
     being chosen and asks again; when someone else completes the round, its clips appear."""
-    from baton.annotation.rounds import LabelRounds, RoundSettings
+    from baton.annotation.rounds import Rounds, RoundSettings
     from baton.annotation.store import Answer
 
     store = sqlite_store(tmp_path, labels_per_clip=2)
     store.load_samples(make_samples(tmp_path / "run", prompts=2, per_prompt=2, seconds=0.2))
-    rounds = LabelRounds(store, RoundSettings(round_size=2), chooser=lambda labels, ids, size, n: ids[:size])
+    rounds = Rounds(store, RoundSettings(round_size=2), chooser=lambda known, ids, size, n: ids[:size])
     rounds.advance()
     ann, token = store.add_annotator("ann")
     bob = store.add_annotator("bob")[0]
     for _ in range(2):  # ann has answered the first round's two clips; bob has not
         store.answer(ann, store.next_clip(ann).uid, Answer(value=1), then_next=False)
-    with BackgroundServer(create_app(store, AppSettings(tasks=["labels"], rounds=rounds))) as server:
+    with BackgroundServer(
+        create_app(store, AppSettings(tasks=["labels"], rounds={"labels": rounds}))
+    ) as server:
         page = browser.new_page()
         errors = watch_errors(page)
         page.goto(f"{server.url}/login?token={token}")
@@ -375,4 +377,52 @@ def test_the_page_waits_for_the_next_round_and_then_shows_its_clips(browser, tmp
         # The page's next ask finds the round complete: the next round is chosen and shown.
         page.wait_for_function("() => !document.getElementById('clip-box').hidden", timeout=15_000)
         assert page.inner_text("#prompt-text").endswith("(p001)")
+        assert errors == []
+
+
+def test_pairs_in_rounds_the_page_waits_for_the_next_round_and_the_dashboard_fits_a_phone(browser, tmp_path):
+    """A/B pairs in rounds: with nothing left for them the page says the next round of pairs is being
+    chosen and shows its pair once someone else completes the round; the dashboard's rounds card, for
+    labels and pairs, does not scroll sideways at phone width."""
+    from baton.annotation.pairs import PairQueue
+    from baton.annotation.rounds import Rounds, RoundSettings
+
+    store = sqlite_store(tmp_path, labels_per_clip=2)
+    store.load_samples(make_samples(tmp_path / "run", prompts=2, per_prompt=2, seconds=0.2))
+    queue = PairQueue(store)
+    assert queue.form() == 2
+
+    def first(known, ids, size, n):
+        return ids[:size]
+
+    rounds = {
+        "labels": Rounds(store, RoundSettings(round_size=2), "labels", first),
+        "pairs": Rounds(store, RoundSettings(round_size=1, budget=2), "pairs", first),
+    }
+    for task_rounds in rounds.values():
+        task_rounds.advance()
+    ann, token = store.add_annotator("administrator-with-a-long-name", admin=True)
+    bob = store.add_annotator("bob")[0]
+    queue.answer(ann, queue.next(ann).uid, 3, then_next=False)  # ann has answered round 1's pair; bob not
+    with BackgroundServer(create_app(store, AppSettings(tasks=["labels", "pairs"], rounds=rounds))) as server:
+        page = browser.new_page(viewport={"width": 375, "height": 740})
+        errors = watch_errors(page)
+        page.goto(f"{server.url}/login?token={token}")
+        page.goto(f"{server.url}/pairs")
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('next round of pairs')"
+        )
+        assert page.locator("#pair-box").is_hidden()
+        queue.answer(bob, queue.next(bob).uid, 3, then_next=False)
+        page.wait_for_function("() => !document.getElementById('pair-box').hidden", timeout=15_000)
+        assert page.inner_text("#prompt-id") == "p001"
+
+        page.goto(f"{server.url}/dashboard")
+        page.screenshot(path=str(tmp_path / "phone-dashboard-rounds.png"), full_page=True)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], widths
+        for selector in ('#rounds p[data-task="labels"] progress', '#rounds p[data-task="pairs"] progress'):
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, (selector, box)
+        assert "round 2" in page.inner_text('#rounds p[data-task="pairs"]')
         assert errors == []

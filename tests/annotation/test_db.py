@@ -35,7 +35,7 @@ def test_sqlite_is_wal_with_full_sync_and_migrated(tmp_path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: fsync at commit
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
-    assert db.schema_revision() == "0004"
+    assert db.schema_revision() == "0005"
     db.dispose()
     with pytest.raises(InputError, match="folder does not exist"):
         Database(sqlite_url(tmp_path / "nowhere" / "a.db"))
@@ -161,7 +161,7 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
             )  # fmt: skip
 
     db.migrate()  # what a newer baton does when it starts on this database
-    assert db.schema_revision() == "0004"
+    assert db.schema_revision() == "0005"
     store = AnnotationStore(db)
     labels = sorted((r.clip.sample_id, r.annotator, r.label.value) for r in store.all_labels())
     assert labels == votes
@@ -180,7 +180,8 @@ def test_upgrading_a_database_that_holds_labels_keeps_every_label(db_url):
 
     assert {r.label.early for r in store.all_labels()} == {None}
     assert (PairQueue(store).form(), PairQueue(store).count()) == (0, 0)
-    # The fourth schema's: no clip is chosen by a round of active selection yet.
+    # The fourth schema's: no clip is chosen by a round of active selection yet (the fifth's pairs'
+    # rounds: tests/annotation/test_pair_rounds.py).
     assert {clip.round for clip in store.all_clips()} == {None}
 
 

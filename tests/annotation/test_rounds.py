@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from baton.annotation.config import ServeConfig, SimulateConfig
-from baton.annotation.rounds import LabelRounds, RoundSettings
+from baton.annotation.rounds import Rounds, RoundSettings
 from baton.annotation.run import export_labels, prepare
 from baton.annotation.simulate import simulate
 from baton.annotation.store import Answer
@@ -24,8 +24,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[dict[int, float], list[int], int, int]] = []
 
-    def __call__(self, labels, candidates, size, number):
-        self.calls.append((dict(labels), list(candidates), size, number))
+    def __call__(self, known, candidates, size, number):
+        self.calls.append((dict(known.labels), list(candidates), size, number))
         return candidates[:size]
 
 
@@ -45,7 +45,7 @@ def test_a_round_opens_only_when_every_clip_of_the_last_has_its_votes(tmp_path):
     store.load_samples(tmp_path / "run" / "samples.jsonl")
     people = [store.add_annotator(name)[0] for name in ("ann", "bob", "cy")]
     chooser = Recorder()
-    rounds = LabelRounds(store, RoundSettings(round_size=4, budget=0), chooser=chooser)
+    rounds = Rounds(store, RoundSettings(round_size=4, budget=0), chooser=chooser)
 
     assert rounds.advance()  # the first round: no labels yet
     assert not rounds.advance()  # not complete: no second round
@@ -73,19 +73,12 @@ def test_rounds_stop_at_the_budget(tmp_path):
     store = sqlite_store(tmp_path, labels_per_clip=1)
     store.load_samples(tmp_path / "run" / "samples.jsonl")
     person = store.add_annotator("ann")[0]
-    rounds = LabelRounds(store, RoundSettings(round_size=3, budget=5), chooser=Recorder())
+    rounds = Rounds(store, RoundSettings(round_size=3, budget=5), chooser=Recorder())
     rounds.advance()
     label_everything_open(store, [person])
     rounds.advance()
     assert len(label_everything_open(store, [person])) == 2  # the last round cut to the budget
     assert not rounds.advance() and rounds.status().finished and rounds.status().left == 5
-
-
-@pytest.fixture(scope="module")
-def tiny_clap_dir(tmp_path_factory):
-    from baton.reward.encoders import build_tiny_clap
-
-    return build_tiny_clap(tmp_path_factory.mktemp("tiny-clap"), seed=0, max_length_s=2)
 
 
 def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrained(tmp_path, tiny_clap_dir):
@@ -105,8 +98,12 @@ def test_the_simulated_team_labels_a_campaign_in_rounds_and_the_model_is_retrain
     # A restart goes on from the database: the same 3 rounds, the campaign's settings kept.
     prepared = prepare(ServeConfig(samples=[str(samples)], db=db, select_encoder=f"clap:{tiny_clap_dir}"))
     try:
-        rounds = prepared.rounds
-        assert rounds is not None and rounds.settings.rule == "uncertain" and rounds.settings.round_size == 5
+        rounds = prepared.rounds["labels"]
+        assert (
+            list(prepared.rounds) == ["labels"]
+            and rounds.settings.rule == "uncertain"
+            and rounds.settings.round_size == 5
+        )
         status = rounds.status()
         assert (status.round, status.chosen, status.complete, status.left) == (2, 3, 3, 5)
         assert status.finished
@@ -140,15 +137,16 @@ def test_the_admins_figures_say_where_the_rounds_are(tmp_path):
 
     store = sqlite_store(tmp_path, labels_per_clip=1)
     store.load_samples(make_samples(tmp_path / "run", prompts=3, per_prompt=2))
-    rounds = LabelRounds(store, RoundSettings(round_size=4), chooser=Recorder())
+    rounds = Rounds(store, RoundSettings(round_size=4), chooser=Recorder())
     rounds.advance()
     _, token = store.add_annotator("boss", admin=True)
-    client = TestClient(create_app(store, AppSettings(rounds=rounds)))
+    client = TestClient(create_app(store, AppSettings(rounds={"labels": rounds})))
     figures = client.get("/api/admin/stats", headers={"Authorization": f"Bearer {token}"}).json()
-    assert figures["rounds"] == {
+    assert figures["rounds"] == {"labels": {
+        "task": "labels", "noun": "clips", "rule": "bald", "round_size": 4, "random_share": 0.25, "budget": 0,
         "round": 0, "chosen": 4, "complete": 0, "left": 2, "chosen_in_all": 4, "finished": False,
         "retrains": 0, "last_retrain_seconds": None,
-    }  # fmt: skip
+    }}  # fmt: skip
 
 
 def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
@@ -160,7 +158,7 @@ def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
     settings = RoundSettings(
         rule="uncertain", round_size=4, random_share=0.25, encoder=f"clap:{tiny_clap_dir}"
     )
-    rounds = LabelRounds(store, settings)
+    rounds = Rounds(store, settings)
     assert isinstance(rounds.chooser, RewardChooser)
     rounds.advance()
     person = store.add_annotator("ann")[0]
@@ -171,8 +169,8 @@ def test_the_reward_model_chooses_the_next_round(tmp_path, tiny_clap_dir):
     assert rounds.retrains == 1 and rounds.last_retrain_seconds is not None
     assert rounds.status().chosen == 4
     # The same labels and seed choose the same round.
-    chosen = rounds.chooser(rounds.labels(), rounds.candidates(), 4, 1)
-    assert chosen == rounds.chooser(rounds.labels(), rounds.candidates(), 4, 1)
+    chosen = rounds.chooser(rounds.known(), rounds.candidates(), 4, 1)
+    assert chosen == rounds.chooser(rounds.known(), rounds.candidates(), 4, 1)
 
 
 def test_a_restart_continues_the_round_it_was_in(tmp_path, tiny_clap_dir):
@@ -198,7 +196,7 @@ def test_a_restart_continues_the_round_it_was_in(tmp_path, tiny_clap_dir):
 
     again = prepare(ServeConfig(samples=[str(samples)], db=db, select_encoder=encoder))  # the stored campaign
     try:
-        assert again.rounds is not None
+        assert list(again.rounds) == ["labels"]
         assert {c.sample_id for c in again.store.all_clips() if c.round is not None} == in_round
         assert again.store.next_clip(person).sample_id in in_round
     finally:

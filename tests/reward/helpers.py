@@ -89,3 +89,14 @@ def write_pair_set(folder: Path, prompts: int = 6, per_prompt: int = 4, raters: 
     path = folder / "pairs.jsonl"
     write_records(path, records)
     return path
+
+
+class FirstFeatureHead:
+    """A stub reward head whose score of a clip is ``scale`` times its first audio feature (a head
+    whose preferences a test knows)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def __call__(self, batch):  # FeatureBatch -> [N]
+        return self.scale * batch.audio[:, 0]

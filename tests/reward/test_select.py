@@ -12,8 +12,12 @@ from baton.reward.select import (
     ensemble_probabilities,
     fit_ensemble,
     informativeness,
+    preference_probabilities,
     select_batch,
+    select_pair_batch,
 )
+
+from .helpers import FirstFeatureHead
 
 # Two heads' probabilities of three clips.
 P = np.array([[0.5, 0.9, 0.2], [0.5, 0.1, 0.2]])
@@ -86,3 +90,43 @@ def test_ensemble_learns_and_asks_about_the_boundary():
         fit_ensemble(features, targets, labelled, settings), features, list(range(20, 40)), 4, settings
     )
     assert again == batch  # seeded end to end
+
+
+def test_preference_probabilities_are_bradley_terry_of_each_head():
+    features = FeatureBatch(torch.tensor([[0.0], [1.0], [3.0]]), torch.zeros(3, 1))
+    pairs = torch.tensor([[1, 0], [0, 2]])
+    p = preference_probabilities([FirstFeatureHead(1.0), FirstFeatureHead(-2.0)], features, pairs)
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    # Head 1: s = 0, 1, 3: P(1 over 0) = sigmoid(1), P(0 over 2) = sigmoid(-3); head 2: s = 0, -2, -6.
+    assert p.numpy() == pytest.approx(np.array([[sigmoid(1), sigmoid(-3)], [sigmoid(-2), sigmoid(6)]]))
+
+
+def test_pairs_are_chosen_by_the_rule_over_their_preference():
+    # Clips scored 0, 0.05, 2, -2. Two heads that agree: pair (0, 1) is near an even chance
+    # (sigmoid(-0.05)), the others sure (sigmoid(4), sigmoid(-2)): uncertain asks (0, 1).
+    features = FeatureBatch(torch.tensor([[0.0], [0.05], [2.0], [-2.0]]), torch.zeros(4, 1))
+    pairs = torch.tensor([[2, 3], [0, 1], [0, 2]])
+    settings = SelectSettings(rule="uncertain", random_share=0.0)
+    assert select_pair_batch([FirstFeatureHead(1.0)] * 2, features, pairs, 1, settings) == [1]
+    settings = SelectSettings(rule="bald", random_share=0.0)
+    # Heads +1 and -1: both near 0.5 on (0, 1) (an answer tells nothing about which head is right);
+    # 0.98 against 0.02 on (2, 3), 0.12 against 0.88 on (0, 2): BALD asks (2, 3).
+    assert select_pair_batch(
+        [FirstFeatureHead(1.0), FirstFeatureHead(-1.0)], features, pairs, 1, settings
+    ) == [0]
+
+
+def test_the_ensemble_learns_from_peoples_pairs_alone():
+    features, _ = separable()
+    unknown = torch.full((40,), float("nan"))
+    # People preferred the clip with the larger first feature in 15 pairs among the first 30 clips.
+    order = features.audio[:30, 0].argsort(descending=True).tolist()
+    won = torch.tensor([(order[i], order[i + 15]) for i in range(15)])
+    settings = SelectSettings(rule="uncertain", random_share=0.0, members=3, epochs=60, prior=False)
+    heads = fit_ensemble(features, unknown, [], settings, human_pairs=won)
+    held = torch.tensor([(a, b) for a in range(30, 40) for b in range(30, 40) if a != b])
+    p = preference_probabilities(heads, features, held).mean(0)
+    truth = (features.audio[held[:, 0], 0] > features.audio[held[:, 1], 0]).float()
+    assert float(((p > 0.5).float() == truth).float().mean()) > 0.8  # held-out clips ordered right
+    with pytest.raises(InputError, match="labels"):
+        fit_ensemble(features, unknown, [], settings)

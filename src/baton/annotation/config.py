@@ -22,22 +22,23 @@ DEFAULT_PAIRS_PER_PROMPT, DEFAULT_PAIRS_SEED, DEFAULT_GOLD_EVERY = 0, 0, 10
 SELECT_CHOICES = ("random", "uncertain", "disagreement", "bald")
 DEFAULT_SELECT, DEFAULT_ROUND_SIZE, DEFAULT_RANDOM_SHARE, DEFAULT_BUDGET = "random", 50, 0.25, 0
 SELECT_HELP = (
-    "Which clips are labelled next: random (every clip, in load order) or, in rounds, those the reward "
-    "model is least sure of: uncertain (probability nearest 0.5), disagreement (its ensemble's spread) or "
-    "bald (the information a label gives about the ensemble). After each round the reward model is "
-    "retrained on the labels so far (default: what the database's first serve stored, else random)."
+    "Which clips (and A/B pairs) are asked next: random (every one, in load order) or, in rounds, those "
+    "the reward model is least sure of: uncertain (probability nearest 0.5; for a pair, that its first "
+    "clip is the better), disagreement (its ensemble's spread) or bald (the information an answer gives "
+    "about the ensemble). After each round the reward model is retrained on the labels and pair answers "
+    "so far (default: what the database's first serve stored, else random)."
 )
 ROUND_SIZE_HELP = (
-    "With --select other than random: clips a round asks; the next round is chosen once every clip of "
-    f"this one has its votes (default: stored, else {DEFAULT_ROUND_SIZE})."
+    "With --select other than random: clips (or pairs) a round asks; the next round is chosen once every "
+    f"one of this round has its answers (default: stored, else {DEFAULT_ROUND_SIZE})."
 )
 RANDOM_SHARE_HELP = (
     "With --select: the share of each round drawn at random, so that estimates made from the labels "
     f"can stay unbiased (default: stored, else {DEFAULT_RANDOM_SHARE})."
 )
 BUDGET_HELP = (
-    "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip "
-    "(default: stored, else 0)."
+    "With --select: how many clips to label (and pairs to ask) in all, the last round cut to fit; "
+    "0 = every one (default: stored, else 0)."
 )
 
 GOLD_HELP = (
@@ -240,13 +241,14 @@ class SimulateConfig:
     select: str = option(
         DEFAULT_SELECT, SELECT_HELP.split(" (default")[0] + " (for the server this command starts)."
     )
-    round_size: int = option(DEFAULT_ROUND_SIZE, "With --select: clips a round asks.")
+    round_size: int = option(DEFAULT_ROUND_SIZE, "With --select: clips (or pairs) a round asks.")
     random_share: float = option(
         DEFAULT_RANDOM_SHARE, "With --select: the share of each round drawn at random."
     )
     budget: int = option(
         DEFAULT_BUDGET,
-        "With --select: how many clips to label in all (the last round is cut to fit); 0 = every clip.",
+        "With --select: how many clips to label (and pairs to ask) in all, the last round cut to fit; "
+        "0 = every one.",
     )
     select_encoder: str = option("world", "With --select: the reward model's frozen encoders.")
     gold: list[str] = option([], GOLD_HELP + " Simulated people hear them like any clip.")

@@ -1,5 +1,5 @@
 """What the admin's dashboard shows: progress, label balance, agreement, time per label, gold accuracy,
-early answers, the A/B task's progress and agreement, MOS.
+early answers, the A/B task's progress and agreement, MOS, and where the rounds of active selection are.
 
 :func:`campaign_stats` reads every answer once and returns plain JSON-able data; the dashboard
 page renders it and ``/api/admin/stats`` returns it as it is.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from baton.annotation.agreement import (
@@ -56,7 +57,9 @@ def table_agreement(table: dict[int, dict[str, Any]], k: int, task: str | None) 
     }
 
 
-def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
+def campaign_stats(store: AnnotationStore, rounds: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every figure of the campaign; with ``rounds`` (task -> its
+    :class:`baton.annotation.rounds.Rounds`), where each task's rounds of active selection are."""
     every_row = store.all_labels()
     rows = [row for row in every_row if row.clip.gold is None]  # the campaign's answers
     # The clips given out here (with audio), gold clips apart.
@@ -210,6 +213,7 @@ def campaign_stats(store: AnnotationStore) -> dict[str, Any]:
         "mos": mos,
         "mos_differences": mos_differences,
         "pairs": pair_stats(pairs, preferences, k) if pairs.count() else None,
+        **({"rounds": {task: r.summary() for task, r in rounds.items()}} if rounds else {}),
     }
 
 

@@ -217,6 +217,7 @@ class Pair(Base):
     position: Mapped[int] = mapped_column(Integer, index=True)  # the order pairs are served in
     votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its preferences
     gold: Mapped[str | None] = mapped_column(String(8))  # a pair of gold clips: the better, first or second
+    round: Mapped[int | None] = mapped_column(Integer)  # active selection: the round it was chosen in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -18,8 +18,9 @@ neither (both wrong, or equally good). Each rater hears a pair's clips in an ord
 the pair's own terms (``first``, ``second``, ``tie``), so the order cannot favour a clip.
 
 Which pairs may be served is one query (:meth:`PairQueue._open_pairs`) and their order another
-(:meth:`PairQueue.serving_order`, load order): a selection rule that serves the most informative
-pairs first replaces that order, nothing else.
+(:meth:`PairQueue.serving_order`, load order). With active selection (:mod:`baton.annotation.rounds`)
+only the pairs a round has chosen are open; within them the load order keeps each prompt's pairs in a
+row.
 """
 
 from __future__ import annotations
@@ -255,7 +256,10 @@ class PairQueue:
             .scalar_subquery()
         )
         k = self.store.k
-        return [Pair.gold.is_(None), Pair.votes < k, Pair.votes + leased < k, ~answered]
+        conditions = [Pair.gold.is_(None), Pair.votes < k, Pair.votes + leased < k, ~answered]
+        if "pairs" in self.store.in_rounds:  # active selection: only the pairs a round has chosen
+            conditions.append(Pair.round.is_not(None))
+        return conditions
 
     def _next(
         self,

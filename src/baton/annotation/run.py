@@ -36,7 +36,8 @@ from baton.annotation.config import (
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
 from baton.annotation.pairs import PairQueue
-from baton.annotation.rounds import LabelRounds, RoundSettings
+from baton.annotation.rounds import NOUNS, ClipFeatures, RewardChooser, Rounds, RoundSettings
+from baton.annotation.rounds import TASKS as ROUND_TASKS
 from baton.annotation.routes.context import login_link
 from baton.annotation.server import bind_socket, uvicorn_config
 from baton.annotation.store import AnnotationStore
@@ -166,7 +167,8 @@ class Prepared:
     loaded: list[LoadResult]
     admin_token: str | None  # set when this start made the first admin
     pairs_added: int = 0  # pairs the A/B task formed at this start
-    rounds: LabelRounds | None = None  # active selection (--select other than random)
+    # Active selection (--select other than random): the rounds of each task in rounds (labels, pairs).
+    rounds: dict[str, Rounds] = field(default_factory=dict)
 
 
 NO_CLIPS = "the database holds no clips yet: give a samples file with --samples"
@@ -198,7 +200,7 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
         if "pairs" in tasks:
             per_prompt = int(campaign["pairs_per_prompt"]) or None
             pairs_added = PairQueue(store).form(per_prompt, int(campaign["pairs_seed"]))
-        rounds = label_rounds(store, campaign, config.select_encoder) if "labels" in tasks else None
+        rounds = campaign_rounds(store, campaign, config.select_encoder, tasks)
     except BaseException:
         store.db.dispose()
         raise
@@ -207,11 +209,14 @@ def prepare(config: ServeConfig, *, make_admin: bool = True) -> Prepared:
     return Prepared(store, settings, loaded, admin, pairs_added, rounds)
 
 
-def label_rounds(store: AnnotationStore, campaign: dict[str, str], encoder: str) -> LabelRounds | None:
-    """The campaign's rounds of active selection (``None`` for ``--select random``), the first round
-    chosen if none is yet (a restart goes on with the round the database holds)."""
+def campaign_rounds(
+    store: AnnotationStore, campaign: dict[str, str], encoder: str, tasks: list[str]
+) -> dict[str, Rounds]:
+    """The campaign's rounds of active selection, one per task that goes in rounds (labels, pairs;
+    none for ``--select random``), each task's first round chosen if none is yet (a restart goes on
+    with the rounds the database holds). The tasks share the encoders and the clips' features."""
     if campaign["select"] == "random":
-        return None
+        return {}
     settings = RoundSettings(
         rule=campaign["select"],
         round_size=int(campaign["round_size"]),
@@ -219,9 +224,12 @@ def label_rounds(store: AnnotationStore, campaign: dict[str, str], encoder: str)
         budget=int(campaign["budget"]),
         encoder=encoder,
     )
-    rounds = LabelRounds(store, settings)
-    rounds.chooser.encoder()  # type: ignore[union-attr]  # a wrong --select-encoder fails now, not later
-    rounds.advance()
+    features = ClipFeatures(store, settings)
+    features.encoder()  # a wrong --select-encoder fails now, not later
+    rounds = {}
+    for task in (t for t in ROUND_TASKS if t in tasks):
+        rounds[task] = Rounds(store, settings, task, RewardChooser(store, settings, task, features))
+        rounds[task].advance()
     return rounds
 
 
@@ -287,12 +295,13 @@ def serve(config: ServeConfig) -> None:
                 f"pairs: {PairQueue(prepared.store).count()} ({prepared.pairs_added} new), "
                 f"{prepared.store.k} answers each"
             )
-        if prepared.rounds is not None:
-            status = prepared.rounds.status()
+        for task, rounds in prepared.rounds.items():
+            status, noun = rounds.status(), NOUNS[task]
+            where = "no round yet" if status.round is None else f"round {status.round + 1}"
             console.print(
-                f"active selection ({prepared.rounds.settings.rule}): round {status.round} of "
-                f"{prepared.rounds.settings.round_size} clips, {status.complete}/{status.chosen} complete, "
-                f"{status.left} clips not chosen yet"
+                f"active selection of {noun} ({rounds.settings.rule}): {where}, in rounds of "
+                f"{rounds.settings.round_size}, {status.complete}/{status.chosen} complete, "
+                f"{status.left} {noun} not chosen yet"
             )
         if prepared.admin_token is not None:
             console.print(

@@ -408,7 +408,7 @@ def _answer_all(client: Any, person: SimulatedPerson, first: str, key: str, step
                 return
             if waited >= MAX_WAIT_SECONDS:
                 raise RuntimeError(
-                    f"waited {waited:.0f} s for the next round: its open clips have been answered (or "
+                    f"waited {waited:.0f} s for the next round: its open {key}s have been answered (or "
                     "skipped) by every simulated person"
                 )
             time.sleep(WAIT_SECONDS)
@@ -459,7 +459,7 @@ def _answer_in_turns(
     working = [p for p in people if p.name not in failed]
     if in_rounds and working and _ok(clients[working[0].name].get(first)).get("waiting"):
         errors.append(
-            "the round cannot be completed: its open clips have been answered (or skipped) by every "
+            f"the round cannot be completed: its open {key}s have been answered (or skipped) by every "
             "simulated person"
         )
 

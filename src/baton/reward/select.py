@@ -11,6 +11,13 @@ of a second). For every candidate clip each head gives a probability that the cl
   ``H(mean_m P) - mean_m H(P)``, with ``H`` the binary entropy;
 * ``random``: no score; every clip is drawn at random.
 
+Pairs (the A/B task) are scored the same way. Each head's scores give a Bradley-Terry probability that
+a pair's first clip is the better, ``P [M, N] = sigmoid(s_m(first) - s_m(second))``, and the rules
+above read that Bernoulli preference as they read a clip's label: ``uncertain`` nearest an even
+chance, ``disagreement`` the heads' spread, ``bald`` the information an answer gives about the heads
+(:func:`preference_probabilities`, :func:`select_pair_batch`). The heads then learn from people's
+decided pairs too (``fit_ensemble(human_pairs=...)``, Bradley-Terry beside the labels' loss).
+
 :func:`choose` then takes a batch: ``random_share`` of it drawn uniformly from the candidates (so that
 an estimate made from the labels, such as the share of right clips, can still be made without the
 rule's bias from those clips alone) and the rest the highest-scoring of the others. Everything is
@@ -91,18 +98,44 @@ def fit_ensemble(
     settings: SelectSettings,
     *,
     round_number: int = 0,
+    human_pairs: torch.Tensor | None = None,
+    human_weights: torch.Tensor | None = None,
 ) -> list[torch.nn.Module]:
     """``settings.members`` heads, each fitted on a bootstrap resample (with replacement) of the
-    ``labelled`` rows of ``features`` (``targets`` ``[N]``: each clip's label or vote mean)."""
-    if not labelled:
-        raise InputError("no labelled clips to fit the reward model on", field="labels")
+    ``labelled`` rows of ``features`` (``targets`` ``[N]``: each clip's label or vote mean) and of
+    people's decided pairs ``human_pairs`` ``[P, 2]`` (rows of the preferred and the other clip,
+    weighted by ``human_weights`` ``[P]``; their rows may have NaN targets)."""
+    pairs = human_pairs if human_pairs is not None and human_pairs.shape[0] else None
+    if not labelled and pairs is None:
+        raise InputError("no labelled clips or decided pairs to fit the reward model on", field="labels")
+    weights = None
+    pair_rows: list[int] = []
+    if pairs is not None:
+        weights = torch.ones(pairs.shape[0]) if human_weights is None else human_weights
+        # fit_head trains on people's pairs whose clips are among its training rows.
+        pair_rows = sorted({int(r) for r in pairs.reshape(-1)} - set(labelled))
     heads = []
     for member in range(settings.members):
         fit = fit_settings(settings, member, round_number)
         rng = random.Random(fit.seed)
-        # The first head sees the labels as they are; the others a resample each.
+        # The first head sees the labels (and pairs) as they are; the others a resample each.
         rows = list(labelled) if member == 0 else [rng.choice(labelled) for _ in labelled]
-        heads.append(fit_head(features, targets, ["" for _ in range(len(features))], rows, [], fit).head)
+        member_pairs, member_weights = pairs, weights
+        if pairs is not None and member > 0:
+            drawn = torch.tensor([rng.randrange(pairs.shape[0]) for _ in range(pairs.shape[0])])
+            member_pairs, member_weights = pairs[drawn], weights[drawn]  # type: ignore[index]
+        heads.append(
+            fit_head(
+                features,
+                targets,
+                ["" for _ in range(len(features))],
+                rows + pair_rows,
+                [],
+                fit,
+                human_pairs=member_pairs,
+                human_weights=member_weights,
+            ).head
+        )
     return heads
 
 
@@ -158,6 +191,17 @@ def choose(
     return [candidates[i] for i in chosen]
 
 
+def preference_probabilities(
+    heads: Sequence[torch.nn.Module], features: FeatureBatch, pairs: torch.Tensor
+) -> torch.Tensor:
+    """Each head's Bradley-Terry probability that each pair's first clip is the better, ``[M, P]``,
+    from ``pairs`` ``[P, 2]`` (rows of ``features``: first, second)."""
+    with torch.no_grad():
+        scores = torch.stack([head(features.index(pairs.reshape(-1))) for head in heads])  # [M, 2P]
+        scores = scores.reshape(len(heads), -1, 2)
+        return torch.sigmoid(scores[..., 0] - scores[..., 1])
+
+
 def select_batch(
     heads: Sequence[torch.nn.Module],
     features: FeatureBatch,
@@ -168,11 +212,43 @@ def select_batch(
     round_number: int = 0,
 ) -> list[int]:
     """The next ``size`` rows of ``candidates`` to label, by ``settings.rule`` over the ensemble ``heads``."""
-    seed = hash_seed(settings.seed, "round", round_number)
     if settings.rule == "random" or not candidates:
-        return choose(candidates, None, size, 1.0, seed)
+        return choose_by_rule(candidates, None, size, settings, round_number)
     rows = torch.tensor(list(candidates), dtype=torch.long)
     probabilities = ensemble_probabilities(heads, features.index(rows)).numpy()
+    return choose_by_rule(candidates, probabilities, size, settings, round_number)
+
+
+def select_pair_batch(
+    heads: Sequence[torch.nn.Module],
+    features: FeatureBatch,
+    pairs: torch.Tensor,
+    size: int,
+    settings: SelectSettings,
+    *,
+    round_number: int = 0,
+) -> list[int]:
+    """The next ``size`` of ``pairs`` ``[P, 2]`` (rows of ``features``) to ask, as indices into
+    ``pairs``, by ``settings.rule`` over the heads' preference probabilities."""
+    candidates = list(range(pairs.shape[0]))
+    if settings.rule == "random" or not candidates:
+        return choose_by_rule(candidates, None, size, settings, round_number)
+    probabilities = preference_probabilities(heads, features, pairs).numpy()
+    return choose_by_rule(candidates, probabilities, size, settings, round_number)
+
+
+def choose_by_rule(
+    candidates: Sequence[int],
+    probabilities: np.ndarray | None,
+    size: int,
+    settings: SelectSettings,
+    round_number: int,
+) -> list[int]:
+    """:func:`choose` with the rule's scores of the heads' probabilities ``[M, N]`` (``None``: all at
+    random), seeded by the settings' seed and the round."""
+    seed = hash_seed(settings.seed, "round", round_number)
+    if probabilities is None:
+        return choose(candidates, None, size, 1.0, seed)
     return choose(
         candidates, informativeness(probabilities, settings.rule), size, settings.random_share, seed
     )

@@ -27,10 +27,7 @@ class AnnotatorBody(BaseModel):
 
 @router.get("/stats")
 def stats(person: Admin, app: Context) -> dict[str, Any]:
-    figures = campaign_stats(app.store)
-    if app.rounds is not None:  # active selection: where the rounds are
-        figures["rounds"] = app.rounds.status().as_json()
-    return figures
+    return campaign_stats(app.store, app.rounds)
 
 
 @router.post("/annotators")

@@ -9,8 +9,9 @@ instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -18,7 +19,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from baton.annotation.pairs import PairQueue
-from baton.annotation.store import AnnotationStore, AnnotatorView, ClipView, StoreError
+from baton.annotation.store import AnnotationStore, AnnotatorView, StoreError
+
+T = TypeVar("T")  # an item given out: a clip or a pair
 
 COOKIE = "baton_token"
 SECURITY_HEADERS = {
@@ -40,7 +43,8 @@ class AppSettings:
     title: str = "baton annotate"
     public_url: str | None = None
     thread_pool: int = 64
-    rounds: Any = None  # baton.annotation.rounds.LabelRounds: labelling in rounds of active selection
+    # Active selection: task (labels, pairs) -> its baton.annotation.rounds.Rounds, for each task in rounds.
+    rounds: dict[str, Any] = field(default_factory=dict)
 
 
 class AuthError(Exception):
@@ -60,8 +64,8 @@ class AppContext:
     templates: Jinja2Templates
 
     @property
-    def rounds(self) -> Any:
-        """Labelling in rounds of active selection, or ``None``."""
+    def rounds(self) -> dict[str, Any]:
+        """The tasks in rounds of active selection, each with its rounds."""
         return self.settings.rounds
 
     def offers(self, task: str) -> None:
@@ -87,14 +91,18 @@ class AppContext:
             headers=SECURITY_HEADERS,
         )
 
-    def next_in_rounds(self, person: AnnotatorView, clip: ClipView | None) -> tuple[ClipView | None, bool]:
-        """With rounds, nothing to give may mean the round is complete: the next round is chosen
-        (the answers are committed already) and asked again. Also whether more is to come."""
-        if self.rounds is None or clip is not None:
-            return clip, False
-        if self.rounds.advance():
-            clip = self.store.next_clip(person)
-        return clip, clip is None and self.rounds.waiting()
+    def next_in_rounds(
+        self, task: str, person: AnnotatorView, item: T | None, ask_again: Callable[[AnnotatorView], T | None]
+    ) -> tuple[T | None, dict[str, bool]]:
+        """With ``task`` in rounds, nothing to give may mean the round is complete: the next round is
+        chosen (the answers are committed already) and ``ask_again`` asked. Also what the reply adds:
+        in rounds, ``waiting``, whether more is to come."""
+        rounds = self.rounds.get(task)
+        if rounds is None:
+            return item, {}
+        if item is None and rounds.advance():
+            item = ask_again(person)
+        return item, {"waiting": item is None and rounds.waiting()}
 
 
 # An ``async`` dependency runs on the event loop; a plain one would cost every request a worker thread.

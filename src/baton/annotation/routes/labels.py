@@ -40,11 +40,11 @@ def me(person: User, app: Context) -> dict[str, Any]:
 @router.get("/next")
 def next_clip(person: User, app: Context) -> dict[str, Any]:
     app.offers("labels")
-    clip, waiting = app.next_in_rounds(person, app.store.next_clip(person))
+    clip, waiting = app.next_in_rounds("labels", person, app.store.next_clip(person), app.store.next_clip)
     return {
         "clip": clip.as_json() if clip else None,
         "progress": app.store.progress(person).as_json(),
-        **({"waiting": waiting} if app.rounds is not None else {}),
+        **waiting,
     }
 
 
@@ -59,14 +59,14 @@ def submit_label(body: LabelBody, person: User, app: Context) -> dict[str, Any]:
         seconds=body.seconds,
     )
     done = app.store.answer(person, body.clip, answer)  # committed, with the next clip leased
-    following, waiting = app.next_in_rounds(person, done.next)  # type: ignore[arg-type]
+    following, waiting = app.next_in_rounds("labels", person, done.next, app.store.next_clip)  # type: ignore[arg-type]
     return {
         "label": done.label,
         "answered": body.clip,
         "repeated": done.repeated,
         "next": following.as_json() if following else None,
         "progress": done.progress.as_json(),
-        **({"waiting": waiting} if app.rounds is not None else {}),
+        **waiting,
     }
 
 

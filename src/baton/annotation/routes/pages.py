@@ -111,17 +111,18 @@ def answering_page(
 @router.get("/label")
 def label_page(request: Request, person: User, app: Context) -> Response:
     app.offers("labels")
-    clip, waiting = app.next_in_rounds(person, app.store.next_clip(person))
+    clip, waiting = app.next_in_rounds("labels", person, app.store.next_clip(person), app.store.next_clip)
     return answering_page(
-        app, request, person, "label.html", "clip", clip, app.store, TASK_QUESTIONS, waiting, flags=FLAGS
+        app, request, person, "label.html", "clip", clip, app.store, TASK_QUESTIONS, **waiting, flags=FLAGS
     )
 
 
 @router.get("/pairs")
 def pairs_page(request: Request, person: User, app: Context) -> Response:
     app.offers("pairs")
+    pair, waiting = app.next_in_rounds("pairs", person, app.pairs.next(person), app.pairs.next)
     return answering_page(
-        app, request, person, "pairs.html", "pair", app.pairs.next(person), app.pairs, PAIR_QUESTIONS
+        app, request, person, "pairs.html", "pair", pair, app.pairs, PAIR_QUESTIONS, **waiting
     )
 
 
@@ -156,7 +157,7 @@ def guidelines(request: Request, person: User, app: Context) -> Response:
 
 @router.get("/dashboard")
 def dashboard(request: Request, person: Admin, app: Context) -> Response:
-    return app.page(request, "dashboard.html", person, stats=campaign_stats(app.store))
+    return app.page(request, "dashboard.html", person, stats=campaign_stats(app.store, app.rounds))
 
 
 @router.get("/audio/{uid}")

@@ -1,4 +1,5 @@
-"""The A/B API: your pair (its clips in your order), your choice, undo."""
+"""The A/B API: your pair (its clips in your order), your choice, undo (in rounds of active
+selection, ``waiting`` says whether more pairs are to come)."""
 
 from __future__ import annotations
 
@@ -30,20 +31,26 @@ class PairUndoBody(BaseModel):
 @router.get("/next")
 def next_pair(person: User, app: Context) -> dict[str, Any]:
     app.offers("pairs")
-    pair = app.pairs.next(person)
-    return {"pair": pair.as_json() if pair else None, "progress": app.pairs.progress(person).as_json()}
+    pair, waiting = app.next_in_rounds("pairs", person, app.pairs.next(person), app.pairs.next)
+    return {
+        "pair": pair.as_json() if pair else None,
+        "progress": app.pairs.progress(person).as_json(),
+        **waiting,
+    }
 
 
 @router.post("")
 def submit_pair(body: PairBody, person: User, app: Context) -> dict[str, Any]:
     app.offers("pairs")
     done = app.pairs.answer(person, body.pair, body.choice, body.seconds)  # committed, next one leased
+    following, waiting = app.next_in_rounds("pairs", person, done.next, app.pairs.next)
     return {
         "preference": done.preference,
         "answered": body.pair,
         "repeated": done.repeated,
-        "next": done.next.as_json() if done.next else None,
+        "next": following.as_json() if following else None,
         "progress": done.progress.as_json(),
+        **waiting,
     }
 
 

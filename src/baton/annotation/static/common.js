@@ -98,10 +98,10 @@ window.baton = (() => {
       }
     }
 
-    // Labelling in rounds (active selection): nothing now may mean the next round is being chosen.
+    // Labels or pairs in rounds (active selection): nothing now may mean the next round is being chosen.
     function waitForRound(item, waiting) {
       if (item || !waiting) return;
-      setStatus("the next round of clips is being chosen: this page asks again in a few seconds");
+      setStatus(`the next round of ${key}s is being chosen: this page asks again in a few seconds`);
       setTimeout(refresh, 5000);
     }
 

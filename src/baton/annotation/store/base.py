@@ -99,8 +99,9 @@ class StoreCore:
         self.quota = max_labels_per_annotator
         self.gold_every = gold_every
         self.clock = clock
-        # Active selection: only clips a round has chosen are given out (baton.annotation.rounds).
-        self.in_rounds = False
+        # Active selection: the tasks ("labels", "pairs") whose items are given out only once a round
+        # has chosen them (baton.annotation.rounds).
+        self.in_rounds: set[str] = set()
         # Caches of facts that change rarely, each cleared by this store's own changes to them. A
         # token reset by another process takes effect here within
         # annotators.AUTH_CACHE_SECONDS.

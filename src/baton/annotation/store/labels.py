@@ -191,7 +191,7 @@ class LabelStore(StoreCore):
         # (A preferred clip that someone else holds right now is passed over, never waited for.)
         in_prompt, anywhere = (
             (SQL.open_in_prompt_in_round, SQL.open_anywhere_in_round)
-            if self.in_rounds
+            if "labels" in self.in_rounds
             else (SQL.open_in_prompt, SQL.open_anywhere)
         )
         scopes = [] if prompt is None else [(in_prompt, {"prompt": prompt[0], "model": prompt[1]}, False)]
