@@ -14,6 +14,13 @@ evaluated beside the base on the held-out prompts (event sets never seen in trai
 the train prompts (new seeds). If selection by a perfect judge moves accuracy no more than the
 control does, no reward model can make fine-tuning of this kind beat the control.
 
+A second round (generate, label, tune again) starts from a tuned model: ``--base`` generates the
+train clips with it and tunes it (``--generate-seed`` draws other clips than the first round's); the
+evaluation still compares with the world's own model:
+
+    python experiments/oracle_selection.py --out runs/oracle-r2 --generate-seed 11 \
+        --base runs/oracle/finetune/baton/model --run baton-r2:method=baton:beta=0.25
+
 Stages are resumed from OUT: clips, labels, fine-tunings and evaluations that exist are kept.
 """
 
@@ -111,6 +118,12 @@ def main() -> None:
     parser.add_argument("--world", type=Path, default=None, help="World folder (default: the cached world).")
     parser.add_argument("--run", action="append", default=[], help="NAME:FIELD=VALUE:... (repeat).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--base", type=Path, default=None, help="Model to generate with and tune (default: the world's)."
+    )
+    parser.add_argument(
+        "--generate-seed", type=int, default=None, help="Seed of the train clips (default: --seed)."
+    )
     parser.add_argument("--per-prompt", type=int, default=8, help="Train clips per prompt.")
     parser.add_argument("--eval-per-prompt", type=int, default=2)
     parser.add_argument("--integrity-train", type=int, default=36)
@@ -126,6 +139,7 @@ def main() -> None:
     args = parser.parse_args()
 
     world = args.world or world_dir()
+    base = args.base or world / "t2a"
     out: Path = args.out
     prompts = out / "prompts"
     if not (prompts / "test.jsonl").exists():
@@ -149,9 +163,9 @@ def main() -> None:
         GenerateConfig(
             prompts=prompts / "train.jsonl",
             out=out / "generated",
-            model=str(world / "t2a"),
+            model=str(base),
             per_prompt=args.per_prompt,
-            seed=args.seed,
+            seed=args.seed if args.generate_seed is None else args.generate_seed,
             batch_size=WORLD_BATCH,
         )
     )
@@ -163,8 +177,10 @@ def main() -> None:
     for spec in args.run:
         name, fields = parse_run(spec)
         settings = {
-            "model": str(world / "t2a"),
+            "model": str(base),
             "rewards": rewards,
+            # BATON's pretraining loss on the world's own corpus, whichever model is tuned
+            "pretrain": world / "corpus" / "corpus.json",
             "out": out / "finetune" / name,
             "steps": 100,
             "learning_rate": 3e-5,
