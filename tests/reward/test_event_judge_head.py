@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from baton.artifacts import LabelRecord, RewardRecord, SampleRecord, read_records, write_records
+from baton.audio import load_audio
 from baton.cli import main
 from baton.errors import InputError
 from baton.evaluation.event_judge import WindowReading
+from baton.evaluation.reward_score import RewardModelScorer
 from baton.reward.heads import EVENT_INPUTS, TemporalHead, stack_features
 from baton.reward.judged import FEATURES, EventFeatures, vocabulary_for
 from baton.reward.model import RewardModel
@@ -112,6 +114,18 @@ def test_train_save_and_score_with_the_judge(label_set, tiny_clap_dir, tmp_path)
     assert scored == pytest.approx(expected.tolist(), abs=1e-5)
     judged_entries = list(cache.rglob("event-judge-*/**/*.safetensors"))
     assert len(judged_entries) == len(records)  # one reading per clip, shared by training and scoring
+
+    # `baton evaluate --reward-model` gives the model each clip's events and task (as arrays, in memory).
+    scorer = RewardModelScorer(model, "reward")
+    arrays = [load_audio(path, sample_rate=16000)[0] for path in clips]
+    by_evaluation = scorer.probabilities(
+        [r.text for r in first],
+        arrays,
+        16000,
+        events=[r.events for r in first],
+        tasks=[r.task for r in first],
+    )
+    assert by_evaluation == pytest.approx(expected.tolist(), abs=1e-5)
 
 
 def test_labels_that_name_no_events_are_refused_naming_the_field(label_set, tiny_clap_dir, tmp_path, capsys):

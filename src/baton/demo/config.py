@@ -49,9 +49,10 @@ class DemoConfig:
     noise: float = option(0.1, "Simulated annotators' typical error rate.")
     reward_head: str = option("temporal", "Reward model head: mlp (BATON's) or temporal.")
     reward_event_judge: bool = option(
-        True,
+        False,
         "The reward head also reads the event judge's numbers of each clip (`baton reward train "
-        "--event-judge`), with a hidden layer of 64 (BATON's 512 overfits the few hundred labels then).",
+        "--event-judge`), with a hidden layer of 64. It pays on 600 labels and not on the demo's 290 "
+        "(docs/reward.md).",
     )
     # The label-blind control runs by default: a method's gain over it is what the labels bring, not
     # what any fine-tuning on the base model's own clips would give.

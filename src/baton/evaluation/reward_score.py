@@ -60,12 +60,20 @@ class RewardModelScorer:
         self.identity = judge_identity(name, source, fingerprint=getattr(model, "fingerprint", None))
 
     def probabilities(
-        self, texts: Sequence[str], audio: Sequence[np.ndarray], sample_rate: int
+        self,
+        texts: Sequence[str],
+        audio: Sequence[np.ndarray],
+        sample_rate: int,
+        *,
+        events: Sequence[Sequence[str]] | None = None,
+        tasks: Sequence[str | None] | None = None,
     ) -> np.ndarray:
+        """``events`` and ``tasks`` (each clip's prompt's) go to a model that takes them (a baton reward
+        model trained with ``--event-judge`` needs them)."""
         method = getattr(self.model, "probabilities", None) or self.model.score
-        kwargs = {}
-        if "sample_rate" in inspect.signature(method).parameters:
-            kwargs["sample_rate"] = sample_rate
+        accepted = inspect.signature(method).parameters
+        given = {"sample_rate": sample_rate, "events": events, "tasks": tasks}
+        kwargs = {name: value for name, value in given.items() if name in accepted and value is not None}
         values = method(list(texts), list(audio), **kwargs)
         values = np.asarray(getattr(values, "detach", lambda: values)(), dtype=np.float64).reshape(-1)
         if method is not getattr(self.model, "probabilities", None) and (

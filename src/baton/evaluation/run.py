@@ -489,7 +489,10 @@ def score_clips(
                 fad_emb = fad.embed_audio(audio, rate)
             embeddings.append(np.asarray(fad_emb, dtype=np.float64))
         if scorers.reward is not None and judge:
-            values = np.asarray(scorers.reward.probabilities(texts, audio, rate), dtype=np.float64)
+            values = scorers.reward.probabilities(
+                texts, audio, rate, events=[s.events for s in chunk], tasks=[s.task for s in chunk]
+            )
+            values = np.asarray(values, dtype=np.float64)
             reward[start : start + len(chunk)] = values
     return ClipScores(
         samples=samples,
