@@ -83,6 +83,22 @@ class RewardModelScorer:
         return values
 
 
+def reward_probabilities(
+    scorer: Any,
+    texts: Sequence[str],
+    audio: Sequence[np.ndarray],
+    sample_rate: int,
+    events: Sequence[Sequence[str]],
+    tasks: Sequence[str | None],
+) -> np.ndarray:
+    """A reward scorer's ``probabilities`` of clips ``[N]``, given their prompts' ``events`` and ``tasks``
+    when it takes them (a baton reward model that reads the event judge needs them; any object with
+    ``probabilities(texts, audio, sample_rate)`` is a scorer)."""
+    accepted = inspect.signature(scorer.probabilities).parameters
+    extra = {"events": events, "tasks": tasks} if "events" in accepted else {}
+    return np.asarray(scorer.probabilities(texts, audio, sample_rate, **extra), dtype=np.float64)
+
+
 def load_reward_scorer(directory: str | Path) -> RewardModelScorer:
     """Load a reward model folder written by ``baton reward train``."""
     directory = Path(directory)

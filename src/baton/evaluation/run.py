@@ -99,7 +99,7 @@ from baton.evaluation.panns import PannsClassifier
 from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
 from baton.evaluation.records import JUDGEMENTS_FILE, JudgementRecord
 from baton.evaluation.reference import load_reference_file, render_world_reference, second_world_set
-from baton.evaluation.reward_score import load_reward_scorer
+from baton.evaluation.reward_score import load_reward_scorer, reward_probabilities
 from baton.evaluation.scorers import ROLE_METRICS, Scorers, world_scorers
 from baton.finetune.card import update_model_card
 from baton.generation.run import SAMPLES_FILE, GenerateConfig, plan_clips, setting_differences
@@ -489,10 +489,9 @@ def score_clips(
                 fad_emb = fad.embed_audio(audio, rate)
             embeddings.append(np.asarray(fad_emb, dtype=np.float64))
         if scorers.reward is not None and judge:
-            values = scorers.reward.probabilities(
-                texts, audio, rate, events=[s.events for s in chunk], tasks=[s.task for s in chunk]
+            values = reward_probabilities(
+                scorers.reward, texts, audio, rate, [s.events for s in chunk], [s.task for s in chunk]
             )
-            values = np.asarray(values, dtype=np.float64)
             reward[start : start + len(chunk)] = values
     return ClipScores(
         samples=samples,
