@@ -12,7 +12,7 @@ from baton.audio import load_audio
 from baton.cli import main
 from baton.errors import InputError
 from baton.evaluation.event_judge import WindowReading
-from baton.evaluation.reward_score import RewardModelScorer
+from baton.evaluation.reward_score import RewardModelScorer, reward_probabilities
 from baton.reward.heads import EVENT_INPUTS, TemporalHead, stack_features
 from baton.reward.judged import FEATURES, EventFeatures, vocabulary_for
 from baton.reward.model import RewardModel
@@ -118,12 +118,8 @@ def test_train_save_and_score_with_the_judge(label_set, tiny_clap_dir, tmp_path)
     # `baton evaluate --reward-model` gives the model each clip's events and task (as arrays, in memory).
     scorer = RewardModelScorer(model, "reward")
     arrays = [load_audio(path, sample_rate=16000)[0] for path in clips]
-    by_evaluation = scorer.probabilities(
-        [r.text for r in first],
-        arrays,
-        16000,
-        events=[r.events for r in first],
-        tasks=[r.task for r in first],
+    by_evaluation = reward_probabilities(
+        scorer, [r.text for r in first], arrays, 16000, [r.events for r in first], [r.task for r in first]
     )
     assert by_evaluation == pytest.approx(expected.tolist(), abs=1e-5)
 
