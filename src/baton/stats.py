@@ -32,6 +32,22 @@ import numpy as np
 DIGITS = 3
 
 
+def ranking_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Area under the ROC curve of any scores against 0/1 labels: the Mann-Whitney U over ``n1 n0``, ties
+    counted half; NaN with one class only."""
+    # imported when used: scipy is slow to import, and most users of this module never rank
+    from scipy.stats import rankdata
+
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(s)  # average ranks for ties
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def excludes_zero(low: float | None, high: float | None, digits: int = DIGITS) -> bool:
     """Whether the interval [low, high] excludes zero strictly once its ends are rounded to ``digits``
     decimals as printed: ``low > 0`` or ``high < 0``. ``[0, 0]``, ``[-1e-17, -1e-18]`` or

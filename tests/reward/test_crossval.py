@@ -9,8 +9,8 @@ from baton.errors import InputError
 from baton.interchange.labels import read_labels
 from baton.report.run import find_reliability
 from baton.reward.config import RewardTrainConfig
-from baton.reward.crossval import PREDICTIONS_FILE, cross_validate, prompt_folds
-from baton.reward.data import LabelledClip, labelled_clips
+from baton.reward.crossval import PREDICTIONS_FILE, cross_validate
+from baton.reward.data import LabelledClip, labelled_clips, prompt_folds
 from baton.reward.evaluate import task_figures
 
 

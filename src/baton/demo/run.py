@@ -89,10 +89,6 @@ TASKS: tuple[str, ...] = ("integrity", "temporal")
 # (measured with the patch-4 model).
 # A clip never depends on its batch, so this changes no clip.
 WORLD_BATCH = 16
-# The reward head's hidden units when it reads the event judge (--reward-event-judge): cross-validated on
-# the labels of a demo at 8 clips per prompt (624 clips), 64 units gave ROC AUC 0.84 / 0.80-0.81
-# (integrity / temporal, 2 seeds) where 512 gave 0.79-0.83 / 0.77-0.79 (3 seeds).
-EVENT_JUDGE_HIDDEN = 64
 
 
 def quick_sizes(config: DemoConfig) -> DemoConfig:
@@ -382,7 +378,6 @@ def reward(config: DemoConfig, out: Path, world: Path, labels: Path, rd_samples:
         encoder=f"world:{world}",
         head=config.reward_head,
         event_judge=config.reward_event_judge,
-        **({"hidden": EVENT_JUDGE_HIDDEN} if config.reward_event_judge else {}),
         seed=config.seed,
         progress=config.progress,
     )

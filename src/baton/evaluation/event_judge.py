@@ -352,17 +352,23 @@ class EventJudge:
         readings = self.window_probabilities(list(audio), sample_rate)
         return np.array(
             [
-                probability_match(
-                    reading.probs,
-                    named,
-                    judgement_for(task, relation, len(named)),
-                    reading.hop_seconds,
-                    median_frames=1,
-                    order_scale=self.config.order_scale,
-                    classes=self.classes,
-                )
+                self.reward_of(reading, named, task, relation)
                 for reading, named, task, relation in zip(readings, events, tasks, relations, strict=True)
             ]
+        )
+
+    def reward_of(
+        self, reading: WindowReading, events: Sequence[str], task: str | None, relation: str | None = None
+    ) -> float:
+        """:meth:`rewards` of one clip's window probabilities."""
+        return probability_match(
+            reading.probs,
+            list(events),
+            judgement_for(task, relation, len(events)),
+            reading.hop_seconds,
+            median_frames=1,
+            order_scale=self.config.order_scale,
+            classes=self.classes,
         )
 
     def sample_rewards(

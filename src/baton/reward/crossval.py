@@ -20,15 +20,11 @@ It saves no model: train the final one on all the labels with ``baton reward tra
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from baton.artifacts import atomic_write_text
@@ -36,15 +32,15 @@ from baton.cache import cache_dir
 from baton.console import track, warn
 from baton.errors import InputError
 from baton.interchange.labels import read_labels
+from baton.reward.blend import out_of_fold_choice
 from baton.reward.cache import FeatureCache
 from baton.reward.config import RewardTrainConfig
-from baton.reward.data import LabelledClip, labelled_clips, require_both_labels, split_by_prompt
+from baton.reward.data import labelled_clips, prompt_folds, require_both_labels, split_by_prompt
 from baton.reward.encoders import load_encoder
 from baton.reward.evaluate import (
     EVAL_FILE,
     check_figure_settings,
     clip_figures,
-    probabilities_of,
     save_figures,
 )
 from baton.reward.model import calibrated_logits
@@ -52,36 +48,6 @@ from baton.reward.train import encode_clips, event_judge_for, fit_head, fit_sett
 
 PREDICTIONS_FILE = "crossval-predictions.jsonl"
 METHOD = "cross-validation"
-
-
-def prompt_folds(clips: Sequence[LabelledClip], folds: int, seed: int) -> list[list[int]]:
-    """Rows of the clips of each fold: every clip in exactly one fold, a prompt's clips in the same one.
-
-    Tasks in name order, each task's prompts sorted by a hash of ``seed`` and the prompt id, are dealt
-    round-robin into the folds; the deal goes on from task to task, so fold sizes differ by at most
-    one prompt overall.
-    """
-    if folds < 2:
-        raise InputError("must be at least 2", field="folds")
-    by_task: dict[str, dict[str, None]] = {}
-    for clip in clips:
-        by_task.setdefault(clip.task or "", {})[clip.prompt_id] = None
-    n_prompts = len({clip.prompt_id for clip in clips})
-    if n_prompts < folds:
-        raise InputError(
-            f"the labels hold {n_prompts} prompt(s), fewer than the {folds} folds (a fold holds whole prompts)",
-            field="folds",
-        )
-
-    def order(prompt_id: str) -> tuple[str, str]:
-        return hashlib.sha256(f"reward-folds:{seed}:{prompt_id}".encode()).hexdigest(), prompt_id
-
-    fold_of: dict[str, int] = {}
-    for task in sorted(by_task):
-        for prompt_id in sorted(by_task[task], key=order):
-            if prompt_id not in fold_of:  # a prompt named under two tasks stays where it was dealt
-                fold_of[prompt_id] = len(fold_of) % folds
-    return [[i for i, clip in enumerate(clips) if fold_of[clip.prompt_id] == k] for k in range(folds)]
 
 
 def cross_validate(
@@ -122,7 +88,7 @@ def cross_validate(
     prompt_ids = [c.prompt_id for c in clips]
 
     # 3. One head per fold, fitted on the other folds (validation prompts drawn from those alone).
-    probabilities = np.full(len(clips), np.nan)
+    logits = torch.full((len(clips),), float("nan"))
     per_fold = []
     warned = False
     for k, held in enumerate(track(fold_rows, f"cross-validation ({folds} folds)", enabled=config.progress)):
@@ -134,9 +100,8 @@ def cross_validate(
             warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
             warned = True
         result = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
-        probabilities[held] = probabilities_of(
-            partial(calibrated_logits, result.head, result.calibration), features, held
-        )
+        rows = torch.tensor(held, dtype=torch.long)
+        logits[rows] = calibrated_logits(result.head, result.calibration, features.index(rows))
         per_fold.append(
             {
                 "fold": k,
@@ -150,6 +115,12 @@ def cross_validate(
             }
         )
 
+    # With --event-judge, each fold's clips blended with the judge as the other folds' choose.
+    if judge is None:
+        probabilities = torch.sigmoid(logits).double().numpy()
+    else:
+        probabilities = out_of_fold_choice(logits, features.judge, targets, features.tasks, fold_rows)
+
     # 4. Figures of the out-of-fold probabilities, and the predictions themselves.
     fold_of = {i: k for k, held in enumerate(fold_rows) for i in held}
     figures: dict[str, Any] = {
@@ -157,6 +128,7 @@ def cross_validate(
         "folds": folds,
         "labels": str(Path(config.labels).resolve()),  # from any folder (baton.artifacts)
         "head": settings.head,
+        "event_judge": judge is not None,
         "objective": settings.objective,
         "encoder": encoder.identity.get("kind"),
         "seed": config.seed,

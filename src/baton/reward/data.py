@@ -18,6 +18,7 @@ the same clip.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,36 @@ def add_pair_clips(
             ends.append(rows[key])
         out.pairs.append((ends[0], ends[1], 2.0 * (record.preference - 0.5)))
     return out
+
+
+def prompt_folds(clips: Sequence[LabelledClip], folds: int, seed: int) -> list[list[int]]:
+    """Rows of the clips of each fold: every clip in exactly one fold, a prompt's clips in the same one.
+
+    Tasks in name order, each task's prompts sorted by a hash of ``seed`` and the prompt id, are dealt
+    round-robin into the folds; the deal goes on from task to task, so fold sizes differ by at most
+    one prompt overall.
+    """
+    if folds < 2:
+        raise InputError("must be at least 2", field="folds")
+    by_task: dict[str, dict[str, None]] = {}
+    for clip in clips:
+        by_task.setdefault(clip.task or "", {})[clip.prompt_id] = None
+    n_prompts = len({clip.prompt_id for clip in clips})
+    if n_prompts < folds:
+        raise InputError(
+            f"the labels hold {n_prompts} prompt(s), fewer than the {folds} folds (a fold holds whole prompts)",
+            field="folds",
+        )
+
+    def order(prompt_id: str) -> tuple[str, str]:
+        return hashlib.sha256(f"reward-folds:{seed}:{prompt_id}".encode()).hexdigest(), prompt_id
+
+    fold_of: dict[str, int] = {}
+    for task in sorted(by_task):
+        for prompt_id in sorted(by_task[task], key=order):
+            if prompt_id not in fold_of:  # a prompt named under two tasks stays where it was dealt
+                fold_of[prompt_id] = len(fold_of) % folds
+    return [[i for i, clip in enumerate(clips) if fold_of[clip.prompt_id] == k] for k in range(folds)]
 
 
 def split_by_prompt(

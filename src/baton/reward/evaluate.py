@@ -29,7 +29,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from baton.artifacts import write_json
 from baton.cache import cache_dir
@@ -39,7 +38,7 @@ from baton.reward.cache import FeatureCache
 from baton.reward.data import add_pair_clips, labelled_clips, read_pairs
 from baton.reward.model import RewardModel
 from baton.reward.train import encode_clips
-from baton.stats import bootstrap, bootstrap_mean
+from baton.stats import bootstrap, bootstrap_mean, ranking_auc
 from baton.workers import check_device
 
 if TYPE_CHECKING:
@@ -72,12 +71,7 @@ def correct_at(probabilities: Sequence[float], labels: Sequence[int], threshold:
 def roc_auc(probabilities: Sequence[float], labels: Sequence[int]) -> float:
     """Area under the ROC curve (Mann-Whitney U / (n1 n0), ties counted half); NaN with one class only."""
     p, y = _check(probabilities, labels)
-    positives = int(y.sum())
-    negatives = y.size - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = rankdata(p)  # average ranks for ties
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return ranking_auc(p, y)
 
 
 def reliability_bins(
@@ -266,7 +260,7 @@ def evaluate_reward(
             feature_cache,
             sequences=model.needs_sequences,
             progress=progress,
-            judge=model.event_features,
+            judge=model.event_judge,
         )
         return probabilities_of(model.logits_of, features, range(len(clips)))
 

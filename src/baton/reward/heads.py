@@ -22,8 +22,8 @@
   probe) it overfit and reached 0.54-0.63 held-out accuracy, where this coarse map reaches 0.70-0.75
   (3 seeds) and the pooled MLP 0.50.
 
-Either head can also take the event judge's reading of the clip (:mod:`baton.reward.judged`,
-``--event-judge``): ``EVENT_INPUTS`` numbers per clip joined to its MLP's input.
+A batch may also carry the event judge's score of each clip and its task, which a reward model
+trained with ``--event-judge`` blends with the head's (:mod:`baton.reward.blend`); the heads ignore them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from torch import nn
 from baton.reward.encoders import AudioFeatures, TextFeatures
 
 HEADS = ("mlp", "temporal")
-EVENT_INPUTS = 7  # baton.reward.judged.FEATURES
 
 
 @dataclass
@@ -50,7 +49,8 @@ class FeatureBatch:
     frame_mask: torch.Tensor | None = None  # [B, T]
     tokens: torch.Tensor | None = None  # [B, L, Dt]
     token_mask: torch.Tensor | None = None  # [B, L]
-    judged: torch.Tensor | None = None  # [B, EVENT_INPUTS]: the event judge's reading
+    judge: torch.Tensor | None = None  # [B]: the event judge's logit of each clip (--event-judge)
+    tasks: list[str | None] | None = None  # each clip's task
 
     def __len__(self) -> int:
         return self.audio.shape[0]
@@ -66,7 +66,8 @@ class FeatureBatch:
             pick(self.frame_mask),
             pick(self.tokens),
             pick(self.token_mask),
-            pick(self.judged),
+            pick(self.judge),
+            None if self.tasks is None else [self.tasks[i] for i in rows.tolist()],
         )
 
 
@@ -87,14 +88,15 @@ def stack_features(
     text: list[TextFeatures],
     *,
     sequences: bool = True,
-    judged: torch.Tensor | None = None,
+    judge: torch.Tensor | None = None,
+    tasks: list[str | None] | None = None,
 ) -> FeatureBatch:
     """One :class:`FeatureBatch` of paired features (``sequences=False``: pooled embeddings only;
-    ``judged``: the event judge's numbers of each clip, for a head that reads them)."""
+    ``judge`` and ``tasks``: the event judge's logit and the task of each clip, where known)."""
     if len(audio) != len(text):
         raise ValueError(f"got {len(audio)} clips but {len(text)} texts")
     batch = FeatureBatch(torch.stack([a.pooled for a in audio]), torch.stack([t.pooled for t in text]))
-    batch.judged = judged
+    batch.judge, batch.tasks = judge, tasks
     if sequences:
         batch.frames, batch.frame_mask = _pad([a.frames for a in audio])
         batch.tokens, batch.token_mask = _pad([t.tokens for t in text])
@@ -106,18 +108,13 @@ class PooledMLPHead(nn.Module):
 
     needs_sequences = False
 
-    def __init__(
-        self, audio_dim: int, text_dim: int, hidden: int = 512, prior: bool = False, judged: bool = False
-    ) -> None:
+    def __init__(self, audio_dim: int, text_dim: int, hidden: int = 512, prior: bool = False) -> None:
         super().__init__()
-        self.judged = judged
-        inputs = audio_dim + text_dim + (EVENT_INPUTS if judged else 0)
-        self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.mlp = nn.Sequential(nn.Linear(audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        parts = [batch.audio, batch.text, *_judged(self.judged, batch)]
-        logits = self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)  # [B]
+        logits = self.mlp(torch.cat([batch.audio, batch.text], dim=-1)).squeeze(-1)  # [B]
         return logits if self.prior is None else logits + self.prior(batch)
 
 
@@ -171,7 +168,6 @@ class TemporalHead(nn.Module):
         hidden: int = 512,
         segments: tuple[int, ...] = (3, 4),
         prior: bool = False,
-        judged: bool = False,
     ) -> None:
         super().__init__()
         if audio_dim != text_dim:
@@ -179,10 +175,11 @@ class TemporalHead(nn.Module):
                 f"the temporal head compares frames and tokens in one space: got sizes {audio_dim} and {text_dim}"
             )
         self.segments = tuple(int(k) for k in segments)
-        self.judged = judged
         self.scale = nn.Parameter(torch.tensor(5.0))
-        inputs = sum(k * k for k in self.segments) + audio_dim + text_dim + (EVENT_INPUTS if judged else 0)
-        self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        map_size = sum(k * k for k in self.segments)
+        self.mlp = nn.Sequential(
+            nn.Linear(map_size + audio_dim + text_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
         self.prior = SimilarityPrior(self.mlp[-1]) if prior else None
 
     def alignment(self, batch: FeatureBatch) -> torch.Tensor:
@@ -202,32 +199,16 @@ class TemporalHead(nn.Module):
         return self.scale * torch.cat(maps, dim=1)
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        parts = [self.alignment(batch), batch.audio, batch.text, *_judged(self.judged, batch)]
-        features = torch.cat(parts, dim=-1)
+        features = torch.cat([self.alignment(batch), batch.audio, batch.text], dim=-1)
         logits = self.mlp(features).squeeze(-1)  # [B]
         return logits if self.prior is None else logits + self.prior(batch)
 
 
-def _judged(wanted: bool, batch: FeatureBatch) -> list[torch.Tensor]:
-    """The event judge's numbers as a head's extra input (none if the head does not read them)."""
-    if not wanted:
-        return []
-    if batch.judged is None:
-        raise ValueError("this head reads the event judge's numbers of each clip (--event-judge); none given")
-    return [batch.judged]
-
-
 def build_head(kind: str, audio_dim: int, text_dim: int, settings: dict) -> nn.Module:
-    """The head called ``kind`` (``mlp`` or ``temporal``) with its settings (``event_judge``: it reads
-    the event judge's numbers too)."""
-    judged = settings.get("event_judge") is not None
+    """The head called ``kind`` (``mlp`` or ``temporal``) with its settings."""
     if kind == "mlp":
         return PooledMLPHead(
-            audio_dim,
-            text_dim,
-            hidden=int(settings.get("hidden", 512)),
-            prior=bool(settings.get("prior")),
-            judged=judged,
+            audio_dim, text_dim, hidden=int(settings.get("hidden", 512)), prior=bool(settings.get("prior"))
         )
     if kind == "temporal":
         return TemporalHead(
@@ -236,6 +217,5 @@ def build_head(kind: str, audio_dim: int, text_dim: int, settings: dict) -> nn.M
             hidden=int(settings.get("hidden", 512)),
             segments=tuple(settings.get("segments", (3, 4))),
             prior=bool(settings.get("prior")),
-            judged=judged,
         )
     raise ValueError(f"unknown head {kind!r}; expected one of: {', '.join(HEADS)}")

@@ -30,11 +30,12 @@ from baton.artifacts import read_json, save_safetensors, write_json
 from baton.audio import load_audio, resample
 from baton.errors import InputError
 from baton.fingerprints import fingerprint_of, state_dict_digest
+from baton.reward.blend import blend_logits, blends_from_json
 from baton.reward.encoders import RewardEncoder, check_same_encoder, encoder_from_identity
 from baton.reward.heads import FeatureBatch, build_head, stack_features
 
 if TYPE_CHECKING:
-    from baton.reward.judged import EventFeatures
+    from baton.reward.judged import JudgeScores
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -80,7 +81,9 @@ class RewardModel:
         self.batch_size = batch_size
         self.device = device  # where the encoder runs when it is loaded from its source
         self._encoder = encoder
-        self._event_features: EventFeatures | None = None
+        self._event_judge: JudgeScores | None = None
+        settings = self.head_settings.get("event_judge") or {}
+        self.blends = blends_from_json(settings["blend"]) if "blend" in settings else None
 
     # --- the encoder -----------------------------------------------------------------------------
 
@@ -95,24 +98,33 @@ class RewardModel:
         return bool(getattr(self.head, "needs_sequences", False))
 
     @property
-    def event_features(self) -> EventFeatures | None:
-        """The event judge the head reads (``--event-judge``), over this model's encoder; else None."""
+    def event_judge(self) -> JudgeScores | None:
+        """The event judge whose scores this model blends with its head's (``--event-judge``), over
+        this model's encoder; else None."""
         settings = self.head_settings.get("event_judge")
         if settings is None:
             return None
-        if self._event_features is None:
+        if self._event_judge is None:
             # imported when used: the event judge imports transformers (for its real-audio judges),
             # which a model without it never needs
-            from baton.reward.judged import EventFeatures
+            from baton.reward.judged import JudgeScores
 
-            self._event_features = EventFeatures(self.encoder, settings["vocabulary"])
-        return self._event_features
+            self._event_judge = JudgeScores(self.encoder, settings["vocabulary"])
+        return self._event_judge
 
     # --- scoring ---------------------------------------------------------------------------------
 
     def logits_of(self, batch: FeatureBatch) -> torch.Tensor:
-        """Calibrated raw scores ``[B]`` (``a * head + b``) of encoder features."""
-        return calibrated_logits(self.head, self.calibration, batch)
+        """Calibrated raw scores ``[B]`` (``a * head + b``) of encoder features; with ``--event-judge``,
+        blended with the batch's judge scores by task (:mod:`baton.reward.blend`)."""
+        logits = calibrated_logits(self.head, self.calibration, batch)
+        if self.blends is None:
+            return logits
+        if batch.judge is None or batch.tasks is None:
+            raise ValueError(
+                "this reward model blends its head with the event judge: the batch has no judge scores"
+            )
+        return blend_logits(self.blends, logits, batch.judge, batch.tasks)
 
     def _features(
         self,
@@ -135,10 +147,13 @@ class RewardModel:
                 clips.append(np.asarray(array, dtype=np.float32))
         audio_features = encoder.encode_audio(clips, encoder.sample_rate)
         text_features = encoder.encode_text(texts)
-        judged = None
-        if self.event_features is not None:
-            judged = self.event_features.features(clips, events or [], tasks or [None] * len(clips))
-        return stack_features(audio_features, text_features, sequences=self.needs_sequences, judged=judged)
+        tasks = list(tasks) if tasks is not None else [None] * len(clips)
+        scores = None
+        if self.event_judge is not None:
+            scores = self.event_judge.scores(clips, events or [], tasks)
+        return stack_features(
+            audio_features, text_features, sequences=self.needs_sequences, judge=scores, tasks=tasks
+        )
 
     def logits(
         self,
@@ -157,7 +172,7 @@ class RewardModel:
         (``temporal`` where the order counts; default: none does).
         """
         texts, audio = _paired(texts, audio)
-        if self.event_features is not None and (events is None or len(events) != len(texts)):
+        if self.event_judge is not None and (events is None or len(events) != len(texts)):
             raise ValueError(
                 "this reward model reads the event judge (trained with --event-judge): give events=, "
                 "the events each text names (and tasks=, 'temporal' where their order counts)"

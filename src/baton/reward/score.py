@@ -84,15 +84,13 @@ def score_samples(
             rows = todo[start : start + batch_size]
             audio = audio_features(encoder, [audio_paths[i] for i in rows], feature_cache)
             text = text_features(encoder, [records[i].text for i in rows], feature_cache)
-            judged = None
-            if model.event_features is not None:
-                judged = model.event_features.features(
-                    [audio_paths[i] for i in rows],
-                    [records[i].events for i in rows],
-                    [records[i].task for i in rows],
-                    feature_cache,
+            tasks = [records[i].task for i in rows]
+            scores = None
+            if model.event_judge is not None:
+                scores = model.event_judge.scores(
+                    [audio_paths[i] for i in rows], [records[i].events for i in rows], tasks, feature_cache
                 )
-            batch = stack_features(audio, text, sequences=model.needs_sequences, judged=judged)
+            batch = stack_features(audio, text, sequences=model.needs_sequences, judge=scores, tasks=tasks)
             logits = model.logits_of(batch)
             for i, logit in zip(rows, logits.tolist(), strict=True):
                 probability = float(torch.sigmoid(torch.tensor(logit)))

@@ -30,6 +30,7 @@ from baton.config import config_to_dict
 from baton.console import console, track, warn
 from baton.errors import InputError
 from baton.interchange.labels import read_labels
+from baton.reward.blend import BLEND_FOLDS, blends_to_json, fit_blend
 from baton.reward.cache import FeatureCache, audio_features, text_features
 from baton.reward.config import RewardTrainConfig
 from baton.reward.data import (
@@ -37,13 +38,14 @@ from baton.reward.data import (
     add_pair_clips,
     class_balance,
     labelled_clips,
+    prompt_folds,
     read_pairs,
     require_both_labels,
     split_by_prompt,
 )
 from baton.reward.encoders import load_encoder
 from baton.reward.heads import FeatureBatch, build_head, stack_features
-from baton.reward.judged import EventFeatures, vocabulary_for
+from baton.reward.judged import JudgeScores, vocabulary_for
 from baton.reward.losses import (
     bradley_terry_loss,
     fit_platt,
@@ -51,7 +53,7 @@ from baton.reward.losses import (
     same_prompt_pairs,
     soft_bce_loss,
 )
-from baton.reward.model import RewardModel
+from baton.reward.model import RewardModel, calibrated_logits
 from baton.tracking import accelerator_kwargs, start
 
 TRAIN_LOG = "train_log.jsonl"
@@ -306,30 +308,81 @@ def encode_clips(
     *,
     sequences: bool,
     progress: bool = False,
-    judge: EventFeatures | None = None,
+    judge: JudgeScores | None = None,
 ) -> FeatureBatch:
-    """Features of labelled clips (audio and their texts; with ``judge``, the event judge's numbers of
-    each clip's named events too), through the cache."""
+    """Features of labelled clips (audio and their texts, and each clip's task; with ``judge``, the event
+    judge's score of each clip's named events too), through the cache."""
     audio = audio_features(encoder, [c.audio for c in clips], cache, progress=progress)
     text = text_features(encoder, [c.text for c in clips], cache)
-    judged = None
+    tasks = [c.task for c in clips]
+    scores = None
     if judge is not None:
-        judged = judge.features(
-            [c.audio for c in clips], [c.events for c in clips], [c.task for c in clips], cache
-        )
-    return stack_features(audio, text, sequences=sequences, judged=judged)
+        scores = judge.scores([c.audio for c in clips], [c.events for c in clips], tasks, cache)
+    return stack_features(audio, text, sequences=sequences, judge=scores, tasks=tasks)
 
 
 def event_judge_for(
     config: RewardTrainConfig, encoder: Any, clips: Sequence[Any], settings: FitSettings
-) -> EventFeatures | None:
+) -> JudgeScores | None:
     """With ``--event-judge``: the judge over ``encoder`` whose vocabulary holds every event ``clips``
     name, its settings recorded in ``settings.head_settings`` (so the saved model rebuilds it)."""
     if not config.event_judge:
         return None
-    judge = EventFeatures(encoder, vocabulary_for([c.events for c in clips]))
+    judge = JudgeScores(encoder, vocabulary_for([c.events for c in clips]))
     settings.head_settings["event_judge"] = judge.settings()
     return judge
+
+
+def out_of_fold_logits(
+    features: FeatureBatch,
+    targets: torch.Tensor,
+    clips: Sequence[Any],
+    settings: FitSettings,
+    fold_rows: Sequence[Sequence[int]],
+    val_fraction: float,
+) -> torch.Tensor:
+    """Each clip's head logit ``[N]`` from a head fitted on the other folds' prompts (with the same
+    validation split and early stopping as the model's own)."""
+    logits = torch.full((len(clips),), float("nan"))
+    for held in fold_rows:
+        held_set = set(held)
+        rest = [i for i in range(len(clips)) if i not in held_set]
+        inner_train, inner_val = split_by_prompt([clips[i] for i in rest], val_fraction, settings.seed)
+        result = fit_head(
+            features,
+            targets,
+            [c.prompt_id for c in clips],
+            [rest[i] for i in inner_train],
+            [rest[i] for i in inner_val],
+            settings,
+        )
+        rows = torch.tensor(list(held), dtype=torch.long)
+        logits[rows] = calibrated_logits(result.head, result.calibration, features.index(rows))
+    return logits
+
+
+def fit_judge_blend(
+    features: FeatureBatch,
+    targets: torch.Tensor,
+    clips: Sequence[Any],
+    settings: FitSettings,
+    val_fraction: float,
+) -> dict[str, Any]:
+    """The blend of head and event judge per task (:mod:`baton.reward.blend`), chosen on out-of-fold
+    head logits of the labelled clips (``BLEND_FOLDS`` folds of prompts)."""
+    labelled = [i for i in range(len(clips)) if torch.isfinite(targets[i])]
+    prompts = len({clips[i].prompt_id for i in labelled})
+    if prompts < 2:
+        raise InputError(
+            "--event-judge chooses its blend out of fold, over 2 or more labelled prompts",
+            field="event_judge",
+        )
+    subset = [clips[i] for i in labelled]
+    rows = torch.tensor(labelled, dtype=torch.long)
+    features, targets = features.index(rows), targets[rows]
+    folds = prompt_folds(subset, min(BLEND_FOLDS, prompts), settings.seed)
+    head = out_of_fold_logits(features, targets, subset, settings, folds, val_fraction)
+    return blends_to_json(fit_blend(head, features.judge, targets, features.tasks))
 
 
 def _start_tracking(report_to: list[str], out: Path, config: RewardTrainConfig, settings: FitSettings) -> Any:
@@ -431,7 +484,17 @@ def train_reward(config: RewardTrainConfig) -> Path:
             tracking.finish(logger)
             tracking.release_accelerator(logger)
 
-    # 5. Save.
+    # 5. With --event-judge, the blend of head and judge per task, chosen out of fold.
+    if judge is not None:
+        blend = fit_judge_blend(features, targets, clips, settings, config.val_fraction)
+        settings.head_settings["event_judge"]["blend"] = blend
+        for task, chosen in blend.items():
+            console.print(
+                f"{task}: the head's share of the blend with the event judge {chosen['weight']} "
+                f"(out-of-fold ROC AUC {chosen['auc'] if chosen['auc'] is None else round(chosen['auc'], 3)})"
+            )
+
+    # 6. Save.
     training_side = set(train_rows)
     summary = {
         # From any folder (baton.artifacts).
