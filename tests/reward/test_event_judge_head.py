@@ -76,7 +76,7 @@ def test_train_save_and_score_with_the_judge(label_set, tiny_clap_dir, tmp_path)
         main(args)
     assert exit_.value.code == 0
     settings = json.loads((out / "config.json").read_text())["head_settings"]["event_judge"]
-    assert set(settings["vocabulary"]) >= {*TWO, *THREE}
+    assert set(settings["vocabulary"]) >= {*TWO, *THREE} and settings["hop"] == 0.25
     assert set(settings["blend"]) == {"integrity", "temporal"}
     assert all(blend["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0) for blend in settings["blend"].values())
     model = RewardModel.load(out)

@@ -23,11 +23,20 @@ import torch
 
 from baton.audio import load_audio
 from baton.errors import InputError
-from baton.evaluation.event_judge import EventJudge, WindowReading, embedder_for, judge_vocabulary
+from baton.evaluation.event_judge import (
+    EventJudge,
+    EventJudgeConfig,
+    WindowReading,
+    embedder_for,
+    judge_vocabulary,
+)
 from baton.reward.cache import FeatureCache, audio_digests, fill
 from baton.reward.encoders import RewardEncoder
 
 SCORE_FLOOR = 1e-4  # the judge's reward is kept within [floor, 1 - floor] before the logit
+# Seconds between the judge's windows when it scores clips for a reward model: the judge's own 0.1 s
+# reads onsets finer than a reward needs, at 2.5 times the cost (see docs/reward.md).
+HOP = 0.25
 
 
 def vocabulary_for(events: Sequence[Sequence[str]]) -> dict[str, list[str]]:
@@ -46,14 +55,17 @@ def vocabulary_for(events: Sequence[Sequence[str]]) -> dict[str, list[str]]:
 class JudgeScores:
     """The event judge over a reward model's encoder: the logit of its reward for (clip, events, task)."""
 
-    def __init__(self, encoder: RewardEncoder, vocabulary: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, encoder: RewardEncoder, vocabulary: Mapping[str, Sequence[str]], hop: float = HOP
+    ) -> None:
         self.vocabulary = {event: list(texts) for event, texts in vocabulary.items()}
-        self.judge = EventJudge(embedder_for(encoder), self.vocabulary)
+        self.hop = float(hop)
+        self.judge = EventJudge(embedder_for(encoder), self.vocabulary, EventJudgeConfig(hop=self.hop))
         self.sample_rate = encoder.sample_rate
 
     def settings(self) -> dict[str, Any]:
-        """What a reward model saves to rebuild this judge: its vocabulary."""
-        return {"vocabulary": self.vocabulary}
+        """What a reward model saves to rebuild this judge: its vocabulary and window hop."""
+        return {"vocabulary": self.vocabulary, "hop": self.hop}
 
     def readings(
         self, audio: Sequence[str | Path | np.ndarray], cache: FeatureCache | None

@@ -109,7 +109,7 @@ class RewardModel:
             # which a model without it never needs
             from baton.reward.judged import JudgeScores
 
-            self._event_judge = JudgeScores(self.encoder, settings["vocabulary"])
+            self._event_judge = JudgeScores(self.encoder, settings["vocabulary"], settings["hop"])
         return self._event_judge
 
     # --- scoring ---------------------------------------------------------------------------------
