@@ -29,13 +29,13 @@ import torch
 
 from baton.artifacts import atomic_write_text
 from baton.cache import cache_dir
-from baton.console import track, warn
+from baton.console import warn
 from baton.errors import InputError
 from baton.interchange.labels import read_labels
 from baton.reward.blend import out_of_fold_choice
 from baton.reward.cache import FeatureCache
 from baton.reward.config import RewardTrainConfig
-from baton.reward.data import labelled_clips, prompt_folds, require_both_labels, split_by_prompt
+from baton.reward.data import labelled_clips, prompt_folds, require_both_labels
 from baton.reward.encoders import load_encoder
 from baton.reward.evaluate import (
     EVAL_FILE,
@@ -43,8 +43,7 @@ from baton.reward.evaluate import (
     clip_figures,
     save_figures,
 )
-from baton.reward.model import calibrated_logits
-from baton.reward.train import encode_clips, event_judge_for, fit_head, fit_settings
+from baton.reward.train import encode_clips, event_judge_for, fit_settings, out_of_fold_logits
 
 PREDICTIONS_FILE = "crossval-predictions.jsonl"
 METHOD = "cross-validation"
@@ -88,32 +87,15 @@ def cross_validate(
     prompt_ids = [c.prompt_id for c in clips]
 
     # 3. One head per fold, fitted on the other folds (validation prompts drawn from those alone).
-    logits = torch.full((len(clips),), float("nan"))
-    per_fold = []
-    warned = False
-    for k, held in enumerate(track(fold_rows, f"cross-validation ({folds} folds)", enabled=config.progress)):
-        held_set = set(held)
-        rest = [i for i in range(len(clips)) if i not in held_set]
-        inner_train, inner_val = split_by_prompt([clips[i] for i in rest], config.val_fraction, config.seed)
-        train_rows, val_rows = [rest[i] for i in inner_train], [rest[i] for i in inner_val]
-        if not val_rows and settings.patience > 0 and not warned:
-            warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
-            warned = True
-        result = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
-        rows = torch.tensor(held, dtype=torch.long)
-        logits[rows] = calibrated_logits(result.head, result.calibration, features.index(rows))
-        per_fold.append(
-            {
-                "fold": k,
-                "prompts": len({prompt_ids[i] for i in held}),
-                "clips": len(held),
-                "train_clips": len(train_rows),
-                "validation_clips": len(val_rows),
-                "epochs_run": len(result.history),
-                "best_epoch": result.best_epoch,
-                "fit_seconds": round(result.seconds, 3),
-            }
-        )
+    logits, fits = out_of_fold_logits(
+        features, targets, clips, settings, fold_rows, config.val_fraction, progress=config.progress
+    )
+    if settings.patience > 0 and any(fit["validation_clips"] == 0 for fit in fits):
+        warn("no validation prompts (too few prompts or val_fraction 0): early stopping is off")
+    per_fold = [
+        {"fold": k, "prompts": len({prompt_ids[i] for i in held}), "clips": len(held), **fit}
+        for k, (held, fit) in enumerate(zip(fold_rows, fits, strict=True))
+    ]
 
     # With --event-judge, each fold's clips blended with the judge as the other folds' choose.
     if judge is None:

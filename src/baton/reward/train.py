@@ -340,25 +340,32 @@ def out_of_fold_logits(
     settings: FitSettings,
     fold_rows: Sequence[Sequence[int]],
     val_fraction: float,
-) -> torch.Tensor:
-    """Each clip's head logit ``[N]`` from a head fitted on the other folds' prompts (with the same
-    validation split and early stopping as the model's own)."""
+    *,
+    progress: bool = False,
+) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """Each clip's head logit ``[N]`` from a head fitted on the other folds' prompts (validation
+    prompts drawn from those alone, early stopping as the model's own), and a summary of each fold's fit."""
     logits = torch.full((len(clips),), float("nan"))
-    for held in fold_rows:
+    prompt_ids = [c.prompt_id for c in clips]
+    fits = []
+    for held in track(fold_rows, f"out-of-fold heads ({len(fold_rows)} folds)", enabled=progress):
         held_set = set(held)
         rest = [i for i in range(len(clips)) if i not in held_set]
         inner_train, inner_val = split_by_prompt([clips[i] for i in rest], val_fraction, settings.seed)
-        result = fit_head(
-            features,
-            targets,
-            [c.prompt_id for c in clips],
-            [rest[i] for i in inner_train],
-            [rest[i] for i in inner_val],
-            settings,
-        )
+        train_rows, val_rows = [rest[i] for i in inner_train], [rest[i] for i in inner_val]
+        result = fit_head(features, targets, prompt_ids, train_rows, val_rows, settings)
         rows = torch.tensor(list(held), dtype=torch.long)
         logits[rows] = calibrated_logits(result.head, result.calibration, features.index(rows))
-    return logits
+        fits.append(
+            {
+                "train_clips": len(train_rows),
+                "validation_clips": len(val_rows),
+                "epochs_run": len(result.history),
+                "best_epoch": result.best_epoch,
+                "fit_seconds": round(result.seconds, 3),
+            }
+        )
+    return logits, fits
 
 
 def fit_judge_blend(
@@ -381,7 +388,7 @@ def fit_judge_blend(
     rows = torch.tensor(labelled, dtype=torch.long)
     features, targets = features.index(rows), targets[rows]
     folds = prompt_folds(subset, min(BLEND_FOLDS, prompts), settings.seed)
-    head = out_of_fold_logits(features, targets, subset, settings, folds, val_fraction)
+    head, _ = out_of_fold_logits(features, targets, subset, settings, folds, val_fraction)
     return blends_to_json(fit_blend(head, features.judge, targets, features.tasks))
 
 
