@@ -458,3 +458,27 @@ def test_a_tuned_models_card_gets_the_figures_and_the_judges(tmp_path, tones, ti
     run(config(prompts_file, tmp_path / "eval2", models, per_prompt=1), scorers_of(tiny_world))
     card = (tuned / "README.md").read_text()
     assert card.count(EVALUATION_BEGIN) == 1 and "eval2" in card and "Notes of my own." in card
+
+
+def test_compare_to_gives_every_models_paired_difference_from_another(
+    tmp_path, tones, tiny_world, prompts_file, capsys
+):
+    out = tmp_path / "eval"
+    models = ["base=tone", "control=tone", "loud=loudtone"]
+    summary = run(config(prompts_file, out, models, compare_to=["loud"]), scorers_of(tiny_world))
+    from_loud = summary["differences_from"]["loud"]
+    assert set(from_loud) == {"base", "control"}
+    # The base is as far below the louder tones as they are above it (the difference from the base).
+    above = summary["differences"]["loud"]["reward"]["all"]["value"]
+    assert from_loud["base"]["reward"]["all"]["value"] == pytest.approx(-above)
+    assert from_loud["control"]["reward"]["all"]["ci_high"] < 0
+    assert (
+        json.loads((out / "metrics.json").read_text())["differences_from"]["loud"]["base"]
+        == from_loud["base"]
+    )
+    # The command line refuses a name that is not one of the models, before any work.
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", *[f"--model={m}" for m in models], "--prompts", str(prompts_file), "--out", str(out),
+              "--compare-to", "nobody", "--per-prompt", "2"])  # fmt: skip
+    assert exit_.value.code != 0
+    assert "compare_to" in capsys.readouterr().err

@@ -85,6 +85,7 @@ MODEL_NOTES: dict[str, str] = {
     "reference": "real world clips of the test prompts (the synthesizer's own)",
 }
 TASKS: tuple[str, ...] = ("integrity", "temporal")
+CONTROL = "control"  # the label-blind method every other is also compared with
 # World clips sampled together: 0.133 s a clip against 0.153 at 8 on 2 CPU cores, no faster at 32
 # (measured with the patch-4 model).
 # A clip never depends on its batch, so this changes no clip.
@@ -485,6 +486,7 @@ def evaluate(config: DemoConfig, out: Path, world: Path, tuned: dict[str, Path])
             seed=config.seed + 1,
             batch_size=WORLD_BATCH,
             reward_model=out / "reward",
+            compare_to=[CONTROL] if CONTROL in tuned else [],
             world=world,
             resamples=200 if config.quick else 2000,
             set_resamples=20 if config.quick else 200,
@@ -497,8 +499,21 @@ def write_report(out: Path) -> Path:
     return run_report(ReportConfig(run=out, out=out / "report.html"))
 
 
+def _accuracy_differences(by_model: dict[str, Any]) -> dict[str, Any]:
+    """Each model's paired accuracy differences per task, with whether each interval excludes zero."""
+    differences: dict[str, Any] = {}
+    for model, by_metric in by_model.items():
+        for task, figure in (by_metric.get("accuracy") or {}).items():
+            differences.setdefault(model, {})[task] = {
+                **{k: figure.get(k) for k in ("value", "ci_low", "ci_high")},
+                "excludes_zero": difference_excludes_zero(figure),  # evaluate's and the report's rule
+            }
+    return differences
+
+
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Accuracy per model and task, and each tuned model's paired difference from the base."""
+    """Accuracy per model and task, each tuned model's paired difference from the base, and each
+    method's from the label-blind control (what the labels bring), when the control ran."""
     figures: dict[str, Any] = {}
     for model, by_metric in (metrics.get("metrics") or {}).items():
         for task, figure in (by_metric.get("accuracy") or {}).items():
@@ -506,14 +521,15 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
         fad = (by_metric.get("fad") or {}).get("all")
         if fad:
             figures.setdefault(model, {})["fad"] = {k: fad.get(k) for k in ("value", "ci_low", "ci_high")}
-    differences = {}
-    for model, by_metric in (metrics.get("differences") or {}).items():
-        for task, figure in (by_metric.get("accuracy") or {}).items():
-            differences.setdefault(model, {})[task] = {
-                **{k: figure.get(k) for k in ("value", "ci_low", "ci_high")},
-                "excludes_zero": difference_excludes_zero(figure),  # evaluate's and the report's rule
-            }
-    return {"accuracy": figures, "difference_from_base": differences}
+    summary = {
+        "accuracy": figures,
+        "difference_from_base": _accuracy_differences(metrics.get("differences") or {}),
+    }
+    from_control = (metrics.get("differences_from") or {}).get(CONTROL)
+    if from_control:
+        methods = {model: d for model, d in from_control.items() if model != metrics.get("base")}
+        summary["difference_from_control"] = _accuracy_differences(methods)
+    return summary
 
 
 def print_headline(summary: dict[str, Any]) -> None:
@@ -539,3 +555,11 @@ def print_headline(summary: dict[str, Any]) -> None:
         row.append(cell(by_task.get("fad")))
         table.add_row(*row)
     console.print(table)
+    if summary.get("difference_from_control"):
+        labels = Table(title="what the labels bring: paired difference from the label-blind control")
+        labels.add_column("model")
+        for task in TASKS:
+            labels.add_column(f"{task} vs control")
+        for model, by_task in summary["difference_from_control"].items():
+            labels.add_row(model, *[cell(by_task.get(task)) for task in TASKS])
+        console.print(labels)

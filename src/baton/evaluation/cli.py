@@ -21,6 +21,9 @@ def evaluate_command(
     per_prompt: int = typer.Option(None, "--per-prompt", help=field_help(H, "per_prompt")),
     seed: int = typer.Option(None, "--seed", help=field_help(H, "seed")),
     reference: str = typer.Option(None, "--reference", help=field_help(H, "reference")),
+    compare_to: list[str] = typer.Option(
+        None, "--compare-to", help=field_help(H, "compare_to") + " Repeat for several."
+    ),
     reward_model: Path = typer.Option(None, "--reward-model", help=field_help(H, "reward_model")),
     judge: str = typer.Option(None, "--judge", help=field_help(H, "judge")),
     world: Path = typer.Option(None, "--world", help=field_help(H, "world")),
@@ -52,6 +55,7 @@ def evaluate_command(
             "per_prompt": per_prompt,
             "seed": seed,
             "reference": reference,
+            "compare_to": list(compare_to) if compare_to else None,
             "reward_model": reward_model,
             "judge": judge,
             "world": world,
@@ -69,6 +73,8 @@ def evaluate_command(
     )
     summary = run(settings)
     console.print(summary_table(summary))
+    for other in summary.get("differences_from", {}):
+        console.print(comparison_table(summary, other))
     for role, judge in summary["judges"].items():
         if judge is not None:
             digest = judge.get("weights_sha256") or judge.get("fingerprint") or "no digest"
@@ -107,4 +113,31 @@ def summary_table(summary: dict) -> object:
                 text += f"\nΔ {diff['value']:+.3f}{mark} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
             cells.append(text)
         table.add_row(metric, task, *cells)
+    return table
+
+
+def comparison_table(summary: dict, other: str) -> object:
+    """Every model's per-clip figures minus ``other``'s (``--compare-to``): one row per model."""
+    # the command's work, imported when it runs: `baton --help` imports this module
+    from rich.table import Table
+
+    from baton.stats import difference_excludes_zero
+
+    compared = summary["differences_from"][other]
+    columns = list(dict.fromkeys((m, t) for d in compared.values() for m, ts in d.items() for t in ts))
+    table = Table(title=f"paired difference from {other} [95% interval], * excludes 0")
+    table.add_column("model")
+    for metric, task in columns:
+        table.add_column(f"{metric} {task}", justify="right")
+    for model, figures in compared.items():
+        cells = []
+        for metric, task in columns:
+            diff = figures.get(metric, {}).get(task)
+            mark = "*" if diff is not None and difference_excludes_zero(diff) else ""
+            cells.append(
+                ""
+                if diff is None
+                else f"{diff['value']:+.3f}{mark} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]"
+            )
+        table.add_row(model, *cells)
     return table

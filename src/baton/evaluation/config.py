@@ -17,6 +17,12 @@ class EvaluateConfig:
         "Models as NAME=BACKEND[:PATH] (e.g. base=world:runs/t2a); the first is the base the others "
         "are compared with.",
     )
+    compare_to: list[str] = option(
+        [],
+        "Models (by name) every other model is also compared with, clip by clip on the same prompts and "
+        "seeds, beside the base: e.g. the label-blind control, to see what the labels bring. Accuracies "
+        "and the other per-clip figures; metrics.json keeps them under differences_from.",
+    )
     prompts: Path = option(Path("prompts.jsonl"), "Test prompts (held out from training).")
     out: Path = option(Path("evaluation"), "Output folder: <name>/ per model, metrics.jsonl, metrics.json.")
     per_prompt: int = option(1, "Clips per prompt and model (the same seeds for every model).")

@@ -830,6 +830,12 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     CLAP: this is where another classifier or embedder plugs in.
     """
     specs = parse_models(config.models)
+    unknown = [name for name in config.compare_to if name not in {spec.name for spec in specs}]
+    if unknown:
+        raise InputError(
+            f"'{unknown[0]}' is not one of the models ({', '.join(spec.name for spec in specs)})",
+            field="compare_to",
+        )
     for name in ("per_prompt", "batch_size", "score_batch", "resamples", "set_resamples"):
         if getattr(config, name) < 1:
             raise InputError("must be at least 1", field=name)
@@ -896,11 +902,13 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
     # 4. Figures and paired differences.
     start = time.perf_counter()
     with single_threaded_blas():
-        metrics, differences, order, kls = _all_figures(
+        metrics, differences, order, kls, differences_from = _all_figures(
             specs, scored, ref_scores, reference, scorers, plan, pairs, config, notes
         )
     name_judges(metrics, scorers)
     name_judges(differences, scorers)
+    for compared in differences_from.values():
+        name_judges(compared, scorers)
     if any("fad" in m for m in metrics.values()):
         notes.append(
             f"FAD in the embedding of {scorers.fad_embedder.name}: it compares only with FAD in the same one"
@@ -949,6 +957,7 @@ def run(config: EvaluateConfig, scorers: Any = None) -> dict[str, Any]:
         "models": models_info,
         "metrics": metrics,
         "differences": differences,
+        **({"differences_from": differences_from} if differences_from else {}),
         "metric_info": {k: v for k, v in METRIC_INFO.items() if any(k in m for m in metrics.values())},
         "reference": None
         if reference is None
@@ -991,8 +1000,9 @@ def _all_figures(
     pairs: list[int | None],
     config: EvaluateConfig,
     notes: list[str],
-) -> tuple[dict[str, Any], dict[str, Any], list[str], dict[str, dict[str, np.ndarray]]]:
-    """Every model's figures, each tuned model's differences from the base, the row order, the KLs."""
+) -> tuple[dict[str, Any], dict[str, Any], list[str], dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Every model's figures, each tuned model's differences from the base, the row order, the KLs, and
+    every model's per-clip differences from each model of ``config.compare_to``."""
     kls: dict[str, dict[str, np.ndarray]] = {}
     metrics: dict[str, Any] = {}
     differences: dict[str, Any] = {}
@@ -1010,6 +1020,14 @@ def _all_figures(
             per_clip_differences(values[spec.name], values[base], plan, config),
             set_differences(scored[spec.name], scored[base], ref_scores, pairs, config),
         )
+    differences_from = {
+        other: {
+            spec.name: per_clip_differences(values[spec.name], values[other], plan, config)
+            for spec in specs
+            if spec.name != other
+        }
+        for other in config.compare_to
+    }
     order = [s.name for s in specs]
     if reference is not None and ref_scores is not None:
         ref_metrics = {}
@@ -1026,7 +1044,7 @@ def _all_figures(
         metrics[REFERENCE_NAME] = _merge(ref_metrics, floor)
         if metrics[REFERENCE_NAME]:
             order.append(REFERENCE_NAME)
-    return metrics, differences, order, kls
+    return metrics, differences, order, kls, differences_from
 
 
 def single_threaded_blas() -> Any:
