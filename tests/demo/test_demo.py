@@ -298,3 +298,13 @@ def test_active_demo_labels_as_many_clips_chosen_in_rounds(
 def test_active_rounds_must_be_at_least_one():
     with pytest.raises(InputError, match="field 'active_rounds': must be at least 1"):
         DemoConfig(active_rounds=0)
+
+
+def test_another_run_seed_keeps_the_world_and_only_world_seed_changes_it(quick_world_cache: Path):
+    from baton.demo.run import build_world
+    from baton.world.manifest import world_dir
+
+    # A second run seed loops over the same (shipped, or here quick) world: nothing is built.
+    folder = build_world(DemoConfig(quick=True, seed=3, cache=quick_world_cache, progress=False))
+    assert folder == world_dir(quick_world_cache, quick=True)
+    assert not world_dir(quick_world_cache, quick=True, seed=3).exists()

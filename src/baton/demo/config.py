@@ -21,7 +21,12 @@ class DemoConfig:
         "People label instead of simulated annotators: the demo starts the annotation server, prints "
         "the login links and waits until every clip has its votes.",
     )
-    seed: int = option(0, "Seed of the whole run.")
+    seed: int = option(
+        0, "Seed of the run: its prompts, clips, annotators, reward model, fine-tuning and evaluation."
+    )
+    world_seed: int = option(
+        0, "Seed of the world (0: the shipped one, installed in seconds; any other is built, for hours)."
+    )
     cache: Path | None = option(None, "Cache folder for the world (default: the user's cache).")
     per_prompt: int = option(5, "Clips per training prompt (BATON: 5).")
     integrity_train: int = option(36, "Integrity prompts to train on (the world has 66 event pairs).")

@@ -222,14 +222,14 @@ def build_world(config: DemoConfig) -> Path:
     build(
         WorldBuildConfig(
             quick=config.quick,
-            seed=config.seed,
+            seed=config.world_seed,
             cache=config.cache,
             progress=config.progress,
             only=[step for step in STEPS if step != "base_eval"],
         )
     )
     console.print("    base_eval: not needed here (`baton world build` runs it)")
-    return world_dir(config.cache, quick=config.quick, seed=config.seed)
+    return world_dir(config.cache, quick=config.quick, seed=config.world_seed)
 
 
 def make_prompts(config: DemoConfig, out: Path) -> dict[str, list[PromptRecord]]:
