@@ -556,7 +556,7 @@ def print_headline(summary: dict[str, Any]) -> None:
         table.add_row(*row)
     console.print(table)
     if summary.get("difference_from_control"):
-        labels = Table(title="what the labels bring: paired difference from the label-blind control")
+        labels = Table(title="what the labels bring: method minus control")
         labels.add_column("model")
         for task in TASKS:
             labels.add_column(f"{task} vs control")
