@@ -5,8 +5,9 @@
 
 Modules: :mod:`.encoders` (frozen CLAP encoders behind one interface), :mod:`.cache` (their features
 on disk), :mod:`.data` (labels, audio, split by prompt), :mod:`.losses` (BCE on soft labels,
-Bradley-Terry), :mod:`.heads` (BATON's MLP, the temporal head), :mod:`.model` (:class:`RewardModel`:
-load, score, rank, save), :mod:`.train`, :mod:`.crossval` (out-of-fold figures), :mod:`.evaluate`,
+Bradley-Terry), :mod:`.heads` (BATON's MLP, the temporal head), :mod:`.judged` and :mod:`.blend` (the
+head blended with the event judge, ``--event-judge``), :mod:`.model` (:class:`RewardModel`: load,
+score, rank, save), :mod:`.train`, :mod:`.crossval` (out-of-fold figures), :mod:`.evaluate`,
 :mod:`.score` (a reward model's, or a judge's, rewards for every clip), the stage's commands
 (:mod:`.cli`). Names are imported lazily, so that ``baton --help`` does not import torch.
 """
