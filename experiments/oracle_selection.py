@@ -32,11 +32,9 @@ from typing import Any
 
 from baton.artifacts import (
     PromptRecord,
-    RewardRecord,
     SampleRecord,
     read_records,
     resolve_path,
-    store_path,
     write_records,
 )
 from baton.audio import load_audio
@@ -48,6 +46,7 @@ from baton.finetune.config import FinetuneConfig
 from baton.finetune.run import finetune
 from baton.generation.run import GenerateConfig
 from baton.generation.run import run as generate
+from baton.reward.score import reward_record
 from baton.world.detectors import EventDetector
 from baton.world.manifest import world_dir
 from baton.world.spec import SAMPLE_RATE
@@ -56,6 +55,7 @@ from baton.world.spec import SAMPLE_RATE
 PATH_FIELDS = ("labels", "rewards", "pairs", "pretrain")
 # The logit a hard reward stands for (a probability of 1 - 2e-9); JSON has no infinity.
 RIGHT_SCORE = 20.0
+ORACLE = "world evaluator detector (oracle)"
 
 
 def parse_run(spec: str) -> tuple[str, dict[str, Any]]:
@@ -91,19 +91,9 @@ def oracle_rewards(samples_path: Path, evaluator: Path, out: Path) -> None:
     records = []
     for sample, p in zip(samples, probabilities, strict=True):
         right = float(p) >= 0.5
-        records.append(
-            RewardRecord(
-                sample_id=sample.id,
-                prompt_id=sample.prompt_id,
-                text=sample.text,
-                events=sample.events,
-                task=sample.task,
-                path=store_path(resolve_path(sample.path, samples_path.parent), out.parent),
-                score=RIGHT_SCORE if right else -RIGHT_SCORE,
-                probability=1.0 if right else 0.0,
-                model="world evaluator detector (oracle)",
-            )
-        )
+        audio = resolve_path(sample.path, samples_path.parent)
+        score, probability = (RIGHT_SCORE, 1.0) if right else (-RIGHT_SCORE, 0.0)
+        records.append(reward_record(sample, audio, out, score, probability, ORACLE, fingerprint=None))
     write_records(out, records)
     for task in ("integrity", "temporal"):
         rows = [r.probability for r in records if r.task == task]

@@ -35,7 +35,7 @@ from baton.reward.encoders import RewardEncoder
 
 SCORE_FLOOR = 1e-4  # the judge's reward is kept within [floor, 1 - floor] before the logit
 # Seconds between the judge's windows when it scores clips for a reward model: the judge's own 0.1 s
-# reads onsets finer than a reward needs, at 2.5 times the cost (see docs/reward.md).
+# reads onsets finer than a reward needs, in 2.5 times the windows (see docs/reward.md).
 HOP = 0.25
 
 

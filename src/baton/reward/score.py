@@ -122,7 +122,7 @@ def reward_record(
     score: float,
     probability: float,
     model: str,
-    fingerprint: str,
+    fingerprint: str | None,
 ) -> RewardRecord:
     """The RewardRecord of one scored clip, its path stored from ``out``'s folder."""
     return RewardRecord(
