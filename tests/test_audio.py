@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -242,6 +243,16 @@ def test_filterbank_matches_transformers(config: MelConfig) -> None:
     ours = mel_filterbank(config)
     assert ours.dtype == torch.float32 and tuple(ours.shape) == oracle.shape
     assert np.max(np.abs(ours.numpy() - oracle)) < 1e-6
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("samples", [16000, 16123, 40000, 63000, 64000])
+def test_padded_mel_is_the_mel_of_the_zero_padded_audio(center: bool, samples: int) -> None:
+    config = dataclasses.replace(MelConfig.tango(), center=center)
+    model = MelSpectrogram(config)
+    audio = torch.from_numpy(np.random.default_rng(samples).normal(size=(2, samples)).astype(np.float32))
+    full = model(torch.nn.functional.pad(audio, (0, 64000 - samples)))
+    torch.testing.assert_close(model.padded(audio, 64000), full, rtol=0, atol=1e-6)
 
 
 def test_tango_mel_of_ten_seconds_has_1001_frames_and_tango_keeps_1024() -> None:

@@ -405,6 +405,22 @@ class MelSpectrogram(torch.nn.Module):
         mel = torch.matmul(self.mel_basis, magnitude)  # [B, M, T]
         return compress(mel, self.config)
 
+    def padded(self, waveform: torch.Tensor, samples: int) -> torch.Tensor:
+        """``self(waveform zero-padded to samples)`` for ``[B, N]`` audio, computed on the audio and
+        one FFT's worth of zeros only.
+
+        Past that point every frame, and the edge padding's reflection, holds zeros: those frames are
+        silence, the same value whatever the audio, so they are filled in, not computed. A 1 s window
+        of a 4 s clip (the event judge over the world CLAP) costs about a quarter of the work.
+        """
+        hop = self.config.hop_length
+        silent = (samples - waveform.shape[-1] - self.config.n_fft) // hop  # whole hops, so frames line up
+        if silent < 1:
+            return self(F.pad(waveform, (0, samples - waveform.shape[-1])))
+        head = self(F.pad(waveform, (0, samples - silent * hop - waveform.shape[-1])))
+        silence = compress(torch.zeros((), dtype=head.dtype), self.config)
+        return torch.cat([head, silence.expand(*head.shape[:-1], silent)], dim=-1)
+
 
 def compress(mel: torch.Tensor, config: MelConfig) -> torch.Tensor:
     """Apply the config's log to a linear mel spectrogram (``ln`` or dB, floored at ``log_floor``)."""

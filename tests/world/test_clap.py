@@ -20,7 +20,6 @@ from baton.world.clap import (
     contrastive_loss,
     encode_texts,
     evaluate_clap,
-    fit_clips,
     train_clap,
     world_texts,
 )
@@ -108,10 +107,12 @@ def test_content_key_orders_sequences_but_not_overlaps():
     assert content_key(["beep", "rain"], "overlap") == content_key(["rain", "beep"], "overlap")
 
 
-def test_fit_clips_pads_and_cuts_to_four_seconds():
-    batch = fit_clips([np.ones(100, np.float32), np.ones(CLIP_SAMPLES + 50, np.float32)])
-    assert batch.shape == (2, CLIP_SAMPLES)
-    assert float(batch[0, :100].sum()) == 100 and float(batch[0, 100:].abs().sum()) == 0
+def test_clips_are_embedded_as_if_cut_or_zero_padded_to_four_seconds(clap):
+    rng = np.random.default_rng(3)
+    short, long = rng.normal(size=16000).astype(np.float32), rng.normal(size=CLIP_SAMPLES + 50).astype(np.float32)
+    fitted = np.stack([np.pad(short, (0, CLIP_SAMPLES - short.size)), long[:CLIP_SAMPLES]])
+    torch.testing.assert_close(clap.embed_audio([short, long]), clap.embed_audio(fitted))
+    torch.testing.assert_close(clap.embed_audio([short]), clap.embed_audio(fitted[:1]))
 
 
 # --- the model --------------------------------------------------------------------------------------

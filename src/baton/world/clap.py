@@ -305,14 +305,6 @@ def contrastive_loss(
 # --- the model --------------------------------------------------------------------------------------
 
 
-def fit_clips(audio: Any, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Clips as ``[B, CLIP_SAMPLES]`` at the world's rate: longer clips are cut, shorter zero-padded."""
-    batch, _ = as_audio_batch(audio, sample_rate)
-    if batch.shape[1] >= CLIP_SAMPLES:
-        return batch[:, :CLIP_SAMPLES].contiguous()
-    return F.pad(batch, (0, CLIP_SAMPLES - batch.shape[1]))
-
-
 class WorldClap:
     """The trained world CLAP: ``embed_audio``, ``embed_text``, ``score``; ``save``/``load``.
 
@@ -335,16 +327,26 @@ class WorldClap:
         """Seconds between the frames of :meth:`embed_audio_frames`."""
         return MEL_FRAMES_PER_STATE * self.config.hop_length / SAMPLE_RATE
 
-    def _mel(self, audio: Any, sample_rate: int) -> torch.Tensor:
-        return self.net.log_mel(fit_clips(audio, sample_rate))
+    @staticmethod
+    def _clips(audio: Any, sample_rate: int) -> torch.Tensor:
+        """Clips ``[B, N]`` at the world's rate, cut to a clip's length (N: the longest, at most that)."""
+        batch, _ = as_audio_batch(audio, sample_rate)
+        return batch[:, :CLIP_SAMPLES]
+
+    def _mel(self, clips: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, M, T]`` of clips ``[B, N]`` zero-padded to the world's clip length,
+        without computing the padding's frames (the event judge's 1 s windows
+        are three quarters padding)."""
+        with torch.no_grad():
+            return self.net.mel.padded(clips, CLIP_SAMPLES)
 
     def embed_audio(self, audio: Any, sample_rate: int = SAMPLE_RATE, batch_size: int = 64) -> torch.Tensor:
         """L2-normalised clip embeddings ``[B, D]`` of ``[B, N]`` audio (or a list of 1-D clips)."""
-        clips = fit_clips(audio, sample_rate)
+        clips = self._clips(audio, sample_rate)
         with torch.no_grad():
             return torch.cat(
                 [
-                    self.net.audio_embedding(self.net.log_mel(clips[i : i + batch_size]))
+                    self.net.audio_embedding(self._mel(clips[i : i + batch_size]))
                     for i in range(0, clips.shape[0], batch_size)
                 ]
             )
@@ -352,7 +354,7 @@ class WorldClap:
     def embed_audio_frames(self, audio: Any, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
         """Frame-level features ``[B, T', D]`` (one frame per ``frame_seconds``), each L2-normalised."""
         with torch.no_grad():
-            return F.normalize(self.net.audio_frames(self._mel(audio, sample_rate)), dim=-1)
+            return F.normalize(self.net.audio_frames(self._mel(self._clips(audio, sample_rate))), dim=-1)
 
     def embed_text(self, texts: Sequence[str]) -> torch.Tensor:
         """L2-normalised text embeddings ``[B, D]``."""
