@@ -173,7 +173,7 @@ def test_the_command(tmp_path, feedback, base):
     args = ["finetune", "--method", "sft", *common, "--steps", "1", "--seed", "0", "--batch-size", "2",
             "--grad-accum", "1", "--out", str(tmp_path / "out"), "--no-progress",
             "--text-dropout", "0.25", "--train-guidance", "3", "--train-guidance-rescale", "0.5",
-            "--train-text-encoder"]  # fmt: skip
+            "--train-text-encoder", "--timestep-low", "0.5"]  # fmt: skip
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "model" / "config.json").exists()
@@ -184,6 +184,7 @@ def test_the_command(tmp_path, feedback, base):
         0.5,
     )
     assert saved["train_text_encoder"] is True
+    assert (saved["timestep_low"], saved["timestep_high"]) == (0.5, 1.0)
     assert _log(tmp_path / "out")[0]["step"] == 1
 
     bad = tmp_path / "bad.jsonl"

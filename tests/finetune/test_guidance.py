@@ -1,4 +1,4 @@
-"""Caption dropout and the guided prediction in fine-tuning, on a tiny world model."""
+"""Caption dropout, the guided prediction and the timesteps drawn in fine-tuning, on a tiny world model."""
 
 import pytest
 import torch
@@ -47,6 +47,19 @@ def test_dropout_draws_leave_timesteps_and_noise_as_they_were(tmp_path, feedback
     assert torch.equal(t0, t1) and torch.equal(n0, n1)
     assert not d0.any()
     assert 0.27 < d1.float().mean() < 0.33
+
+
+def test_timesteps_are_drawn_from_the_asked_share_of_the_schedule(tmp_path, feedback, base):
+    _, everywhere = _denoising(tmp_path, feedback, base)
+    _, noisy_half = _denoising(tmp_path, feedback, base, timestep_low=0.5)
+    t0, n0, _ = everywhere.draw(7, 4000)
+    t1, n1, _ = noisy_half.draw(7, 4000)
+    assert int(t0.min()) < 50 and int(t0.max()) > 950
+    assert int(t1.min()) >= 500 and int(t1.max()) > 950
+    assert torch.equal(n0, n1)  # the noise does not depend on the range
+    _, narrow = _denoising(tmp_path, feedback, base, timestep_low=0.2, timestep_high=0.3)
+    t2, _, _ = narrow.draw(7, 4000)
+    assert 200 <= int(t2.min()) and int(t2.max()) < 300
 
 
 def test_a_dropped_caption_is_the_empty_prompt(tmp_path, feedback, base):
@@ -115,7 +128,14 @@ def test_fine_tuning_with_dropout_and_guidance_runs(tmp_path, feedback, base, me
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("text_dropout", 1.0), ("text_dropout", -0.1), ("train_guidance", 0.0)]
+    ("field", "value"),
+    [
+        ("text_dropout", 1.0),
+        ("text_dropout", -0.1),
+        ("train_guidance", 0.0),
+        ("timestep_low", 1.0),
+        ("timestep_high", 0.0),
+    ],
 )
 def test_bad_guidance_settings_name_their_field(tmp_path, feedback, base, field, value):
     with pytest.raises(InputError) as error:

@@ -40,6 +40,8 @@ def finetune_command(
     snr_gamma: float = typer.Option(None, "--snr-gamma", help=field_help(H, "snr_gamma")),
     snr_weighting: str = typer.Option(None, "--snr-weighting", help=field_help(H, "snr_weighting")),
     snr_floor: float = typer.Option(None, "--snr-floor", help=field_help(H, "snr_floor")),
+    timestep_low: float = typer.Option(None, "--timestep-low", help=field_help(H, "timestep_low")),
+    timestep_high: float = typer.Option(None, "--timestep-high", help=field_help(H, "timestep_high")),
     text_dropout: float = typer.Option(None, "--text-dropout", help=field_help(H, "text_dropout")),
     train_guidance: float = typer.Option(None, "--train-guidance", help=field_help(H, "train_guidance")),
     train_guidance_rescale: float = typer.Option(
@@ -118,6 +120,8 @@ def finetune_command(
             "snr_gamma": snr_gamma,
             "snr_weighting": snr_weighting,
             "snr_floor": snr_floor,
+            "timestep_low": timestep_low,
+            "timestep_high": timestep_high,
             "text_dropout": text_dropout,
             "train_guidance": train_guidance,
             "train_guidance_rescale": train_guidance_rescale,

@@ -84,6 +84,13 @@ class FinetuneConfig:
         "min-snr: the noisiest steps' smallest weight, clamp(SNR, floor, gamma) on the x0 error (1 = "
         "truncated SNR); default: the backend's pretraining floor (world: 1, others: 0).",
     )
+    timestep_low: float = option(
+        0.0,
+        "Every loss draws its timesteps from [timestep_low, timestep_high) of the noise schedule, as"
+        " fractions of it (0 to 1: all of it, as BATON; 0.5 to 1: only the noisier half, where a"
+        " clip's events are laid out, like diffusers' timestep bias 'later').",
+    )
+    timestep_high: float = option(1.0, "See timestep_low.")
     text_dropout: float = option(
         0.0,
         "Share of training rows whose caption is replaced by the empty prompt, guidance's unconditional"
@@ -197,6 +204,8 @@ class FinetuneConfig:
             ("snr_gamma", self.snr_gamma >= 0, "must be >= 0"),
             ("snr_floor", self.snr_floor is None or self.snr_floor >= 0, "must be >= 0"),
             ("text_dropout", 0.0 <= self.text_dropout < 1.0, "must be in [0, 1)"),
+            ("timestep_low", 0.0 <= self.timestep_low < 1.0, "must be in [0, 1)"),
+            ("timestep_high", self.timestep_low < self.timestep_high <= 1.0, "must be in (timestep_low, 1]"),
             ("train_guidance", self.train_guidance >= 1.0, "must be >= 1"),
             ("train_guidance_rescale", 0.0 <= self.train_guidance_rescale <= 1.0, "must be in [0, 1]"),
             ("dpo_beta", self.dpo_beta > 0, "must be > 0"),

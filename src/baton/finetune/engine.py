@@ -76,6 +76,8 @@ RESUME_FIXED = (
     "dtype",
     "val_fraction",
     "val_timestep",
+    "timestep_low",
+    "timestep_high",
 )
 
 

@@ -165,6 +165,8 @@ class Denoising:
         self.device = device
         self.autocast = autocast
         self.sample_shape = tuple(tables.x0.shape[1:])
+        first = round(config.timestep_low * self.num_timesteps)
+        self.timestep_range = (first, max(first + 1, round(config.timestep_high * self.num_timesteps)))
         self.text_dropout = config.text_dropout
         self.guidance = config.train_guidance
         self.guidance_rescale = config.train_guidance_rescale
@@ -174,13 +176,14 @@ class Denoising:
             )
 
     def draw(self, seed: int, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Timesteps [rows], noise [rows, ...] and whether each row's caption is dropped [rows].
+        """Timesteps [rows] (in the config's ``timestep_low`` to ``timestep_high`` of the schedule), noise [rows, ...]
+        and whether each row's caption is dropped [rows].
 
         All three come from one generator seeded with ``seed``, in that order, so the timesteps and
         noise do not depend on the dropout rate.
         """
         generator = torch.Generator().manual_seed(seed)
-        timesteps = torch.randint(0, self.num_timesteps, (rows,), generator=generator)
+        timesteps = torch.randint(*self.timestep_range, (rows,), generator=generator)
         noise = torch.randn((rows, *self.sample_shape), generator=generator)
         dropped = torch.rand(rows, generator=generator) < self.text_dropout
         return timesteps, noise, dropped
