@@ -59,7 +59,7 @@ def test_timesteps_are_drawn_from_the_asked_share_of_the_schedule(tmp_path, feed
     assert torch.equal(n0, n1)  # the noise does not depend on the range
     _, narrow = _denoising(tmp_path, feedback, base, timestep_low=0.2, timestep_high=0.3)
     t2, _, _ = narrow.draw(7, 4000)
-    assert 200 <= int(t2.min()) and int(t2.max()) < 300
+    assert int(t2.min()) >= 200 and int(t2.max()) < 300
 
 
 def test_a_dropped_caption_is_the_empty_prompt(tmp_path, feedback, base):

@@ -109,7 +109,10 @@ def test_content_key_orders_sequences_but_not_overlaps():
 
 def test_clips_are_embedded_as_if_cut_or_zero_padded_to_four_seconds(clap):
     rng = np.random.default_rng(3)
-    short, long = rng.normal(size=16000).astype(np.float32), rng.normal(size=CLIP_SAMPLES + 50).astype(np.float32)
+    short, long = (
+        rng.normal(size=16000).astype(np.float32),
+        rng.normal(size=CLIP_SAMPLES + 50).astype(np.float32),
+    )
     fitted = np.stack([np.pad(short, (0, CLIP_SAMPLES - short.size)), long[:CLIP_SAMPLES]])
     torch.testing.assert_close(clap.embed_audio([short, long]), clap.embed_audio(fitted))
     torch.testing.assert_close(clap.embed_audio([short]), clap.embed_audio(fitted[:1]))
