@@ -219,6 +219,27 @@ def test_bad_settings_name_the_setting(settings, field):
         SimulateConfig(**settings)
 
 
+def test_selection_for_a_campaign_of_ratings_alone_is_refused(tmp_path):
+    with pytest.raises(InputError, match="ratings") as error:
+        ServeConfig(select="bald", tasks=["ratings"])
+    assert error.value.field == "select"
+    with pytest.raises(InputError, match="ratings"):
+        SimulateConfig(select="uncertain", tasks=["ratings"])
+    SimulateConfig(select="random", tasks=["ratings"])  # no selection: fine
+    # The tasks a campaign stored are checked too, when a restart asks for selection.
+    samples = make_samples(tmp_path / "run", prompts=2, per_prompt=2)
+    db = f"sqlite:///{tmp_path / 'ratings.db'}"
+    prepare(ServeConfig(samples=[str(samples)], db=db, tasks=["ratings"])).store.db.dispose()
+    with pytest.raises(InputError, match="ratings only") as error:
+        prepare(ServeConfig(samples=[str(samples)], db=db, select="bald", change_settings=True))
+    assert error.value.field == "select"
+    again = prepare(ServeConfig(samples=[str(samples)], db=db))  # the refused change was not stored
+    try:
+        assert again.rounds == {} and again.settings.tasks == ["ratings"]
+    finally:
+        again.store.db.dispose()
+
+
 def test_bad_select_on_the_command_line_is_one_line(tmp_path, capsys):
     from .test_commands import run_cli
 

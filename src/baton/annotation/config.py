@@ -131,7 +131,7 @@ class ServeConfig:
             raise_input("must be 0 (every pair) or more", "pairs_per_prompt")
         if self.gold_every < 2:
             raise_input("must be at least 2", "gold_every")
-        check_selection(self.select, self.round_size, self.random_share, self.budget)
+        check_selection(self.select, self.round_size, self.random_share, self.budget, self.tasks)
 
 
 @documented
@@ -276,7 +276,7 @@ class SimulateConfig:
             self.annotators = len(self.reliability)
         if not 0.0 <= self.skip_rate < 1.0:
             raise_input("must be from 0 to below 1", "skip_rate")
-        check_selection(self.select, self.round_size, self.random_share, self.budget)
+        check_selection(self.select, self.round_size, self.random_share, self.budget, self.tasks)
 
 
 @documented
@@ -313,10 +313,20 @@ def one_of(value: str, choices: tuple[str, ...], field: str) -> None:
 
 
 def check_selection(
-    select: str | None, round_size: int | None, random_share: float | None, budget: int | None
+    select: str | None,
+    round_size: int | None,
+    random_share: float | None,
+    budget: int | None,
+    tasks: list[str] | None = None,
 ) -> None:
     if select is not None:
         one_of(select, SELECT_CHOICES, "select")
+        if select != "random" and tasks is not None and not {"labels", "pairs"} & set(tasks):
+            raise_input(
+                f"'{select}' chooses clips to label or pairs to compare; the tasks asked are "
+                f"{', '.join(tasks)} only",
+                "select",
+            )
     if round_size is not None and round_size < 1:
         raise_input(f"must be at least 1, got {round_size}", "round_size")
     if random_share is not None and not 0.0 <= random_share <= 1.0:

@@ -266,7 +266,20 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "random_share": str(DEFAULT_RANDOM_SHARE),
         "budget": str(DEFAULT_BUDGET),
     }
-    return store.fix_campaign(given, defaults, change=config.change_settings)  # type: ignore[arg-type]
+    return store.fix_campaign(  # type: ignore[arg-type]
+        given, defaults, change=config.change_settings, check=_selection_has_a_task
+    )
+
+
+def _selection_has_a_task(campaign: dict[str, str]) -> None:
+    """Refuse active selection in a campaign with nothing to select (ratings alone)."""
+    tasks = campaign["tasks"].split(",")
+    if campaign["select"] != "random" and not any(t in tasks for t in ROUND_TASKS):
+        raise InputError(
+            f"--select {campaign['select']} chooses clips to label or pairs to compare, and this campaign"
+            f" asks for {', '.join(tasks)} only: add --tasks labels or pairs, or leave --select out",
+            field="select",
+        )
 
 
 def serve(config: ServeConfig) -> None:

@@ -4,6 +4,7 @@ that define the campaign's work (fixed by the first start, changed only on purpo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -60,14 +61,20 @@ class CampaignStore(StoreCore):
             return {row.key: row.value for row in rows.scalars()}
 
     def fix_campaign(
-        self, given: dict[str, str | None], defaults: dict[str, str], *, change: bool = False
+        self,
+        given: dict[str, str | None],
+        defaults: dict[str, str],
+        *,
+        change: bool = False,
+        check: Callable[[dict[str, str]], None] | None = None,
     ) -> dict[str, str]:
         """The campaign's settings (``CAMPAIGN_KEYS``, as text): stored on the first start, kept after.
 
         ``given`` holds the values asked for this time (``None``: not given): a setting not stored
         yet takes the given value or its default; a stored one stays unless ``change`` is set, and a
         different given value is refused, so that a restart cannot quietly change what the campaign
-        asks of its annotators. The store then works with the settings returned.
+        asks of its annotators. ``check`` may refuse the settings as a whole (raising): then nothing
+        is stored. The store then works with the settings returned.
         """
         now = self.clock()
 
@@ -90,6 +97,8 @@ class CampaignStore(StoreCore):
                         path=self.db.describe(),
                         field=key,
                     )
+            if check is not None:
+                check(settings)
             return settings
 
         settings = self._write(work)
