@@ -18,6 +18,8 @@
    verdicts, their agreement per task, and the accuracy each reads.
 3. **As AI feedback.** On those clips, how well each judge's reward (``baton reward score --judge
    events|clap``) ranks the clips the evaluator judges right above the others: ROC-AUC per task.
+4. **Window spectrograms.** The time the world CLAP's log-mel of the judge's windows takes computed
+   over the whole zero-padded clip and over the audio alone (``MelSpectrogram.padded``), side by side.
 
 The world: ``$BATON_BENCH_WORLD`` if set (a folder with ``clap/``, ``evaluator/`` and ``t2a/``), else
 the cached world (``baton world build``; ``--quick``: the quick world, too small for meaningful
@@ -174,6 +176,38 @@ def against_truth(judge: Any, detector: Any, per_task: int) -> dict[str, Any]:
     return out
 
 
+def window_spectrograms(judge: Any, audio: list[np.ndarray]) -> dict[str, Any]:
+    """The judge's 1 s windows turned into the world CLAP's 4 s log-mel input, side by side: the
+    whole zero-padded clip transformed (as before) and the audio with only one FFT of zeros
+    (``MelSpectrogram.padded``, what the world CLAP does now). Same values; the ratio is the speed-up."""
+    import torch
+    import torch.nn.functional as F
+
+    from baton.evaluation.event_judge import window_starts
+    from baton.world.spec import CLIP_SAMPLES
+
+    mel = judge.encoder.clap.net.mel
+    size, hop = round(judge.config.window * 16_000), round(judge.config.hop * 16_000)
+    windows = torch.from_numpy(
+        np.stack([clip[s : s + size] for clip in audio for s in window_starts(clip.size, size, hop)])
+    )
+    batches = windows.split(64)  # as WorldClap.embed_audio batches them
+    with torch.no_grad():
+        started = time.perf_counter()
+        whole = torch.cat([mel(F.pad(b, (0, CLIP_SAMPLES - b.shape[1]))) for b in batches])
+        whole_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        padded = torch.cat([mel.padded(b, CLIP_SAMPLES) for b in batches])
+        padded_seconds = time.perf_counter() - started
+    return {
+        "windows": int(windows.shape[0]),
+        "whole_clip_seconds": round(whole_seconds, 2),
+        "padded_seconds": round(padded_seconds, 2),
+        "speed_up": round(whole_seconds / padded_seconds, 2),
+        "max_abs_difference": float((whole - padded).abs().max()),
+    }
+
+
 def on_generated_clips(
     judge: Any, detector: Any, world: Path, folder: Path, prompts_per_task: int, per_prompt: int
 ) -> dict[str, Any]:
@@ -249,6 +283,7 @@ def _measure(
     judge = EventJudge(load_embedder(f"world:{world}"), judge_vocabulary(CLASSES))
     detector = EventDetector.load(world / "evaluator")
     truth = against_truth(judge, detector, truth_clips)
+    spectrograms = window_spectrograms(judge, [q.clip.audio for q in truth_questions(truth_clips)][:100])
     with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
         generated = on_generated_clips(judge, detector, world, Path(tmp), prompts_per_task, per_prompt)
     return {
@@ -256,6 +291,7 @@ def _measure(
         "quick": quick,
         "judge": judge.identity,
         "against_truth": truth,
+        "window_spectrograms": spectrograms,
         "generated_clips": generated,
         "targets": {
             f"truth_agreement_at_least_{TARGET}": all(
