@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 import torch
 import torch.nn.functional as F
@@ -173,7 +172,9 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return audio.copy()
     common = math.gcd(int(orig_sr), int(target_sr))
     up, down = int(target_sr) // common, int(orig_sr) // common
-    return scipy.signal.resample_poly(audio, up, down, axis=-1).astype(np.float32)
+    from scipy.signal import resample_poly  # 0.6 s to import: only when a clip needs resampling
+
+    return resample_poly(audio, up, down, axis=-1).astype(np.float32)
 
 
 # --- log-mel front end -----------------------------------------------------------------------------

@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from diffusers.utils import logging as diffusers_logging
 from huggingface_hub import snapshot_download
 from torch.utils.checkpoint import checkpoint
-from transformers.utils import logging as transformers_logging
 
 from baton.artifacts import give_safetensors_plain_mode, read_json, write_json
 from baton.audio import resample
@@ -242,6 +240,9 @@ def save_pipeline(
 @contextmanager
 def quiet_progress() -> Iterator[None]:
     """No diffusers/transformers progress bars while loading or saving parts (restored afterwards)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging  # a second of start-up: when used
+
     was = (diffusers_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled())
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()

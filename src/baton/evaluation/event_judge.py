@@ -53,7 +53,6 @@ import numpy as np
 from baton.config import config_to_dict, documented, option
 from baton.errors import InputError
 from baton.evaluation.event_accuracy import judge_clip, judgement_for
-from baton.evaluation.pretrained import ClapJudge
 from baton.evaluation.scorers import WorldClapEmbedder, identity_of, judge_identity
 from baton.fingerprints import fingerprint_of
 from baton.prompts.phrasing import finish_sentence
@@ -401,4 +400,6 @@ def embedder_for(encoder: Any) -> Any:
     if isinstance(encoder, WorldClapEncoder):
         source = encoder.identity["source"]
         return WorldClapEmbedder(encoder.clap, name=f"world CLAP {source}", source=source)
+    from baton.evaluation.pretrained import ClapJudge  # transformers: imported when used
+
     return ClapJudge(encoder)

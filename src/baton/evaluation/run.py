@@ -96,7 +96,6 @@ from baton.evaluation.fad import FewEmbeddingsWarning, fad_infinity, frechet_dis
 from baton.evaluation.inception_score import inception_score_from_logits
 from baton.evaluation.kl import kl_per_pair
 from baton.evaluation.panns import PannsClassifier
-from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
 from baton.evaluation.records import JUDGEMENTS_FILE, JudgementRecord
 from baton.evaluation.reference import load_reference_file, render_world_reference, second_world_set
 from baton.evaluation.reward_score import load_reward_scorer, reward_probabilities
@@ -325,7 +324,10 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
     own = world_scorers(world) if world.is_dir() else Scorers()
     scorers = Scorers(classifier=own.classifier, embedder=own.embedder)
 
-    # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained).
+    # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained; it
+    # imports transformers, a second of start-up, so only when asked for).
+    if config.clap not in (None, WORLD) or config.classifier not in (None, WORLD):
+        from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
     if config.clap not in (None, WORLD):
         scorers.embedder = ClapJudge.load(config.clap, device=config.device)
     if config.classifier is not None and config.classifier.startswith("panns:"):

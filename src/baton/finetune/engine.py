@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
-from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file
 
 from baton.artifacts import folder_written_whole, save_safetensors, step_folders
@@ -188,6 +186,10 @@ def linear_layer_names(module: torch.nn.Module) -> list[str]:
 
 def add_lora(denoiser: torch.nn.Module, config: FinetuneConfig) -> list[Any]:
     """Inject LoRA adapters into ``denoiser`` in place; only they train. Returns the adapted layers."""
+    # peft imports transformers, a second of every fine-tuning process's start: only with LoRA.
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     targets = list(config.lora_targets) or linear_layer_names(denoiser)
     if not targets:
         raise InputError(
@@ -211,6 +213,8 @@ def add_lora(denoiser: torch.nn.Module, config: FinetuneConfig) -> list[Any]:
 
 def merge_lora(denoiser: torch.nn.Module) -> None:
     """Fold every LoRA adapter into its base layer and put the base layer back in its place."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     for name, module in list(denoiser.named_modules()):
         if isinstance(module, BaseTunerLayer) and name:
             module.merge()

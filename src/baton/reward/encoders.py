@@ -39,12 +39,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
 from baton.artifacts import give_safetensors_plain_mode
 from baton.audio import resample
 from baton.backends.common import load_pretrained
-from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
 from baton.errors import InputError
 from baton.fingerprints import fingerprint_of, state_dict_digest
 from baton.world.clap import WorldClap
@@ -158,6 +156,8 @@ class HFClapEncoder:
     def load(cls, source: str | Path, device: str = "cpu") -> HFClapEncoder:
         # A local folder is recorded absolute, so a saved reward model finds it from anywhere.
         source = str(Path(source).resolve()) if Path(source).exists() else str(source)
+        from transformers import ClapModel, ClapProcessor  # imported when used: it takes a second
+
         # float32 whatever the checkpoint holds (transformers would take its dtype): features compare.
         load = partial(ClapModel.from_pretrained, dtype=torch.float32)
         model = load_pretrained(load, source, "CLAP model", model_type="clap")
@@ -311,6 +311,10 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
     character vocabulary), for tests and benchmarks on a machine without hub access. Load it with
     ``load_encoder(f"clap:{directory}")``.
     """
+    from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
+
     torch.manual_seed(seed)
     tokenizer = tiny_roberta_tokenizer(model_max_length=96)
     text_config = tiny_clap_text_config(tokenizer)
