@@ -112,3 +112,14 @@ def test_importing_the_stage_packages_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_world_loop_does_not_import_what_only_real_backends_need():
+    # transformers (and peft, which imports it) cost every demo and fine-tuning process a second or
+    # more at start; the world's loop needs neither: LoRA, hub CLAPs and pretrained judges import them.
+    code = (
+        "import sys, baton.demo.run, baton.finetune.run\n"
+        "print([m for m in ('transformers', 'peft', 'scipy.signal') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
