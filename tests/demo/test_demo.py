@@ -267,6 +267,39 @@ def test_the_headline_marks_a_difference_by_evaluates_rule():
     assert marks["temporal"]["excludes_zero"] is False and marks["integrity"]["excludes_zero"] is True
 
 
+def test_the_verdict_says_the_tables_in_words():
+    from baton.demo.run import headline
+
+    def difference(low: float, high: float) -> dict:
+        return {"value": (low + high) / 2, "ci_low": low, "ci_high": high, "n": 4, "excludes_zero": True}
+
+    metrics = {
+        "base": "base",
+        "differences": {
+            "baton": {
+                "accuracy": {"integrity": difference(0.02, 0.10), "temporal": difference(-0.10, -0.01)}
+            },
+            "control": {
+                "accuracy": {"integrity": difference(-0.05, 0.05), "temporal": difference(-0.05, 0.05)}
+            },
+        },
+        "differences_from": {
+            "control": {
+                "base": {"accuracy": {"integrity": difference(-0.05, 0.05)}},
+                "baton": {
+                    "accuracy": {"integrity": difference(0.01, 0.05), "temporal": difference(0.01, 0.09)}
+                },
+            }
+        },
+    }
+    assert headline(metrics)["verdict"] == [
+        "baton: above the base on integrity, below it on temporal; above the control on integrity and temporal",
+        "control: not above the base on any task",
+    ]
+    no_control = {"differences": {"sft": metrics["differences"]["control"]}}
+    assert headline(no_control)["verdict"] == ["sft: not above the base on any task"]
+
+
 def test_active_demo_labels_as_many_clips_chosen_in_rounds(
     quick_world_cache: Path, quick_world: Path, tmp_path: Path
 ):

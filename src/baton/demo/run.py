@@ -529,7 +529,36 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     if from_control:
         methods = {model: d for model, d in from_control.items() if model != metrics.get("base")}
         summary["difference_from_control"] = _accuracy_differences(methods)
+    summary["verdict"] = verdict(summary)
     return summary
+
+
+def verdict(summary: dict[str, Any]) -> list[str]:
+    """The tables in words: per fine-tuned model, the tasks on which it is more accurate than the base
+    (and than the label-blind control), by paired 95% intervals clear of zero, and those it is less."""
+
+    def compared(differences: dict[str, Any], other: str) -> str:
+        above = [
+            t
+            for t in TASKS
+            if (differences.get(t) or {}).get("excludes_zero") and differences[t]["value"] > 0
+        ]
+        below = [
+            t
+            for t in TASKS
+            if (differences.get(t) or {}).get("excludes_zero") and differences[t]["value"] < 0
+        ]
+        text = f"above {other} on {' and '.join(above)}" if above else f"not above {other} on any task"
+        return text + (f", below it on {' and '.join(below)}" if below else "")
+
+    lines = []
+    for model, from_base in summary["difference_from_base"].items():
+        parts = [compared(from_base, "the base")]
+        from_control = (summary.get("difference_from_control") or {}).get(model)
+        if from_control is not None:
+            parts.append(compared(from_control, "the control"))
+        lines.append(f"{model}: {'; '.join(parts)}")
+    return lines
 
 
 def print_headline(summary: dict[str, Any]) -> None:
@@ -563,3 +592,7 @@ def print_headline(summary: dict[str, Any]) -> None:
         for model, by_task in summary["difference_from_control"].items():
             labels.add_row(model, *[cell(by_task.get(task)) for task in TASKS])
         console.print(labels)
+    if summary.get("verdict"):
+        console.print("in words (paired 95% intervals clear of zero):")
+        for line in summary["verdict"]:
+            console.print(f"  {line}")
