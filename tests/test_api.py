@@ -1,5 +1,6 @@
 """The Python API: config docstrings list their settings; stage packages export their entry points lazily."""
 
+import ast
 import dataclasses
 import importlib
 import subprocess
@@ -105,21 +106,19 @@ def test_from_evaluation_import_frechet_distance():
     assert frechet_distance(rng.normal(size=(50, 3)), rng.normal(size=(50, 3))) >= 0.0
 
 
-def test_importing_the_stage_packages_stays_light():
-    code = (
-        "import sys, baton.prompts, baton.generation, baton.evaluation, baton.finetune, baton.reward\n"
-        "print([m for m in ('torch', 'numpy', 'scipy', 'diffusers', 'transformers') if m in sys.modules])\n"
-    )
+def imported_by(modules: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of ``watched`` a fresh interpreter holds after importing ``modules``."""
+    code = f"import sys, {modules}\nprint([m for m in {watched!r} if m in sys.modules])\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    return ast.literal_eval(out.strip())
+
+
+def test_importing_the_stage_packages_stays_light():
+    stages = "baton.prompts, baton.generation, baton.evaluation, baton.finetune, baton.reward"
+    assert imported_by(stages, ("torch", "numpy", "scipy", "diffusers", "transformers")) == []
 
 
 def test_the_world_loop_does_not_import_what_only_real_backends_need():
     # transformers (and peft, which imports it) cost every demo and fine-tuning process a second or
     # more at start; the world's loop needs neither: LoRA, hub CLAPs and pretrained judges import them.
-    code = (
-        "import sys, baton.demo.run, baton.finetune.run\n"
-        "print([m for m in ('transformers', 'peft', 'scipy.signal') if m in sys.modules])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert imported_by("baton.demo.run, baton.finetune.run", ("transformers", "peft", "scipy.signal")) == []
