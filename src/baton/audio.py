@@ -172,7 +172,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return audio.copy()
     common = math.gcd(int(orig_sr), int(target_sr))
     up, down = int(target_sr) // common, int(orig_sr) // common
-    from scipy.signal import resample_poly  # 0.6 s to import: only when a clip needs resampling
+    # scipy.signal takes 0.6 s to import: only when a clip needs resampling
+    from scipy.signal import resample_poly
 
     return resample_poly(audio, up, down, axis=-1).astype(np.float32)
 

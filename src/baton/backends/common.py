@@ -240,8 +240,9 @@ def save_pipeline(
 @contextmanager
 def quiet_progress() -> Iterator[None]:
     """No diffusers/transformers progress bars while loading or saving parts (restored afterwards)."""
+    # transformers takes a second to import: only where a hub model loads
     from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging  # a second of start-up: when used
+    from transformers.utils import logging as transformers_logging
 
     was = (diffusers_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled())
     diffusers_logging.disable_progress_bar()

@@ -400,6 +400,7 @@ def embedder_for(encoder: Any) -> Any:
     if isinstance(encoder, WorldClapEncoder):
         source = encoder.identity["source"]
         return WorldClapEmbedder(encoder.clap, name=f"world CLAP {source}", source=source)
-    from baton.evaluation.pretrained import ClapJudge  # transformers: imported when used
+    # pretrained imports transformers (a second of start-up): only for a hub CLAP
+    from baton.evaluation.pretrained import ClapJudge
 
     return ClapJudge(encoder)

@@ -327,6 +327,7 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
     # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained; it
     # imports transformers, a second of start-up, so only when asked for).
     if config.clap not in (None, WORLD) or config.classifier not in (None, WORLD):
+        # (see above: only when asked for)
         from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
     if config.clap not in (None, WORLD):
         scorers.embedder = ClapJudge.load(config.clap, device=config.device)

@@ -213,6 +213,7 @@ def add_lora(denoiser: torch.nn.Module, config: FinetuneConfig) -> list[Any]:
 
 def merge_lora(denoiser: torch.nn.Module) -> None:
     """Fold every LoRA adapter into its base layer and put the base layer back in its place."""
+    # peft imports transformers: only with LoRA (see add_lora)
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     for name, module in list(denoiser.named_modules()):

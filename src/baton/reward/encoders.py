@@ -156,7 +156,8 @@ class HFClapEncoder:
     def load(cls, source: str | Path, device: str = "cpu") -> HFClapEncoder:
         # A local folder is recorded absolute, so a saved reward model finds it from anywhere.
         source = str(Path(source).resolve()) if Path(source).exists() else str(source)
-        from transformers import ClapModel, ClapProcessor  # imported when used: it takes a second
+        # transformers takes a second to import: only for a hub CLAP
+        from transformers import ClapModel, ClapProcessor
 
         # float32 whatever the checkpoint holds (transformers would take its dtype): features compare.
         load = partial(ClapModel.from_pretrained, dtype=torch.float32)
@@ -311,6 +312,7 @@ def build_tiny_clap(directory: str | Path, seed: int = 0, max_length_s: int = 4)
     character vocabulary), for tests and benchmarks on a machine without hub access. Load it with
     ``load_encoder(f"clap:{directory}")``.
     """
+    # transformers takes a second to import: only when a tiny CLAP is built
     from transformers import ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
 
     from baton.backends.tiny import tiny_clap_text_config, tiny_roberta_tokenizer
