@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,17 @@ def test_quick_demo_runs_every_stage_and_resumes(quick_world_cache: Path, tmp_pa
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert again["headline"] == summary["headline"] and again["skipped"] == {}
     _plays_every_clip((out / "report.html").read_text(), 2 * 3 * len(summary["models"]))
+
+    # A copy of the run folder (to try other settings of a later stage) finds its fine-tunings done
+    # too: their labels and rewards have other paths now, but the same bytes.
+    shutil.copytree(out, tmp_path / "copy")
+    finished = [tmp_path / "copy" / "finetune" / m / "model" / "model.safetensors" for m in methods]
+    before = {p: p.stat().st_mtime_ns for p in finished}
+    copied = run(
+        DemoConfig(quick=True, out=Path("copy"), cache=quick_world_cache, progress=False, methods=methods)
+    )
+    assert copied["skipped"] == {} and copied["headline"] == summary["headline"]
+    assert {p: p.stat().st_mtime_ns for p in finished} == before
 
 
 def _all_zero_feedback(world: Path, folder: Path) -> tuple[Path, Path]:

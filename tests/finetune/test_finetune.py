@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from baton.errors import InputError
 from baton.finetune import FinetuneConfig, finetune
 from baton.finetune.engine import EMA, learning_rate
 from baton.finetune.run import finished_model
+from baton.fingerprints import file_digest
 from tests.finetune.helpers import finetune_config as _config
 
 
@@ -115,6 +117,26 @@ def test_a_run_resumes_from_any_working_folder_and_an_older_runs_file_from_its_o
     assert finished_model(_config(Path("run"), again, base, steps=2, resume=True)) == Path("run/out/model")
     with pytest.raises(InputError, match="used labels="):
         finished_model(_config(Path("run"), (rewards, rewards), base, steps=2, resume=True))
+
+
+def test_a_run_copied_with_its_data_resumes_and_other_data_is_refused(tmp_path, feedback, base):
+    """A demo's run folder copied elsewhere: its labels and rewards now have other paths but the
+    run's bytes (finetune.json records their digests), so the run is the same; other bytes are not."""
+    labels, rewards = feedback
+    run = tmp_path / "run"
+    shutil.copytree(labels.parent, run / "data")  # the files and the clips they name
+    first = (run / "data" / labels.name, run / "data" / rewards.name)
+    finetune(_config(run, first, base, steps=2))
+    assert json.loads((run / "out" / "finetune.json").read_text())["inputs"]["labels"] == file_digest(labels)
+    shutil.copytree(run, tmp_path / "copy")
+    copied = (tmp_path / "copy" / "data" / labels.name, tmp_path / "copy" / "data" / rewards.name)
+    assert finished_model(_config(tmp_path / "copy", copied, base, steps=2, resume=True)) == (
+        tmp_path / "copy" / "out" / "model"
+    )
+    copied[0].write_text(copied[0].read_text().replace('"text": "', '"text": "another ', 1))
+    with pytest.raises(InputError, match="used labels=") as caught:
+        finished_model(_config(tmp_path / "copy", copied, base, steps=2, resume=True))
+    assert caught.value.field == "labels"
 
 
 @pytest.mark.parametrize("method", ["dpo", "sft", "control"])

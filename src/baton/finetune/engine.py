@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Collection
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,10 +330,13 @@ def load_best(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / CHECKPOINTS / BEST / WEIGHTS_FILE))
 
 
-def check_resumable(saved: dict[str, Any], config: dict[str, Any], folder: Path) -> None:
-    """The settings that shape the run must be the checkpoint's."""
+def check_resumable(
+    saved: dict[str, Any], config: dict[str, Any], folder: Path, same_bytes: Collection[str] = ()
+) -> None:
+    """The settings that shape the run must be the checkpoint's; a data file named in ``same_bytes``
+    (its bytes the run's, read from another path) is the same setting."""
     for name in RESUME_FIXED:
-        if name in saved and saved[name] != config.get(name):
+        if name in saved and saved[name] != config.get(name) and name not in same_bytes:
             raise InputError(
                 f"the run in this folder used {name}={saved[name]!r}, this one asks for {config.get(name)!r}: "
                 "resume with the same settings or choose another --out",

@@ -78,6 +78,7 @@ from baton.finetune.objectives import (
     Tables,
     mix_seed,
 )
+from baton.fingerprints import file_digest
 from baton.tracking import release_accelerator
 from baton.world.manifest import other_worlds_note
 
@@ -243,11 +244,37 @@ def _resume_point(config: FinetuneConfig, out: Path) -> Path | None:
         return None
     run_file = out / RUN_FILE
     if run_file.is_file():
-        saved = json.loads(run_file.read_text()).get("config", {})
-        check_resumable(
-            _older_paths_read_here(saved, config), config_to_dict(config, absolute_paths=True), out
-        )
+        document = json.loads(run_file.read_text())
+        saved = _older_paths_read_here(document.get("config", {}), config)
+        now = config_to_dict(config, absolute_paths=True)
+        moved = {name for name in INPUT_FILES if name in saved and saved[name] != now.get(name)}
+        same_bytes = _same_bytes(document.get("inputs") or {}, config, moved) if moved else set()
+        check_resumable(saved, now, out, same_bytes=same_bytes)
     return existing[-1]
+
+
+INPUT_FILES = ("labels", "rewards", "pairs", "pretrain")
+
+
+def input_digests(config: FinetuneConfig) -> dict[str, str]:
+    """SHA-256 of each data file the run reads (labels, rewards, pairs, pretraining set)."""
+    files = {name: getattr(config, name) for name in INPUT_FILES}
+    return {
+        name: file_digest(path, name)
+        for name, path in files.items()
+        if path is not None and Path(path).is_file()
+    }
+
+
+def _same_bytes(recorded: dict[str, str], config: FinetuneConfig, names: set[str]) -> set[str]:
+    """Of the data files ``names`` given now from other paths than the run's, those that hold the
+    bytes the run recorded: a run copied or moved with its inputs (a demo's run folder) resumes."""
+    out = set()
+    for name in names & set(recorded):
+        path = getattr(config, name)
+        if path is not None and Path(path).is_file() and file_digest(path, name) == recorded[name]:
+            out.add(name)
+    return out
 
 
 def _older_paths_read_here(saved: dict[str, Any], config: FinetuneConfig) -> dict[str, Any]:
@@ -638,6 +665,7 @@ def _run_document(
         "processes": processes,
         "device": device,
         "config": config_to_dict(config, absolute_paths=True),  # resumable from any folder
+        "inputs": input_digests(config),  # and from a copy of its folder (check_resumable)
         "data": plan.counts,
         **extra,
     }

@@ -235,7 +235,9 @@ def setting_differences(
         if record.backend != config.backend:
             note("backend", record.backend, config.backend)
         made_with = record.settings.get("model")
-        if not _same_model(made_with, config.model):
+        # Another path to the same weights (a run folder copied) is the same model: where the clips
+        # record the weights' fingerprint, backend_differences compares it once the model is loaded.
+        if not _same_model(made_with, config.model) and not record.settings.get("fingerprint"):
             note("model", made_with, config.model)
         for key in _REQUESTED_SETTINGS:
             asked = getattr(config, key)
