@@ -121,12 +121,12 @@ def _evaluator_verdicts(detector: Any, audio: list[np.ndarray], events, tasks, r
     )
 
 
-def against_truth(judge: Any, detector: Any, per_task: int) -> dict[str, Any]:
+def against_truth(judge: Any, detector: Any, questions: list[Question]) -> dict[str, Any]:
     """Part 1: the judge's and the evaluator's answers to questions of known truth."""
     from baton.evaluation.event_accuracy import judge_clip
     from baton.world.detectors import first_onsets
 
-    questions = truth_questions(per_task)
+    per_task = len(questions) // 2
     audio = [q.clip.audio for q in questions]
     started = time.perf_counter()
     readings = judge.read(audio, 16_000)
@@ -282,8 +282,9 @@ def _measure(
     per_prompt = per_prompt or (1 if quick else 2)
     judge = EventJudge(load_embedder(f"world:{world}"), judge_vocabulary(CLASSES))
     detector = EventDetector.load(world / "evaluator")
-    truth = against_truth(judge, detector, truth_clips)
-    spectrograms = window_spectrograms(judge, [q.clip.audio for q in truth_questions(truth_clips)][:100])
+    questions = truth_questions(truth_clips)
+    truth = against_truth(judge, detector, questions)
+    spectrograms = window_spectrograms(judge, [q.clip.audio for q in questions[:100]])
     with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
         generated = on_generated_clips(judge, detector, world, Path(tmp), prompts_per_task, per_prompt)
     return {

@@ -321,18 +321,25 @@ def check_selection(
 ) -> None:
     if select is not None:
         one_of(select, SELECT_CHOICES, "select")
-        if select != "random" and tasks is not None and not {"labels", "pairs"} & set(tasks):
-            raise_input(
-                f"'{select}' chooses clips to label or pairs to compare; the tasks asked are "
-                f"{', '.join(tasks)} only",
-                "select",
-            )
+        if tasks is not None:
+            check_selection_has_a_task(select, tasks)
     if round_size is not None and round_size < 1:
         raise_input(f"must be at least 1, got {round_size}", "round_size")
     if random_share is not None and not 0.0 <= random_share <= 1.0:
         raise_input(f"must be from 0 to 1, got {random_share}", "random_share")
     if budget is not None and budget < 0:
         raise_input(f"must be 0 (every clip) or more, got {budget}", "budget")
+
+
+def check_selection_has_a_task(select: str, tasks: list[str]) -> None:
+    """Active selection chooses clips to label or pairs to compare: a campaign of ratings alone has
+    nothing for it to choose."""
+    if select != "random" and not {"labels", "pairs"} & set(tasks):  # baton.annotation.rounds.TASKS
+        raise_input(
+            f"--select {select} chooses clips to label or pairs to compare, and the tasks asked are "
+            f"{', '.join(tasks)} only: add --tasks labels or pairs, or leave --select out",
+            "select",
+        )
 
 
 def check_tasks(tasks: list[str]) -> None:

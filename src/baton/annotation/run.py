@@ -32,6 +32,7 @@ from baton.annotation.config import (
     MosConfig,
     ServeConfig,
     SimulateConfig,
+    check_selection_has_a_task,
 )
 from baton.annotation.db import Database, sqlite_file
 from baton.annotation.mos import INTERVAL, METRIC_NAMES, differences, summarize
@@ -266,20 +267,13 @@ def fix_campaign(store: AnnotationStore, config: ServeConfig) -> dict[str, str]:
         "random_share": str(DEFAULT_RANDOM_SHARE),
         "budget": str(DEFAULT_BUDGET),
     }
+    # The stored tasks and selection are checked together too (a restart may give only one of them).
     return store.fix_campaign(  # type: ignore[arg-type]
-        given, defaults, change=config.change_settings, check=_selection_has_a_task
+        given,
+        defaults,
+        change=config.change_settings,
+        check=lambda campaign: check_selection_has_a_task(campaign["select"], campaign["tasks"].split(",")),
     )
-
-
-def _selection_has_a_task(campaign: dict[str, str]) -> None:
-    """Refuse active selection in a campaign with nothing to select (ratings alone)."""
-    tasks = campaign["tasks"].split(",")
-    if campaign["select"] != "random" and not any(t in tasks for t in ROUND_TASKS):
-        raise InputError(
-            f"--select {campaign['select']} chooses clips to label or pairs to compare, and this campaign"
-            f" asks for {', '.join(tasks)} only: add --tasks labels or pairs, or leave --select out",
-            field="select",
-        )
 
 
 def serve(config: ServeConfig) -> None:

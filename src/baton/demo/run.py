@@ -538,16 +538,9 @@ def verdict(summary: dict[str, Any]) -> list[str]:
     (and than the label-blind control), by paired 95% intervals clear of zero, and those it is less."""
 
     def compared(differences: dict[str, Any], other: str) -> str:
-        above = [
-            t
-            for t in TASKS
-            if (differences.get(t) or {}).get("excludes_zero") and differences[t]["value"] > 0
-        ]
-        below = [
-            t
-            for t in TASKS
-            if (differences.get(t) or {}).get("excludes_zero") and differences[t]["value"] < 0
-        ]
+        clear = [t for t in TASKS if (differences.get(t) or {}).get("excludes_zero")]
+        above = [t for t in clear if differences[t]["value"] > 0]
+        below = [t for t in clear if differences[t]["value"] < 0]
         text = f"above {other} on {' and '.join(above)}" if above else f"not above {other} on any task"
         return text + (f", below it on {' and '.join(below)}" if below else "")
 

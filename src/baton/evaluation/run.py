@@ -324,17 +324,19 @@ def load_scorers(config: EvaluateConfig, notes: list[str]) -> Any:
     own = world_scorers(world) if world.is_dir() else Scorers()
     scorers = Scorers(classifier=own.classifier, embedder=own.embedder)
 
-    # 2. Pretrained judges of real audio in place of the world's (baton.evaluation.pretrained; it
-    # imports transformers, a second of start-up, so only when asked for).
-    if config.clap not in (None, WORLD) or config.classifier not in (None, WORLD):
-        # (see above: only when asked for)
-        from baton.evaluation.pretrained import AudioSetClassifier, ClapJudge
+    # 2. Pretrained judges of real audio in place of the world's.
     if config.clap not in (None, WORLD):
+        # baton.evaluation.pretrained imports transformers, a second of start-up: only when asked for
+        from baton.evaluation.pretrained import ClapJudge
+
         scorers.embedder = ClapJudge.load(config.clap, device=config.device)
     if config.classifier is not None and config.classifier.startswith("panns:"):
         checkpoint = config.classifier.removeprefix("panns:")
         scorers.classifier = PannsClassifier.load(checkpoint, device=config.device)
     elif config.classifier not in (None, WORLD):
+        # (as above)
+        from baton.evaluation.pretrained import AudioSetClassifier
+
         scorers.classifier = AudioSetClassifier.load(config.classifier, device=config.device)
 
     # 3. The event reader (accuracy).

@@ -258,23 +258,19 @@ INPUT_FILES = ("labels", "rewards", "pairs", "pretrain")
 
 def input_digests(config: FinetuneConfig) -> dict[str, str]:
     """SHA-256 of each data file the run reads (labels, rewards, pairs, pretraining set)."""
-    files = {name: getattr(config, name) for name in INPUT_FILES}
-    return {
-        name: file_digest(path, name)
-        for name, path in files.items()
-        if path is not None and Path(path).is_file()
-    }
+    digests = {name: _digest(config, name) for name in INPUT_FILES}
+    return {name: digest for name, digest in digests.items() if digest is not None}
+
+
+def _digest(config: FinetuneConfig, name: str) -> str | None:
+    path = getattr(config, name)
+    return file_digest(path, name) if path is not None and Path(path).is_file() else None
 
 
 def _same_bytes(recorded: dict[str, str], config: FinetuneConfig, names: set[str]) -> set[str]:
     """Of the data files ``names`` given now from other paths than the run's, those that hold the
     bytes the run recorded: a run copied or moved with its inputs (a demo's run folder) resumes."""
-    out = set()
-    for name in names & set(recorded):
-        path = getattr(config, name)
-        if path is not None and Path(path).is_file() and file_digest(path, name) == recorded[name]:
-            out.add(name)
-    return out
+    return {name for name in names & set(recorded) if _digest(config, name) == recorded[name]}
 
 
 def _older_paths_read_here(saved: dict[str, Any], config: FinetuneConfig) -> dict[str, Any]:

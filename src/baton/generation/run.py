@@ -275,9 +275,7 @@ def backend_differences(
                 found.setdefault(key, f"{key} {recorded} (this run: {now}, the backend's default)")
         recorded, now = record.settings.get("fingerprint"), settings.get("fingerprint")
         if recorded is not None and now is not None and recorded != now:
-            found.setdefault(
-                "model", f"model weights with fingerprint {recorded} (this run: {now}, same model setting)"
-            )
+            found.setdefault("model", f"model weights with fingerprint {recorded} (this run's: {now})")
         if record.sample_rate is not None and record.sample_rate != sample_rate:
             found.setdefault("sample_rate", f"sample_rate {record.sample_rate} (this run: {sample_rate})")
     return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,9 +33,7 @@ from baton.fingerprints import fingerprint_of, state_dict_digest
 from baton.reward.blend import blend_logits, blends_from_json
 from baton.reward.encoders import RewardEncoder, check_same_encoder, encoder_from_identity
 from baton.reward.heads import FeatureBatch, build_head, stack_features
-
-if TYPE_CHECKING:
-    from baton.reward.judged import JudgeScores
+from baton.reward.judged import JudgeScores
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -105,10 +103,6 @@ class RewardModel:
         if settings is None:
             return None
         if self._event_judge is None:
-            # imported when used: the event judge imports transformers (for its real-audio judges),
-            # which a model without it never needs
-            from baton.reward.judged import JudgeScores
-
             self._event_judge = JudgeScores(self.encoder, settings["vocabulary"], settings["hop"])
         return self._event_judge
 
